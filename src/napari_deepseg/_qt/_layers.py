@@ -1,0 +1,217 @@
+"""Reading inputs from napari layers and writing results back, with undo.
+
+Everything here runs on the main thread. The widget reads one 2-D plane of an
+image layer and the matching plane of a scribbles layer, hands copies to the
+core in a worker, and writes the labels that come back into a result layer
+through :meth:`napari.layers.Labels.data_setitem`, which records undo history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from napari.layers import Image, Labels
+
+#: key of this plugin's entry in ``layer.metadata``
+METADATA_KEY = "napari-deepseg"
+ROLE_SEGMENTATION = "segmentation"
+ROLE_SCRIBBLES = "scribbles"
+
+
+def layer_array(layer):
+    """The layer's full-resolution data (level 0 of a multiscale layer)."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def spatial_shape(layer) -> tuple[int, ...]:
+    """Shape of the layer's data without the colour axis of an RGB(A) image.
+
+    Examples
+    --------
+    >>> spatial_shape(Image(np.zeros((4, 5, 3)), rgb=True))
+    (4, 5)
+    """
+    shape = tuple(int(s) for s in layer_array(layer).shape)
+    return shape[:-1] if getattr(layer, "rgb", False) else shape
+
+
+def role(layer) -> Optional[str]:
+    """The role this plugin gave ``layer`` (``segmentation`` or ``scribbles``), if any."""
+    entry = layer.metadata.get(METADATA_KEY)
+    return entry.get("role") if isinstance(entry, dict) else None
+
+
+def current_plane(layer, world_point) -> tuple[int, ...]:
+    """Indices of the layer's leading axes at the viewer's position (empty for 2-D data).
+
+    Parameters
+    ----------
+    layer : napari.layers.Layer
+        An image or labels layer; its last two spatial axes form the plane.
+    world_point : sequence of float
+        ``viewer.dims.point``, in world coordinates.
+
+    Returns
+    -------
+    tuple of int
+        One index per axis before the plane, clipped to the data's extent.
+    """
+    shape = spatial_shape(layer)
+    if len(shape) <= 2:
+        return ()
+    data_point = np.asarray(layer.world_to_data(world_point), float)[: len(shape) - 2]
+    index = np.clip(np.round(data_point).astype(int), 0, np.asarray(shape[:-2]) - 1)
+    return tuple(int(i) for i in index)
+
+
+@dataclass
+class PlaneInputs:
+    """Copies of one image plane and its scribbles, ready for a worker thread.
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        ``(rows, cols)`` or ``(rows, cols, 3|4)`` plane of the image.
+    scribbles : numpy.ndarray
+        ``(rows, cols)`` scribbles of the same plane.
+    plane : tuple of int
+        Indices of the leading axes (empty for a 2-D image).
+    shape : tuple of int
+        Spatial shape of the whole image (the result layer's shape).
+    """
+
+    image: np.ndarray
+    scribbles: np.ndarray
+    plane: tuple
+    shape: tuple
+
+
+def read_inputs(image_layer, scribbles_layer, world_point) -> PlaneInputs:
+    """Check that the two layers fit together and copy the current plane of each.
+
+    Raises
+    ------
+    ValueError
+        If a layer is missing, has the wrong type, or the shapes differ.
+    """
+    if not isinstance(image_layer, Image):
+        raise ValueError("no image layer selected: open an image first")
+    if not isinstance(scribbles_layer, Labels):
+        raise ValueError(
+            "no scribbles layer selected: click 'New scribbles layer' and paint 1 (object) and 2 (background)"
+        )
+    shape = spatial_shape(image_layer)
+    if len(shape) < 2:
+        raise ValueError(f"image '{image_layer.name}' must be at least 2-D, got shape {shape}")
+    sshape = spatial_shape(scribbles_layer)
+    if sshape != shape:
+        raise ValueError(
+            f"scribbles layer '{scribbles_layer.name}' has shape {sshape} but image "
+            f"'{image_layer.name}' has shape {shape}; use 'New scribbles layer' to make a matching one"
+        )
+    plane = current_plane(image_layer, world_point)
+    image = np.array(layer_array(image_layer)[plane], copy=True)
+    scribbles = np.array(layer_array(scribbles_layer)[plane], copy=True)
+    return PlaneInputs(image, scribbles, plane, shape)
+
+
+def layer_geometry(layer) -> dict:
+    """``scale`` and ``translate`` of a layer, for a new layer drawn on top of it."""
+    return {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
+
+
+def new_scribbles_layer(viewer, image_layer) -> Labels:
+    """Add an empty ``"<image> scribbles"`` Labels layer in brush mode with label 1 selected."""
+    shape = spatial_shape(image_layer)
+    layer = viewer.add_labels(
+        np.zeros(shape, np.uint8),
+        name=f"{image_layer.name} scribbles",
+        metadata={METADATA_KEY: {"role": ROLE_SCRIBBLES, "image": image_layer.name}},
+        **layer_geometry(image_layer),
+    )
+    layer.brush_size = max(3, min(shape[-2:]) // 80)
+    layer.selected_label = 1
+    layer.mode = "paint"
+    viewer.layers.selection.active = layer
+    return layer
+
+
+def result_name(image_layer) -> str:
+    """Name of the result layer of an image: ``"<image> segmentation"``."""
+    return f"{image_layer.name} segmentation"
+
+
+def find_result_layer(viewer, name: str, shape: tuple, exclude=()) -> Optional[Labels]:
+    """The Labels layer called ``name`` with the given shape, unless it is one of ``exclude``."""
+    if name not in viewer.layers:
+        return None
+    layer = viewer.layers[name]
+    if not isinstance(layer, Labels) or spatial_shape(layer) != tuple(shape):
+        return None
+    if any(layer is other for other in exclude):
+        return None
+    return layer
+
+
+#: colours of the result layer: object 1 in magenta (it stands out on most photos), classes after it
+RESULT_COLOURS = ("magenta", "yellow", "cyan", "lime", "orange", "royalblue", "red", "white")
+
+
+def result_colormap():
+    """A fixed label colormap for results: 0 transparent, 1 magenta, 3, 4, ... distinct colours."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colours = {None: RESULT_COLOURS[-1], 0: "transparent", 1: RESULT_COLOURS[0]}
+    colours.update({k: c for k, c in zip(range(3, 3 + len(RESULT_COLOURS) - 2), RESULT_COLOURS[1:-1])})
+    return DirectLabelColormap(color_dict=colours)
+
+
+def add_result_layer(viewer, name: str, image_layer, shape: tuple, plane: tuple, labels: np.ndarray) -> Labels:
+    """Add the result layer, zero everywhere except ``labels`` in ``plane``."""
+    data = np.zeros(shape, labels.dtype)
+    data[plane] = labels
+    return viewer.add_labels(
+        data,
+        name=name,
+        opacity=0.5,
+        colormap=result_colormap(),
+        metadata={METADATA_KEY: {"role": ROLE_SEGMENTATION, "image": image_layer.name}},
+        **layer_geometry(image_layer),
+    )
+
+
+def write_plane(layer: Labels, plane: tuple, labels: np.ndarray) -> int:
+    """Write ``labels`` into one plane of ``layer`` as a single undoable edit.
+
+    Only the pixels that change are written, through
+    :meth:`napari.layers.Labels.data_setitem`, so one Ctrl+Z restores the
+    previous result.
+
+    Parameters
+    ----------
+    layer : napari.layers.Labels
+        The result layer.
+    plane : tuple of int
+        Indices of the leading axes.
+    labels : numpy.ndarray
+        ``(rows, cols)`` new labels of the plane.
+
+    Returns
+    -------
+    int
+        Number of pixels changed.
+    """
+    data = layer.data
+    if labels.size and int(labels.max()) > np.iinfo(data.dtype).max:
+        layer.data = data = data.astype(labels.dtype)
+    changed = np.asarray(data[plane]) != labels
+    rows, cols = np.nonzero(changed)
+    if rows.size == 0:
+        return 0
+    index_dtype = np.int32 if max(data.shape) < 2**31 else np.intp
+    lead = tuple(np.full(rows.size, i, index_dtype) for i in plane)
+    index = lead + (rows.astype(index_dtype), cols.astype(index_dtype))
+    layer.data_setitem(index, labels[changed])
+    return int(rows.size)

@@ -1,0 +1,471 @@
+"""The *Scribble segmentation* dock widget.
+
+A thin face of :class:`napari_deepseg.core.SegmentationSession`: it reads the
+current plane of an image layer and of a scribbles Labels layer, runs
+``set_image`` + ``segment`` in a worker thread, and writes the labels into a
+``"<image> segmentation"`` Labels layer with undo.
+
+Threading rules (see ``docs/architecture.md``):
+
+* every request gets a number and a :class:`~napari_deepseg.core.progress.CancelToken`;
+  a new request cancels the running one;
+* signals are connected before the worker starts; layers are only touched on
+  the main thread, when ``returned`` fires, and only for the newest request;
+* one :class:`SegmentationSession` (and a lock) per backbone and parameters, so
+  features are cached between requests and never computed twice at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, PushButton
+from napari.layers import Image, Labels
+from napari.qt.threading import create_worker
+from napari.utils import progress
+from napari.utils.notifications import show_error
+from qtpy.QtCore import QObject, QTimer, Signal, Slot
+from superqt.utils import FunctionWorker
+
+from ..core import PRESETS, SegmentationSession, available_backbones, get_extractor
+from ..core.progress import CancelToken, Cancelled
+from ..core.session import DEFAULT_LAMBDA
+from ..core.validation import check_scribbles
+from . import _layers
+from ._torch_guard import guard_triton_import
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_SIGMA_DISPLAY = 10.0
+#: delay between a finished stroke and the live re-run; strokes within it are merged
+LIVE_DELAY_MS = 30
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the widget's controls say, read once per request on the main thread."""
+
+    backbone: str
+    preset: str
+    lam: Optional[float]
+    sigma: Optional[float]
+    params: tuple = ()
+
+    @property
+    def session_key(self) -> tuple:
+        """Sessions are shared between requests with the same backbone and parameters."""
+        return (self.backbone, self.params)
+
+
+@dataclass
+class SessionSlot:
+    """A session and the lock that keeps two workers from using it at once."""
+
+    session: SegmentationSession
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class Job:
+    """One request: its number, cancel token, source layers, inputs and progress bar."""
+
+    rid: int
+    token: CancelToken
+    image_layer: Image
+    scribbles_layer: Labels
+    inputs: _layers.PlaneInputs
+    pbar: Optional[progress] = None
+    started: float = field(default_factory=time.perf_counter)
+
+
+def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=None, cancel=None) -> np.ndarray:
+    """Worker body: features (cached by the session) and one cut.
+
+    Parameters
+    ----------
+    slot : SessionSlot
+        The session to use and its lock.
+    image, scribbles : numpy.ndarray
+        Copies of the current plane.
+    options : Options
+        Preset, λ and σ.
+    progress, cancel
+        See :mod:`napari_deepseg.core.progress`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rows, cols)`` labels.
+    """
+    with slot.lock:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        slot.session.set_image(image, progress=progress, cancel=cancel)
+        return slot.session.segment(
+            scribbles, preset=options.preset, lam=options.lam, sigma=options.sigma,
+            progress=progress, cancel=cancel,
+        )
+
+
+def one_line(exc: BaseException) -> str:
+    """First line of an exception's message; the type name for unexpected kinds.
+
+    Examples
+    --------
+    >>> one_line(ValueError("bad\\nmore"))
+    'bad'
+    >>> one_line(KeyError("x"))
+    "KeyError: 'x'"
+    """
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    if isinstance(exc, (ValueError, TypeError, RuntimeError)) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _ProgressRelay(QObject):
+    """Carries progress from a worker thread to the main thread (a queued signal)."""
+
+    progressed = Signal(int, int, int, str)
+
+    def __init__(self, callback, parent=None):
+        super().__init__(parent)
+        self._callback = callback
+        self.progressed.connect(self._relay)
+
+    @Slot(int, int, int, str)
+    def _relay(self, rid, done, total, message):
+        self._callback(rid, done, total, message)
+
+
+def _row(*widgets, label: str) -> Container:
+    """A horizontal, unlabelled group of widgets shown under one label."""
+    return Container(widgets=list(widgets), layout="horizontal", labels=False, label=label)
+
+
+class ScribbleSegmentationWidget(Container):
+    """Dock widget: paint object (1) and background (2) scribbles, get a segmentation.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer whose layers are read and written.
+
+    Notes
+    -----
+    napari hands dock widgets a ``PublicOnlyProxy`` of the viewer, which wraps
+    every layer in a fresh proxy on each access. The widget uses only public
+    API, so it unwraps the viewer once: layers then keep their identity, which
+    the live-mode connection and the result-layer bookkeeping rely on.
+    """
+
+    def __init__(self, napari_viewer):
+        super().__init__(labels=True)
+        self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        self._sessions: dict[tuple, SessionSlot] = {}
+        self._jobs: dict[int, Job] = {}
+        self._latest = 0
+        self._live_layer: Optional[Labels] = None
+        self._relay = _ProgressRelay(self._on_progress, parent=self.native)
+        self._live_timer = QTimer(self.native)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.setInterval(LIVE_DELAY_MS)
+        self._live_timer.timeout.connect(self._run_live)
+        self._build()
+        self._connect()
+        self.reset_choices()
+        self._on_backbone_changed()
+
+    # -- construction ------------------------------------------------------------
+    def _build(self) -> None:
+        """Create the controls."""
+        self.image_combo = ComboBox(label="image", choices=self._image_choices)
+        self.scribbles_combo = ComboBox(label="scribbles", choices=self._scribbles_choices)
+        self.new_scribbles_button = PushButton(text="New scribbles layer")
+        self.backbone = ComboBox(label="backbone", choices=lambda _: available_backbones(), value="classic")
+        self.preset = ComboBox(label="preset", choices=list(PRESETS), value="default")
+        self.lam_auto = CheckBox(text="auto", value=True)
+        self.lam = FloatSpinBox(value=DEFAULT_LAMBDA["default"], min=0.01, max=10000.0, step=0.5, enabled=False)
+        self.sigma_auto = CheckBox(text="auto", value=True)
+        self.sigma = FloatSpinBox(value=DEFAULT_SIGMA_DISPLAY, min=0.001, max=10000.0, step=1.0, enabled=False)
+        self.weights = FileEdit(label="weights", mode="r", filter="*.pth *.pt *.safetensors", nullable=True)
+        self.device = ComboBox(label="device", choices=list(DEVICES), value="auto")
+        self.segment_button = PushButton(text="Segment")
+        self.live = CheckBox(text="Live", value=False)
+        self.status = Label(value="")
+        self.status.native.setWordWrap(True)  # long error messages must not widen the dock
+        self.extend([
+            self.image_combo, self.scribbles_combo, self.new_scribbles_button, self.backbone, self.preset,
+            _row(self.lam_auto, self.lam, label="λ"), _row(self.sigma_auto, self.sigma, label="σ"),
+            self.weights, self.device, _row(self.segment_button, self.live, label=""), self.status,
+        ])
+
+    def _connect(self) -> None:
+        """Wire controls and keep the layer combos in sync with the viewer."""
+        events = self.viewer.layers.events
+        for emitter in (events.inserted, events.removed, events.reordered, events.renamed):
+            emitter.connect(self.reset_choices)
+        self.image_combo.changed.connect(self._on_image_changed)
+        self.scribbles_combo.changed.connect(self._on_scribbles_changed)
+        self.new_scribbles_button.clicked.connect(self.new_scribbles_layer)
+        self.backbone.changed.connect(self._on_backbone_changed)
+        self.preset.changed.connect(self._on_preset_changed)
+        self.lam_auto.changed.connect(lambda auto: setattr(self.lam, "enabled", not auto))
+        self.sigma_auto.changed.connect(lambda auto: setattr(self.sigma, "enabled", not auto))
+        self.segment_button.clicked.connect(lambda *_: self.segment())
+        self.live.changed.connect(self._on_live_toggled)
+
+    def _image_choices(self, _widget=None) -> list:
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _scribbles_choices(self, _widget=None) -> list:
+        return [
+            (layer.name, layer)
+            for layer in self.viewer.layers
+            if isinstance(layer, Labels) and _layers.role(layer) != _layers.ROLE_SEGMENTATION
+        ]
+
+    # -- control callbacks -------------------------------------------------------
+    def _on_image_changed(self, image_layer=None) -> None:
+        """Pick a scribbles layer of the image's shape when the current one does not fit."""
+        current = self.scribbles_combo.value
+        if image_layer is None:
+            return
+        shape = _layers.spatial_shape(image_layer)
+        if current is not None and _layers.spatial_shape(current) == shape:
+            return
+        for _, layer in self._scribbles_choices():
+            if _layers.spatial_shape(layer) == shape:
+                self.scribbles_combo.value = layer
+                return
+
+    def _on_scribbles_changed(self, _layer=None) -> None:
+        self._update_live_connection()
+
+    def _on_backbone_changed(self, _value=None) -> None:
+        """Weights and device only matter for backbones with pretrained weights."""
+        needs = self._needs_weights(self.backbone.value)
+        self.weights.enabled = needs
+        self.device.enabled = needs
+
+    def _on_preset_changed(self, preset) -> None:
+        if self.lam_auto.value and preset in DEFAULT_LAMBDA:
+            self.lam.value = DEFAULT_LAMBDA[preset]
+
+    @staticmethod
+    def _needs_weights(backbone) -> bool:
+        try:
+            return bool(get_extractor(backbone).needs_weights)
+        except (ValueError, TypeError):
+            return False
+
+    # -- new scribbles layer -----------------------------------------------------
+    def new_scribbles_layer(self) -> Optional[Labels]:
+        """Add an empty ``"<image> scribbles"`` layer for the selected image and select it."""
+        image_layer = self.image_combo.value
+        if image_layer is None:
+            self._notify("no image layer selected: open an image first")
+            return None
+        layer = _layers.new_scribbles_layer(self.viewer, image_layer)
+        self.reset_choices()
+        self.scribbles_combo.value = layer
+        self.status.value = "paint 1 = object, 2 = background"
+        return layer
+
+    # -- live mode ---------------------------------------------------------------
+    def _on_live_toggled(self, on: bool) -> None:
+        self._update_live_connection()
+        if on:
+            self.segment(live=True)
+
+    def _update_live_connection(self) -> None:
+        """Listen to the selected scribbles layer's finished strokes while Live is on."""
+        target = self.scribbles_combo.value if self.live.value else None
+        if target is self._live_layer:
+            return
+        if self._live_layer is not None:
+            self._live_layer.events.paint.disconnect(self._on_scribbles_edited)
+            self._live_layer.events.data.disconnect(self._on_scribbles_edited)
+        self._live_layer = target
+        if target is not None:
+            target.events.paint.connect(self._on_scribbles_edited)
+            target.events.data.connect(self._on_scribbles_edited)
+
+    def _on_scribbles_edited(self, _event=None) -> None:
+        """A stroke was finished (or the data replaced): run again once the event loop is back.
+
+        napari may emit ``paint`` before the new values are in ``layer.data``
+        (``data_setitem`` records history first), so the run is deferred.
+        """
+        if self.live.value:
+            self._live_timer.start()
+
+    def _run_live(self) -> None:
+        if self.live.value:
+            self.segment(live=True)
+
+    # -- requests ----------------------------------------------------------------
+    def options(self) -> Options:
+        """The controls' values as :class:`Options`.
+
+        Raises
+        ------
+        ValueError
+            If a weights file is given but does not exist.
+        """
+        backbone = self.backbone.value
+        params = ()
+        if self._needs_weights(backbone):
+            weights = self.weights.value
+            if weights is not None and str(weights) not in ("", "."):
+                if not Path(weights).is_file():
+                    raise ValueError(f"weights file not found: {weights}")
+                params += (("weights", str(weights)),)
+            params += (("device", self.device.value),)
+        lam = None if self.lam_auto.value else float(self.lam.value)
+        sigma = None if self.sigma_auto.value else float(self.sigma.value)
+        return Options(backbone, self.preset.value, lam, sigma, params)
+
+    def _slot(self, options: Options) -> SessionSlot:
+        """The cached session for these options (created on first use)."""
+        key = options.session_key
+        if options.params:  # a backbone with pretrained weights: torch will be imported
+            guard_triton_import()
+        if key not in self._sessions:
+            self._sessions[key] = SessionSlot(SegmentationSession(options.backbone, **dict(options.params)))
+        return self._sessions[key]
+
+    def segment(self, *, live: bool = False) -> bool:
+        """Start segmenting the current plane; a running request is superseded.
+
+        Parameters
+        ----------
+        live : bool
+            Called by Live mode: incomplete scribbles (fewer than two labels)
+            only update the status line instead of raising a notification.
+
+        Returns
+        -------
+        bool
+            Whether a worker was started.
+        """
+        try:
+            image_layer, scribbles_layer = self.image_combo.value, self.scribbles_combo.value
+            inputs = _layers.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point)
+            if live and np.unique(inputs.scribbles[inputs.scribbles > 0]).size < 2:
+                self.status.value = "Live: paint both object (1) and background (2)"
+                return False
+            check_scribbles(inputs.scribbles, inputs.image.shape[:2], name=f"scribbles '{scribbles_layer.name}'")
+            options = self.options()
+            slot = self._slot(options)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            self._notify(one_line(exc))
+            return False
+        self._start(Job(self._next_rid(), CancelToken(), image_layer, scribbles_layer, inputs), slot, options)
+        return True
+
+    def _next_rid(self) -> int:
+        """A new request number; every running request is cancelled."""
+        for job in self._jobs.values():
+            job.token.cancel()
+        self._latest += 1
+        return self._latest
+
+    def _start(self, job: Job, slot: SessionSlot, options: Options) -> None:
+        """Create the worker, connect its signals, then start it."""
+        job.pbar = progress(total=0, desc=f"napari-deepseg: {job.image_layer.name}")
+        self._jobs[job.rid] = job
+        emit = self._relay.progressed.emit
+        worker = create_worker(
+            run_request, slot, job.inputs.image, job.inputs.scribbles, options,
+            progress=lambda done, total, msg="": emit(job.rid, int(done), int(total), str(msg)),
+            cancel=job.token,
+            _start_thread=False, _worker_class=FunctionWorker, _ignore_errors=True,
+        )
+        worker.returned.connect(partial(self._on_returned, job))
+        worker.errored.connect(partial(self._on_errored, job))
+        worker.finished.connect(partial(self._on_finished, job))
+        self.status.value = f"segmenting '{job.image_layer.name}' ({options.backbone}, {options.preset})…"
+        worker.start()
+
+    @property
+    def busy(self) -> bool:
+        """Whether any worker is still running."""
+        return bool(self._jobs)
+
+    def cancel(self) -> None:
+        """Cancel every running request; their results will be dropped."""
+        for job in self._jobs.values():
+            job.token.cancel()
+        self._latest += 1
+
+    # -- worker callbacks (main thread) --------------------------------------------
+    def _on_progress(self, rid: int, done: int, total: int, message: str) -> None:
+        job = self._jobs.get(rid)
+        pbar = None if job is None else job.pbar
+        if pbar is None:
+            return
+        if total > 0 and pbar.total != total:
+            pbar.total = total
+        pbar.update(done - pbar.n)
+        if message:
+            pbar.set_description(message)
+
+    def _on_returned(self, job: Job, labels) -> None:
+        if job.rid != self._latest:
+            return  # a newer request was started: this result is stale
+        self._write_result(job, np.asarray(labels))
+
+    def _on_errored(self, job: Job, exc: BaseException) -> None:
+        if isinstance(exc, Cancelled) or job.rid != self._latest:
+            return
+        self.status.value = "failed"
+        self._notify(one_line(exc))
+
+    def _on_finished(self, job: Job) -> None:
+        self._jobs.pop(job.rid, None)
+        if job.pbar is not None:
+            job.pbar.close()
+            job.pbar = None
+
+    # -- writing the result --------------------------------------------------------
+    def _write_result(self, job: Job, labels: np.ndarray) -> None:
+        """Create the result layer once, afterwards write the plane with undo."""
+        if job.image_layer not in self.viewer.layers:
+            self.status.value = "image layer was removed; result dropped"
+            return
+        name = _layers.result_name(job.image_layer)
+        plane, shape = job.inputs.plane, job.inputs.shape
+        layer = _layers.find_result_layer(self.viewer, name, shape, exclude=(job.scribbles_layer,))
+        if layer is None:
+            self._add_result_layer(job, name, labels)
+            changed = int(np.count_nonzero(labels))
+        else:
+            changed = _layers.write_plane(layer, plane, labels)
+        seconds = time.perf_counter() - job.started
+        self.status.value = f"'{name}' updated in {seconds:.1f} s ({changed} pixels changed)"
+
+    def _add_result_layer(self, job: Job, name: str, labels: np.ndarray) -> Labels:
+        """Add the result layer just below the scribbles, keeping the active layer active."""
+        active = self.viewer.layers.selection.active
+        layer = _layers.add_result_layer(
+            self.viewer, name, job.image_layer, job.inputs.shape, job.inputs.plane, labels
+        )
+        if job.scribbles_layer in self.viewer.layers:
+            src, dst = self.viewer.layers.index(layer), self.viewer.layers.index(job.scribbles_layer)
+            if src > dst:
+                self.viewer.layers.move(src, dst)
+        if active is not None and active in self.viewer.layers:
+            self.viewer.layers.selection.active = active
+        return layer
+
+    def _notify(self, message: str) -> None:
+        """One line in napari's notification area (never a traceback dialog)."""
+        self.status.value = message
+        show_error(message)

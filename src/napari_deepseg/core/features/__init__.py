@@ -1,0 +1,61 @@
+"""Feature backbones behind one registry.
+
+Examples
+--------
+>>> sorted(available_backbones())[:2]
+['classic', 'resnet50']
+>>> get_extractor("classic").name
+'classic'
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+from .base import FeatureExtractor, FeatureMap
+from .resnet import ResNet50Features
+from .simple import ClassicFeatures, RGBFeatures
+
+_REGISTRY: Dict[str, Callable[..., FeatureExtractor]] = {}
+
+
+def register_backbone(name: str, factory: Callable[..., FeatureExtractor]) -> None:
+    """Add a backbone factory under ``name`` (later issues add more backbones)."""
+    _REGISTRY[name] = factory
+
+
+def available_backbones() -> list[str]:
+    """Names of the registered backbones."""
+    return list(_REGISTRY)
+
+
+def get_extractor(name: str, **params) -> FeatureExtractor:
+    """Build the backbone registered as ``name`` with keyword ``params``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the known ones).
+    """
+    if isinstance(name, FeatureExtractor):
+        return name
+    try:
+        factory = _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown backbone {name!r}; choose one of {', '.join(available_backbones())}"
+        ) from None
+    return factory(**params)
+
+
+register_backbone("classic", ClassicFeatures)
+register_backbone("resnet50", ResNet50Features)
+register_backbone("rgb", RGBFeatures)
+
+__all__ = [
+    "FeatureExtractor",
+    "FeatureMap",
+    "available_backbones",
+    "get_extractor",
+    "register_backbone",
+]

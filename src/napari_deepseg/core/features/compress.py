@@ -1,0 +1,73 @@
+"""Compression of native-stride features before anything touches full resolution."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def standardize(data: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Z-score every channel of a ``(..., channels)`` array, in place for float32.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).normal(5, 3, (10, 10, 2)).astype(np.float32)
+    >>> bool(np.allclose(standardize(x).reshape(-1, 2).std(0), 1, atol=1e-3))
+    True
+    """
+    flat = data.reshape(-1, data.shape[-1])
+    mean = flat.mean(axis=0, dtype=np.float64).astype(np.float32)
+    std = flat.std(axis=0, dtype=np.float64).astype(np.float32)
+    data -= mean
+    data /= np.maximum(std, eps)
+    return data
+
+
+def pca_compress(data: np.ndarray, n_components: int = 32, max_samples: int = 50_000, seed: int = 0) -> np.ndarray:
+    """Project ``(rows, cols, channels)`` features on their first principal components.
+
+    The principal axes are fitted on at most ``max_samples`` random grid cells, so
+    the cost stays bounded for large grids; the result is float32 and keeps the
+    grid shape. Arrays with ``channels <= n_components`` are only centred.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        ``(rows, cols, channels)`` features.
+    n_components : int
+        Channels kept (at most ``channels``).
+    max_samples : int
+        Cells used to fit the principal axes.
+    seed : int
+        Seed of the subsample, for reproducible features.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(rows, cols, min(n_components, channels))``.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).normal(size=(8, 8, 64)).astype(np.float32)
+    >>> pca_compress(x, 4).shape
+    (8, 8, 4)
+    """
+    if n_components < 1:
+        raise ValueError(f"n_components must be >= 1, got {n_components}")
+    rows, cols, ch = data.shape
+    flat = data.reshape(-1, ch).astype(np.float32, copy=False)
+    mean = flat.mean(axis=0, dtype=np.float64).astype(np.float32)
+    if ch <= n_components:
+        return (flat - mean).reshape(rows, cols, ch)
+    rng = np.random.default_rng(seed)
+    sample = flat if flat.shape[0] <= max_samples else flat[rng.choice(flat.shape[0], max_samples, replace=False)]
+    centred = sample - mean
+    # Principal axes from the channel covariance: channels are at most a few
+    # thousand, so the eigen-decomposition is cheap whatever the grid size.
+    cov = (centred.T.astype(np.float64) @ centred) / max(1, centred.shape[0] - 1)
+    evals, evecs = np.linalg.eigh(cov)
+    axes = evecs[:, ::-1][:, :n_components].astype(np.float32)
+    out = np.empty((flat.shape[0], n_components), np.float32)
+    step = 1 << 16
+    for i in range(0, flat.shape[0], step):
+        np.matmul(flat[i : i + step] - mean, axes, out=out[i : i + step])
+    return out.reshape(rows, cols, n_components)

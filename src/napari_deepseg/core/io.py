@@ -1,0 +1,80 @@
+"""Reading and writing images and label images (PNG, TIFF, JPEG, BMP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def read_image(path) -> np.ndarray:
+    """Read an image file as a numpy array (``(rows, cols)`` or ``(rows, cols, channels)``).
+
+    Raises
+    ------
+    ValueError
+        If the file does not exist or is not a readable image.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"image file not found: {p}")
+    try:
+        if p.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            return np.asarray(tifffile.imread(str(p)))
+        from PIL import Image
+
+        with Image.open(p) as im:
+            if im.mode == "P":
+                im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+            return np.asarray(im)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is one clear line
+        raise ValueError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from None
+
+
+def read_labels(path) -> np.ndarray:
+    """Read a label image: palette PNGs give their indices; colour files their first channel.
+
+    Raises
+    ------
+    ValueError
+        If the file does not exist or cannot be read.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"label file not found: {p}")
+    try:
+        if p.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            arr = np.asarray(tifffile.imread(str(p)))
+        else:
+            from PIL import Image
+
+            with Image.open(p) as im:
+                arr = np.asarray(im)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"cannot read labels {p}: {type(exc).__name__}: {exc}") from None
+    if arr.ndim == 3:
+        arr = arr[..., 0]
+    return arr
+
+
+def write_labels(path, labels: np.ndarray) -> Path:
+    """Write a 2-D label image as PNG (8 or 16 bit) or TIFF, creating folders as needed."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.asarray(labels)
+    if p.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        tifffile.imwrite(str(p), arr)
+        return p
+    from PIL import Image
+
+    if arr.max(initial=0) > 65535:
+        raise ValueError(f"labels above 65535 do not fit a PNG; write {p.with_suffix('.tif')} instead")
+    arr = arr.astype(np.uint8 if arr.max(initial=0) < 256 else np.uint16)
+    Image.fromarray(arr).save(p)
+    return p

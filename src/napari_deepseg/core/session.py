@@ -1,0 +1,387 @@
+"""The expensive step (features of one image, cached) apart from the cheap one (a cut).
+
+Modelled on segment-anything's ``SamPredictor``: :meth:`SegmentationSession.set_image`
+computes and caches the features; :meth:`SegmentationSession.segment` only solves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from . import graphcut
+from .appearance import COST_CAP, make_appearance_model
+from .features import FeatureMap, get_extractor
+from .features.base import upsample_grid
+from .progress import CancelToken, ProgressCallback, check, report
+from .validation import SCRIBBLE_BACKGROUND, as_float_image, check_positive, check_scribbles
+
+#: default smoothness weight λ per preset (tuned on the GrabCut scribbles, see docs/performance.md)
+DEFAULT_LAMBDA = {"seed": 1.0, "default": 20.0}
+#: GrabCut-style refits of the appearance models in the default preset
+DEFAULT_ITERATIONS = 2
+#: leading backbone channels the weight-free appearance models use beside colour
+APPEARANCE_CHANNELS = 4
+
+
+@dataclass
+class ImageFeatures:
+    """Everything computed once per image and backbone.
+
+    Attributes
+    ----------
+    key : str
+        Content hash of the image plus backbone name and parameters.
+    image : numpy.ndarray
+        The normalised float32 ``(rows, cols, channels)`` image.
+    colour : numpy.ndarray
+        float32 ``(rows, cols, channels)`` colour in a perceptual space (L*a*b*,
+        or lightness for grayscale), used for full-resolution edges.
+    features : FeatureMap
+        Compressed features at the backbone's native stride.
+    nlinks : dict
+        Pairwise weights per ``(preset, lam, sigma)``, filled on demand.
+    appearance : numpy.ndarray or None
+        Colour + texture channels for weight-free appearance models, built on demand.
+    cut : tuple or None
+        ``(key, IncrementalCut)`` of the last binary default cut, re-solved while
+        the object strokes and parameters stay the same.
+    """
+
+    key: str
+    image: np.ndarray
+    colour: np.ndarray
+    features: FeatureMap
+    nlinks: dict = field(default_factory=dict)
+    appearance: Optional[np.ndarray] = None
+    cut: Optional[tuple] = None
+
+    @property
+    def shape(self) -> tuple:
+        """``(rows, cols)`` of the image."""
+        return tuple(self.image.shape[:2])
+
+
+def image_key(image: np.ndarray, backbone: str, params: dict) -> str:
+    """Hash of the image's bytes, shape and dtype plus the backbone and its parameters.
+
+    Examples
+    --------
+    >>> a = np.zeros((2, 2)); image_key(a, "rgb", {}) == image_key(a.copy(), "rgb", {})
+    True
+    """
+    h = hashlib.blake2b(digest_size=16)
+    arr = np.ascontiguousarray(image)
+    h.update(str((arr.shape, arr.dtype.str, backbone, sorted(params.items()))).encode())
+    h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
+def perceptual_colour(image: np.ndarray) -> np.ndarray:
+    """L*a*b* of an RGB image, or lightness (0-100) of a one-channel image."""
+    if image.shape[-1] == 3:
+        from skimage.color import rgb2lab
+
+        return rgb2lab(image).astype(np.float32)
+    return image * np.float32(100.0)
+
+
+class SegmentationSession:
+    """Segment one image many times with different scribbles.
+
+    Parameters
+    ----------
+    backbone : str
+        A registered backbone: ``classic`` (default, weight-free), ``rgb`` or ``resnet50``.
+    cache_size : int
+        Number of images whose features are kept (most recent first).
+    **backbone_params
+        Passed to the backbone, e.g. ``layers="layer4"``, ``weights=path``, ``device="cpu"``.
+
+    Examples
+    --------
+    >>> img = np.zeros((20, 20), np.float32); img[5:15, 5:15] = 1
+    >>> s = np.zeros((20, 20), np.uint8); s[9:11, 9:11] = 1; s[0, :] = 2
+    >>> session = SegmentationSession("classic")
+    >>> _ = session.set_image(img)
+    >>> mask = session.segment(s)
+    >>> int(mask[10, 10]), int(mask[1, 1])
+    (1, 0)
+    """
+
+    def __init__(self, backbone: str = "classic", cache_size: int = 2, **backbone_params):
+        self.extractor = get_extractor(backbone, **backbone_params)
+        self.backbone = self.extractor.name
+        self.cache_size = max(1, int(cache_size))
+        self._cache: "OrderedDict[str, ImageFeatures]" = OrderedDict()
+        self._current: Optional[ImageFeatures] = None
+
+    # -- expensive step -------------------------------------------------------
+    def set_image(
+        self, image, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None
+    ) -> ImageFeatures:
+        """Compute (or fetch from the cache) the features of ``image``.
+
+        Parameters
+        ----------
+        image : array-like
+            ``(rows, cols)``, ``(rows, cols, 3)`` or ``(rows, cols, 4)``; any numeric dtype.
+        progress, cancel
+            See :mod:`napari_deepseg.core.progress`.
+
+        Returns
+        -------
+        ImageFeatures
+        """
+        arr = np.asarray(image)
+        norm = as_float_image(arr)
+        key = image_key(arr, self.backbone, self.extractor.params())
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            self._current = self._cache[key]
+            return self._current
+        check(cancel)
+        feats = self.extractor.extract(norm, progress=progress, cancel=cancel)
+        entry = ImageFeatures(key, norm, perceptual_colour(norm), feats)
+        self._cache[key] = entry
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        self._current = entry
+        return entry
+
+    def reset_image(self) -> None:
+        """Forget the current image and every cached feature."""
+        self._cache.clear()
+        self._current = None
+
+    @property
+    def is_image_set(self) -> bool:
+        """Whether :meth:`set_image` was called."""
+        return self._current is not None
+
+    # -- cheap step -----------------------------------------------------------
+    def segment(
+        self,
+        scribbles,
+        preset: str = "default",
+        lam: Optional[float] = None,
+        sigma: Optional[float] = None,
+        iterations: int = DEFAULT_ITERATIONS,
+        progress: Optional[ProgressCallback] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> np.ndarray:
+        """Cut the current image for the given scribbles.
+
+        Parameters
+        ----------
+        scribbles : array-like of int
+            ``(rows, cols)``: 0 unlabelled, 1 object, 2 background, ``k`` class ``k``.
+        preset : {"default", "seed"}
+            ``seed`` is the original notebook's energy (4-neighbour contrast
+            n-links on the features, squared distance to the seed centroids);
+            ``default`` learns appearance models from the scribbles and uses
+            8-neighbour edges on full-resolution colour and the features.
+        lam : float, optional
+            Smoothness weight λ; ``None`` takes the preset's default.
+        sigma : float, optional
+            Contrast scale σ; ``None`` estimates it from the image.
+        iterations : int
+            GrabCut-style refits of the appearance models from the cut (default preset);
+            each refit re-solves the same graph incrementally.
+        progress, cancel
+            See :mod:`napari_deepseg.core.progress`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(rows, cols)`` labels: 0 background, 1 object, ``k`` for class ``k``
+            (uint8, or uint16 for labels above 255).
+
+        Raises
+        ------
+        RuntimeError
+            If no image was set.
+        ValueError
+            For bad scribbles, an unknown preset or a non-positive λ or σ.
+        """
+        if self._current is None:
+            raise RuntimeError("no image set: call set_image(image) before segment()")
+        if preset not in graphcut.PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(graphcut.PRESETS)}; got {preset!r}")
+        lam = check_positive(lam, "lambda")
+        sigma = check_positive(sigma, "sigma")
+        it = int(iterations)
+        if it < 0:
+            raise ValueError(f"iterations must be >= 0, got {iterations!r}")
+        entry = self._current
+        seeds = check_scribbles(scribbles, entry.shape)
+        lam = DEFAULT_LAMBDA[preset] if lam is None else lam
+        classes = np.unique(seeds[seeds > 0])
+        report(progress, 0, 2, "graph cut")
+        check(cancel)
+        if preset == "seed":
+            index = _cut_seed(entry, seeds, classes, lam, sigma)
+        else:
+            index = _cut_default(entry, seeds, classes, lam, sigma, it, cancel)
+        report(progress, 2, 2, "graph cut")
+        return labels_from_index(index, classes)
+
+
+def labels_from_index(index: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Map class indices to output labels: the background scribble (2) becomes 0.
+
+    Examples
+    --------
+    >>> labels_from_index(np.array([[0, 1, 2]]), np.array([1, 2, 3])).tolist()
+    [[1, 0, 3]]
+    """
+    values = np.where(classes == SCRIBBLE_BACKGROUND, 0, classes)
+    dtype = np.uint8 if values.max() < 256 else np.uint16
+    return values.astype(dtype)[index]
+
+
+def _seed_index(seeds: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """``(rows, cols)`` class index of each scribbled pixel, ``-1`` elsewhere."""
+    lut = np.full(int(seeds.max()) + 1, -1, np.int32)
+    lut[classes] = np.arange(classes.size, dtype=np.int32)
+    return lut[seeds]
+
+
+def _solve(costs: np.ndarray, hard: np.ndarray, nlinks: graphcut.NLinks) -> np.ndarray:
+    """Binary max-flow for two classes, alpha-expansion for more; returns class indices."""
+    if costs.shape[-1] == 2:
+        fg = graphcut.solve_binary(costs[..., 0], costs[..., 1], nlinks, hard == 0, hard == 1)
+        return np.where(fg, 0, 1).astype(np.int32)
+    return graphcut.solve_multilabel(costs, nlinks.lam, hard)
+
+
+def _seed_features(fm: FeatureMap, seeds: np.ndarray):
+    """Features and labels of the scribbled pixels (grid cell under each pixel)."""
+    rr, cc = np.nonzero(seeds)
+    s = fm.stride
+    return fm.data[rr // s, cc // s], seeds[rr, cc]
+
+
+def _full_res_costs(fm: FeatureMap, model) -> np.ndarray:
+    """Appearance costs of every pixel, computed on full-resolution features in strips."""
+    rows, cols = fm.image_shape
+    out = np.empty((rows, cols, len(model.classes_)), np.float32)
+    for start, stop, block in fm.iter_full_res():
+        out[start:stop] = model.costs(block.reshape(-1, block.shape[-1])).reshape(stop - start, cols, -1)
+    return out
+
+
+def _cut_seed(entry: ImageFeatures, seeds, classes, lam, sigma) -> np.ndarray:
+    """The original notebook's energy."""
+    key = ("seed", lam, sigma)
+    if key not in entry.nlinks:
+        d = graphcut.feature_sqdiffs(entry.features, graphcut.OFFSETS_4)
+        entry.nlinks[key] = graphcut.contrast_nlinks(d, graphcut.OFFSETS_4, entry.shape, lam, sigma)
+    x, y = _seed_features(entry.features, seeds)
+    model = make_appearance_model("centroid").fit(x, y)
+    costs = _full_res_costs(entry.features, model)
+    return _solve(costs, _seed_index(seeds, classes), entry.nlinks[key])
+
+
+def _default_nlinks(entry: ImageFeatures, lam, sigma) -> graphcut.NLinks:
+    """8-neighbour weights on full-resolution colour, combined with deep features if any."""
+    offsets = graphcut.OFFSETS_8
+    colour = [graphcut.neighbour_sqdiff(entry.colour, off) for off in offsets]
+    if entry.features.stride == 1:
+        combined = colour
+    else:
+        feats = graphcut.feature_sqdiffs(entry.features, offsets)
+        mc = float(np.mean([c.mean() for c in colour])) or 1.0
+        mf = float(np.mean([f.mean() for f in feats])) or 1.0
+        combined = [c / mc + f / mf for c, f in zip(colour, feats)]
+    return graphcut.contrast_nlinks(combined, offsets, entry.shape, lam, sigma, statistic="mean")
+
+
+def _appearance_grid(entry: ImageFeatures) -> np.ndarray:
+    """Features the appearance models see: colour plus the backbone's leading channels.
+
+    Weight-free backbones (stride 1) give L*a*b* colour concatenated with the
+    first :data:`APPEARANCE_CHANNELS` feature channels (texture); deep backbones
+    their compressed features at native stride.
+    """
+    fm = entry.features
+    if fm.stride > 1:
+        return fm.data
+    if entry.appearance is None:
+        extra = fm.data[..., :APPEARANCE_CHANNELS] if fm.data is not entry.image else fm.data[..., :0]
+        entry.appearance = np.ascontiguousarray(np.concatenate([entry.colour, extra], axis=-1))
+    return entry.appearance
+
+
+def _costs_for(entry: ImageFeatures, model, grid: np.ndarray) -> np.ndarray:
+    """Per-pixel costs of every class, upsampled from the native grid when needed."""
+    fm = entry.features
+    costs = model.costs(grid.reshape(-1, grid.shape[-1])).reshape(grid.shape[0], grid.shape[1], -1)
+    rows, cols = entry.shape
+    if fm.stride == 1:
+        return costs
+    return upsample_grid(costs, fm.stride, 0, rows, cols)
+
+
+def _grid_labels(labels: np.ndarray, stride: int, grid_shape) -> np.ndarray:
+    """Labels at the centre pixel of every grid cell (clipped to the image)."""
+    rows, cols = labels.shape
+    ys = np.minimum(np.arange(grid_shape[0]) * stride + stride // 2, rows - 1)
+    xs = np.minimum(np.arange(grid_shape[1]) * stride + stride // 2, cols - 1)
+    return labels[np.ix_(ys, xs)]
+
+
+def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel) -> np.ndarray:
+    """Learned appearance + contrast edges + star convexity, refitted GrabCut-style."""
+    key = ("default", lam, sigma)
+    if key not in entry.nlinks:
+        entry.nlinks[key] = _default_nlinks(entry, lam, sigma)
+    nlinks = entry.nlinks[key]
+    fm = entry.features
+    grid = _appearance_grid(entry)
+    name = "linear" if fm.stride > 1 else "gmm"
+    hard = _seed_index(seeds, classes)
+    x, y = _seed_features(FeatureMap(grid, fm.stride, fm.image_shape), seeds)
+    model = make_appearance_model(name).fit(x, y)
+    binary = classes.size == 2
+    if binary:
+        cut = _incremental_cut(entry, key, nlinks, hard == 0)
+        big = nlinks.max_node_weight() + COST_CAP + 1.0
+    for step in range(iterations + 1):
+        check(cancel)
+        if step:
+            labels = np.where(seeds > 0, seeds, classes[index])
+            target = labels if fm.stride == 1 else _grid_labels(labels, fm.stride, grid.shape[:2])
+            model = make_appearance_model(name).fit(grid.reshape(-1, grid.shape[-1]), target.ravel())
+        costs = _costs_for(entry, model, grid)
+        if binary:
+            fg = cut.solve(*graphcut.tlinks(costs[..., 0], costs[..., 1], hard == 0, hard == 1, big))
+            index = np.where(fg, 0, 1).astype(np.int32)
+        else:
+            index = graphcut.solve_multilabel(costs, float(np.mean([w.mean() for w in nlinks.weights[:2]])), hard)
+    return index
+
+
+def _incremental_cut(entry: ImageFeatures, key, nlinks, object_seeds: np.ndarray) -> graphcut.IncrementalCut:
+    """The cached graph for these n-links and object strokes (its star edges), or a new one."""
+    star_key = (key, hashlib.blake2b(np.packbits(object_seeds).tobytes(), digest_size=16).hexdigest())
+    if entry.cut is None or entry.cut[0] != star_key:
+        entry.cut = (star_key, graphcut.IncrementalCut(nlinks, graphcut.star_edges(object_seeds)))
+    return entry.cut[1]
+
+
+def segment_image(image, scribbles, backbone: str = "classic", preset: str = "default", lam=None, sigma=None,
+                  progress=None, cancel=None, **backbone_params) -> np.ndarray:
+    """One-shot convenience: features of ``image`` then one cut for ``scribbles``.
+
+    See :class:`SegmentationSession` for the parameters.
+    """
+    session = SegmentationSession(backbone, **backbone_params)
+    entry_shape = as_float_image(image).shape[:2]
+    check_scribbles(scribbles, entry_shape)
+    session.set_image(image, progress=progress, cancel=cancel)
+    return session.segment(scribbles, preset=preset, lam=lam, sigma=sigma, progress=progress, cancel=cancel)

@@ -1,0 +1,27 @@
+"""Shared fixtures of the core test-suite."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_threaded_blas():
+    """Run BLAS single-threaded during the tests.
+
+    On small (2-core) machines multi-threaded OpenBLAS makes the many tiny
+    linear-algebra calls of scikit-learn's GaussianMixture 10-30x slower (worse
+    once torch's OpenMP pool is alive), which would turn a 0.2 s cut into 5 s.
+    This only changes speed, never results; set NAPARI_DEEPSEG_TEST_BLAS_THREADS
+    to another number to test with more threads.
+    """
+    import os
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        yield
+        return
+    n = int(os.environ.get("NAPARI_DEEPSEG_TEST_BLAS_THREADS", "1"))
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield

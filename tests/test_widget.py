@@ -1,0 +1,511 @@
+"""Tests of the *Scribble segmentation* dock widget in a real napari viewer (pytest-qt, Xvfb)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _synthetic import disk_image, disk_scribbles
+
+# Load torch's optional triton (it bundles LLVM) before any napari canvas loads Mesa's
+# libLLVM: the other order segfaults under Xvfb (see napari_deepseg/_qt/_torch_guard.py).
+try:
+    import torchvision.models  # noqa: F401
+except ImportError:  # pragma: no cover - torch is a dependency
+    pass
+
+pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+from napari.layers import Labels  # noqa: E402
+
+from napari_deepseg._qt import scribble_widget as sw  # noqa: E402
+from napari_deepseg._qt.scribble_widget import ScribbleSegmentationWidget  # noqa: E402
+
+WAIT_MS = 60_000
+
+
+def iou(a, b) -> float:
+    """Intersection over union of two boolean masks."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+@pytest.fixture
+def viewer(make_napari_viewer):
+    return make_napari_viewer()
+
+
+@pytest.fixture
+def widget(viewer, qtbot):
+    """The widget docked through the plugin manifest, on the fast ``seed`` preset."""
+    _, w = viewer.window.add_plugin_dock_widget("napari-deepseg", "Scribble segmentation")
+    w.preset.value = "seed"
+    yield w
+    w.cancel()
+    qtbot.waitUntil(lambda: not w.busy, timeout=WAIT_MS)
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """Messages the widget sends to napari's ``show_error``."""
+    seen = []
+    monkeypatch.setattr(sw, "show_error", seen.append)
+    return seen
+
+
+def add_disk(viewer, channels=3, dtype=np.uint8, shape=(64, 80), name="disk"):
+    """Add a disk image and matching scribbles; return (image layer, scribbles layer, truth)."""
+    image, truth = disk_image(shape, channels=channels, dtype=dtype)
+    rgb = channels in (3, 4)
+    image_layer = viewer.add_image(image, name=name, rgb=rgb)
+    scribbles = viewer.add_labels(disk_scribbles(truth), name=f"{name} scribbles")
+    return image_layer, scribbles, truth
+
+
+def select(widget, image_layer, scribbles_layer):
+    widget.image_combo.value = image_layer
+    widget.scribbles_combo.value = scribbles_layer
+
+
+def run(widget, qtbot) -> None:
+    """Start a request and wait for its worker to finish."""
+    assert widget.segment()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+
+
+def snapshot(viewer) -> dict:
+    """Copies of every layer's data, to prove a failing request changed nothing."""
+    return {layer.name: np.array(layer.data, copy=True) for layer in viewer.layers}
+
+
+# -- creation ---------------------------------------------------------------------------
+def test_widget_from_manifest(widget, viewer):
+    assert isinstance(widget, ScribbleSegmentationWidget)
+    assert widget.backbone.value == "classic"
+    assert set(widget.backbone.choices) >= {"classic", "rgb"}
+    assert widget.preset.choices == ("default", "seed")
+    assert widget.device.choices == ("auto", "cpu", "cuda", "mps")
+    assert widget.lam_auto.value and widget.sigma_auto.value
+    assert not widget.weights.enabled  # classic needs no weights
+    widget.backbone.value = "resnet50"
+    assert widget.weights.enabled and widget.device.enabled
+
+
+def test_combos_follow_layers(widget, viewer):
+    image_layer, scribbles, _ = add_disk(viewer)
+    assert widget.image_combo.choices == (image_layer,)
+    assert widget.scribbles_combo.choices == (scribbles,)
+    viewer.layers.remove(scribbles)
+    assert widget.scribbles_combo.choices == ()
+    assert widget.scribbles_combo.value is None
+
+
+def test_new_scribbles_layer(widget, viewer):
+    image, _ = disk_image((40, 50), channels=3)
+    viewer.add_image(image, name="photo", rgb=True, scale=(2, 2))
+    layer = widget.new_scribbles_layer()
+    assert isinstance(layer, Labels) and layer.name == "photo scribbles"
+    assert layer.data.shape == (40, 50) and not layer.data.any()
+    assert layer.mode == "paint" and layer.selected_label == 1
+    assert tuple(layer.scale) == (2, 2)
+    assert widget.scribbles_combo.value is layer
+    assert viewer.layers.selection.active is layer
+
+
+def test_new_scribbles_button(widget, viewer):
+    viewer.add_image(np.zeros((5, 30, 40), np.float32), name="stack")
+    widget.new_scribbles_button.clicked.emit(True)
+    assert viewer.layers["stack scribbles"].data.shape == (5, 30, 40)
+
+
+def test_new_scribbles_without_image(widget, viewer, errors):
+    assert widget.new_scribbles_layer() is None
+    assert len(errors) == 1 and "no image" in errors[0]
+    assert len(viewer.layers) == 0
+
+
+# -- segmenting -------------------------------------------------------------------------
+@pytest.mark.parametrize("preset", ["default", "seed"])
+def test_segment_disk(widget, viewer, qtbot, errors, preset):
+    widget.preset.value = preset
+    image_layer, scribbles, truth = add_disk(viewer)
+    before = scribbles.data.copy()
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    assert errors == []
+    result = viewer.layers["disk segmentation"]
+    assert isinstance(result, Labels)
+    assert result.data.shape == truth.shape
+    assert iou(result.data == 1, truth) > 0.9
+    np.testing.assert_array_equal(scribbles.data, before)
+    # the result sits below the scribbles, and the user's active layer is kept
+    assert viewer.layers.index(result) < viewer.layers.index(scribbles)
+
+
+def test_segment_button(widget, viewer, qtbot, errors):
+    from qtpy.QtCore import Qt
+
+    image_layer, scribbles, truth = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    qtbot.mouseClick(widget.segment_button.native, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "disk segmentation" in viewer.layers and not widget.busy, timeout=WAIT_MS)
+    assert iou(viewer.layers["disk segmentation"].data == 1, truth) > 0.9
+    # the button is never "live": incomplete scribbles give a notification
+    scribbles.data = np.where(scribbles.data == 1, 1, 0).astype(scribbles.data.dtype)
+    qtbot.mouseClick(widget.segment_button.native, Qt.MouseButton.LeftButton)
+    assert len(errors) == 1 and "only label 1" in errors[0]
+
+
+class FakeProgress:
+    """Records what the widget tells napari's progress bar."""
+
+    made = []
+
+    def __init__(self, total=0, desc=""):
+        self.total, self.n, self.descriptions, self.closed = total, 0, [desc], False
+        FakeProgress.made.append(self)
+
+    def update(self, n=1):
+        self.n += n
+
+    def set_description(self, desc):
+        self.descriptions.append(desc)
+
+    def close(self):
+        self.closed = True
+
+
+def test_progress_reaches_the_main_thread(widget, viewer, qtbot, monkeypatch):
+    FakeProgress.made = []
+    monkeypatch.setattr(sw, "progress", FakeProgress)
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    (bar,) = FakeProgress.made
+    assert bar.closed
+    assert "graph cut" in bar.descriptions and bar.total == 2 and bar.n == 2
+
+
+def test_second_segment_is_undoable(widget, viewer, qtbot, errors):
+    image_layer, scribbles, truth = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    result = viewer.layers["disk segmentation"]
+    first = result.data.copy()
+    scribbles_before = scribbles.data.copy()
+    # relabel part of the disk as background: the cut changes
+    new_scribbles = scribbles.data.copy()
+    new_scribbles[truth & (np.arange(truth.shape[1]) > 45)[None, :]] = 2
+    scribbles.data = new_scribbles
+    run(widget, qtbot)
+    assert viewer.layers["disk segmentation"] is result
+    assert len([lay for lay in viewer.layers if lay.name.startswith("disk segmentation")]) == 1
+    assert not np.array_equal(result.data, first)
+    result.undo()
+    np.testing.assert_array_equal(result.data, first)
+    result.redo()
+    assert not np.array_equal(result.data, first)
+    assert not np.array_equal(scribbles.data, scribbles_before)  # only the user changed it
+    np.testing.assert_array_equal(scribbles.data, new_scribbles)
+    assert errors == []
+
+
+def test_identical_request_adds_no_history(widget, viewer, qtbot):
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    result = viewer.layers["disk segmentation"]
+    run(widget, qtbot)
+    assert len(result._undo_history) == 0
+
+
+def test_sessions_are_cached(widget, viewer, qtbot):
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    widget.lam_auto.value = False
+    widget.lam.value = 2.0
+    run(widget, qtbot)
+    assert list(widget._sessions) == [("classic", ())]
+    widget.backbone.value = "rgb"
+    run(widget, qtbot)
+    assert set(widget._sessions) == {("classic", ()), ("rgb", ())}
+
+
+@pytest.mark.parametrize(
+    "channels, dtype",
+    [(3, np.uint8), (4, np.uint8), (1, np.uint8), (1, np.uint16), (1, np.float32), (3, np.float32), (3, np.uint16)],
+)
+def test_image_kinds(widget, viewer, qtbot, errors, channels, dtype):
+    image_layer, scribbles, truth = add_disk(viewer, channels=channels, dtype=dtype)
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    assert errors == []
+    assert iou(viewer.layers["disk segmentation"].data == 1, truth) > 0.9
+
+
+@pytest.mark.parametrize("rgb", [False, True])
+def test_stack_current_plane(widget, viewer, qtbot, errors, rgb):
+    channels = 3 if rgb else 1
+    image, truth = disk_image((48, 56), channels=channels)
+    stack = np.stack([np.roll(image, 8 * k, axis=1) for k in range(4)])
+    image_layer = viewer.add_image(stack, name="stack", rgb=rgb)
+    scribbles = widget.new_scribbles_layer()
+    assert scribbles.data.shape == (4, 48, 56)
+    plane = 2
+    scribbles.data[plane] = np.roll(disk_scribbles(truth), 8 * plane, axis=1)
+    viewer.dims.set_current_step(0, plane)
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    assert errors == []
+    result = viewer.layers["stack segmentation"]
+    assert result.data.shape == (4, 48, 56)
+    assert iou(result.data[plane] == 1, np.roll(truth, 8 * plane, axis=1)) > 0.9
+    others = [k for k in range(4) if k != plane]
+    assert not result.data[others].any()
+    # a second plane is written into the same layer, undoably
+    scribbles.data[1] = np.roll(disk_scribbles(truth), 8, axis=1)
+    viewer.dims.set_current_step(0, 1)
+    run(widget, qtbot)
+    assert iou(result.data[1] == 1, np.roll(truth, 8, axis=1)) > 0.9
+    result.undo()
+    assert not result.data[1].any() and result.data[plane].any()
+
+
+# -- live mode --------------------------------------------------------------------------
+@pytest.fixture
+def starts(widget, monkeypatch):
+    """Request numbers of the workers the widget starts."""
+    seen = []
+    original = ScribbleSegmentationWidget._start
+
+    def spy(self, job, slot, options):
+        seen.append(job.rid)
+        original(self, job, slot, options)
+
+    monkeypatch.setattr(ScribbleSegmentationWidget, "_start", spy)
+    return seen
+
+
+def test_live_mode_runs_after_a_stroke(widget, viewer, qtbot, errors, starts):
+    image_layer, scribbles, truth = add_disk(viewer)
+    scribbles.data = np.where(scribbles.data == 1, 1, 0).astype(scribbles.data.dtype)
+    select(widget, image_layer, scribbles)
+    widget.live.value = True  # incomplete scribbles: a status line, no request, no error
+    assert starts == [] and errors == []
+    assert "background" in widget.status.value
+    scribbles.paint((3, 3), 2)  # one finished stroke: napari emits events.paint
+    qtbot.waitUntil(lambda: len(starts) == 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "disk segmentation" in viewer.layers and not widget.busy, timeout=WAIT_MS)
+    assert iou(viewer.layers["disk segmentation"].data == 1, truth) > 0.9
+    with scribbles.block_history():  # a mouse stroke: many dabs, one paint event at the end
+        for col in range(60, 77, 4):
+            scribbles.paint((60, col), 2)
+    qtbot.waitUntil(lambda: len(starts) == 2, timeout=WAIT_MS)
+    qtbot.wait(200)
+    assert len(starts) == 2
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    assert errors == []
+
+
+def test_live_mode_off_does_nothing(widget, viewer, qtbot, starts):
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    scribbles.paint((3, 3), 2)
+    qtbot.wait(200)
+    assert starts == []
+    widget.live.value = True  # complete scribbles: switching Live on runs once
+    assert len(starts) == 1
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    widget.live.value = False
+    scribbles.paint((4, 4), 2)
+    qtbot.wait(200)
+    assert len(starts) == 1
+
+
+def test_live_follows_the_selected_scribbles_layer(widget, viewer, qtbot, starts):
+    image_layer, scribbles, _ = add_disk(viewer)
+    other = viewer.add_labels(scribbles.data.copy(), name="other")
+    select(widget, image_layer, scribbles)
+    widget.live.value = True
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    widget.scribbles_combo.value = other
+    scribbles.paint((3, 3), 2)  # no longer watched
+    qtbot.wait(200)
+    assert len(starts) == 1
+    other.paint((3, 3), 2)
+    qtbot.waitUntil(lambda: len(starts) == 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+
+
+# -- stale results ----------------------------------------------------------------------
+def test_newest_request_wins(widget, viewer, qtbot, errors):
+    image_layer, scribbles, truth = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    widget.preset.value = "default"  # slow enough to be superseded
+    assert widget.segment()
+    first = next(iter(widget._jobs.values()))
+    swapped = scribbles.data.copy()
+    swapped[scribbles.data == 1], swapped[scribbles.data == 2] = 2, 1
+    scribbles.data = swapped
+    widget.preset.value = "seed"
+    assert widget.segment()
+    assert first.token.cancelled
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    result = viewer.layers["disk segmentation"]
+    assert iou(result.data == 0, truth) > 0.9  # the swapped (newest) scribbles
+    assert len(result._undo_history) == 0  # written once
+    assert errors == []
+
+
+def test_stale_result_is_ignored(widget, viewer, qtbot):
+    image_layer, scribbles, truth = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    result = viewer.layers["disk segmentation"]
+    before = result.data.copy()
+    old_job = sw.Job(widget._latest, sw.CancelToken(), image_layer, scribbles, None)
+    widget._next_rid()  # a newer request exists now
+    widget._on_returned(old_job, np.zeros_like(before))
+    np.testing.assert_array_equal(result.data, before)
+    widget._on_errored(old_job, ValueError("stale"))
+    assert widget.status.value != "stale"
+
+
+# -- bad input --------------------------------------------------------------------------
+def _assert_refused(widget, viewer, errors, before, needle):
+    assert not widget.busy
+    assert len(errors) == 1, errors
+    assert needle in errors[0] and "\n" not in errors[0]
+    after = snapshot(viewer)
+    assert after.keys() == before.keys()
+    for name in before:
+        np.testing.assert_array_equal(after[name], before[name])
+
+
+def test_no_image(widget, viewer, errors):
+    viewer.add_labels(np.zeros((10, 10), np.uint8), name="s")
+    before = snapshot(viewer)
+    assert not widget.segment()
+    _assert_refused(widget, viewer, errors, before, "no image")
+
+
+def test_no_scribbles_layer(widget, viewer, errors):
+    image, _ = disk_image()
+    viewer.add_image(image, rgb=True)
+    before = snapshot(viewer)
+    assert not widget.segment()
+    _assert_refused(widget, viewer, errors, before, "no scribbles layer")
+
+
+@pytest.mark.parametrize(
+    "edit, needle",
+    [
+        (lambda s: np.zeros_like(s), "empty"),
+        (lambda s: np.where(s == 2, 0, s).astype(s.dtype), "only label 1"),
+        (lambda s: np.zeros((10, 12), s.dtype), "shape"),
+    ],
+    ids=["empty", "one-label", "shape-mismatch"],
+)
+def test_bad_scribbles(widget, viewer, errors, edit, needle):
+    image_layer, scribbles, _ = add_disk(viewer)
+    scribbles.data = edit(scribbles.data)
+    select(widget, image_layer, scribbles)
+    before = snapshot(viewer)
+    assert not widget.segment()
+    _assert_refused(widget, viewer, errors, before, needle)
+
+
+def test_nan_image_fails_in_worker(widget, viewer, qtbot, errors, monkeypatch):
+    from napari.utils.notifications import notification_manager
+
+    tracebacks = []
+    monkeypatch.setattr(notification_manager, "receive_error", lambda *a, **k: tracebacks.append(a))
+    image, truth = disk_image(channels=1, dtype=np.float32)
+    image[3, 3] = np.nan
+    image_layer = viewer.add_image(image, name="nan")
+    scribbles = viewer.add_labels(disk_scribbles(truth), name="nan scribbles")
+    select(widget, image_layer, scribbles)
+    before = snapshot(viewer)
+    assert widget.segment()  # the core finds the NaN in the worker
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    _assert_refused(widget, viewer, errors, before, "NaN")
+    assert tracebacks == []  # one line, not napari's traceback notification
+
+
+def test_unknown_backbone(widget, viewer, errors):
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    widget.backbone.choices = ("classic", "no-such-backbone")
+    widget.backbone.value = "no-such-backbone"
+    before = snapshot(viewer)
+    assert not widget.segment()
+    _assert_refused(widget, viewer, errors, before, "unknown backbone")
+
+
+def test_missing_weights_file(widget, viewer, errors, tmp_path):
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    widget.backbone.value = "resnet50"
+    widget.weights.value = tmp_path / "missing.pth"
+    before = snapshot(viewer)
+    assert not widget.segment()
+    _assert_refused(widget, viewer, errors, before, "missing.pth")
+
+
+def test_unreadable_weights_file_fails_in_worker(widget, viewer, qtbot, errors, tmp_path):
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a checkpoint")
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    widget.backbone.value = "resnet50"
+    widget.weights.value = bad
+    widget.device.value = "cpu"
+    before = snapshot(viewer)
+    assert widget.segment()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    _assert_refused(widget, viewer, errors, before, "broken.pth")
+
+
+def test_resnet50_with_random_weights(widget, viewer, qtbot, errors, tmp_path):
+    """The resnet50 path end to end, with a randomly initialised state dict (no network)."""
+    torch = pytest.importorskip("torch")
+    from torchvision.models import resnet50
+
+    path = tmp_path / "random.pth"
+    torch.save(resnet50(weights=None).state_dict(), path)
+    image_layer, scribbles, truth = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    widget.backbone.value = "resnet50"
+    widget.weights.value = path
+    widget.device.value = "cpu"
+    run(widget, qtbot)
+    assert errors == []
+    result = viewer.layers["disk segmentation"]
+    assert result.data.shape == truth.shape and set(np.unique(result.data)) <= {0, 1}
+    assert ("resnet50", (("weights", str(path)), ("device", "cpu"))) in widget._sessions
+
+
+def test_one_line():
+    assert sw.one_line(ValueError("first\nsecond")) == "first"
+    assert sw.one_line(ZeroDivisionError()) == "ZeroDivisionError"
+
+
+def test_triton_guard(monkeypatch, tmp_path):
+    import sys
+
+    from napari_deepseg._qt import _torch_guard
+
+    maps = tmp_path / "maps"
+    monkeypatch.setattr(_torch_guard, "_MAPS", maps)
+    monkeypatch.delitem(sys.modules, "triton", raising=False)
+    assert not _torch_guard.system_llvm_loaded()  # no such file: not Linux
+    maps.write_text("7f00-7f01 r-xp 0 08:01 1 /usr/lib/libc.so.6\n")
+    assert not _torch_guard.guard_triton_import()
+    maps.write_text("7f00-7f01 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libLLVM-15.so.1\n")
+    assert _torch_guard.guard_triton_import()
+    assert sys.modules["triton"] is None
+    with pytest.raises(ImportError):
+        import triton  # noqa: F401
+    assert not _torch_guard.guard_triton_import()  # already decided
