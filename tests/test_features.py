@@ -476,14 +476,26 @@ def test_weights_of_another_architecture(tmp_path):
 
 def test_weights_with_wrong_shapes(tmp_path):
     torch.manual_seed(0)
-    other = tmp_path / "resnet50-10-classes.pth"
-    torch.save(torchvision.models.resnet50(weights=None, num_classes=10).state_dict(), other)
-    ex = get_extractor("resnet50", weights=other, device="cpu")
+    state = torchvision.models.resnet50(weights=None).state_dict()
+    state["layer1.0.conv1.weight"] = torch.zeros(8, 8, 1, 1)
+    bad = tmp_path / "resnet50-bad-shapes.pth"
+    torch.save(state, bad)
+    ex = get_extractor("resnet50", weights=bad, device="cpu")
     with pytest.raises(ValueError) as info:
         ex.load_model()
     msg = str(info.value)
     assert "\n" not in msg
-    assert "size mismatch" in msg and "fc." in msg, msg
+    assert "wrong shapes 1" in msg and "layer1.0.conv1.weight" in msg and str(bad) in msg, msg
+
+
+def test_fine_tuned_head_of_another_size_is_accepted(tmp_path):
+    """The classifier head is stripped, so a checkpoint fine-tuned for 10 classes still serves as a backbone."""
+    torch.manual_seed(0)
+    tuned = torchvision.models.resnet50(weights=None, num_classes=10)
+    path = tmp_path / "resnet50-10-classes.pth"
+    torch.save(tuned.state_dict(), path)
+    model = get_extractor("resnet50", weights=path, device="cpu").load_model()
+    assert torch.equal(model.conv1.weight, tuned.conv1.weight)
 
 
 def test_garbage_weights_file(tmp_path):

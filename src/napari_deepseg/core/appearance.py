@@ -8,6 +8,8 @@ non-negative unary costs (lower = more likely), in the order of
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 MAX_SAMPLES_PER_CLASS = 3000
@@ -71,16 +73,19 @@ class GaussianMixtureModel:
     ----------
     n_components : int
         Mixture components per class (fewer when a class has few pixels).
-    covariance_type : str
-        As in :class:`sklearn.mixture.GaussianMixture`.
+    reg_covar : float
+        Added to the covariance diagonals (keeps narrow classes well posed).
+    max_iter : int
+        EM steps per fit; the cut refits anyway, so a few suffice.
     """
 
-    def __init__(self, n_components: int = 5, covariance_type: str = "full", reg_covar: float = 1e-3):
+    def __init__(self, n_components: int = 5, reg_covar: float = 1e-3, max_iter: int = 10):
         self.n_components = n_components
-        self.covariance_type = covariance_type
         self.reg_covar = reg_covar
+        self.max_iter = max_iter
 
     def fit(self, features: np.ndarray, labels: np.ndarray) -> "GaussianMixtureModel":
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import GaussianMixture
 
         features, labels = _subsample(features, labels)
@@ -92,17 +97,168 @@ class GaussianMixtureModel:
                 x = np.repeat(x, 2, axis=0)
             k = int(max(1, min(self.n_components, x.shape[0] // 10)))
             gmm = GaussianMixture(
-                k, covariance_type=self.covariance_type, reg_covar=self.reg_covar, max_iter=20,
+                k, covariance_type="full", reg_covar=self.reg_covar, max_iter=self.max_iter,
                 init_params="k-means++", random_state=0,
             )
-            with single_threaded_blas():
+            with single_threaded_blas(), warnings.catch_warnings():
+                # a capped number of EM steps is deliberate: the cut, not the mixture, decides
+                warnings.simplefilter("ignore", ConvergenceWarning)
                 self.models_.append(gmm.fit(x))
         return self
 
     def costs(self, features: np.ndarray) -> np.ndarray:
+        """Negative log-likelihood of each class, shifted per row and capped."""
+        centre = self.models_[0].means_[0]
+        weights = [_quadratic_weights(m, centre) for m in self.models_]
+        stacked = np.concatenate(weights, axis=1)
+        ends = np.cumsum([w.shape[1] for w in weights])
+        out = np.empty((features.shape[0], len(self.models_)), np.float32)
+        step = 1 << 16
         with single_threaded_blas():
-            nll = np.stack([-m.score_samples(features) for m in self.models_], axis=1)
-        return _finalise(nll)
+            for a in range(0, features.shape[0], step):
+                logp = _quadratic_terms(features[a : a + step], centre) @ stacked
+                for c, (lo, hi) in enumerate(zip(np.r_[0, ends[:-1]], ends)):
+                    part = logp[:, lo:hi]
+                    top = part.max(axis=1)
+                    out[a : a + step, c] = -(top + np.log(np.exp(part - top[:, None]).sum(axis=1)))
+        return _finalise(out)
+
+
+def _quadratic_terms(x: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """``[x_i x_j (all i, j), x_i, 1]`` of the rows of ``x - centre`` (float32)."""
+    xc = np.asarray(x, np.float32) - centre.astype(np.float32)
+    n, d = xc.shape
+    out = np.empty((n, d * d + d + 1), np.float32)
+    np.multiply(xc[:, :, None], xc[:, None, :], out=out[:, : d * d].reshape(n, d, d))
+    out[:, d * d : d * d + d] = xc
+    out[:, -1] = 1.0
+    return out
+
+
+def _quadratic_weights(gmm, centre: np.ndarray) -> np.ndarray:
+    """Weights ``W`` with ``_quadratic_terms(x) @ W = log(pi_k N(x | mu_k, Sigma_k))`` per component.
+
+    Expanding the Mahalanobis distance turns the scoring of every pixel against
+    every component into one matrix product, far faster than scoring component
+    by component. Features are centred on ``centre`` (the same for every class)
+    for accuracy. Only full covariances are supported.
+    """
+    means = gmm.means_
+    d = means.shape[1]
+    cols = []
+    for k in range(means.shape[0]):
+        chol = gmm.precisions_cholesky_[k]
+        prec = chol @ chol.T
+        mu = means[k] - centre
+        pm = prec @ mu
+        const = (
+            -0.5 * mu @ pm + np.log(np.diag(chol)).sum() - 0.5 * d * np.log(2 * np.pi) + np.log(gmm.weights_[k])
+        )
+        cols.append(np.concatenate([-0.5 * prec.ravel(), pm, [const]]))
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+class ImageMixture:
+    """One Gaussian mixture fitted to the colours of a whole image, scored once.
+
+    The expensive part of the :class:`SharedMixtureModel` class models: fitted
+    on a subsample of the image's pixels and evaluated for every pixel when the
+    image is set, so that a class model is later only a vector of weights.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        ``(n_pixels, dims)`` features of every pixel (e.g. L*a*b* colour).
+    n_components : int
+        Shared components.
+    max_samples : int
+        Pixels used to fit the mixture.
+
+    Attributes
+    ----------
+    likelihood : numpy.ndarray
+        float32 ``(n_pixels, n_components)``: ``p(x | k)`` divided by its
+        maximum over ``k`` for each pixel (the per-pixel factor cancels in the
+        cut, which only compares classes).
+    """
+
+    def __init__(self, features: np.ndarray, n_components: int = 24, max_samples: int = 20_000, seed: int = 0):
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.mixture import GaussianMixture
+
+        x = np.asarray(features, np.float64)
+        rng = np.random.default_rng(seed)
+        sample = x if x.shape[0] <= max_samples else x[rng.choice(x.shape[0], max_samples, replace=False)]
+        k = int(max(1, min(n_components, sample.shape[0] // 20)))
+        gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-2, max_iter=30, init_params="k-means++",
+                              random_state=seed)
+        with single_threaded_blas(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gmm.fit(sample)
+        gmm.weights_ = np.ones(k) / k  # component densities only: class models bring their own weights
+        centre = gmm.means_.mean(axis=0)
+        weights = _quadratic_weights(gmm, centre)
+        self.likelihood = np.empty((x.shape[0], k), np.float32)
+        step = 1 << 16
+        with single_threaded_blas():
+            for a in range(0, x.shape[0], step):
+                logp = _quadratic_terms(x[a : a + step], centre) @ weights
+                logp -= logp.max(axis=1, keepdims=True)
+                np.exp(logp, out=self.likelihood[a : a + step])
+        self.n_components = k
+
+
+class SharedMixtureModel:
+    """Class models that share the components of one :class:`ImageMixture`.
+
+    Each class is a mixture ``p(x | c) = sum_k pi_ck p(x | k)`` over the image's
+    components; fitting estimates only the weights ``pi_c`` (EM with the
+    components fixed), so fits and refits from a whole labelling take
+    milliseconds, and colours the scribbles missed still get sensible costs.
+
+    Parameters
+    ----------
+    mixture : ImageMixture
+        The image's shared components, scored for every pixel.
+    em_steps : int
+        EM steps on the weights.
+    prior : float
+        Pseudo-count added to every weight (no colour is impossible).
+
+    Notes
+    -----
+    Unlike the other models, :meth:`fit` and :meth:`costs` take flat pixel
+    indices into the image, not feature rows.
+    """
+
+    def __init__(self, mixture: ImageMixture, em_steps: int = 3, prior: float = 1e-3):
+        self.mixture = mixture
+        self.em_steps = em_steps
+        self.prior = prior
+
+    def fit(self, pixels: np.ndarray, labels: np.ndarray) -> "SharedMixtureModel":
+        lik = self.mixture.likelihood
+        pixels, labels = _subsample(np.asarray(pixels), np.asarray(labels))
+        self.classes_ = np.unique(labels)
+        k = lik.shape[1]
+        weights = []
+        for c in self.classes_:
+            rows = lik[pixels[labels == c]]
+            pi = np.full(k, 1.0 / k, np.float32)
+            for _ in range(self.em_steps):
+                resp = rows * pi
+                resp /= np.maximum(resp.sum(axis=1, keepdims=True), 1e-30)
+                pi = resp.mean(axis=0) + self.prior
+                pi /= pi.sum()
+            weights.append(pi)
+        self.weights_ = np.stack(weights, axis=1).astype(np.float32)  # (k, n_classes)
+        return self
+
+    def costs(self, pixels=None) -> np.ndarray:
+        lik = self.mixture.likelihood if pixels is None else self.mixture.likelihood[pixels]
+        with single_threaded_blas():
+            mix = lik @ self.weights_
+        return _finalise(-np.log(np.maximum(mix, 1e-30)))
 
 
 class LinearModel:
@@ -132,7 +288,12 @@ class LinearModel:
         return _finalise(-np.log(proba + self.eps))
 
 
-APPEARANCE_MODELS = {"centroid": CentroidModel, "gmm": GaussianMixtureModel, "linear": LinearModel}
+APPEARANCE_MODELS = {
+    "centroid": CentroidModel,
+    "gmm": GaussianMixtureModel,
+    "linear": LinearModel,
+    "shared-gmm": SharedMixtureModel,
+}
 
 
 def make_appearance_model(name: str, **params):

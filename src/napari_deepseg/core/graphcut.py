@@ -23,6 +23,10 @@ import numpy as np
 OFFSETS_4 = ((0, 1), (1, 0))
 OFFSETS_8 = OFFSETS_4 + ((1, 1), (1, -1))
 PRESETS = ("default", "seed")
+#: images up to this many pixels keep their flat edge arrays between cuts
+CACHE_EDGES_MAX_PIXELS = 2_000_000
+#: the default preset uses 8-neighbour edges up to this many pixels, 4-neighbour above (memory)
+EIGHT_NEIGHBOURS_MAX_PIXELS = 2_000_000
 
 
 def pair_slices(shape, offset):
@@ -128,8 +132,12 @@ class NLinks:
     sigma: float
     _flat: tuple = field(default=None, repr=False)
 
-    def flat(self):
-        """Concatenated ``(i, j, w)`` arrays of node indices and weights (cached)."""
+    def flat(self, cache: bool = True):
+        """Concatenated ``(i, j, w)`` arrays of node indices and weights.
+
+        With ``cache=True`` they are kept for the next call (fast re-solves of
+        small images); large images rebuild them to save memory.
+        """
         if self._flat is None:
             idx = np.arange(self.shape[0] * self.shape[1], dtype=np.int32).reshape(self.shape)
             ii, jj, ww = [], [], []
@@ -138,7 +146,10 @@ class NLinks:
                 ii.append(idx[a].ravel())
                 jj.append(idx[b].ravel())
                 ww.append(w.ravel())
-            self._flat = (np.concatenate(ii), np.concatenate(jj), np.concatenate(ww).astype(np.float32))
+            flat = (np.concatenate(ii), np.concatenate(jj), np.concatenate(ww).astype(np.float32))
+            if not cache:
+                return flat
+            self._flat = flat
         return self._flat
 
     def max_node_weight(self) -> float:
@@ -343,8 +354,9 @@ class IncrementalCut:
         n = self.shape[0] * self.shape[1]
         self.graph = maxflow.GraphFloat(n, 4 * n)
         self.nodes = self.graph.add_grid_nodes(self.shape)
-        i, j, w = nlinks.flat()
+        i, j, w = nlinks.flat(cache=n <= CACHE_EDGES_MAX_PIXELS)
         self.graph.add_edges(i, j, w, w)
+        del i, j, w
         if star is not None and star[0].size:
             p, q = star
             self.graph.add_edges(p, q, np.full(p.size, 1e9, np.float32), np.zeros(p.size, np.float32))

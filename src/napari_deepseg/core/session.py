@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from . import graphcut
-from .appearance import COST_CAP, make_appearance_model
+from .appearance import COST_CAP, ImageMixture, LinearModel, SharedMixtureModel, make_appearance_model
 from .features import FeatureMap, get_extractor
 from .features.base import upsample_grid
 from .progress import CancelToken, ProgressCallback, check, report
@@ -25,7 +25,9 @@ DEFAULT_LAMBDA = {"seed": 1.0, "default": 20.0}
 #: GrabCut-style refits of the appearance models in the default preset
 DEFAULT_ITERATIONS = 2
 #: leading backbone channels the weight-free appearance models use beside colour
-APPEARANCE_CHANNELS = 4
+APPEARANCE_CHANNELS = 0
+#: components of the image-wide colour mixture shared by the class models
+MIXTURE_COMPONENTS = 24
 
 
 @dataclass
@@ -45,8 +47,8 @@ class ImageFeatures:
         Compressed features at the backbone's native stride.
     nlinks : dict
         Pairwise weights per ``(preset, lam, sigma)``, filled on demand.
-    appearance : numpy.ndarray or None
-        Colour + texture channels for weight-free appearance models, built on demand.
+    appearance : ImageMixture or None
+        The image-wide colour mixture of the weight-free default preset, built on demand.
     cut : tuple or None
         ``(key, IncrementalCut)`` of the last binary default cut, re-solved while
         the object strokes and parameters stay the same.
@@ -57,7 +59,7 @@ class ImageFeatures:
     colour: np.ndarray
     features: FeatureMap
     nlinks: dict = field(default_factory=dict)
-    appearance: Optional[np.ndarray] = None
+    appearance: Optional[object] = None
     cut: Optional[tuple] = None
 
     @property
@@ -288,8 +290,9 @@ def _cut_seed(entry: ImageFeatures, seeds, classes, lam, sigma) -> np.ndarray:
 
 
 def _default_nlinks(entry: ImageFeatures, lam, sigma) -> graphcut.NLinks:
-    """8-neighbour weights on full-resolution colour, combined with deep features if any."""
-    offsets = graphcut.OFFSETS_8
+    """8-neighbour weights (4 above 2 MP) on full-resolution colour, combined with deep features."""
+    rows, cols = entry.shape
+    offsets = graphcut.OFFSETS_8 if rows * cols <= graphcut.EIGHT_NEIGHBOURS_MAX_PIXELS else graphcut.OFFSETS_4
     colour = [graphcut.neighbour_sqdiff(entry.colour, off) for off in offsets]
     if entry.features.stride == 1:
         combined = colour
@@ -302,28 +305,27 @@ def _default_nlinks(entry: ImageFeatures, lam, sigma) -> graphcut.NLinks:
 
 
 def _appearance_grid(entry: ImageFeatures) -> np.ndarray:
-    """Features the appearance models see: colour plus the backbone's leading channels.
+    """Features the deep appearance model sees: compressed features at native stride."""
+    return entry.features.data
 
-    Weight-free backbones (stride 1) give L*a*b* colour concatenated with the
-    first :data:`APPEARANCE_CHANNELS` feature channels (texture); deep backbones
-    their compressed features at native stride.
-    """
-    fm = entry.features
-    if fm.stride > 1:
-        return fm.data
+
+def _image_mixture(entry: ImageFeatures):
+    """The image-wide colour (+ leading texture channels) mixture, fitted once per image."""
     if entry.appearance is None:
+        fm = entry.features
         extra = fm.data[..., :APPEARANCE_CHANNELS] if fm.data is not entry.image else fm.data[..., :0]
-        entry.appearance = np.ascontiguousarray(np.concatenate([entry.colour, extra], axis=-1))
+        feats = np.concatenate([entry.colour, extra], axis=-1)
+        entry.appearance = ImageMixture(feats.reshape(-1, feats.shape[-1]), n_components=MIXTURE_COMPONENTS)
     return entry.appearance
 
 
 def _costs_for(entry: ImageFeatures, model, grid: np.ndarray) -> np.ndarray:
     """Per-pixel costs of every class, upsampled from the native grid when needed."""
     fm = entry.features
-    costs = model.costs(grid.reshape(-1, grid.shape[-1])).reshape(grid.shape[0], grid.shape[1], -1)
     rows, cols = entry.shape
-    if fm.stride == 1:
-        return costs
+    if isinstance(model, SharedMixtureModel):
+        return model.costs().reshape(rows, cols, -1)
+    costs = model.costs(grid.reshape(-1, grid.shape[-1])).reshape(grid.shape[0], grid.shape[1], -1)
     return upsample_grid(costs, fm.stride, 0, rows, cols)
 
 
@@ -342,11 +344,15 @@ def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, c
         entry.nlinks[key] = _default_nlinks(entry, lam, sigma)
     nlinks = entry.nlinks[key]
     fm = entry.features
+    deep = fm.stride > 1
     grid = _appearance_grid(entry)
-    name = "linear" if fm.stride > 1 else "gmm"
     hard = _seed_index(seeds, classes)
-    x, y = _seed_features(FeatureMap(grid, fm.stride, fm.image_shape), seeds)
-    model = make_appearance_model(name).fit(x, y)
+    if deep:
+        x, y = _seed_features(fm, seeds)
+        model = LinearModel().fit(x, y)
+    else:
+        flat = np.flatnonzero(seeds)
+        model = SharedMixtureModel(_image_mixture(entry)).fit(flat, seeds.ravel()[flat])
     binary = classes.size == 2
     if binary:
         cut = _incremental_cut(entry, key, nlinks, hard == 0)
@@ -355,8 +361,11 @@ def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, c
         check(cancel)
         if step:
             labels = np.where(seeds > 0, seeds, classes[index])
-            target = labels if fm.stride == 1 else _grid_labels(labels, fm.stride, grid.shape[:2])
-            model = make_appearance_model(name).fit(grid.reshape(-1, grid.shape[-1]), target.ravel())
+            if deep:
+                target = _grid_labels(labels, fm.stride, grid.shape[:2])
+                model = LinearModel().fit(grid.reshape(-1, grid.shape[-1]), target.ravel())
+            else:
+                model.fit(np.arange(labels.size), labels.ravel())
         costs = _costs_for(entry, model, grid)
         if binary:
             fg = cut.solve(*graphcut.tlinks(costs[..., 0], costs[..., 1], hard == 0, hard == 1, big))

@@ -61,8 +61,9 @@ def parse_layers(layers) -> tuple:
 
 
 def _check_state_dict(model, state: dict, source) -> None:
-    """Raise one clear ``ValueError`` if ``state`` does not fit ``model``."""
-    expected = model.state_dict()
+    """Raise one clear ``ValueError`` if ``state`` does not fit ``model`` (the head is ignored)."""
+    expected = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong = [
@@ -154,17 +155,17 @@ class ResNet50Features(FeatureExtractor):
             import torch
             from torchvision.models import resnet50
 
-            state = resolve_torchvision_weights(self.weights_url(), self.weights, self.allow_download)
             model = resnet50(weights=None)
+            self._device = resolve_device(self.device)
+            state = resolve_torchvision_weights(self.weights_url(), self.weights, self.allow_download)
             _check_state_dict(model, state, self.weights or self.weights_url())
-            model.load_state_dict(state)
+            model.fc = torch.nn.Identity()  # the classifier head is not used (a fine-tuned head of any size is fine)
+            model.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")})
             last = max(LAYER_STRIDES[n] for n in self.layers)
             keep = [n for n, s in LAYER_STRIDES.items() if s <= last]
-            model.fc = torch.nn.Identity()
             for name in ("layer1", "layer2", "layer3", "layer4"):
                 if name not in keep:
                     setattr(model, name, torch.nn.Identity())
-            self._device = resolve_device(self.device)
             self._model = model.eval().to(self._device)
         return self._model
 

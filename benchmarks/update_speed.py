@@ -1,0 +1,111 @@
+"""Time of one interactive update (features cached) on the GrabCut images, per backbone.
+
+Usage::
+
+    python benchmarks/update_speed.py [--backbones classic resnet50] [--images 10] [--json OUT]
+
+The dataset's dense scribbles (``scribbles-set-2``) are split into strokes
+(connected components) that are added one at a time, object and background
+alternating, as a user paints them; every ``segment`` call after both labels
+exist is one timed update. Features are computed once per image
+(``set_image``) and timed separately. ``resnet50`` runs with randomly
+initialised weights saved to a temporary file: the compute is the same as
+with ImageNet weights, which cannot be downloaded on the measuring machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import grabcut_scribble_items  # noqa: E402
+
+from napari_deepseg.core import SegmentationSession  # noqa: E402
+
+
+def strokes_in_order(scribbles: np.ndarray) -> list:
+    """Connected strokes of labels 1 and 2, interleaved object/background."""
+    by_label = {}
+    for lab in (1, 2):
+        comp, n = ndi.label(scribbles == lab, structure=np.ones((3, 3)))
+        by_label[lab] = [(lab, comp == k) for k in range(1, n + 1)]
+    out = []
+    for a, b in zip(by_label[1], by_label[2]):
+        out += [a, b]
+    longer = by_label[1] if len(by_label[1]) > len(by_label[2]) else by_label[2]
+    return out + longer[min(len(by_label[1]), len(by_label[2])) :]
+
+
+def random_resnet50_weights(folder: Path) -> Path:
+    """Save a randomly initialised torchvision resnet50 state dict; return its path."""
+    import torch
+    from torchvision.models import resnet50
+
+    path = folder / "resnet50-random.pth"
+    torch.save(resnet50(weights=None).state_dict(), path)
+    return path
+
+
+def measure(backbone: str, n_images: int, params: dict) -> dict:
+    """Median/percentile update and feature times over the first ``n_images`` images."""
+    updates, first, feats, sizes = [], [], [], []
+    for k, (stem, image, _mask, scribbles) in enumerate(grabcut_scribble_items("scribbles-set-2")):
+        if k >= n_images:
+            break
+        session = SegmentationSession(backbone, **params)
+        t0 = time.perf_counter()
+        session.set_image(image)
+        feats.append(time.perf_counter() - t0)
+        sizes.append(image.shape[:2])
+        painted = np.zeros_like(scribbles)
+        calls = 0
+        for lab, stroke in strokes_in_order(scribbles):
+            painted[stroke] = lab
+            if not ((painted == 1).any() and (painted == 2).any()):
+                continue
+            t0 = time.perf_counter()
+            session.segment(painted)
+            dt = time.perf_counter() - t0
+            (first if calls == 0 else updates).append(dt)
+            calls += 1
+    return {
+        "backbone": backbone,
+        "images": len(feats),
+        "image_sizes": sorted({f"{c}x{r}" for r, c in sizes}),
+        "updates": len(updates),
+        "update_median_ms": 1000 * float(np.median(updates)),
+        "update_p90_ms": 1000 * float(np.percentile(updates, 90)),
+        "first_cut_median_ms": 1000 * float(np.median(first)),
+        "features_median_s": float(np.median(feats)),
+    }
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backbones", nargs="+", default=["classic", "resnet50"])
+    ap.add_argument("--images", type=int, default=10)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.backbones:
+            params = {"weights": random_resnet50_weights(Path(tmp)), "device": "cpu"} if name == "resnet50" else {}
+            r = measure(name, args.images, params)
+            results.append(r)
+            print(f"{name:9s} update median {r['update_median_ms']:.0f} ms (p90 {r['update_p90_ms']:.0f} ms, "
+                  f"n={r['updates']}), first cut {r['first_cut_median_ms']:.0f} ms, "
+                  f"features {r['features_median_s']:.2f} s, images {', '.join(r['image_sizes'])}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
