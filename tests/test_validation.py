@@ -186,9 +186,10 @@ def test_check_scribbles_non_numeric():
 def test_check_positive():
     assert check_positive(2, "lam") == 2.0
     assert check_positive(None, "lam") is None
-    for bad in (0, -1, np.nan, np.inf):
-        with pytest.raises(ValueError, match="lam must be a finite number > 0"):
+    for bad in (0, -1, np.nan, np.inf, 1e7, 1e38):
+        with pytest.raises(ValueError, match="lam must be a number > 0 and <= 1e"):
             check_positive(bad, "lam")
+    assert check_positive(1e6, "lam") == 1e6
     with pytest.raises(ValueError, match="sigma"):
         check_positive(-2.0, "sigma")
     with pytest.raises(TypeError, match="lam must be a number"):

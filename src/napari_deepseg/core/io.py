@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
+
+#: label-image suffixes :func:`write_labels` accepts
+LABEL_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    """Read a TIFF quietly (tifffile logs decoder warnings) and reject empty results."""
+    import tifffile
+
+    log = logging.getLogger("tifffile")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        arr = np.asarray(tifffile.imread(str(path)))
+    finally:
+        log.setLevel(level)
+    if arr.size == 0:
+        raise ValueError("no image data in the file")
+    return arr
 
 
 def read_image(path) -> np.ndarray:
@@ -20,14 +40,14 @@ def read_image(path) -> np.ndarray:
         raise ValueError(f"image file not found: {p}")
     try:
         if p.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            return np.asarray(tifffile.imread(str(p)))
+            return _read_tiff(p)
         from PIL import Image
 
         with Image.open(p) as im:
             if im.mode == "P":
                 im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+            elif im.mode in ("LA", "La"):
+                im = im.getchannel(0)  # gray + alpha: the alpha carries no intensity
             return np.asarray(im)
     except Exception as exc:  # noqa: BLE001 - any decoder failure is one clear line
         raise ValueError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from None
@@ -46,9 +66,7 @@ def read_labels(path) -> np.ndarray:
         raise ValueError(f"label file not found: {p}")
     try:
         if p.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            arr = np.asarray(tifffile.imread(str(p)))
+            arr = _read_tiff(p)
         else:
             from PIL import Image
 
@@ -62,8 +80,16 @@ def read_labels(path) -> np.ndarray:
 
 
 def write_labels(path, labels: np.ndarray) -> Path:
-    """Write a 2-D label image as PNG (8 or 16 bit) or TIFF, creating folders as needed."""
+    """Write a 2-D label image as PNG (8 or 16 bit) or TIFF, creating folders as needed.
+
+    Raises
+    ------
+    ValueError
+        For a suffix other than .png, .tif or .tiff, or labels that do not fit a PNG.
+    """
     p = Path(path)
+    if p.suffix.lower() not in LABEL_SUFFIXES:
+        raise ValueError(f"cannot write labels to {p}: use a file name ending in {', '.join(LABEL_SUFFIXES)}")
     p.parent.mkdir(parents=True, exist_ok=True)
     arr = np.asarray(labels)
     if p.suffix.lower() in (".tif", ".tiff"):

@@ -139,8 +139,10 @@ def check_scribbles(scribbles, shape: tuple[int, int], name: str = "scribbles") 
     return arr
 
 
-def check_positive(value, name: str, allow_none: bool = True):
-    """Return ``value`` as float after checking it is finite and > 0 (or None).
+def check_positive(value, name: str, allow_none: bool = True, maximum: float = 1e6):
+    """Return ``value`` as float after checking ``0 < value <= maximum`` (or None).
+
+    The upper bound keeps graph capacities far from float32 overflow.
 
     Examples
     --------
@@ -153,6 +155,6 @@ def check_positive(value, name: str, allow_none: bool = True):
         val = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not np.isfinite(val) or val <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    if not np.isfinite(val) or val <= 0 or val > maximum:
+        raise ValueError(f"{name} must be a number > 0 and <= {maximum:g}, got {value!r}")
     return val
