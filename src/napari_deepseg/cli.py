@@ -13,8 +13,19 @@ from pathlib import Path
 PROG = "napari-deepseg"
 
 
+#: suffixes Pillow writes the demo picture as
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _backbone_params(args) -> dict:
@@ -75,6 +86,9 @@ def cmd_demo(args) -> int:
     from .core import SegmentationSession
     from .core.visualize import demo_figure
 
+    out = Path(args.output)
+    if out.suffix.lower() not in PICTURE_SUFFIXES:
+        raise CLIError(f"cannot write the demo picture to {out}: use a file name ending in {', '.join(PICTURE_SUFFIXES)}")
     image, scribbles = {"cat": samples.cat_sample, "aerial": samples.aerial_sample}[args.sample]()
     name, params, note = _demo_backbone(args.features)
     if note:
@@ -85,7 +99,6 @@ def cmd_demo(args) -> int:
     t1 = time.perf_counter()
     result = session.segment(scribbles)
     t2 = time.perf_counter()
-    out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(demo_figure(image, scribbles, result)).save(out)
     print(f"{out}: '{args.sample}' sample, {name} features {t1 - t0:.2f} s, cut {t2 - t1:.2f} s, "
@@ -96,8 +109,9 @@ def cmd_demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``napari-deepseg`` command."""
     from .core import PRESETS, available_backbones
+    from .core.session import DEFAULT_ITERATIONS
 
-    parser = argparse.ArgumentParser(prog=PROG, description="Scribble segmentation with deep features and graph cuts.")
+    parser = OneLineParser(prog=PROG, description="Scribble segmentation with deep features and graph cuts.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     seg = sub.add_parser("segment", help="segment an image from a scribble image")
@@ -108,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--preset", default="default", choices=PRESETS, help="energy preset")
     seg.add_argument("--lambda", dest="lam", type=float, default=None, help="smoothness weight (preset default)")
     seg.add_argument("--sigma", type=float, default=None, help="contrast scale (estimated from the image)")
-    seg.add_argument("--iterations", type=int, default=2, help="appearance refits (default preset)")
+    seg.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="appearance refits (default preset)")
     seg.add_argument("--weights", default=None, help="local weights file for pretrained backbones")
     seg.add_argument("--layers", default=None, help="resnet50 layers, e.g. layer4 or layer2,layer3")
     seg.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))

@@ -17,17 +17,36 @@ MAX_SAMPLES_PER_CLASS = 3000
 COST_CAP = 20.0
 
 
-def single_threaded_blas():
-    """Context limiting BLAS to one thread: small fits on 2 cores run 10-30x faster so."""
-    from threadpoolctl import threadpool_limits
+_CONTROLLER = None
 
-    return threadpool_limits(1, user_api="blas")
+
+def single_threaded_blas():
+    """Context limiting BLAS to one thread: small fits on 2 cores run 10-30x faster so.
+
+    The threadpool controller inspects the loaded libraries once and is reused.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _finalise(costs: np.ndarray) -> np.ndarray:
-    """Shift costs so each row's minimum is 0 and cap them at :data:`COST_CAP`."""
-    costs = costs - costs.min(axis=1, keepdims=True)
-    return np.minimum(costs, COST_CAP).astype(np.float32)
+    """Shift costs so each row's minimum is 0 and cap them at :data:`COST_CAP`.
+
+    Examples
+    --------
+    >>> _finalise(np.array([[3.0, 1.0], [0.0, 50.0]])).tolist()
+    [[2.0, 0.0], [0.0, 20.0]]
+    """
+    costs = np.asarray(costs, np.float32)
+    low = costs[:, 0].copy()
+    for j in range(1, costs.shape[1]):  # column-wise: far faster than min(axis=1) on 2-3 columns
+        np.minimum(low, costs[:, j], out=low)
+    out = costs - low[:, None]
+    return np.minimum(out, np.float32(COST_CAP), out=out)
 
 
 def _subsample(features: np.ndarray, labels: np.ndarray, seed: int = 0):

@@ -23,7 +23,7 @@ from .validation import SCRIBBLE_BACKGROUND, as_float_image, check_positive, che
 #: default smoothness weight λ per preset (tuned on the GrabCut scribbles, see docs/performance.md)
 DEFAULT_LAMBDA = {"seed": 1.0, "default": 20.0}
 #: GrabCut-style refits of the appearance models in the default preset
-DEFAULT_ITERATIONS = 2
+DEFAULT_ITERATIONS = 1
 #: leading backbone channels the weight-free appearance models use beside colour
 APPEARANCE_CHANNELS = 0
 #: components of the image-wide colour mixture shared by the class models
@@ -215,7 +215,7 @@ class SegmentationSession:
         if preset not in graphcut.PRESETS:
             raise ValueError(f"preset must be one of {', '.join(graphcut.PRESETS)}; got {preset!r}")
         lam = check_positive(lam, "lambda")
-        sigma = check_positive(sigma, "sigma")
+        sigma = check_positive(sigma, "sigma", minimum=1e-6)
         it = int(iterations)
         if it < 0:
             raise ValueError(f"iterations must be >= 0, got {iterations!r}")
@@ -379,7 +379,7 @@ def _incremental_cut(entry: ImageFeatures, key, nlinks, object_seeds: np.ndarray
     """The cached graph for these n-links and object strokes (its star edges), or a new one."""
     star_key = (key, hashlib.blake2b(np.packbits(object_seeds).tobytes(), digest_size=16).hexdigest())
     if entry.cut is None or entry.cut[0] != star_key:
-        entry.cut = (star_key, graphcut.IncrementalCut(nlinks, graphcut.star_edges(object_seeds)))
+        entry.cut = (star_key, graphcut.IncrementalCut(nlinks, graphcut.star_edges(object_seeds), COST_CAP + 1.0))
     return entry.cut[1]
 
 

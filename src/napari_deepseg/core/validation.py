@@ -139,10 +139,11 @@ def check_scribbles(scribbles, shape: tuple[int, int], name: str = "scribbles") 
     return arr
 
 
-def check_positive(value, name: str, allow_none: bool = True, maximum: float = 1e6):
-    """Return ``value`` as float after checking ``0 < value <= maximum`` (or None).
+def check_positive(value, name: str, allow_none: bool = True, maximum: float = 1e6, minimum: float = 0.0):
+    """Return ``value`` as float after checking ``minimum < value <= maximum`` (or None).
 
-    The upper bound keeps graph capacities far from float32 overflow.
+    The bounds keep graph capacities finite: far from float32 overflow, and
+    (for σ) away from a division that turns equal neighbours into NaN.
 
     Examples
     --------
@@ -155,6 +156,7 @@ def check_positive(value, name: str, allow_none: bool = True, maximum: float = 1
         val = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not np.isfinite(val) or val <= 0 or val > maximum:
-        raise ValueError(f"{name} must be a number > 0 and <= {maximum:g}, got {value!r}")
+    if not np.isfinite(val) or val <= 0 or val < minimum or val > maximum:
+        low = f">= {minimum:g}" if minimum > 0 else "> 0"
+        raise ValueError(f"{name} must be a number {low} and <= {maximum:g}, got {value!r}")
     return val
