@@ -67,9 +67,15 @@ def neighbour_sqdiff(array: np.ndarray, offset) -> np.ndarray:
     [[1.0, 4.0]]
     """
     a, b = pair_slices(array.shape[:2], offset)
-    diff = array[a] - array[b]
-    sq = diff * diff
-    return (sq.sum(axis=-1) if array.ndim == 3 else sq).astype(np.float32, copy=False)
+    if array.ndim == 2:
+        diff = (array[a] - array[b]).astype(np.float32, copy=False)
+        return diff * diff
+    out = None
+    for c in range(array.shape[-1]):  # channel by channel: no (rows, cols, channels) temporaries
+        diff = (array[a][..., c] - array[b][..., c]).astype(np.float32, copy=False)
+        diff *= diff
+        out = diff if out is None else np.add(out, diff, out=out)
+    return out
 
 
 def feature_sqdiffs(feature_map, offsets) -> list:
@@ -85,6 +91,41 @@ def feature_sqdiffs(feature_map, offsets) -> list:
         for k, off in enumerate(offsets):
             d = neighbour_sqdiff(block, off)  # pixels p in image rows lo, lo + 1, ...
             out[k][lo : lo + d.shape[0]] = d
+    return out
+
+
+def grid_sqdiffs(feature_map, offsets) -> list:
+    """Per-pixel squared feature change towards each neighbour, from the native grid.
+
+    For features at stride ``s`` (bilinearly interpolated between cells), the
+    change between neighbouring pixels is about ``1/s`` of the change between
+    neighbouring cells. This computes the cells' squared differences, divides
+    them by ``s**2`` and upsamples that one channel per direction, instead of
+    differencing full-resolution features channel by channel: the same edges at
+    a fraction of the time and memory. Stride 1 falls back to the exact
+    :func:`feature_sqdiffs`.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One float32 array per offset, shaped like :func:`neighbour_sqdiff`'s output.
+    """
+    from .features.base import upsample_grid
+
+    s = feature_map.stride
+    if s == 1:
+        return feature_sqdiffs(feature_map, offsets)
+    rows, cols = feature_map.image_shape
+    grid = feature_map.data
+    out = []
+    for off in offsets:
+        d = neighbour_sqdiff(grid, off) / np.float32(s * s)
+        a, _ = pair_slices(grid.shape[:2], off)
+        full = np.zeros(grid.shape[:2], np.float32)
+        full[a] = d
+        up = upsample_grid(full[..., None], s, 0, rows, cols)[..., 0]
+        src, _ = pair_slices((rows, cols), off)
+        out.append(np.ascontiguousarray(up[src]))
     return out
 
 
@@ -219,16 +260,20 @@ def star_edges(centres: np.ndarray):
     from scipy import ndimage as ndi
 
     rows, cols = centres.shape
-    _, (iy, ix) = ndi.distance_transform_edt(~centres, return_indices=True)
-    yy, xx = np.indices((rows, cols))
-    vy, vx = iy - yy, ix - xx
-    span = np.maximum(np.abs(vy), np.abs(vx))
-    far = span > 0
-    step_y = np.rint(vy[far] / span[far]).astype(np.int64)
-    step_x = np.rint(vx[far] / span[far]).astype(np.int64)
-    p = yy[far] * cols + xx[far]
-    q = (yy[far] + step_y) * cols + (xx[far] + step_x)
-    return p.astype(np.int32), q.astype(np.int32)
+    near = ndi.distance_transform_edt(~centres, return_distances=False, return_indices=True).astype(np.int32)
+    far = ~centres
+    yy, xx = np.nonzero(far)  # the pixels that are not centres (int64 indices, one pass)
+    yy, xx = yy.astype(np.int32), xx.astype(np.int32)
+    vy = near[0][far] - yy
+    vx = near[1][far] - xx
+    del near
+    span = np.maximum(np.abs(vy), np.abs(vx)).astype(np.float32)
+    step_y = np.rint(vy / span).astype(np.int32)
+    step_x = np.rint(vx / span).astype(np.int32)
+    del vy, vx, span
+    p = yy * np.int32(cols) + xx
+    q = (yy + step_y) * np.int32(cols) + (xx + step_x)
+    return p, q
 
 
 def solve_binary(

@@ -55,3 +55,22 @@ def check(cancel: Optional[CancelToken]) -> None:
     """Raise :class:`Cancelled` if ``cancel`` is set; a no-op for ``None``."""
     if cancel is not None:
         cancel.raise_if_cancelled()
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the operating system (glibc's ``malloc_trim``).
+
+    After a large computation (features of a big image) glibc keeps freed
+    blocks mapped, so the process's resident memory stays at its peak. Other
+    C libraries: a no-op.
+    """
+    import ctypes
+    import gc
+    import sys
+
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass

@@ -13,11 +13,11 @@ from typing import Optional
 
 import numpy as np
 
-from . import graphcut
+from . import graphcut, multilevel
 from .appearance import COST_CAP, ImageMixture, LinearModel, SharedMixtureModel, make_appearance_model
 from .features import FeatureMap, get_extractor
 from .features.base import upsample_grid
-from .progress import CancelToken, ProgressCallback, check, report
+from .progress import CancelToken, ProgressCallback, check, release_memory, report
 from .validation import SCRIBBLE_BACKGROUND, as_float_image, check_positive, check_scribbles
 
 #: default smoothness weight λ per preset (tuned on the GrabCut scribbles, see docs/performance.md)
@@ -28,6 +28,10 @@ DEFAULT_ITERATIONS = 1
 APPEARANCE_CHANNELS = 0
 #: components of the image-wide colour mixture shared by the class models
 MIXTURE_COMPONENTS = 24
+#: the default preset solves coarse-to-fine from this many pixels on (see multilevel.py)
+MULTILEVEL_MIN_PIXELS = 100_000
+#: half-width in pixels of the full-resolution band around the coarse boundary
+BAND_RADIUS = 3
 
 
 @dataclass
@@ -52,6 +56,10 @@ class ImageFeatures:
     cut : tuple or None
         ``(key, IncrementalCut)`` of the last binary default cut, re-solved while
         the object strokes and parameters stay the same.
+    coarse : ImageFeatures or None
+        The half-resolution problem of the multilevel cut, built on demand.
+    star : tuple or None
+        ``(key, (p, q))`` full-resolution star edges of the last object strokes.
     """
 
     key: str
@@ -61,6 +69,8 @@ class ImageFeatures:
     nlinks: dict = field(default_factory=dict)
     appearance: Optional[object] = None
     cut: Optional[tuple] = None
+    coarse: Optional["ImageFeatures"] = None
+    star: Optional[tuple] = None
 
     @property
     def shape(self) -> tuple:
@@ -148,6 +158,7 @@ class SegmentationSession:
             return self._current
         check(cancel)
         feats = self.extractor.extract(norm, progress=progress, cancel=cancel)
+        release_memory()
         entry = ImageFeatures(key, norm, perceptual_colour(norm), feats)
         self._cache[key] = entry
         while len(self._cache) > self.cache_size:
@@ -175,6 +186,7 @@ class SegmentationSession:
         iterations: int = DEFAULT_ITERATIONS,
         progress: Optional[ProgressCallback] = None,
         cancel: Optional[CancelToken] = None,
+        multilevel: Optional[bool] = None,
     ) -> np.ndarray:
         """Cut the current image for the given scribbles.
 
@@ -196,6 +208,12 @@ class SegmentationSession:
             each refit re-solves the same graph incrementally.
         progress, cancel
             See :mod:`napari_deepseg.core.progress`.
+        multilevel : bool, optional
+            Default preset, two labels: solve at half resolution and refine a band
+            around the boundary at full resolution (:mod:`~napari_deepseg.core.multilevel`).
+            ``None`` (default) uses it for images of at least
+            :data:`MULTILEVEL_MIN_PIXELS`; ``False`` solves the whole image at
+            full resolution (the reference).
 
         Returns
         -------
@@ -228,7 +246,10 @@ class SegmentationSession:
         if preset == "seed":
             index = _cut_seed(entry, seeds, classes, lam, sigma)
         else:
-            index = _cut_default(entry, seeds, classes, lam, sigma, it, cancel)
+            rows, cols = entry.shape
+            multi = rows * cols >= MULTILEVEL_MIN_PIXELS if multilevel is None else bool(multilevel)
+            cut = _cut_multilevel if multi and classes.size == 2 and min(rows, cols) >= 8 else _cut_default
+            index = cut(entry, seeds, classes, lam, sigma, it, cancel)
         report(progress, 2, 2, "graph cut")
         return labels_from_index(index, classes)
 
@@ -289,15 +310,21 @@ def _cut_seed(entry: ImageFeatures, seeds, classes, lam, sigma) -> np.ndarray:
     return _solve(costs, _seed_index(seeds, classes), entry.nlinks[key])
 
 
-def _default_nlinks(entry: ImageFeatures, lam, sigma) -> graphcut.NLinks:
-    """8-neighbour weights (4 above 2 MP) on full-resolution colour, combined with deep features."""
+def _default_nlinks(entry: ImageFeatures, lam, sigma, connectivity: Optional[int] = None) -> graphcut.NLinks:
+    """Contrast weights on full-resolution colour, combined with deep features.
+
+    8-neighbour by default; a single-level cut of more than
+    :data:`~napari_deepseg.core.graphcut.EIGHT_NEIGHBOURS_MAX_PIXELS` uses 4 (memory).
+    """
     rows, cols = entry.shape
-    offsets = graphcut.OFFSETS_8 if rows * cols <= graphcut.EIGHT_NEIGHBOURS_MAX_PIXELS else graphcut.OFFSETS_4
+    if connectivity is None:
+        connectivity = 8 if rows * cols <= graphcut.EIGHT_NEIGHBOURS_MAX_PIXELS else 4
+    offsets = graphcut.OFFSETS_8 if connectivity == 8 else graphcut.OFFSETS_4
     colour = [graphcut.neighbour_sqdiff(entry.colour, off) for off in offsets]
     if entry.features.stride == 1:
         combined = colour
     else:
-        feats = graphcut.feature_sqdiffs(entry.features, offsets)
+        feats = graphcut.grid_sqdiffs(entry.features, offsets)
         mc = float(np.mean([c.mean() for c in colour])) or 1.0
         mf = float(np.mean([f.mean() for f in feats])) or 1.0
         combined = [c / mc + f / mf for c, f in zip(colour, feats)]
@@ -375,12 +402,84 @@ def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, c
     return index
 
 
-def _incremental_cut(entry: ImageFeatures, key, nlinks, object_seeds: np.ndarray) -> graphcut.IncrementalCut:
+def _mask_hash(mask: np.ndarray) -> str:
+    """Short content hash of a boolean mask."""
+    return hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=16).hexdigest()
+
+
+def _incremental_cut(entry: ImageFeatures, key, nlinks, object_seeds: np.ndarray,
+                     max_tlink: float = COST_CAP + 1.0) -> graphcut.IncrementalCut:
     """The cached graph for these n-links and object strokes (its star edges), or a new one."""
-    star_key = (key, hashlib.blake2b(np.packbits(object_seeds).tobytes(), digest_size=16).hexdigest())
+    star_key = (key, _mask_hash(object_seeds))
     if entry.cut is None or entry.cut[0] != star_key:
-        entry.cut = (star_key, graphcut.IncrementalCut(nlinks, graphcut.star_edges(object_seeds), COST_CAP + 1.0))
+        entry.cut = (star_key, graphcut.IncrementalCut(nlinks, graphcut.star_edges(object_seeds), max_tlink))
     return entry.cut[1]
+
+
+def _coarse_entry(entry: ImageFeatures) -> ImageFeatures:
+    """The half-resolution version of an image's features (cached on the entry)."""
+    if entry.coarse is None:
+        fm = entry.features
+        shape = multilevel.coarse_shape(entry.shape)
+        if fm.stride == 1:
+            feats = FeatureMap(multilevel.block_reduce(fm.data), 1, shape)
+        else:  # the same grid seen from the coarse image: half the stride (strides are even)
+            feats = FeatureMap(fm.data, fm.stride // multilevel.FACTOR, shape)
+        image = multilevel.block_reduce(entry.image)
+        entry.coarse = ImageFeatures(entry.key + "/coarse", image, multilevel.block_reduce(entry.colour), feats)
+    return entry.coarse
+
+
+def _full_res_star(entry: ImageFeatures, object_seeds: np.ndarray):
+    """Full-resolution star edges for these object strokes (cached on the entry)."""
+    key = _mask_hash(object_seeds)
+    if entry.star is None or entry.star[0] != key:
+        entry.star = (key, graphcut.star_edges(object_seeds))
+    return entry.star[1]
+
+
+def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel) -> np.ndarray:
+    """The default energy solved coarse-to-fine: refits on the coarse grid, one banded fine cut."""
+    fm = entry.features
+    deep = fm.stride > 1
+    grid = _appearance_grid(entry)
+    hard = _seed_index(seeds, classes)
+    coarse = _coarse_entry(entry)
+    ckey = ("default-coarse", lam, sigma)
+    if ckey not in coarse.nlinks:
+        coarse.nlinks[ckey] = _default_nlinks(coarse, 2.0 * lam, sigma, connectivity=8)
+    c_nlinks = coarse.nlinks[ckey]
+    c_hard = multilevel.coarse_hard(hard)
+    area = multilevel.FACTOR**2
+    c_cut = _incremental_cut(coarse, ckey, c_nlinks, c_hard == 0, area * COST_CAP + 1.0)
+    c_big = c_nlinks.max_node_weight() + area * COST_CAP + 1.0
+    if deep:
+        x, y = _seed_features(fm, seeds)
+        model = LinearModel().fit(x, y)
+    else:
+        flat = np.flatnonzero(seeds)
+        model = SharedMixtureModel(_image_mixture(entry)).fit(flat, seeds.ravel()[flat])
+    for step in range(iterations + 1):
+        check(cancel)
+        if step:
+            labels = np.where(seeds > 0, seeds, np.where(init, classes[0], classes[1]))
+            if deep:
+                target = _grid_labels(labels, fm.stride, grid.shape[:2])
+                model = LinearModel().fit(grid.reshape(-1, grid.shape[-1]), target.ravel())
+            else:
+                model.fit(np.arange(labels.size), labels.ravel())
+        costs = _costs_for(entry, model, grid)
+        cc = multilevel.block_reduce(costs, "sum")
+        c_fg = c_cut.solve(*graphcut.tlinks(cc[..., 0], cc[..., 1], c_hard == 0, c_hard == 1, c_big))
+        init = multilevel.upsample_labels(c_fg, entry.shape)
+    key = ("default", lam, sigma)
+    if key not in entry.nlinks:
+        entry.nlinks[key] = _default_nlinks(entry, lam, sigma, connectivity=8)
+    hard_fg, hard_bg = hard == 0, hard == 1
+    band = multilevel.band_mask(init, hard_fg, hard_bg, BAND_RADIUS)
+    fg = multilevel.solve_band(costs[..., 0], costs[..., 1], entry.nlinks[key], init, band, hard_fg, hard_bg,
+                               _full_res_star(entry, hard_fg))
+    return np.where(fg, 0, 1).astype(np.int32)
 
 
 def segment_image(image, scribbles, backbone: str = "classic", preset: str = "default", lam=None, sigma=None,

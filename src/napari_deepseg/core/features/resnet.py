@@ -44,6 +44,19 @@ def resolve_device(device: str = "auto") -> str:
     raise ValueError(f"device must be one of auto, cpu, cuda, mps; got {device!r}")
 
 
+def shrink_factor(shape, max_side: int) -> int:
+    """Smallest integer factor bringing the longer side to ``max_side`` or less (1 if it fits).
+
+    Examples
+    --------
+    >>> shrink_factor((2048, 1500), 1024), shrink_factor((1024, 10), 1024), shrink_factor((5000, 10), 0)
+    (2, 1, 1)
+    """
+    if max_side <= 0:
+        return 1
+    return max(1, -(-max(shape) // max_side))
+
+
 def parse_layers(layers) -> tuple:
     """Normalise ``"layer2,layer3"`` or a sequence to a sorted tuple of layer names.
 
@@ -107,6 +120,11 @@ class ResNet50Features(FeatureExtractor):
     halo : int
         Context added around each tile in pixels (a multiple of 32). The default
         160 covers the receptive field of ``layer3`` exactly (tiled = untiled).
+    max_side : int
+        Images whose longer side exceeds this are shrunk by the smallest integer
+        factor that fits (block mean) before the network, as segment-anything
+        does with its 1024-pixel input; the grid's stride grows by that factor.
+        ``0`` never shrinks. Keeps a 2048 x 2048 image at 1/4 of the compute.
     """
 
     name = "resnet50"
@@ -122,6 +140,7 @@ class ResNet50Features(FeatureExtractor):
         allow_download: bool = True,
         tile: int = 1024,
         halo: int = 160,
+        max_side: int = 1024,
     ):
         self.layers = parse_layers(layers)
         self.n_components = int(n_components)
@@ -131,6 +150,9 @@ class ResNet50Features(FeatureExtractor):
         if tile % 32 or halo % 32 or tile <= 0 or halo < 0:
             raise ValueError(f"tile and halo must be multiples of 32, got tile={tile}, halo={halo}")
         self.tile, self.halo = int(tile), int(halo)
+        if int(max_side) < 0:
+            raise ValueError(f"max_side must be >= 0 (0 = full resolution), got {max_side}")
+        self.max_side = int(max_side)
         self._model = None
 
     def params(self) -> dict:
@@ -140,6 +162,7 @@ class ResNet50Features(FeatureExtractor):
             "weights": str(self.weights or ""),
             "tile": self.tile,
             "halo": self.halo,
+            "max_side": self.max_side,
         }
 
     @staticmethod
@@ -187,9 +210,16 @@ class ResNet50Features(FeatureExtractor):
 
         self.load_model()
         rows, cols = image.shape[:2]
+        factor = shrink_factor((rows, cols), self.max_side)
         rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
-        pr, pc = -rows % 32, -cols % 32
-        padded = np.pad(rgb, ((0, pr), (0, pc), (0, 0)), mode="reflect" if min(rows, cols) > 1 else "edge")
+        if factor > 1:
+            from skimage.transform import downscale_local_mean
+
+            even = np.pad(rgb, ((0, -rows % factor), (0, -cols % factor), (0, 0)), mode="edge")
+            rgb = downscale_local_mean(even, (factor, factor, 1)).astype(np.float32)
+        srows, scols = rgb.shape[:2]
+        pr, pc = -srows % 32, -scols % 32
+        padded = np.pad(rgb, ((0, pr), (0, pc), (0, 0)), mode="reflect" if min(srows, scols) > 1 else "edge")
         stride = LAYER_STRIDES[self.layers[0]]
         prow, pcol = padded.shape[:2]
         grid = None
@@ -220,6 +250,6 @@ class ResNet50Features(FeatureExtractor):
                 gy : gy + (y1 - y0) // stride, gx : gx + (x1 - x0) // stride
             ]
         report(progress, len(tiles), len(tiles), "compressing features")
-        data = pca_compress(grid, self.n_components, max_samples=20_000)
+        data = pca_compress(grid, self.n_components, max_samples=8_000)
         del grid
-        return FeatureMap(np.ascontiguousarray(data), stride, (rows, cols))
+        return FeatureMap(np.ascontiguousarray(data), stride * factor, (rows, cols))
