@@ -45,9 +45,11 @@ def _backbone_params(args) -> dict:
 def cmd_segment(args) -> int:
     """Segment one image from a scribble image and write the label mask."""
     from .core import SegmentationSession
-    from .core.io import read_image, read_labels, write_labels
+    from .core.io import LABEL_SUFFIXES, read_image, read_labels, write_labels
     from .core.validation import as_float_image, check_scribbles
 
+    if Path(args.output).suffix.lower() not in LABEL_SUFFIXES:
+        raise CLIError(f"cannot write labels to {args.output}: use a file name ending in {', '.join(LABEL_SUFFIXES)}")
     image = read_image(args.image)
     scribbles = read_labels(args.scribbles)
     check_scribbles(scribbles, as_float_image(image).shape[:2], name=f"scribbles {args.scribbles}")

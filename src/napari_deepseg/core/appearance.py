@@ -181,8 +181,9 @@ class ImageMixture:
     """One Gaussian mixture fitted to the colours of a whole image, scored once.
 
     The expensive part of the :class:`SharedMixtureModel` class models: fitted
-    on a subsample of the image's pixels and evaluated for every pixel when the
-    image is set, so that a class model is later only a vector of weights.
+    on a subsample of the image's pixels and evaluated for every pixel once per
+    image (at its first default-preset cut, then cached), so that a class model
+    is only a vector of weights.
 
     Parameters
     ----------

@@ -472,7 +472,7 @@ def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations
         cc = multilevel.block_reduce(costs, "sum")
         c_fg = c_cut.solve(*graphcut.tlinks(cc[..., 0], cc[..., 1], c_hard == 0, c_hard == 1, c_big))
         init = multilevel.upsample_labels(c_fg, entry.shape)
-    key = ("default", lam, sigma)
+    key = ("default-band", lam, sigma)  # always 8-neighbour, unlike the single-level cut above 2 MP
     if key not in entry.nlinks:
         entry.nlinks[key] = _default_nlinks(entry, lam, sigma, connectivity=8)
     hard_fg, hard_bg = hard == 0, hard == 1
