@@ -364,35 +364,44 @@ def _grid_labels(labels: np.ndarray, stride: int, grid_shape) -> np.ndarray:
     return labels[np.ix_(ys, xs)]
 
 
+def _fit_appearance(entry: ImageFeatures, labels: np.ndarray, model=None):
+    """Fit the default preset's appearance model on the labelled pixels of ``labels``.
+
+    Deep backbones get a :class:`LinearModel` on the grid cells (all cells when
+    ``labels`` is a full labelling); weight-free ones re-weight the image's shared
+    colour mixture, reusing ``model`` when given (a refit).
+    """
+    fm = entry.features
+    if fm.stride > 1:
+        if model is None:  # the scribbles: the cell under each scribbled pixel
+            x, y = _seed_features(fm, labels)
+        else:  # a full labelling: the label at the centre of each cell
+            x = fm.data.reshape(-1, fm.channels)
+            y = _grid_labels(labels, fm.stride, fm.data.shape[:2]).ravel()
+        return LinearModel().fit(x, y)
+    model = model or SharedMixtureModel(_image_mixture(entry))
+    flat = np.flatnonzero(labels)
+    return model.fit(flat, labels.ravel()[flat])
+
+
 def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel) -> np.ndarray:
     """Learned appearance + contrast edges + star convexity, refitted GrabCut-style."""
     key = ("default", lam, sigma)
     if key not in entry.nlinks:
         entry.nlinks[key] = _default_nlinks(entry, lam, sigma)
     nlinks = entry.nlinks[key]
-    fm = entry.features
-    deep = fm.stride > 1
     grid = _appearance_grid(entry)
     hard = _seed_index(seeds, classes)
-    if deep:
-        x, y = _seed_features(fm, seeds)
-        model = LinearModel().fit(x, y)
-    else:
-        flat = np.flatnonzero(seeds)
-        model = SharedMixtureModel(_image_mixture(entry)).fit(flat, seeds.ravel()[flat])
+    model = _fit_appearance(entry, seeds)
     binary = classes.size == 2
     if binary:
         cut = _incremental_cut(entry, key, nlinks, hard == 0)
         big = nlinks.max_node_weight() + COST_CAP + 1.0
-    for step in range(iterations + 1):
+    index = None
+    for _ in range(iterations + 1):
         check(cancel)
-        if step:
-            labels = np.where(seeds > 0, seeds, classes[index])
-            if deep:
-                target = _grid_labels(labels, fm.stride, grid.shape[:2])
-                model = LinearModel().fit(grid.reshape(-1, grid.shape[-1]), target.ravel())
-            else:
-                model.fit(np.arange(labels.size), labels.ravel())
+        if index is not None:
+            model = _fit_appearance(entry, np.where(seeds > 0, seeds, classes[index]), model)
         costs = _costs_for(entry, model, grid)
         if binary:
             fg = cut.solve(*graphcut.tlinks(costs[..., 0], costs[..., 1], hard == 0, hard == 1, big))
@@ -440,8 +449,6 @@ def _full_res_star(entry: ImageFeatures, object_seeds: np.ndarray):
 
 def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel) -> np.ndarray:
     """The default energy solved coarse-to-fine: refits on the coarse grid, one banded fine cut."""
-    fm = entry.features
-    deep = fm.stride > 1
     grid = _appearance_grid(entry)
     hard = _seed_index(seeds, classes)
     coarse = _coarse_entry(entry)
@@ -453,21 +460,12 @@ def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations
     area = multilevel.FACTOR**2
     c_cut = _incremental_cut(coarse, ckey, c_nlinks, c_hard == 0, area * COST_CAP + 1.0)
     c_big = c_nlinks.max_node_weight() + area * COST_CAP + 1.0
-    if deep:
-        x, y = _seed_features(fm, seeds)
-        model = LinearModel().fit(x, y)
-    else:
-        flat = np.flatnonzero(seeds)
-        model = SharedMixtureModel(_image_mixture(entry)).fit(flat, seeds.ravel()[flat])
-    for step in range(iterations + 1):
+    model = _fit_appearance(entry, seeds)
+    init = None
+    for _ in range(iterations + 1):
         check(cancel)
-        if step:
-            labels = np.where(seeds > 0, seeds, np.where(init, classes[0], classes[1]))
-            if deep:
-                target = _grid_labels(labels, fm.stride, grid.shape[:2])
-                model = LinearModel().fit(grid.reshape(-1, grid.shape[-1]), target.ravel())
-            else:
-                model.fit(np.arange(labels.size), labels.ravel())
+        if init is not None:
+            model = _fit_appearance(entry, np.where(seeds > 0, seeds, np.where(init, classes[0], classes[1])), model)
         costs = _costs_for(entry, model, grid)
         cc = multilevel.block_reduce(costs, "sum")
         c_fg = c_cut.solve(*graphcut.tlinks(cc[..., 0], cc[..., 1], c_hard == 0, c_hard == 1, c_big))
