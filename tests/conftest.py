@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+# torchvision pulls in triton, whose bundled LLVM crashes the process if it is
+# loaded after napari's OpenGL canvas has loaded Mesa's LLVM (llvmpipe under
+# Xvfb); importing it here, before any viewer exists, keeps the order safe.
+import torchvision.models  # noqa: F401,E402
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _single_threaded_blas():
@@ -25,3 +30,18 @@ def _single_threaded_blas():
     n = int(os.environ.get("NAPARI_DEEPSEG_TEST_BLAS_THREADS", "1"))
     with threadpool_limits(limits=n, user_api="blas"):
         yield
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Make any weights download fail loudly; returns the list of attempted URLs."""
+    import torch.hub
+
+    calls = []
+
+    def refuse(url, *args, **kwargs):
+        calls.append(url)
+        raise AssertionError(f"test tried to download {url}")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    return calls

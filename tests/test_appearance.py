@@ -66,3 +66,133 @@ def test_unknown_model():
         make_appearance_model("svm")
     for name in ("centroid", "gmm", "linear"):
         assert name in str(info.value)
+
+
+# =========================================================================== mixtures
+def test_finalise_by_hand():
+    got = appearance._finalise(np.array([[3.0, 1.0], [0.0, 50.0], [-2.0, -5.0], [7.0, 7.0]]))
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, [[2.0, 0.0], [0.0, appearance.COST_CAP], [3.0, 0.0], [0.0, 0.0]])
+    three = appearance._finalise(np.array([[5.0, 4.0, 30.0], [10.0, 2.5, 1.0]]))
+    np.testing.assert_array_equal(three, [[1.0, 0.0, 20.0], [9.0, 1.5, 0.0]])
+    one = appearance._finalise(np.array([[4.0], [-1.0]]))  # a single class: all zero
+    np.testing.assert_array_equal(one, [[0.0], [0.0]])
+
+
+def _sklearn_costs(model, x):
+    nll = np.stack([-m.score_samples(np.asarray(x, np.float64)) for m in model.models_], axis=1)
+    nll -= nll.min(axis=1, keepdims=True)
+    return np.minimum(nll, appearance.COST_CAP)
+
+
+@pytest.mark.parametrize("scale, offset", [(0.6, 0.0), (5.0, 50.0)], ids=["unit", "lab-like"])
+def test_gmm_costs_equal_sklearn_score_samples(scale, offset):
+    x, y = _blobs(seed=2, dim=3)
+    x = x * (scale / 0.6) + offset
+    model = make_appearance_model("gmm").fit(x, y)
+    xt, _ = _blobs(seed=3, n=150, dim=3)
+    xt = (xt * 1.5) * (scale / 0.6) + offset  # wider than the training data: some costs reach the cap
+    got = model.costs(xt)
+    ref = _sklearn_costs(model, xt)
+    assert got.shape == (450, 3) and got.dtype == np.float32
+    np.testing.assert_allclose(got, ref, atol=1e-3)
+    assert (ref == appearance.COST_CAP).any()
+
+
+def test_gmm_costs_across_chunks():
+    x, y = _blobs(seed=4, dim=2)
+    model = make_appearance_model("gmm", n_components=3).fit(x, y)
+    xt, _ = _blobs(seed=5, n=24_000, dim=2)  # 72 000 rows: more than one 65 536-row chunk
+    got = model.costs(xt)
+    assert got.shape == (72_000, 3)
+    np.testing.assert_allclose(got, _sklearn_costs(model, xt), atol=1e-3)
+
+
+def test_quadratic_terms_and_weights_give_log_densities():
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(6)
+    x = np.concatenate([rng.normal(0, 1, (300, 3)), rng.normal(4, 0.5, (300, 3))])
+    gmm = GaussianMixture(2, covariance_type="full", random_state=0).fit(x)
+    centre = gmm.means_[0]
+    terms = appearance._quadratic_terms(x[:7], centre)
+    assert terms.shape == (7, 3 * 3 + 3 + 1) and terms.dtype == np.float32
+    xc = (x[:7] - centre).astype(np.float32)
+    np.testing.assert_allclose(terms[:, :9], (xc[:, :, None] * xc[:, None, :]).reshape(7, 9), rtol=1e-6)
+    np.testing.assert_allclose(terms[:, 9:12], xc, rtol=1e-6)
+    np.testing.assert_array_equal(terms[:, -1], 1.0)
+    w = appearance._quadratic_weights(gmm, centre)
+    assert w.shape == (13, 2)
+    logp = appearance._quadratic_terms(x, centre) @ w  # log(pi_k N(x | k)) per component
+    from scipy.stats import multivariate_normal
+
+    ref = np.stack([np.log(gmm.weights_[k]) + multivariate_normal(gmm.means_[k], gmm.covariances_[k]).logpdf(x)
+                    for k in range(2)], axis=1)
+    np.testing.assert_allclose(logp, ref, atol=2e-3)
+    np.testing.assert_allclose(np.logaddexp.reduce(logp, axis=1), gmm.score_samples(x), atol=2e-3)
+
+
+def _two_colour_pixels(seed=0, n=2000):
+    """Flat pixel features of an image split into a red-ish and a blue-ish half (L*a*b*-like scale)."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat([0, 1], n // 2)
+    centres = np.array([[50.0, 60.0, 40.0], [40.0, 10.0, -45.0]])
+    x = centres[truth] + rng.normal(0.0, 3.0, (n, 3))
+    return x.astype(np.float32), truth
+
+
+def test_image_mixture_likelihood():
+    x, _ = _two_colour_pixels()
+    mix = appearance.ImageMixture(x, n_components=6)
+    assert mix.n_components == 6
+    assert mix.likelihood.shape == (x.shape[0], 6) and mix.likelihood.dtype == np.float32
+    assert np.all(mix.likelihood >= 0.0) and np.all(mix.likelihood <= 1.0)
+    np.testing.assert_allclose(mix.likelihood.max(axis=1), 1.0, rtol=1e-6)
+    few = appearance.ImageMixture(x[:60], n_components=24)  # 60 samples: at most 60 // 20 components
+    assert few.n_components == 3 and few.likelihood.shape == (60, 3)
+
+
+def test_shared_mixture_model_ranks_the_right_class_first():
+    x, truth = _two_colour_pixels(seed=1)
+    mix = appearance.ImageMixture(x, n_components=8)
+    rng = np.random.default_rng(2)
+    scribbled = np.concatenate([rng.choice(np.flatnonzero(truth == 0), 40, replace=False),
+                                rng.choice(np.flatnonzero(truth == 1), 40, replace=False)])
+    labels = np.where(truth[scribbled] == 0, 1, 2)  # object scribbles 1, background 2
+    model = appearance.SharedMixtureModel(mix).fit(scribbled, labels)
+    np.testing.assert_array_equal(model.classes_, [1, 2])
+    assert model.weights_.shape == (8, 2)
+    np.testing.assert_allclose(model.weights_.sum(axis=0), 1.0, rtol=1e-5)
+    costs = model.costs()
+    assert costs.shape == (x.shape[0], 2) and costs.dtype == np.float32
+    assert costs.min() >= 0.0 and costs.max() <= appearance.COST_CAP
+    np.testing.assert_allclose(costs.min(axis=1), 0.0, atol=1e-6)
+    assert np.mean(np.argmin(costs, axis=1) == truth) > 0.98
+    some = np.array([0, 5, 1500, 1999])
+    np.testing.assert_array_equal(model.costs(some), costs[some])  # costs of chosen pixels only
+
+
+def test_shared_mixture_model_refit_on_a_full_labelling():
+    x, truth = _two_colour_pixels(seed=3)
+    mix = appearance.ImageMixture(x, n_components=8)
+    model = appearance.SharedMixtureModel(mix, em_steps=5)
+    model.fit(np.array([0, 1, 1998, 1999]), np.array([1, 1, 2, 2]))  # four scribbled pixels
+    labels = np.where(truth == 0, 1, 2)
+    model.fit(np.arange(x.shape[0]), labels)  # GrabCut-style refit from the whole labelling
+    costs = model.costs()
+    assert costs.min() >= 0.0 and costs.max() <= appearance.COST_CAP
+    assert np.mean(np.argmin(costs, axis=1) == truth) > 0.99
+    assert np.median(costs[truth == 0, 1]) > 5.0 and np.median(costs[truth == 1, 0]) > 5.0  # confident
+
+
+def test_shared_mixture_model_three_classes():
+    rng = np.random.default_rng(4)
+    centres = np.array([[50.0, 60.0, 40.0], [40.0, 10.0, -45.0], [80.0, -50.0, 50.0]])
+    truth = np.repeat([0, 1, 2], 500)
+    x = (centres[truth] + rng.normal(0.0, 3.0, (1500, 3))).astype(np.float32)
+    model = appearance.SharedMixtureModel(appearance.ImageMixture(x, n_components=9))
+    pick = np.concatenate([np.flatnonzero(truth == k)[:30] for k in range(3)])
+    model.fit(pick, np.array([1, 2, 3])[truth[pick]])
+    costs = model.costs()
+    assert costs.shape == (1500, 3)
+    assert np.mean(np.argmin(costs, axis=1) == truth) > 0.98

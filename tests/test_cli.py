@@ -61,21 +61,6 @@ def _segment(tmp_path, image_name, image, scribbles, *options, output="mask.png"
 
 
 @pytest.fixture
-def no_network(monkeypatch):
-    """Any download attempt fails (and is recorded); returns the list of URLs tried."""
-    import torch.hub
-
-    calls = []
-
-    def refuse(url, *args, **kwargs):
-        calls.append(url)
-        raise AssertionError(f"test tried to download {url}")
-
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
-    return calls
-
-
-@pytest.fixture
 def empty_torch_home(tmp_path, monkeypatch, no_network):
     """An empty ``$TORCH_HOME`` (no cached resnet50) and no weights override folder."""
     import torch.hub

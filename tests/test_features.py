@@ -283,21 +283,6 @@ def reference_features(resnet_default, small_image):
 
 
 @pytest.fixture
-def no_network(monkeypatch):
-    """Make any download attempt fail loudly; returns the list of attempted URLs."""
-    import torch.hub
-
-    calls = []
-
-    def refuse(url, *args, **kwargs):
-        calls.append(url)
-        raise AssertionError(f"test tried to download {url}")
-
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
-    return calls
-
-
-@pytest.fixture
 def empty_torch_home(tmp_path, monkeypatch):
     home = tmp_path / "torch-home"
     home.mkdir()
@@ -620,3 +605,120 @@ def test_state_dict_wrapped_in_checkpoint(tmp_path):
     torch.save([1, 2], path2)
     with pytest.raises(WeightsUnavailableError, match="does not hold a state dict"):
         load_state_dict_file(path2)
+
+
+# =========================================================================== ResNet-50: max_side
+def test_shrink_factor_examples():
+    from napari_deepseg.core.features.resnet import shrink_factor
+
+    assert shrink_factor((300, 200), 128) == 3  # ceil(300 / 128)
+    assert shrink_factor((200, 300), 128) == 3  # the longer side, whichever axis
+    assert shrink_factor((128, 128), 128) == 1
+    assert shrink_factor((129, 5), 128) == 2
+    assert shrink_factor((2048, 1500), 1024) == 2
+    assert shrink_factor((3000, 10), 1024) == 3
+    assert shrink_factor((5000, 10), 0) == 1  # 0: never shrink
+    assert shrink_factor((1, 1), 1) == 1
+    for shape, side in [((300, 200), 128), ((2049, 7), 1024), ((999, 1000), 64)]:
+        f = shrink_factor(shape, side)
+        assert -(-max(shape) // f) <= side  # fits ...
+        assert f == 1 or -(-max(shape) // (f - 1)) > side  # ... and no smaller factor does
+
+
+def _shrunk(resnet_default, max_side):
+    """The loaded default extractor with another max_side (the network is shared, not reloaded)."""
+    ex = copy.copy(resnet_default)
+    ex.max_side = max_side
+    return ex
+
+
+def test_resnet_max_side_grows_the_stride(resnet_default):
+    img, _ = disk_image((300, 200), radius=60, channels=3, seed=4)
+    fm = _shrunk(resnet_default, 128).extract(as_float_image(img))
+    assert fm.stride == 8 * 3 == 24  # shrunk by 3: 300 x 200 -> 100 x 67 before the network
+    assert fm.image_shape == (300, 200)
+    # 100 x 67 padded to 128 x 96 -> a 16 x 12 grid at stride 8 of the shrunk image
+    assert fm.data.shape == (16, 12, 32)
+    assert fm.data.shape[0] * fm.stride >= 300 and fm.data.shape[1] * fm.stride >= 200  # the grid covers the image
+    assert np.all(np.isfinite(fm.data))
+    assert fm.full_res().shape == (300, 200, 32)
+
+
+def test_resnet_max_side_zero_and_small_images_keep_stride_8(resnet_default, small_image):
+    f = as_float_image(small_image)  # 64 x 96
+    assert _shrunk(resnet_default, 0).extract(f).stride == 8
+    half = _shrunk(resnet_default, 48).extract(f)
+    assert half.stride == 16 and half.image_shape == (64, 96)
+    assert half.data.shape == (4, 8, 32)  # 32 x 48 shrunk, padded to 32 x 64, at stride 8
+
+
+def test_resnet_negative_max_side():
+    with pytest.raises(ValueError, match="max_side"):
+        get_extractor("resnet50", max_side=-1)
+
+
+def test_resnet_max_side_is_part_of_the_cache_key(random_weights, small_image):
+    from napari_deepseg.core.session import image_key
+
+    a = get_extractor("resnet50", weights=random_weights["pth"], device="cpu")
+    b = get_extractor("resnet50", weights=random_weights["pth"], device="cpu", max_side=512)
+    assert a.params()["max_side"] == 1024 and b.params()["max_side"] == 512
+    assert get_extractor("resnet50", max_side=0).params()["max_side"] == 0
+    assert image_key(small_image, "resnet50", a.params()) != image_key(small_image, "resnet50", b.params())
+    assert image_key(small_image, "resnet50", a.params()) == image_key(small_image, "resnet50", dict(a.params()))
+
+
+def test_resnet_multilevel_cut_on_a_shrunk_grid(resnet_default, monkeypatch):
+    """Deep features on a large image: the coarse problem sees the same grid at half the stride."""
+    from _synthetic import disk_scribbles
+    from napari_deepseg.core import multilevel, session as session_module
+
+    img, truth = disk_image((320, 320), radius=90, channels=3, seed=6)
+    assert truth.size >= session_module.MULTILEVEL_MIN_PIXELS
+    ses = SegmentationSession(_shrunk(resnet_default, 128))
+    entry = ses.set_image(img)
+    assert entry.features.stride == 24
+    calls = []
+    original = multilevel.solve_band
+    monkeypatch.setattr(multilevel, "solve_band", lambda *a, **k: calls.append(1) or original(*a, **k))
+    scrib = disk_scribbles(truth)
+    out = ses.segment(scrib)
+    assert calls == [1]
+    assert entry.coarse.features.stride == 12 and entry.coarse.shape == (160, 160)
+    assert entry.coarse.features.data is entry.features.data  # the grid is shared, not recomputed
+    assert out.shape == truth.shape and set(np.unique(out).tolist()) <= {0, 1}
+    assert np.all(out[scrib == 1] == 1) and np.all(out[scrib == 2] == 0)
+
+
+def test_cli_max_side(tmp_path, capsys, random_weights, no_network, monkeypatch):
+    from PIL import Image
+
+    from _synthetic import disk_scribbles
+    from napari_deepseg.cli import main
+    from napari_deepseg.core.features.resnet import ResNet50Features
+    from napari_deepseg.core.io import read_labels
+
+    strides = []
+    original = ResNet50Features._extract
+
+    def spy(self, *args, **kwargs):
+        fm = original(self, *args, **kwargs)
+        strides.append((self.max_side, fm.stride))
+        return fm
+
+    monkeypatch.setattr(ResNet50Features, "_extract", spy)
+    image, truth = disk_image((96, 96), radius=28, channels=3, seed=7)
+    scrib = disk_scribbles(truth)
+    Image.fromarray(image).save(tmp_path / "img.png")
+    Image.fromarray(scrib).save(tmp_path / "scr.png")
+    out = tmp_path / "mask.png"
+    argv = ["segment", str(tmp_path / "img.png"), "--scribbles", str(tmp_path / "scr.png"), "-o", str(out),
+            "--features", "resnet50", "--weights", str(random_weights["pth"]), "--max-side", "64", "--device", "cpu"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "96x96" in err and "Traceback" not in err
+    assert strides == [(64, 16)]  # ceil(96 / 64) = 2: stride 8 * 2
+    mask = read_labels(out)
+    assert mask.shape == (96, 96) and set(np.unique(mask).tolist()) <= {0, 1}
+    assert np.all(mask[scrib == 1] == 1) and np.all(mask[scrib == 2] == 0)
+    assert no_network == []

@@ -319,3 +319,303 @@ def test_solve_multilabel_hard_labels_override_costs():
 
 def test_presets_listed():
     assert set(graphcut.PRESETS) == {"default", "seed"}
+
+
+# =========================================================================== integer graphs, incremental cuts
+def test_integer_scale_examples():
+    assert graphcut.integer_scale(154_401, 181.0) == 38
+    assert graphcut.integer_scale(4_194_304, 101.0) == 0  # would round to < 4 levels per unit: floats
+    assert graphcut.integer_scale(100, 10.0) == 100  # capped at ``largest``
+    assert graphcut.integer_scale(100, 10.0, largest=7) == 7
+    assert graphcut.integer_scale(1_000_000, 100.0) == 10
+    assert graphcut.integer_scale(10_000_000, 100.0) == 0
+    assert graphcut.integer_scale(1, 0.0) == 100  # degenerate capacities still give a valid scale
+
+
+@pytest.mark.parametrize("n", [1, 12, 1_000, 154_401, 1_000_000, 2_700_000, 5_000_000])
+@pytest.mark.parametrize("cap", [0.5, 21.0, 181.0, 1e3])
+def test_integer_scale_never_overflows(n, cap):
+    scale = graphcut.integer_scale(n, cap)
+    assert scale == 0 or 4 <= scale <= 100
+    if scale:
+        assert scale * n * cap < 2**30 == graphcut.INT_INFINITY
+
+
+def test_tlinks_by_hand():
+    fg = np.array([[1.0, 2.0, 3.0]], np.float32)
+    bg = np.array([[4.0, 5.0, 6.0]], np.float32)
+    hf = np.array([[True, False, False]])
+    hb = np.array([[False, False, True]])
+    src, snk = graphcut.tlinks(fg, bg, hf, hb, big=99.0)
+    np.testing.assert_array_equal(src, [[99.0, 5.0, 0.0]])  # cost of background
+    np.testing.assert_array_equal(snk, [[0.0, 2.0, 99.0]])  # cost of object
+    src, snk = graphcut.tlinks(fg, bg)
+    np.testing.assert_array_equal(src, bg)
+    np.testing.assert_array_equal(snk, fg)
+    assert src.dtype == snk.dtype == np.float32 and src is not bg
+
+
+def _quarter_nlinks(rng, shape, offsets=OFFSETS_8):
+    """Weights on multiples of 1/4: exact in float32 and in an integer graph of scale 100."""
+    weights = []
+    for off in offsets:
+        a, _ = pair_slices(shape, off)
+        weights.append((rng.integers(0, 12, np.zeros(shape)[a].shape) / 4).astype(np.float32))
+    return graphcut.NLinks(tuple(shape), tuple(offsets), weights, 1.0, 1.0)
+
+
+def _quarter_costs(rng, shape):
+    return (rng.integers(0, 80, shape) / 4).astype(np.float32)  # 0 .. 19.75
+
+
+def _seeds(shape):
+    hard_fg = np.zeros(shape, bool)
+    hard_bg = np.zeros(shape, bool)
+    hard_fg[shape[0] // 2, shape[1] // 2 - 1 : shape[1] // 2 + 1] = True
+    hard_bg[0, 0] = hard_bg[-1, -1] = True
+    return hard_fg, hard_bg
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_incremental_cut_integer_and_float_graphs_agree(seed):
+    rng = np.random.default_rng(100 + seed)
+    shape = (int(rng.integers(8, 20)), int(rng.integers(8, 20)))
+    nl = _quarter_nlinks(rng, shape)
+    hard_fg, hard_bg = _seeds(shape)
+    star = graphcut.star_edges(hard_fg) if seed % 2 else None
+    big = float(np.floor(nl.max_node_weight())) + 21.0
+    as_int = graphcut.IncrementalCut(nl, star, max_tlink=21.0)
+    as_float = graphcut.IncrementalCut(nl, star, max_tlink=1e9)  # no integer scale fits: a float graph
+    assert as_int.scale == 100 and as_float.scale == 0
+    assert as_int.graph.__class__.__name__ == "GraphInt" and as_float.graph.__class__.__name__ == "GraphFloat"
+    for _ in range(4):
+        caps = graphcut.tlinks(_quarter_costs(rng, shape), _quarter_costs(rng, shape), hard_fg, hard_bg, big)
+        a, b = as_int.solve(*caps), as_float.solve(*caps)
+        assert a.shape == shape and a.dtype == bool
+        np.testing.assert_array_equal(a, b)
+        assert a[hard_fg].all()
+
+
+def _cut_energy(fg, src, snk, nl, star):
+    """Cut value of a labelling (True = source side) in the graph IncrementalCut builds."""
+    e = float(np.where(fg, snk, src).sum())
+    for off, w in zip(nl.offsets, nl.weights):
+        a, b = pair_slices(nl.shape, off)
+        e += float(w[fg[a] != fg[b]].sum())
+    if star is not None:
+        flat = fg.ravel()
+        e += 1e9 * float(np.count_nonzero(flat[star[0]] & ~flat[star[1]]))
+    return e
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_incremental_cut_is_the_minimum_on_tiny_grids(seed):
+    rng = np.random.default_rng(200 + seed)
+    shape = (3, 4)
+    nl = _quarter_nlinks(rng, shape)
+    centres = np.zeros(shape, bool)
+    centres[1, 1] = True
+    star = graphcut.star_edges(centres)
+    cut = graphcut.IncrementalCut(nl, star, max_tlink=21.0)
+    labellings = np.array(list(itertools.product((False, True), repeat=12))).reshape(-1, *shape)
+    for _ in range(3):
+        src, snk = _quarter_costs(rng, shape), _quarter_costs(rng, shape)
+        got = cut.solve(src, snk)
+        best = min(_cut_energy(lab, src, snk, nl, star) for lab in labellings)
+        assert _cut_energy(got, src, snk, nl, star) == pytest.approx(best, abs=1e-6)
+
+
+@pytest.mark.parametrize("star_edges", [False, True], ids=["plain", "star"])
+@pytest.mark.parametrize("max_tlink", [21.0, 1e9], ids=["int", "float"])
+@pytest.mark.parametrize("seed", range(3))
+def test_incremental_resolve_equals_a_fresh_cut(seed, max_tlink, star_edges):
+    rng = np.random.default_rng(300 + seed)
+    shape = (int(rng.integers(10, 24)), int(rng.integers(10, 24)))
+    quarter = max_tlink < 1e6
+    nl = _quarter_nlinks(rng, shape) if quarter else _random_nlinks(rng, shape, OFFSETS_8)
+    hard_fg, hard_bg = _seeds(shape)
+    star = graphcut.star_edges(hard_fg) if star_edges else None
+    big = float(np.floor(nl.max_node_weight())) + 21.0
+    cut = graphcut.IncrementalCut(nl, star, max_tlink=max_tlink)
+    assert bool(cut.scale) == quarter
+    previous = None
+    for step in range(5):
+        if quarter:
+            cost_fg, cost_bg = _quarter_costs(rng, shape), _quarter_costs(rng, shape)
+        else:
+            cost_fg, cost_bg = (rng.random(shape) * 20).astype(np.float32), (rng.random(shape) * 20).astype(np.float32)
+        if step == 3:  # change only a few pixels, as a refit near the boundary would
+            cost_fg, cost_bg = previous[0].copy(), previous[1].copy()
+            cost_fg[2:5, 3:6] += 7.0
+        caps = graphcut.tlinks(cost_fg, cost_bg, hard_fg, hard_bg, big)
+        got = cut.solve(*caps)
+        fresh = graphcut.IncrementalCut(nl, star, max_tlink=max_tlink).solve(*caps)
+        np.testing.assert_array_equal(got, fresh, err_msg=f"step {step}")
+        if star is not None:  # the star edges survive every re-solve
+            flat = got.ravel()
+            assert not np.any(flat[star[0]] & ~flat[star[1]])
+        previous = (cost_fg, cost_bg)
+
+
+def test_incremental_cut_unchanged_tlinks_return_the_same_result():
+    rng = np.random.default_rng(7)
+    shape = (15, 17)
+    nl = _random_nlinks(rng, shape, OFFSETS_8)
+    cut = graphcut.IncrementalCut(nl, graphcut.star_edges(_seeds(shape)[0]))
+    caps = graphcut.tlinks(rng.random(shape) * 20, rng.random(shape) * 20, *_seeds(shape), big=200.0)
+    first = cut.solve(*caps)
+    again = cut.solve(caps[0].copy(), caps[1].copy())
+    np.testing.assert_array_equal(first, again)
+    assert again is not first
+    np.testing.assert_array_equal(cut.solve(*caps), first)
+
+
+def test_incremental_cut_float_matches_solve_binary_without_seeds():
+    rng = np.random.default_rng(8)
+    shape = (18, 21)
+    nl = _random_nlinks(rng, shape, OFFSETS_8)
+    cut = graphcut.IncrementalCut(nl, max_tlink=1e9)
+    for _ in range(3):
+        fg, bg = rng.random(shape) * 6, rng.random(shape) * 6
+        np.testing.assert_array_equal(cut.solve(bg, fg), solve_binary(fg, bg, nl))
+
+
+# =========================================================================== grid edges
+def _ramp_map(rows, cols, stride):
+    gy, gx = np.mgrid[0 : -(-rows // stride), 0 : -(-cols // stride)].astype(np.float32)
+    grid = np.stack([0.5 * gy, 2.0 * gx, gx - gy], axis=-1)
+    return FeatureMap(np.ascontiguousarray(grid), stride, (rows, cols))
+
+
+def test_grid_sqdiffs_shapes_and_sign():
+    rng = np.random.default_rng(12)
+    rows, cols, stride = 45, 58, 4
+    grid = rng.normal(size=(12, 15, 6)).astype(np.float32)
+    got = graphcut.grid_sqdiffs(FeatureMap(grid, stride, (rows, cols)), OFFSETS_8)
+    assert len(got) == len(OFFSETS_8)
+    for d, off in zip(got, OFFSETS_8):
+        assert d.shape == neighbour_sqdiff(np.zeros((rows, cols)), off).shape, off
+        assert d.dtype == np.float32 and d.flags.c_contiguous
+        assert np.all(np.isfinite(d)) and d.min() >= 0.0
+
+
+def test_grid_sqdiffs_stride_one_is_feature_sqdiffs():
+    img = np.random.default_rng(13).random((9, 11, 3)).astype(np.float32)
+    fm = FeatureMap(img, 1, (9, 11))
+    for g, f in zip(graphcut.grid_sqdiffs(fm, OFFSETS_8), feature_sqdiffs(fm, OFFSETS_8)):
+        np.testing.assert_array_equal(g, f)
+
+
+@pytest.mark.parametrize("stride", [4, 8])
+def test_grid_sqdiffs_of_a_ramp_match_the_full_resolution_differences(stride):
+    """Linear features: every neighbour pair away from the border changes by exactly 1/stride of a cell."""
+    rows, cols = 11 * stride + 1, 14 * stride - 2
+    fm = _ramp_map(rows, cols, stride)
+    m = 2 * stride  # bilinear upsampling clamps at the border
+    for g, f, off in zip(graphcut.grid_sqdiffs(fm, OFFSETS_8), feature_sqdiffs(fm, OFFSETS_8), OFFSETS_8):
+        dr, dc = off
+        expected = ((0.5 * dr) ** 2 + (2.0 * dc) ** 2 + (dc - dr) ** 2) / stride**2
+        np.testing.assert_allclose(g[m:-m, m:-m], expected, rtol=1e-5, err_msg=str(off))
+        np.testing.assert_allclose(f[m:-m, m:-m], expected, rtol=1e-5, err_msg=str(off))
+
+
+def test_grid_sqdiffs_step_edge():
+    rows, cols, stride = 48, 80, 4
+    grid = np.zeros((12, 20, 2), np.float32)
+    grid[:, 10:, 0] = 1.0  # a vertical step between cells 9 and 10 (pixel column 40)
+    d = dict(zip(OFFSETS_8, graphcut.grid_sqdiffs(FeatureMap(grid, stride, (rows, cols)), OFFSETS_8)))
+    across = d[(0, 1)]
+    assert across[:, 30:42].max(axis=1).min() >= 0.5 / stride**2  # large on every row across the step
+    assert np.abs(across[:, :25]).max() < 1e-6 and np.abs(across[:, 50:]).max() < 1e-6  # flat: nothing
+    assert np.abs(d[(1, 0)]).max() < 1e-6  # along the step: features do not change
+    assert d[(1, 1)][:, 30:42].max() >= 0.5 / stride**2 and d[(1, -1)][:, 30:42].max() >= 0.5 / stride**2
+
+
+@pytest.mark.parametrize("stride", [8, 24])
+def test_grid_sqdiffs_step_edge_is_where_the_features_change(stride):
+    rows, cols = 4 * stride, 20 * stride
+    grid = np.zeros((4, 20, 1), np.float32)
+    grid[:, 10:, 0] = 1.0
+    fm = FeatureMap(grid, stride, (rows, cols))
+    g = graphcut.grid_sqdiffs(fm, [(0, 1)])[0][2 * stride]
+    f = feature_sqdiffs(fm, [(0, 1)])[0][2 * stride]
+    x = np.arange(g.size)
+    centre_grid, centre_full = (g * x).sum() / g.sum(), (f * x).sum() / f.sum()
+    assert abs(centre_grid - centre_full) <= 1.0, (centre_grid, centre_full)
+
+
+# =========================================================================== star edges
+def _check_star(centres):
+    from scipy import ndimage as ndi
+
+    rows, cols = centres.shape
+    p, q = graphcut.star_edges(centres)
+    assert p.dtype == np.int32 and q.dtype == np.int32 and p.shape == q.shape
+    np.testing.assert_array_equal(np.sort(p), np.flatnonzero(~centres))  # every other pixel, once
+    assert not centres.ravel()[p].any()  # a centre never has to follow anyone
+    assert q.min() >= 0 and q.max() < rows * cols
+    pr, pc = np.divmod(p, cols)
+    qr, qc = np.divmod(q, cols)
+    assert np.all(np.maximum(np.abs(qr - pr), np.abs(qc - pc)) == 1)  # 8-neighbours
+    dist, (nr, nc) = ndi.distance_transform_edt(~centres, return_indices=True)
+    cr, cc = nr.ravel()[p], nc.ravel()[p]  # the nearest centre of p
+    cheb_p = np.maximum(np.abs(cr - pr), np.abs(cc - pc))
+    cheb_q = np.maximum(np.abs(cr - qr), np.abs(cc - qc))
+    np.testing.assert_array_equal(cheb_q, cheb_p - 1)  # one step closer to it
+    assert np.all(dist.ravel()[q] < dist.ravel()[p])  # closer to the strokes: the chains end on a centre
+    return p, q
+
+
+def test_star_edges_single_centre_by_hand():
+    c = np.zeros((3, 3), bool)
+    c[1, 1] = True
+    p, q = _check_star(c)
+    assert dict(zip(p.tolist(), q.tolist())) == {0: 4, 1: 4, 2: 4, 3: 4, 5: 4, 6: 4, 7: 4, 8: 4}
+    c = np.zeros((1, 4), bool)
+    c[0, 0] = True
+    assert [a.tolist() for a in graphcut.star_edges(c)] == [[1, 2, 3], [0, 1, 2]]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_star_edges_properties(seed):
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(15, 40)), int(rng.integers(15, 40)))
+    centres = np.zeros(shape, bool)
+    for _ in range(int(rng.integers(1, 4))):  # a few strokes
+        r, c = rng.integers(0, shape[0]), rng.integers(0, shape[1])
+        centres[r : r + int(rng.integers(1, 4)), max(0, c - 5) : c + 5] = True
+    p, q = _check_star(centres)
+    # following q from any pixel reaches a centre
+    nxt = np.arange(centres.size)
+    nxt[p] = q
+    node = np.arange(centres.size)
+    for _ in range(sum(shape)):
+        node = nxt[node]
+    assert centres.ravel()[node].all()
+
+
+def test_star_edges_all_centres():
+    p, q = graphcut.star_edges(np.ones((4, 5), bool))
+    assert p.size == q.size == 0
+
+
+def test_star_edges_without_centres():
+    p, q = graphcut.star_edges(np.zeros((3, 4), bool))
+    assert p.size == 0 or (q.min() >= 0 and q.max() < 12)
+
+
+def test_solve_binary_star_respects_background_seeds():
+    # _random_problem(4) of test_multilevel.py, reduced: object seed at (9, 1), background seed at (4, 4)
+    rng = np.random.default_rng(4)
+    shape = (12, 14)
+    nl = _random_nlinks(rng, shape, OFFSETS_8)
+    cost_fg = (rng.random(shape) * 5).astype(np.float32)
+    cost_bg = (rng.random(shape) * 5).astype(np.float32)
+    cost_fg[:5, 4:] = 0.0  # everything beyond the background seed (seen from the object seed) wants object
+    cost_bg[:5, 4:] = 5.0
+    hard_fg = np.zeros(shape, bool)
+    hard_bg = np.zeros(shape, bool)
+    hard_fg[9, 1] = True
+    hard_bg[4, 4] = True
+    out = solve_binary(cost_fg, cost_bg, nl, hard_fg, hard_bg, star=graphcut.star_edges(hard_fg))
+    assert out[9, 1] and not out[4, 4]

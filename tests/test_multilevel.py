@@ -8,10 +8,18 @@ import pytest
 from scipy import ndimage as ndi
 
 from _synthetic import disk_image, disk_scribbles, three_class_image, three_class_scribbles
-from napari_deepseg.core import SegmentationSession, graphcut, multilevel, session as session_module
+from napari_deepseg.core import SegmentationSession, graphcut, multilevel
+from napari_deepseg.core import session as session_module
 from napari_deepseg.core.graphcut import OFFSETS_8, contrast_nlinks, pair_slices
 from napari_deepseg.core.metrics import iou
-from napari_deepseg.core.multilevel import band_mask, block_reduce, coarse_hard, coarse_shape, solve_band, upsample_labels
+from napari_deepseg.core.multilevel import (
+    band_mask,
+    block_reduce,
+    coarse_hard,
+    coarse_shape,
+    solve_band,
+    upsample_labels,
+)
 from napari_deepseg.core.progress import release_memory
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -26,7 +34,8 @@ def test_coarse_shape():
 
 def test_block_reduce_even_by_hand():
     a = np.arange(16, dtype=np.float32).reshape(4, 4)
-    np.testing.assert_array_equal(block_reduce(a, "sum"), [[0 + 1 + 4 + 5, 2 + 3 + 6 + 7], [8 + 9 + 12 + 13, 10 + 11 + 14 + 15]])
+    np.testing.assert_array_equal(block_reduce(a, "sum"), [[0 + 1 + 4 + 5, 2 + 3 + 6 + 7],
+                                                           [8 + 9 + 12 + 13, 10 + 11 + 14 + 15]])
     np.testing.assert_array_equal(block_reduce(a, "mean"), [[2.5, 4.5], [10.5, 12.5]])
     np.testing.assert_array_equal(block_reduce(a), block_reduce(a, "mean"))  # mean is the default
     assert block_reduce(a).dtype == np.float32 and block_reduce(a, "sum").dtype == np.float32
@@ -335,9 +344,6 @@ def test_three_classes_on_a_big_image_use_alpha_expansion(monkeypatch):
         assert iou(out == k, truth == k) >= 0.9, k
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="BUG: object seeds only in mixed 2x2 blocks leave the coarse cut no star "
-                                       "centre; star_edges(all False) returns negative node ids and "
-                                       "IncrementalCut raises 'the second node is not in the graph'")
 def test_multilevel_object_seeds_only_in_mixed_blocks():
     image, truth = disk_image((41, 53), seed=1)
     ses = SegmentationSession("classic")
@@ -350,9 +356,6 @@ def test_multilevel_object_seeds_only_in_mixed_blocks():
     assert out[20, 26] == 1 and out[21, 27] == 0
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: the hard-constraint t-link (max_node_weight + COST_CAP + 1) is finite, "
-                                       "but with star edges labelling a seed background forces its whole 'shadow' to "
-                                       "background too; when that shadow prefers object the cut overrides the scribble")
 @pytest.mark.parametrize("multi", [False, True], ids=["single-level", "multilevel"])
 def test_background_stroke_across_an_object_coloured_region_is_respected(multi):
     image = np.zeros((60, 400, 3), np.uint8)

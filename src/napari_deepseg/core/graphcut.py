@@ -124,9 +124,26 @@ def grid_sqdiffs(feature_map, offsets) -> list:
         full = np.zeros(grid.shape[:2], np.float32)
         full[a] = d
         up = upsample_grid(full[..., None], s, 0, rows, cols)[..., 0]
+        # the difference of cells k and k + off belongs between them, half a cell
+        # (s // 2 pixels) past cell k's centre, where it was upsampled from
+        up = _shift_edge(up, (s // 2) * off[0], (s // 2) * off[1])
         src, _ = pair_slices((rows, cols), off)
         out.append(np.ascontiguousarray(up[src]))
     return out
+
+
+def _shift_edge(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``a`` moved by ``(dy, dx)`` pixels, the uncovered border repeating the edge.
+
+    Examples
+    --------
+    >>> _shift_edge(np.array([[1., 2., 3.]]), 0, 1).tolist()
+    [[1.0, 1.0, 2.0]]
+    """
+    rows, cols = a.shape
+    padded = np.pad(a, ((abs(dy), abs(dy)), (abs(dx), abs(dx))), mode="edge")
+    y0, x0 = abs(dy) - dy, abs(dx) - dx
+    return padded[y0 : y0 + rows, x0 : x0 + cols]
 
 
 def auto_sigma(sqdiffs, statistic: str = "median") -> float:
@@ -260,6 +277,8 @@ def star_edges(centres: np.ndarray):
     from scipy import ndimage as ndi
 
     rows, cols = centres.shape
+    if not centres.any():
+        return np.zeros(0, np.int32), np.zeros(0, np.int32)
     near = ndi.distance_transform_edt(~centres, return_distances=False, return_indices=True).astype(np.int32)
     far = ~centres
     yy, xx = np.nonzero(far)  # the pixels that are not centres (int64 indices, one pass)
@@ -311,6 +330,9 @@ def solve_binary(
     snk = np.asarray(cost_fg, np.float32).copy()  # paid when p stays on the source (object) side
     if hard_fg is not None or hard_bg is not None:
         big = np.float32(nlinks.max_node_weight() + float(max(src.max(), snk.max())) + 1.0)
+        if star is not None and star[0].size:
+            # a seed also decides its star "shadow": only an infinite t-link always holds
+            big = np.float32(1e9)
         if hard_fg is not None:
             src[hard_fg], snk[hard_fg] = big, 0.0
         if hard_bg is not None:
@@ -437,6 +459,16 @@ class IncrementalCut:
             self.graph.add_edges(p, q, np.full(p.size, inf, self._dtype), np.zeros(p.size, self._dtype))
         self._src = None
         self._snk = None
+
+    @property
+    def infinity(self) -> float:
+        """A t-link capacity (before scaling) that no cut ever pays: use it for hard seeds.
+
+        With star edges a seed constrains its whole star "shadow", so a finite
+        hard t-link could be outweighed. Labelling only the object seeds as object
+        is always a finite cut, so the max-flow stays bounded (no overflow).
+        """
+        return INT_INFINITY / self.scale if self.scale else 1e9
 
     @property
     def _dtype(self):

@@ -104,7 +104,8 @@ def solve_band(cost_fg, cost_bg, nlinks: graphcut.NLinks, init_fg, band, hard_fg
     band : numpy.ndarray of bool
         Pixels to re-solve.
     hard_fg, hard_bg : numpy.ndarray of bool
-        Seeds (always respected inside the band).
+        Seeds: always respected inside the band, also against a star
+        implication from a fixed pixel outside it.
     star : tuple of numpy.ndarray, optional
         Full-resolution star edges ``(p, q)`` (object at ``p`` implies object at ``q``).
 
@@ -145,17 +146,22 @@ def solve_band(cost_fg, cost_bg, nlinks: graphcut.NLinks, init_fg, band, hard_fg
         wq = w[pr[ok][out] - r0, pc[ok][out] - c0].astype(np.float64)
         _fixed_neighbours(src, snk, np.flatnonzero(ok)[out], fixed_fg[other[out]], wq)
     big = 1e9
-    force_fg = hard_fg.ravel()[nodes].copy()
-    force_bg = hard_bg.ravel()[nodes].copy()
+    seed_fg = hard_fg.ravel()[nodes]
+    seed_bg = hard_bg.ravel()[nodes]
+    star_fg = np.zeros(nodes.size, bool)
+    star_bg = np.zeros(nodes.size, bool)
     if star is not None and star[0].size:
         p, q = star
         ip, iq = flat_band[p], flat_band[q]
         both = ip & iq
         g.add_edges(ids[p[both]], ids[q[both]], np.full(both.sum(), big), np.zeros(both.sum()))
-        force_bg[ids[p[ip & ~iq & ~fixed_fg[q]]]] = True  # p -> q with q fixed background: p cannot be object
-        force_fg[ids[q[iq & ~ip & fixed_fg[p]]]] = True  # fixed object p forces q
+        star_bg[ids[p[ip & ~iq & ~fixed_fg[q]]]] = True  # p -> q with q fixed background: p cannot be object
+        star_fg[ids[q[iq & ~ip & fixed_fg[p]]]] = True  # fixed object p forces q
+    # the strokes always win; a star implication yields where it contradicts one
+    force_fg = seed_fg | (star_fg & ~seed_bg)
+    force_bg = (seed_bg | (star_bg & ~seed_fg)) & ~force_fg
     src[force_fg], snk[force_fg] = big, 0.0
-    src[force_bg & ~force_fg], snk[force_bg & ~force_fg] = 0.0, big
+    src[force_bg], snk[force_bg] = 0.0, big
     g.add_grid_tedges(np.arange(nodes.size), src, snk)
     g.maxflow()
     out = fixed_fg.copy()

@@ -396,7 +396,7 @@ def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, c
     binary = classes.size == 2
     if binary:
         cut = _incremental_cut(entry, key, nlinks, hard == 0)
-        big = nlinks.max_node_weight() + COST_CAP + 1.0
+        big = cut.infinity
     index = None
     for _ in range(iterations + 1):
         check(cancel)
@@ -457,9 +457,12 @@ def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations
         coarse.nlinks[ckey] = _default_nlinks(coarse, 2.0 * lam, sigma, connectivity=8)
     c_nlinks = coarse.nlinks[ckey]
     c_hard = multilevel.coarse_hard(hard)
+    if not ((c_hard == 0).any() and (c_hard == 1).any()):
+        # every stroke of a label shares its 2x2 blocks with the other label: no coarse seeds
+        return _cut_default(entry, seeds, classes, lam, sigma, iterations, cancel)
     area = multilevel.FACTOR**2
     c_cut = _incremental_cut(coarse, ckey, c_nlinks, c_hard == 0, area * COST_CAP + 1.0)
-    c_big = c_nlinks.max_node_weight() + area * COST_CAP + 1.0
+    c_big = c_cut.infinity
     model = _fit_appearance(entry, seeds)
     init = None
     for _ in range(iterations + 1):
