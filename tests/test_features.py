@@ -304,7 +304,7 @@ def test_weights_file_name_matches_torchvision():
 
 def test_resnet_default_stride8_32_channels(resnet_default, small_image):
     assert resnet_default.layers == ("layer2", "layer3")
-    assert resnet_default.needs_weights and resnet_default.kind == "deep"
+    assert resnet_default.needs_weights
     fm = resnet_default.extract(as_float_image(small_image))
     assert fm.stride == 8
     assert fm.image_shape == (64, 96)

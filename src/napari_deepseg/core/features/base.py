@@ -110,8 +110,10 @@ def upsample_grid(grid: np.ndarray, stride: int, start: int, stop: int, cols: in
 class FeatureExtractor(abc.ABC):
     """Template every backbone fills in.
 
-    Subclasses set :attr:`name`, :attr:`needs_weights` and :attr:`kind` and
-    implement :meth:`_extract`. Construction must be cheap; loading a network
+    Subclasses set :attr:`name` and :attr:`needs_weights` and implement
+    :meth:`_extract`. The default preset picks its appearance model from the
+    features' stride: a colour mixture at stride 1, a linear model on coarser
+    (deep) grids. Construction must be cheap; loading a network
     happens on the first :meth:`extract`.
     """
 
@@ -119,8 +121,6 @@ class FeatureExtractor(abc.ABC):
     name: str = ""
     #: whether pretrained weights must be loaded
     needs_weights: bool = False
-    #: ``"weight-free"`` or ``"deep"``: picks the appearance model of the default preset
-    kind: str = "weight-free"
 
     def params(self) -> dict:
         """Parameters that change the features (part of the cache key)."""

@@ -127,7 +127,6 @@ class ResNet50Features(FeatureExtractor):
 
     name = "resnet50"
     needs_weights = True
-    kind = "deep"
 
     def __init__(
         self,
