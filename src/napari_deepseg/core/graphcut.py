@@ -323,31 +323,12 @@ def solve_binary(
     >>> solve_binary(fg, bg, nl).tolist()
     [[True, True, False, False]]
     """
-    import maxflow
-
-    shape = nlinks.shape
-    src = np.asarray(cost_bg, np.float32).copy()  # paid when p ends on the sink (background) side
-    snk = np.asarray(cost_fg, np.float32).copy()  # paid when p stays on the source (object) side
+    big = 1e6
     if hard_fg is not None or hard_bg is not None:
-        big = np.float32(nlinks.max_node_weight() + float(max(src.max(), snk.max())) + 1.0)
+        big = nlinks.max_node_weight() + float(max(np.max(cost_fg), np.max(cost_bg))) + 1.0
         if star is not None and star[0].size:
-            # a seed also decides its star "shadow": only an infinite t-link always holds
-            big = np.float32(1e9)
-        if hard_fg is not None:
-            src[hard_fg], snk[hard_fg] = big, 0.0
-        if hard_bg is not None:
-            src[hard_bg], snk[hard_bg] = 0.0, big
-    g = maxflow.GraphFloat(shape[0] * shape[1], 4 * shape[0] * shape[1])
-    nodes = g.add_grid_nodes(shape)
-    i, j, w = nlinks.flat()
-    g.add_edges(i, j, w, w)
-    if star is not None and star[0].size:
-        p, q = star
-        inf = np.full(p.size, 1e9, np.float32)  # an implication, never worth cutting
-        g.add_edges(p, q, inf, np.zeros(p.size, np.float32))
-    g.add_grid_tedges(nodes, src, snk)
-    g.maxflow()
-    return ~g.get_grid_segments(nodes)
+            big = 1e9  # a seed also decides its star "shadow": only an infinite t-link always holds
+    return IncrementalCut(nlinks, star, integer=False).solve(*tlinks(cost_fg, cost_bg, hard_fg, hard_bg, big))
 
 
 def solve_multilabel(costs: np.ndarray, lam: float, hard=None, max_cycles: int = 5) -> np.ndarray:
@@ -430,6 +411,8 @@ class IncrementalCut:
     max_tlink : float
         The largest t-link capacity other than hard constraints (chooses the
         integer scale, see :func:`integer_scale`).
+    integer : bool
+        ``False`` always builds a float graph (for unbounded unary costs).
 
     Examples
     --------
@@ -441,12 +424,12 @@ class IncrementalCut:
     [[True, False, False, False]]
     """
 
-    def __init__(self, nlinks: NLinks, star=None, max_tlink: float = 20.0):
+    def __init__(self, nlinks: NLinks, star=None, max_tlink: float = 20.0, integer: bool = True):
         import maxflow
 
         self.shape = nlinks.shape
         n = self.shape[0] * self.shape[1]
-        self.scale = integer_scale(n, nlinks.max_node_weight() + max_tlink)
+        self.scale = integer_scale(n, nlinks.max_node_weight() + max_tlink) if integer else 0
         self.graph = (maxflow.GraphInt if self.scale else maxflow.GraphFloat)(n, 4 * n)
         self.nodes = self.graph.add_grid_nodes(self.shape)
         i, j, w = nlinks.flat(cache=n <= CACHE_EDGES_MAX_PIXELS)

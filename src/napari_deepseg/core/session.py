@@ -67,7 +67,7 @@ class ImageFeatures:
     colour: np.ndarray
     features: FeatureMap
     nlinks: dict = field(default_factory=dict)
-    appearance: Optional[object] = None
+    appearance: Optional[ImageMixture] = None
     cut: Optional[tuple] = None
     coarse: Optional["ImageFeatures"] = None
     star: Optional[tuple] = None
@@ -331,11 +331,6 @@ def _default_nlinks(entry: ImageFeatures, lam, sigma, connectivity: Optional[int
     return graphcut.contrast_nlinks(combined, offsets, entry.shape, lam, sigma, statistic="mean")
 
 
-def _appearance_grid(entry: ImageFeatures) -> np.ndarray:
-    """Features the deep appearance model sees: compressed features at native stride."""
-    return entry.features.data
-
-
 def _image_mixture(entry: ImageFeatures):
     """The image-wide colour (+ leading texture channels) mixture, fitted once per image."""
     if entry.appearance is None:
@@ -346,14 +341,14 @@ def _image_mixture(entry: ImageFeatures):
     return entry.appearance
 
 
-def _costs_for(entry: ImageFeatures, model, grid: np.ndarray) -> np.ndarray:
-    """Per-pixel costs of every class, upsampled from the native grid when needed."""
-    fm = entry.features
+def _costs_for(entry: ImageFeatures, model) -> np.ndarray:
+    """Per-pixel costs of every class, upsampled from the native grid for deep features."""
     rows, cols = entry.shape
     if isinstance(model, SharedMixtureModel):
         return model.costs().reshape(rows, cols, -1)
+    grid = entry.features.data
     costs = model.costs(grid.reshape(-1, grid.shape[-1])).reshape(grid.shape[0], grid.shape[1], -1)
-    return upsample_grid(costs, fm.stride, 0, rows, cols)
+    return upsample_grid(costs, entry.features.stride, 0, rows, cols)
 
 
 def _grid_labels(labels: np.ndarray, stride: int, grid_shape) -> np.ndarray:
@@ -390,7 +385,6 @@ def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, c
     if key not in entry.nlinks:
         entry.nlinks[key] = _default_nlinks(entry, lam, sigma)
     nlinks = entry.nlinks[key]
-    grid = _appearance_grid(entry)
     hard = _seed_index(seeds, classes)
     model = _fit_appearance(entry, seeds)
     binary = classes.size == 2
@@ -402,7 +396,7 @@ def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, c
         check(cancel)
         if index is not None:
             model = _fit_appearance(entry, np.where(seeds > 0, seeds, classes[index]), model)
-        costs = _costs_for(entry, model, grid)
+        costs = _costs_for(entry, model)
         if binary:
             fg = cut.solve(*graphcut.tlinks(costs[..., 0], costs[..., 1], hard == 0, hard == 1, big))
             index = np.where(fg, 0, 1).astype(np.int32)
@@ -449,7 +443,6 @@ def _full_res_star(entry: ImageFeatures, object_seeds: np.ndarray):
 
 def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel) -> np.ndarray:
     """The default energy solved coarse-to-fine: refits on the coarse grid, one banded fine cut."""
-    grid = _appearance_grid(entry)
     hard = _seed_index(seeds, classes)
     coarse = _coarse_entry(entry)
     ckey = ("default-coarse", lam, sigma)
@@ -469,7 +462,7 @@ def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations
         check(cancel)
         if init is not None:
             model = _fit_appearance(entry, np.where(seeds > 0, seeds, np.where(init, classes[0], classes[1])), model)
-        costs = _costs_for(entry, model, grid)
+        costs = _costs_for(entry, model)
         cc = multilevel.block_reduce(costs, "sum")
         c_fg = c_cut.solve(*graphcut.tlinks(cc[..., 0], cc[..., 1], c_hard == 0, c_hard == 1, c_big))
         init = multilevel.upsample_labels(c_fg, entry.shape)
