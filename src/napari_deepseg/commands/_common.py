@@ -1,0 +1,44 @@
+"""What every command shares: the program name, the one-line error type and parser."""
+
+from __future__ import annotations
+
+import argparse
+
+PROG = "napari-deepseg"
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def add_backbone_options(parser, default: str = "classic") -> None:
+    """``--features``, ``--weights``, ``--layers``, ``--max-side``, ``--device`` on ``parser``."""
+    from ..core import available_backbones
+
+    parser.add_argument("--features", default=default, choices=available_backbones(), help="feature backbone")
+    parser.add_argument("--weights", default=None, help="local weights file for pretrained backbones")
+    parser.add_argument("--layers", default=None, help="resnet50 layers, e.g. layer4 or layer2,layer3")
+    parser.add_argument("--max-side", type=int, default=None,
+                        help="resnet50: shrink images whose longer side exceeds this (default 1024; 0 = never)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+
+
+def backbone_params(args) -> dict:
+    """Keyword parameters for the chosen backbone from the parsed options."""
+    params = {}
+    if args.features == "resnet50":
+        params.update(device=args.device, weights=args.weights)
+        if args.layers:
+            params["layers"] = args.layers
+        if args.max_side is not None:
+            params["max_side"] = args.max_side
+    elif args.weights:
+        raise CLIError(f"--weights is only used by pretrained backbones, not by '{args.features}'")
+    return params
