@@ -279,3 +279,56 @@ def run_scribble_protocol(segment: Callable, items: List[DatasetItem], root, scr
         raise ValueError(f"no scribble file found in {Path(root) / scribbles_dir} for any image")
     return {"n": len(per_image), "miou": float(np.mean(list(per_image.values()))), "per_image": per_image,
             "missing": missing, "seconds_per_image": float(np.median(seconds))}
+
+
+# -- published figures -------------------------------------------------------
+
+#: NoC@90 of published methods under the same protocol (../shared/datasets/README.md)
+PUBLISHED_NOC90 = {
+    "grabcut": {"graph cut (Boykov-Jolly)": 10.00, "random walker": 12.30, "geodesic star convexity": 9.12,
+                "RGB histogram cut (measured here)": 8.42, "DIOS (trained)": 6.04, "RITM HRNet-32 (trained)": 1.56},
+    "berkeley": {"graph cut (Boykov-Jolly)": 14.22, "random walker": 14.02, "geodesic star convexity": 12.57,
+                 "RGB histogram cut (measured here)": 12.40, "DIOS (trained)": 8.65, "RITM HRNet-32 (trained)": 2.10},
+}
+
+
+def plot_click_curves(results: dict, path, dataset: Optional[str] = None, title: Optional[str] = None):
+    """Plot mIoU against the number of clicks, one curve per method, with published NoC@90 marks.
+
+    Parameters
+    ----------
+    results : dict
+        ``{label: summary}`` where ``summary`` is a :func:`summarize_clicks` dict.
+    path : str or Path
+        Output picture (PNG, SVG or PDF).
+    dataset : str, optional
+        ``grabcut`` or ``berkeley``: draws the published methods' NoC@90 on the 0.90 line.
+    title : str, optional
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for label, summary in results.items():
+        curve = summary["miou_at_clicks"]
+        ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=3,
+                label=f"{label} (NoC@90 {summary['noc90']:.2f})")
+    for t in (0.85, 0.90):
+        ax.axhline(t, color="0.6", lw=0.8, ls=":")
+    for k, (name, noc) in enumerate(PUBLISHED_NOC90.get((dataset or "").lower(), {}).items()):
+        ax.plot([noc], [TARGET_IOU], ls="none", marker="v", ms=8, color=f"C{(k + len(results)) % 10}",
+                label=f"published: {name} NoC@90 {noc:.2f}")
+    ax.set_xlabel("number of clicks")
+    ax.set_ylabel("mean IoU")
+    ax.set_xticks(range(1, MAX_CLICKS + 1, 2 if MAX_CLICKS > 10 else 1))
+    ax.set_ylim(0.0 if min(min(s["miou_at_clicks"]) for s in results.values()) < 0.5 else 0.5, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title or f"click protocol{' on ' + dataset if dataset else ''}")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,148 @@
+"""``napari-deepseg benchmark``: the click and scribble protocols on a dataset folder."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from pathlib import Path
+
+from ._common import PROG, CLIError, add_backbone_options, backbone_params
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def _method_params(factory, args) -> dict:
+    """The options a click method's constructor accepts, from the parsed arguments."""
+    params = {"features": args.features}
+    params.update(backbone_params(args))
+    if args.checkpoint:
+        params["checkpoint"] = args.checkpoint
+    accepted = inspect.signature(factory).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        return params
+    unused = [k for k in ("weights", "checkpoint") if params.get(k) and k not in accepted]
+    if unused:
+        raise CLIError(f"method '{args.method}' takes no --{unused[0]}")
+    return {k: v for k, v in params.items() if k in accepted}
+
+
+def _progress_bar(total: int, desc: str, quiet: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="image", file=sys.stderr, disable=quiet, dynamic_ncols=True)
+
+
+def _run_clicks(args, items) -> dict:
+    from ..core import benchmark as B
+    from ..core.clicks import _METHODS, get_click_method
+
+    method = get_click_method(args.method, **_method_params(_METHODS[args.method], args))
+    runs, per_image = [], {}
+    with _progress_bar(len(items), f"{args.method} clicks", args.quiet) as bar:
+        for stem, run in B.run_clicks_on_dataset(method, items, ignore=args.ignore, max_clicks=args.max_clicks,
+                                                 target=args.target):
+            runs.append(run)
+            per_image[stem] = {"noc85": run.noc(0.85, args.max_clicks), "noc90": run.noc(0.90, args.max_clicks),
+                               "ious": [round(v, 4) for v in run.ious]}
+            bar.set_postfix(noc90=f"{sum(r.noc(0.9, args.max_clicks) for r in runs) / len(runs):.2f}")
+            bar.update()
+    summary = B.summarize_clicks(runs, args.max_clicks)
+    summary["per_image"] = per_image
+    return summary
+
+
+def _run_scribbles(args, items) -> dict:
+    from ..core import SegmentationSession
+    from ..core import benchmark as B
+
+    if args.method != "graphcut":
+        raise CLIError(f"the scribble protocol runs the graph cut; method '{args.method}' takes clicks only")
+    session = SegmentationSession(args.features, **backbone_params(args))
+
+    def segment(image, scribbles):
+        session.set_image(image)
+        return session.segment(scribbles)
+
+    with _progress_bar(len(items), f"{args.scribbles_dir}", args.quiet) as bar:
+        return B.run_scribble_protocol(segment, items, args.dataset, args.scribbles_dir, ignore=args.ignore,
+                                       progress=lambda done, total, stem: bar.update())
+
+
+def _print_summary(args, result: dict) -> None:
+    if args.protocol == "clicks":
+        print(f"{args.dataset.name}: {result['n']} images, {args.method}/{args.features}: "
+              f"NoC@85 {result['noc85']:.2f}, NoC@90 {result['noc90']:.2f}, NoF@85 {result['nof85']}, "
+              f"NoF@90 {result['nof90']}, mIoU@1 {result['miou_at_clicks'][0]:.3f}, "
+              f"mIoU@5 {result['miou_at_clicks'][min(4, len(result['miou_at_clicks']) - 1)]:.3f}, "
+              f"{1000 * result['seconds_per_click']:.0f} ms/click (median), {result['seconds_total']:.0f} s in all")
+    else:
+        print(f"{args.dataset.name}/{args.scribbles_dir}: {result['n']} images, {args.features}: "
+              f"mean IoU {result['miou']:.3f}, {result['seconds_total']:.0f} s in all")
+
+
+def run(args) -> int:
+    """Run one protocol on one dataset; print a summary, optionally write JSON and a plot."""
+    import time
+
+    from ..core import benchmark as B
+    from ..core.clicks import available_click_methods
+
+    for opt, suffixes in (("json", (".json",)), ("plot", PLOT_SUFFIXES)):
+        value = getattr(args, opt)
+        if value and Path(value).suffix.lower() not in suffixes:
+            raise CLIError(f"--{opt} {value}: use a file name ending in {', '.join(suffixes)}")
+    if args.plot and args.protocol != "clicks":
+        raise CLIError("--plot draws click curves: use it with --protocol clicks")
+    if args.method not in available_click_methods():
+        raise CLIError(f"unknown method '{args.method}'; choose one of {', '.join(available_click_methods())}")
+    if not 1 <= args.max_clicks <= 100:
+        raise CLIError(f"--max-clicks must be between 1 and 100, got {args.max_clicks}")
+    if args.limit is not None and args.limit < 1:
+        raise CLIError(f"--limit must be at least 1, got {args.limit}")
+    args.dataset = Path(args.dataset)
+    items = B.dataset_items(args.dataset, args.limit)
+    t0 = time.perf_counter()
+    result = _run_clicks(args, items) if args.protocol == "clicks" else _run_scribbles(args, items)
+    result["seconds_total"] = time.perf_counter() - t0
+    result.update(dataset=args.dataset.name, protocol=args.protocol, method=args.method, features=args.features)
+    if args.protocol == "scribbles":
+        result["scribbles_dir"] = args.scribbles_dir
+    if not args.quiet:
+        _print_summary(args, result)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    if args.plot:
+        curves = {f"{args.method}/{args.features}": result}
+        for other in args.compare or ():
+            data = json.loads(Path(other).read_text())
+            if "miou_at_clicks" not in data:
+                raise CLIError(f"--compare {other} holds no click results (no 'miou_at_clicks')")
+            curves[f"{data.get('method', '?')}/{data.get('features', '?')} ({Path(other).stem})"] = data
+        B.plot_click_curves(curves, args.plot, dataset=args.dataset.name.lower())
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Add the ``benchmark`` sub-command."""
+    from ..core.benchmark import DEFAULT_IGNORE, MAX_CLICKS, TARGET_IOU
+
+    b = sub.add_parser("benchmark", help="score a method on a dataset with the click or scribble protocol",
+                       description="DATASET holds images/ and masks/ with matching file stems.")
+    b.add_argument("dataset", help="dataset folder with images/ and masks/ (e.g. ../shared/datasets/grabcut)")
+    b.add_argument("--protocol", choices=("clicks", "scribbles"), default="clicks")
+    b.add_argument("--scribbles-dir", default="scribbles-set-1", help="scribble folder inside DATASET (scribbles)")
+    b.add_argument("--method", default="graphcut", help="click method (default graphcut)")
+    add_backbone_options(b)
+    b.add_argument("--checkpoint", default=None, help="trained model folder, for methods that take one")
+    b.add_argument("--max-clicks", type=int, default=MAX_CLICKS, help=f"click budget (default {MAX_CLICKS})")
+    b.add_argument("--target", type=float, default=TARGET_IOU, help="stop an image at this IoU (default 0.90)")
+    b.add_argument("--ignore", type=int, default=DEFAULT_IGNORE, help="mask value left out (default 128)")
+    b.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by stem)")
+    b.add_argument("--json", default=None, help="write the results as JSON")
+    b.add_argument("--plot", default=None, help="write mIoU-vs-clicks curves (PNG/SVG/PDF)")
+    b.add_argument("--compare", nargs="*", default=None, metavar="JSON",
+                   help="earlier --json results drawn beside this run in --plot")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    b.set_defaults(func=run)
