@@ -209,3 +209,21 @@ def three_class_scribbles(truth, width=3, margin=3, border=4) -> np.ndarray:
     for k in (1, 3):
         scrib[_strokes_inside(truth == k, width, margin)] = k
     return scrib
+
+
+def write_disk_dataset(root, n=3, scribbles=True):
+    """A benchmark dataset folder: ``images/`` (PNG and JPEG), ``masks/`` and ``scribbles/STEM-anno.png``."""
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    if scribbles:
+        (root / "scribbles").mkdir()
+    for k in range(n):
+        img, truth = disk_image((48, 56), seed=k)
+        Image.fromarray(img).save(root / "images" / f"im{k}.jpg" if k % 2 else root / "images" / f"im{k}.png")
+        mask = np.where(truth, 255, 0).astype(np.uint8)
+        Image.fromarray(mask).save(root / "masks" / f"im{k}.png")
+        if scribbles:
+            Image.fromarray(disk_scribbles(truth, seed=k).astype(np.uint8)).save(root / "scribbles" / f"im{k}-anno.png")
+    return root

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._common import PROG, CLIError, add_backbone_options, backbone_params
+from ._common import CLIError, add_backbone_options, backbone_params
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 

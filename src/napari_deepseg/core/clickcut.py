@@ -8,7 +8,7 @@ import numpy as np
 
 from .clicks import Click, ClickMethod, check_clicks, register_click_method
 from .progress import CancelToken, ProgressCallback
-from .session import SegmentationSession
+from .session import DEFAULT_ITERATIONS, SegmentationSession
 from .validation import SCRIBBLE_BACKGROUND, SCRIBBLE_OBJECT
 
 #: radius in pixels of the disk a click paints as a seed
@@ -56,14 +56,20 @@ class GraphCutClicks(ClickMethod):
         Passed to the backbone.
     """
 
-    def __init__(self, features: str = "classic", radius: int = CLICK_RADIUS, **backbone_params):
+    def __init__(self, features: str = "classic", radius: int = CLICK_RADIUS, border: str = "hard-until-negative",
+                 distance_weight: float = 0.0, iterations: int = DEFAULT_ITERATIONS, lam=None, **backbone_params):
         self.session = SegmentationSession(features, **backbone_params)
         self.radius = int(radius)
+        self.border = border
+        self.distance_weight = float(distance_weight)
+        self.iterations = int(iterations)
+        self.lam = lam
         self._shape = None
 
     def set_image(self, image, progress: Optional[ProgressCallback] = None,
                   cancel: Optional[CancelToken] = None) -> None:
         entry = self.session.set_image(image, progress=progress, cancel=cancel)
+        self.session.prepare_default(self.lam)
         self._shape = entry.shape
 
     def predict(self, clicks: Sequence[Click], cancel: Optional[CancelToken] = None) -> np.ndarray:
@@ -71,9 +77,31 @@ class GraphCutClicks(ClickMethod):
             raise RuntimeError("no image set: call set_image(image) before predict()")
         clicks = check_clicks(clicks, self._shape)
         seeds = click_seeds(clicks, self._shape, self.radius)
-        if not (seeds == SCRIBBLE_BACKGROUND).any():
-            # before the first negative click: the image border stands for the background
-            border = np.zeros(self._shape, bool)
-            border[[0, -1], :] = border[:, [0, -1]] = True
-            seeds[border & (seeds == 0)] = SCRIBBLE_BACKGROUND
-        return self.session.segment(seeds, cancel=cancel) == 1
+        border = np.zeros(self._shape, bool)
+        border[[0, -1], :] = border[:, [0, -1]] = True
+        border &= seeds == 0
+        has_negative = (seeds == SCRIBBLE_BACKGROUND).any()
+        fit = None
+        if self.border == "hard" or not has_negative:
+            seeds[border] = SCRIBBLE_BACKGROUND
+        elif self.border == "soft":
+            fit = seeds.copy()
+            fit[border] = SCRIBBLE_BACKGROUND
+        unary = None
+        if self.distance_weight > 0:
+            unary = self._distance_unary(clicks)
+        return self.session.segment(seeds, lam=self.lam, iterations=self.iterations, cancel=cancel, unary=unary,
+                                    fit_labels=fit) == 1
+
+    def _distance_unary(self, clicks):
+        from scipy import ndimage
+
+        pos = np.ones(self._shape, bool)
+        for c in clicks:
+            if c.positive:
+                pos[c.row, c.col] = False
+        d = ndimage.distance_transform_edt(pos)
+        scale = 0.25 * float(np.hypot(*self._shape))
+        unary = np.zeros((*self._shape, 2), np.float32)
+        unary[..., 0] = self.distance_weight * np.minimum(d / scale, 2.0)
+        return unary

@@ -166,6 +166,29 @@ class SegmentationSession:
         self._current = entry
         return entry
 
+    def prepare_default(self, lam: Optional[float] = None, sigma: Optional[float] = None) -> None:
+        """Build what the default preset's first cut would build lazily (colour mixture, n-links).
+
+        Call it after :meth:`set_image` when the first cut must be as fast as the later ones
+        (interactive clicks); it changes no result.
+        """
+        if self._current is None:
+            raise RuntimeError("no image set: call set_image(image) first")
+        entry = self._current
+        lam = DEFAULT_LAMBDA["default"] if lam is None else check_positive(lam, "lambda")
+        if entry.features.stride == 1:
+            _image_mixture(entry)
+        rows, cols = entry.shape
+        if rows * cols >= MULTILEVEL_MIN_PIXELS and min(rows, cols) >= 8:
+            coarse, ckey = _coarse_entry(entry), ("default-coarse", lam, sigma)
+            if ckey not in coarse.nlinks:
+                coarse.nlinks[ckey] = _default_nlinks(coarse, 2.0 * lam, sigma, connectivity=8)
+            key = ("default-band", lam, sigma)
+            if key not in entry.nlinks:
+                entry.nlinks[key] = _default_nlinks(entry, lam, sigma, connectivity=8)
+        elif ("default", lam, sigma) not in entry.nlinks:
+            entry.nlinks[("default", lam, sigma)] = _default_nlinks(entry, lam, sigma)
+
     def reset_image(self) -> None:
         """Forget the current image and every cached feature."""
         self._cache.clear()
@@ -187,6 +210,8 @@ class SegmentationSession:
         progress: Optional[ProgressCallback] = None,
         cancel: Optional[CancelToken] = None,
         multilevel: Optional[bool] = None,
+        unary: Optional[np.ndarray] = None,
+        fit_labels: Optional[np.ndarray] = None,
     ) -> np.ndarray:
         """Cut the current image for the given scribbles.
 
@@ -214,6 +239,14 @@ class SegmentationSession:
             ``None`` (default) uses it for images of at least
             :data:`MULTILEVEL_MIN_PIXELS`; ``False`` solves the whole image at
             full resolution (the reference).
+        unary : numpy.ndarray, optional
+            Default preset, two labels: extra float ``(rows, cols, 2)`` costs of
+            labelling each pixel object (``[..., 0]``) and background (``[..., 1]``),
+            added to the appearance costs (e.g. a distance prior around clicks).
+        fit_labels : numpy.ndarray, optional
+            Default preset: a scribble-like label image the appearance models are
+            first fitted on instead of ``scribbles`` (soft evidence, such as the
+            image border standing for the background, that is not a hard constraint).
 
         Returns
         -------
@@ -249,7 +282,8 @@ class SegmentationSession:
             rows, cols = entry.shape
             multi = rows * cols >= MULTILEVEL_MIN_PIXELS if multilevel is None else bool(multilevel)
             cut = _cut_multilevel if multi and classes.size == 2 and min(rows, cols) >= 8 else _cut_default
-            index = cut(entry, seeds, classes, lam, sigma, it, cancel)
+            extra = _Extra.check(unary, fit_labels, entry.shape, classes)
+            index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra)
         report(progress, 2, 2, "graph cut")
         return labels_from_index(index, classes)
 
@@ -379,14 +413,49 @@ def _fit_appearance(entry: ImageFeatures, labels: np.ndarray, model=None):
     return model.fit(flat, labels.ravel()[flat])
 
 
-def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel) -> np.ndarray:
+@dataclass
+class _Extra:
+    """Optional soft evidence of a default-preset cut (see :meth:`SegmentationSession.segment`)."""
+
+    unary: Optional[np.ndarray] = None
+    fit_labels: Optional[np.ndarray] = None
+
+    @classmethod
+    def check(cls, unary, fit_labels, shape, classes) -> "_Extra":
+        if unary is not None:
+            unary = np.asarray(unary, np.float32)
+            if unary.shape != (*shape, 2) or classes.size != 2:
+                raise ValueError(f"unary must have shape {(*shape, 2)} for a two-label cut, got {unary.shape}")
+            if not np.all(np.isfinite(unary)):
+                raise ValueError("unary costs must be finite")
+        if fit_labels is not None:
+            fit_labels = check_scribbles(fit_labels, shape, name="fit_labels")
+        return cls(unary, fit_labels)
+
+    def first_fit(self, seeds: np.ndarray) -> np.ndarray:
+        return seeds if self.fit_labels is None else self.fit_labels
+
+    def costs(self, costs: np.ndarray) -> np.ndarray:
+        """Appearance costs plus the extra unary, shifted to >= 0 and capped at COST_CAP."""
+        if self.unary is None:
+            return costs
+        total = costs + self.unary
+        total -= total.min(axis=-1, keepdims=True)
+        return np.minimum(total, COST_CAP, out=total)
+
+
+_NO_EXTRA = _Extra()
+
+
+def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
+                 extra: _Extra = _NO_EXTRA) -> np.ndarray:
     """Learned appearance + contrast edges + star convexity, refitted GrabCut-style."""
     key = ("default", lam, sigma)
     if key not in entry.nlinks:
         entry.nlinks[key] = _default_nlinks(entry, lam, sigma)
     nlinks = entry.nlinks[key]
     hard = _seed_index(seeds, classes)
-    model = _fit_appearance(entry, seeds)
+    model = _fit_appearance(entry, extra.first_fit(seeds))
     binary = classes.size == 2
     if binary:
         cut = _incremental_cut(entry, key, nlinks, hard == 0)
@@ -396,7 +465,7 @@ def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, c
         check(cancel)
         if index is not None:
             model = _fit_appearance(entry, np.where(seeds > 0, seeds, classes[index]), model)
-        costs = _costs_for(entry, model)
+        costs = extra.costs(_costs_for(entry, model))
         if binary:
             fg = cut.solve(*graphcut.tlinks(costs[..., 0], costs[..., 1], hard == 0, hard == 1, big))
             index = np.where(fg, 0, 1).astype(np.int32)
@@ -441,7 +510,8 @@ def _full_res_star(entry: ImageFeatures, object_seeds: np.ndarray):
     return entry.star[1]
 
 
-def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel) -> np.ndarray:
+def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
+                    extra: _Extra = _NO_EXTRA) -> np.ndarray:
     """The default energy solved coarse-to-fine: refits on the coarse grid, one banded fine cut."""
     hard = _seed_index(seeds, classes)
     coarse = _coarse_entry(entry)
@@ -452,17 +522,17 @@ def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations
     c_hard = multilevel.coarse_hard(hard)
     if not ((c_hard == 0).any() and (c_hard == 1).any()):
         # every stroke of a label shares its 2x2 blocks with the other label: no coarse seeds
-        return _cut_default(entry, seeds, classes, lam, sigma, iterations, cancel)
+        return _cut_default(entry, seeds, classes, lam, sigma, iterations, cancel, extra)
     area = multilevel.FACTOR**2
     c_cut = _incremental_cut(coarse, ckey, c_nlinks, c_hard == 0, area * COST_CAP + 1.0)
     c_big = c_cut.infinity
-    model = _fit_appearance(entry, seeds)
+    model = _fit_appearance(entry, extra.first_fit(seeds))
     init = None
     for _ in range(iterations + 1):
         check(cancel)
         if init is not None:
             model = _fit_appearance(entry, np.where(seeds > 0, seeds, np.where(init, classes[0], classes[1])), model)
-        costs = _costs_for(entry, model)
+        costs = extra.costs(_costs_for(entry, model))
         cc = multilevel.block_reduce(costs, "sum")
         c_fg = c_cut.solve(*graphcut.tlinks(cc[..., 0], cc[..., 1], c_hard == 0, c_hard == 1, c_big))
         init = multilevel.upsample_labels(c_fg, entry.shape)

@@ -1,0 +1,129 @@
+"""Clicks as input: validation, disk seeds, the registry, and extra evidence in the session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _synthetic import disk_image
+from napari_deepseg.core import SegmentationSession
+from napari_deepseg.core.clickcut import click_seeds, paint_disk
+from napari_deepseg.core.clicks import (
+    Click,
+    ClickMethod,
+    available_click_methods,
+    check_clicks,
+    clicks_from_arrays,
+    get_click_method,
+)
+from napari_deepseg.core.metrics import iou
+
+
+def test_paint_disk_by_hand_and_clipped():
+    a = np.zeros((7, 7), np.uint8)
+    paint_disk(a, 3, 3, 2, 5)
+    assert a.sum() == 5 * 13  # a radius-2 digital disk has 13 pixels
+    b = np.zeros((4, 4), np.uint8)
+    paint_disk(b, 0, 0, 2, 1)  # clipped by the corner: 6 of its 13 pixels lie inside
+    assert b.sum() == 6
+
+
+def test_click_seeds_later_clicks_paint_over():
+    seeds = click_seeds([Click(5, 5, True), Click(5, 6, False)], (11, 11), radius=1)
+    assert seeds[5, 6] == 2 and seeds[5, 5] == 2 and seeds[4, 5] == 1
+    assert set(np.unique(seeds)) == {0, 1, 2}
+
+
+def test_check_clicks_errors():
+    with pytest.raises(ValueError, match="outside the 10x12 image"):
+        check_clicks([Click(10, 0, True)], (10, 12))
+    with pytest.raises(ValueError, match="positive click"):
+        check_clicks([Click(1, 1, False)], (10, 12))
+    assert check_clicks((Click(0, 11, True),), (10, 12)) == [Click(0, 11, True)]
+
+
+def test_clicks_from_arrays():
+    assert clicks_from_arrays([[0.4, 1.6], [3, 4]], [1, 0]) == [Click(0, 2, True), Click(3, 4, False)]
+    with pytest.raises(ValueError, match="2 points but 1"):
+        clicks_from_arrays([[0, 0], [1, 1]], [True])
+
+
+def test_registry():
+    assert "graphcut" in available_click_methods()
+    method = get_click_method("graphcut", features="rgb")
+    assert isinstance(method, ClickMethod) and method.name == "graphcut"
+    with pytest.raises(ValueError, match="unknown click method 'nope'"):
+        get_click_method("nope")
+
+
+def test_graphcut_predict_before_set_image():
+    with pytest.raises(RuntimeError, match="set_image"):
+        get_click_method("graphcut", features="rgb").predict([Click(1, 1, True)])
+
+
+@pytest.mark.parametrize("border", ["hard-until-negative", "hard", "soft"])
+def test_graphcut_one_click_on_a_disk(border):
+    image, truth = disk_image((60, 72), seed=3)
+    method = get_click_method("graphcut", features="rgb", border=border)
+    method.set_image(image)
+    rr, cc = np.nonzero(truth)
+    mask = method.predict([Click(int(rr.mean()), int(cc.mean()), True)])
+    assert mask.dtype == bool and mask.shape == truth.shape
+    assert iou(mask, truth) > 0.9
+    # a negative click on the object's centre removes (at least) that part
+    mask2 = method.predict([Click(int(rr.mean()), int(cc.mean()), True), Click(int(rr.min()) + 2, int(cc.mean()), False)])
+    assert not mask2[int(rr.min()) + 2, int(cc.mean())]
+
+
+def _session(seed=0):
+    image, truth = disk_image((48, 56), seed=seed)
+    s = SegmentationSession("rgb")
+    s.set_image(image)
+    seeds = np.zeros(truth.shape, np.uint8)
+    rr, cc = np.nonzero(truth)
+    seeds[int(rr.mean()), int(cc.mean())] = 1
+    seeds[0, :] = 2
+    return s, seeds, truth
+
+
+def test_unary_moves_the_cut():
+    s, seeds, truth = _session()
+    base = s.segment(seeds, multilevel=False)
+    assert iou(base == 1, truth) > 0.9
+    cy = int(np.nonzero(seeds == 1)[0][0])
+    unary = np.zeros((*truth.shape, 2), np.float32)
+    unary[: cy - 3, :, 0] = 100.0  # rows above the click may not be object
+    cut = s.segment(seeds, multilevel=False, unary=unary)
+    assert not (cut[: cy - 3] == 1).any()
+    assert (cut[cy:] == 1).sum() > 0.8 * truth[cy:].sum()
+
+
+def test_unary_and_fit_labels_are_checked():
+    s, seeds, truth = _session()
+    with pytest.raises(ValueError, match="unary must have shape"):
+        s.segment(seeds, unary=np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="finite"):
+        s.segment(seeds, unary=np.full((*truth.shape, 2), np.nan))
+    with pytest.raises(ValueError, match="fit_labels"):
+        s.segment(seeds, fit_labels=np.zeros(truth.shape, np.uint8))
+
+
+def test_fit_labels_change_the_appearance_model_not_the_constraints():
+    s, seeds, truth = _session()
+    wrong = np.zeros_like(seeds)
+    wrong[truth] = 2  # claims the object colour is background
+    wrong[~truth] = 1
+    cut = s.segment(seeds, fit_labels=wrong, iterations=0, multilevel=False)
+    assert cut[seeds == 1].all() and not cut[seeds == 2].any()  # hard constraints kept
+    assert iou(cut == 1, truth) < 0.5  # the inverted models win elsewhere
+
+
+def test_prepare_default_changes_nothing():
+    s, seeds, truth = _session(seed=1)
+    a = s.segment(seeds)
+    s2 = SegmentationSession("rgb")
+    s2.set_image(disk_image((48, 56), seed=1)[0])
+    s2.prepare_default()
+    np.testing.assert_array_equal(a, s2.segment(seeds))
+    with pytest.raises(RuntimeError):
+        SegmentationSession("rgb").prepare_default()
