@@ -23,7 +23,8 @@ def add_backbone_options(parser, default: str = "classic") -> None:
     from ..core import available_backbones
 
     parser.add_argument("--features", default=default, choices=available_backbones(), help="feature backbone")
-    parser.add_argument("--weights", default=None, help="local weights file for pretrained backbones")
+    parser.add_argument("--weights", default=None,
+                        help="pretrained backbones: resnet50 weights file, or a CLIP model id / local folder")
     parser.add_argument("--layers", default=None, help="resnet50 layers, e.g. layer4 or layer2,layer3")
     parser.add_argument("--max-side", type=int, default=None,
                         help="resnet50: shrink images whose longer side exceeds this (default 1024; 0 = never)")
@@ -39,6 +40,10 @@ def backbone_params(args) -> dict:
             params["layers"] = args.layers
         if args.max_side is not None:
             params["max_side"] = args.max_side
+    elif args.features == "clip":
+        params["device"] = args.device
+        if args.weights:
+            params["weights"] = args.weights  # a CLIP model id or a local folder
     elif args.weights:
         raise CLIError(f"--weights is only used by pretrained backbones, not by '{args.features}'")
     return params

@@ -1,4 +1,4 @@
-"""``napari-deepseg segment``: one image, a scribble image, a label mask out."""
+"""``napari-deepseg segment``: one image, a scribble image or point prompts, a label mask out."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ from pathlib import Path
 
 from ._common import CLIError, add_backbone_options, backbone_params
 
+#: click methods answering ``--points``
+POINT_METHODS = ("points-graphcut", "pointclip")
+
 
 def run(args) -> int:
-    """Segment one image from a scribble image and write the label mask."""
+    """Segment one image from a scribble image (or point prompts) and write the label mask."""
+    if args.points is not None:
+        return run_points(args)
     from ..core import SegmentationSession
     from ..core.io import LABEL_SUFFIXES, read_image, read_labels, write_labels
     from ..core.validation import as_float_image, check_scribbles
@@ -33,14 +38,70 @@ def run(args) -> int:
     return 0
 
 
+def point_method_params(args) -> dict:
+    """Constructor parameters of the chosen point method, from the options the user gave."""
+    if args.method == "pointclip":
+        return {"checkpoint": args.checkpoint, "device": args.device}
+    if args.checkpoint is not None:
+        raise CLIError("--checkpoint is only used by --method pointclip")
+    params = {"features": args.features, "device": args.device}
+    if args.weights is not None:
+        params["weights"] = args.weights
+    return params
+
+
+def run_points(args) -> int:
+    """Segment one image (each plane of a stack that has points) from a CSV of point prompts."""
+    import numpy as np
+
+    from ..core.clicks import get_click_method
+    from ..core.io import LABEL_SUFFIXES, read_image, write_labels
+    from ..core.prompts import clicks_by_plane, read_points_csv
+
+    if Path(args.output).suffix.lower() not in LABEL_SUFFIXES:
+        raise CLIError(f"cannot write labels to {args.output}: use a file name ending in {', '.join(LABEL_SUFFIXES)}")
+    image = read_image(args.image)
+    coords, positive = read_points_csv(args.points)
+    ndim = coords.shape[1]
+    colour = image.ndim == ndim + 1 and image.shape[-1] in (3, 4)
+    spatial = image.shape[:-1] if colour else image.shape
+    groups = clicks_by_plane(coords, positive, spatial)
+    for plane, clicks in groups.items():
+        if not any(c.positive for c in clicks):
+            where = f" in plane {plane}" if plane else ""
+            raise CLIError(f"no positive point{where}: add at least one point with positive=1 on the object")
+    t0 = time.perf_counter()
+    method = get_click_method(args.method, **point_method_params(args))
+    mask = np.zeros(spatial, np.uint8)
+    t_feat = t_pred = 0.0
+    for plane, clicks in sorted(groups.items()):
+        t1 = time.perf_counter()
+        method.set_image(image[plane])
+        t2 = time.perf_counter()
+        mask[plane] = method.predict(clicks)
+        t_feat, t_pred = t_feat + t2 - t1, t_pred + time.perf_counter() - t2
+    out = write_labels(args.output, mask)
+    if not args.quiet:
+        print(f"{out}: {args.method}, {len(coords)} points in {len(groups)} plane(s), {int(mask.sum())} object "
+              f"pixels, model {time.perf_counter() - t0 - t_feat - t_pred:.2f} s, "
+              f"set_image {t_feat:.2f} s, predict {t_pred:.3f} s", file=sys.stderr)
+    return 0
+
+
 def add_parser(sub) -> None:
     """Add the ``segment`` sub-command."""
     from ..core import PRESETS
     from ..core.session import DEFAULT_ITERATIONS
 
-    seg = sub.add_parser("segment", help="segment an image from a scribble image")
+    seg = sub.add_parser("segment", help="segment an image from a scribble image or point prompts")
     seg.add_argument("image", help="image file (PNG, JPEG, BMP, TIFF): grayscale, RGB or RGBA, 8/16-bit or float")
-    seg.add_argument("--scribbles", required=True, help="label image: 0 none, 1 object, 2 background, k class k")
+    prompts = seg.add_mutually_exclusive_group(required=True)
+    prompts.add_argument("--scribbles", help="label image: 0 none, 1 object, 2 background, k class k")
+    prompts.add_argument("--points", help="CSV of point prompts: row,col,positive (napari order; leading axes "
+                         "first for stacks)")
+    seg.add_argument("--method", default="points-graphcut", choices=POINT_METHODS,
+                     help="--points: training-free graph cut (default) or a trained pointclip checkpoint")
+    seg.add_argument("--checkpoint", default=None, help="--method pointclip: checkpoint folder from 'train pointclip'")
     seg.add_argument("-o", "--output", required=True, help="output label image (.png or .tif)")
     add_backbone_options(seg)
     seg.add_argument("--preset", default="default", choices=PRESETS, help="energy preset")

@@ -133,3 +133,5 @@ def get_click_method(name: str, **params) -> ClickMethod:
 def _load_builtin() -> None:
     """Import the modules whose click methods register themselves."""
     from . import clickcut  # noqa: F401  (registers "graphcut")
+    from . import pointclip  # noqa: F401  (registers "pointclip")
+    from . import pointcut  # noqa: F401  (registers "points-graphcut")

@@ -2,8 +2,8 @@
 
 Examples
 --------
->>> sorted(available_backbones())[:2]
-['classic', 'resnet50']
+>>> sorted(available_backbones())[:3]
+['classic', 'clip', 'resnet50']
 >>> get_extractor("classic").name
 'classic'
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Callable, Dict
 
 from .base import FeatureExtractor, FeatureMap
+from .clip import CLIPFeatures
 from .resnet import ResNet50Features
 from .simple import ClassicFeatures, RGBFeatures
 
@@ -49,6 +50,7 @@ def get_extractor(name: str, **params) -> FeatureExtractor:
 
 
 register_backbone("classic", ClassicFeatures)
+register_backbone("clip", CLIPFeatures)
 register_backbone("resnet50", ResNet50Features)
 register_backbone("rgb", RGBFeatures)
 

@@ -1,0 +1,226 @@
+"""CLIP's vision encoder (Hugging Face transformers) as a feature backbone.
+
+The patch tokens of the last layer, without the CLS token, reshaped to their
+grid, are the features: one cell per ``patch x patch`` input pixels. Inputs
+larger than the checkpoint's 224 pixels use interpolated position embeddings
+(``interpolate_pos_encoding=True``), so a large image gets a finer grid.
+
+Weights come from the Hugging Face cache (``HF_HOME``, ``HF_HUB_OFFLINE`` are
+honoured by transformers itself) or from a local folder written by
+``save_pretrained``; loading never unpickles anything (safetensors, or
+transformers' ``weights_only`` reader for old ``.bin`` files).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..progress import check, report
+from ..weights import WeightsUnavailableError
+from .base import FeatureExtractor, FeatureMap
+from .compress import pca_compress
+
+#: the original work's checkpoint (ViT-B/32, 768-dimensional tokens)
+DEFAULT_CLIP = "openai/clip-vit-base-patch32"
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+_MODELS: dict = {}
+
+
+def hub_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) asks for no network."""
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def load_clip_vision(checkpoint=DEFAULT_CLIP, device: str = "cpu", allow_download: bool = True):
+    """A CLIP vision encoder in eval mode on ``device`` (cached per checkpoint and device).
+
+    Parameters
+    ----------
+    checkpoint : str or path-like
+        A Hugging Face model id (``openai/clip-vit-base-patch32``) or a local
+        folder holding ``config.json`` and the weights (``save_pretrained``).
+        The vision tower of a full CLIP checkpoint is used.
+    device : str
+        A torch device name (already resolved, see ``resnet.resolve_device``).
+    allow_download : bool
+        ``False`` only looks in the local cache.
+
+    Raises
+    ------
+    WeightsUnavailableError
+        One line naming the checkpoint and how to provide it, when the weights
+        are neither in the cache nor downloadable, or the folder is not a CLIP model.
+    """
+    key = (str(checkpoint), device)
+    if key in _MODELS:
+        return _MODELS[key]
+    from transformers import CLIPVisionModel
+    from transformers.utils import logging as hf_logging
+
+    name = str(checkpoint)
+    local = Path(name).expanduser()
+    is_dir = local.is_dir()
+    if not is_dir and (name.startswith((".", "/", "~")) or local.suffix):
+        raise WeightsUnavailableError(f"CLIP checkpoint folder not found: {name}")
+    # a model already in the cache is loaded without asking the hub (fast, and works offline)
+    offline = hub_offline() or not allow_download or (not is_dir and clip_available(name))
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "some weights were not used" for full CLIP checkpoints
+    bars = hf_logging.is_progress_bar_enabled()
+    if offline or is_dir:
+        hf_logging.disable_progress_bar()  # no download: transformers' "Loading weights" bar is noise
+    try:
+        model = CLIPVisionModel.from_pretrained(str(local) if is_dir else name, local_files_only=offline or is_dir)
+    except Exception as exc:  # noqa: BLE001 - hub, network and format errors vary; one clear line
+        if is_dir:
+            raise WeightsUnavailableError(
+                f"cannot load a CLIP vision model from folder {local}: {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]}") from None
+        how = "offline (HF_HUB_OFFLINE is set)" if offline else "from the Hugging Face hub"
+        raise WeightsUnavailableError(
+            f"CLIP weights '{name}' are not available {how}: download them once with internet "
+            f"(they go to the Hugging Face cache, HF_HOME) or pass a local folder saved with save_pretrained"
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    model = model.eval().to(device)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    _MODELS[key] = model
+    return model
+
+
+def clip_available(checkpoint=DEFAULT_CLIP) -> bool:
+    """Whether the checkpoint is a local folder or already in the Hugging Face cache (no network)."""
+    name = str(checkpoint)
+    if Path(name).expanduser().is_dir():
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(name, "config.json"), str) and any(
+            isinstance(try_to_load_from_cache(name, f), str) for f in ("model.safetensors", "pytorch_model.bin")
+        )
+    except Exception:  # noqa: BLE001 - an unusable cache means "not available"
+        return False
+
+
+def normalize_clip(batch):
+    """CLIP's input normalisation of an ``(n, 3, h, w)`` tensor in [0, 1]."""
+    import torch
+
+    mean = torch.tensor(CLIP_MEAN, dtype=batch.dtype, device=batch.device).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, dtype=batch.dtype, device=batch.device).view(1, 3, 1, 1)
+    return (batch - mean) / std
+
+
+def patch_tokens(model, batch):
+    """Patch tokens of a normalised ``(n, 3, h, w)`` batch as an ``(n, hidden, h/p, w/p)`` tensor.
+
+    ``h`` and ``w`` must be multiples of the patch size ``p``; the CLS token is dropped.
+    """
+    p = model.config.patch_size
+    n, _, h, w = batch.shape
+    if h % p or w % p:
+        raise ValueError(f"input size {h}x{w} is not a multiple of the patch size {p}")
+    out = model(pixel_values=batch, interpolate_pos_encoding=True).last_hidden_state[:, 1:]
+    return out.reshape(n, h // p, w // p, -1).permute(0, 3, 1, 2)
+
+
+def grid_layout(shape, patch: int, resolution: int) -> tuple:
+    """Stride and grid of a ``(rows, cols)`` image whose longer side goes in as about ``resolution`` pixels.
+
+    Every grid cell covers ``stride x stride`` image pixels, fed to the network
+    as one ``patch x patch`` patch: the image (padded to ``grid * stride``) is
+    resized to ``grid * patch``.
+
+    Returns
+    -------
+    tuple
+        ``(stride, grid_rows, grid_cols)``.
+
+    Examples
+    --------
+    >>> grid_layout((321, 481), 32, 448)
+    (35, 10, 14)
+    """
+    rows, cols = shape
+    cells = max(1, int(resolution) // int(patch))
+    stride = max(1, -(-max(rows, cols) // cells))
+    return stride, -(-rows // stride), -(-cols // stride)
+
+
+class CLIPFeatures(FeatureExtractor):
+    """CLIP vision patch tokens on their grid, optionally compressed by PCA.
+
+    Parameters
+    ----------
+    weights : str or path-like
+        Hugging Face model id or local folder (``checkpoint`` is an alias).
+    device : str
+        ``auto``, ``cpu``, ``cuda`` or ``mps``.
+    resolution : int
+        Pixels of the longer image side given to the network (a multiple of the
+        patch size is used). 224 is CLIP's own size; the default 448 gives a
+        14-cell grid on the longer side with ViT-B/32.
+    n_components : int
+        Channels kept after PCA; ``0`` keeps the raw tokens.
+    allow_download : bool
+        Whether missing weights may be downloaded.
+    """
+
+    name = "clip"
+    needs_weights = True
+
+    def __init__(self, weights=None, device: str = "auto", resolution: int = 448, n_components: int = 32,
+                 allow_download: bool = True, checkpoint=None):
+        self.weights = str(checkpoint or weights or DEFAULT_CLIP)
+        self.device = device
+        if int(resolution) < 1:
+            raise ValueError(f"resolution must be >= 1 pixel, got {resolution}")
+        self.resolution = int(resolution)
+        if int(n_components) < 0:
+            raise ValueError(f"n_components must be >= 0 (0 = raw tokens), got {n_components}")
+        self.n_components = int(n_components)
+        self.allow_download = allow_download
+
+    def params(self) -> dict:
+        return {"weights": self.weights, "resolution": self.resolution, "n_components": self.n_components}
+
+    def load_model(self):
+        """The encoder on the resolved device (loaded once per process)."""
+        from .resnet import resolve_device
+
+        self._device = resolve_device(self.device)
+        return load_clip_vision(self.weights, self._device, self.allow_download)
+
+    def _extract(self, image, progress, cancel):
+        import torch
+        import torch.nn.functional as F
+
+        report(progress, 0, 2, "clip features")
+        model = self.load_model()
+        check(cancel)
+        rows, cols = image.shape[:2]
+        patch = int(model.config.patch_size)
+        stride, gr, gc = grid_layout((rows, cols), patch, self.resolution)
+        rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
+        rgb = np.pad(rgb, ((0, gr * stride - rows), (0, gc * stride - cols), (0, 0)), mode="edge")
+        x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)[None]
+        with torch.inference_mode():
+            x = F.interpolate(x, size=(gr * patch, gc * patch), mode="bilinear", align_corners=False, antialias=True)
+            tokens = patch_tokens(model, normalize_clip(x).to(self._device))
+            grid = tokens[0].permute(1, 2, 0).float().cpu().numpy()
+        report(progress, 1, 2, "compressing features")
+        if self.n_components:
+            grid = pca_compress(grid, self.n_components, max_samples=8_000)
+        report(progress, 2, 2, "clip features")
+        return FeatureMap(np.ascontiguousarray(grid, np.float32), stride, (rows, cols))
