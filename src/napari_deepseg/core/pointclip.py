@@ -255,7 +255,7 @@ class PointCLIPPredictor(ClickMethod):
         self.device = device
         self.backbone = backbone
         self._model: PointCLIPModel | None = None
-        self._cache = None  # (shape, image tensor, image tokens)
+        self._cache = None  # (image key, shape, image tensor, image tokens)
 
     @property
     def model(self) -> PointCLIPModel:
@@ -266,15 +266,22 @@ class PointCLIPPredictor(ClickMethod):
 
     def set_image(self, image, progress: ProgressCallback | None = None,
                   cancel: CancelToken | None = None) -> None:
+        import hashlib
+
         from .features.clip import normalize_clip
 
+        arr = np.asarray(image)
+        h = hashlib.blake2b(str((arr.shape, arr.dtype.str)).encode(), digest_size=16)
+        h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+        if self._cache is not None and self._cache[0] == h.hexdigest():
+            return  # the same image: its tokens are cached
         report(progress, 0, 1, "pointclip: image features")
-        norm = as_float_image(np.asarray(image))
+        norm = as_float_image(arr)
         model = self.model
         check(cancel)
         x = model.image_tensor(norm)
         tokens = model.encode(normalize_clip(x))
-        self._cache = (norm.shape[:2], x.to(model.device), tokens)
+        self._cache = (h.hexdigest(), norm.shape[:2], x.to(model.device), tokens)
         report(progress, 1, 1, "pointclip: image features")
 
     def predict_logits(self, clicks: Sequence[Click]):
@@ -284,7 +291,7 @@ class PointCLIPPredictor(ClickMethod):
 
         if self._cache is None:
             raise RuntimeError("no image set: call set_image(image) before predict()")
-        shape, x, tokens = self._cache
+        _, shape, x, tokens = self._cache
         clicks = check_clicks(clicks, shape)
         m = self.model
         heat = torch.from_numpy(click_heatmaps(clicks, shape, m.size, m.sigma))[None].to(m.device)

@@ -1,0 +1,409 @@
+"""The *Point prompts* dock widget: click on an object, get its mask, commit it as an instance.
+
+A thin face of the click methods of the core (``points-graphcut``, ``pointclip``):
+
+* a Points layer holds the prompts; every point has a ``positive`` feature,
+  shown by its colour (green object, red background); ``T`` toggles the sign of
+  new points;
+* every added, moved or deleted point re-runs the prediction in a worker
+  (the newest request wins, a stale result is dropped); the mask is shown in a
+  ``"<image> prompt mask"`` preview layer;
+* ``C`` commits the mask into the ``"<image> objects"`` instance Labels layer
+  with the next free id (only on pixels no earlier object holds, with undo),
+  ``Shift+C`` clears the prompts. Committed objects are never changed.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
+from napari.layers import Image, Labels, Points
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error
+from qtpy.QtCore import QTimer
+from superqt.utils import FunctionWorker
+
+from ..core.clicks import Click, get_click_method
+from ..core.features import available_backbones
+from ..core.progress import Cancelled, CancelToken
+from . import _layers
+from ._torch_guard import guard_triton_import
+
+PREDICTORS = ("points-graphcut", "pointclip")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+POSITIVE_COLOUR = "lime"
+NEGATIVE_COLOUR = "red"
+ROLE_PROMPTS = "prompts"
+ROLE_PREVIEW = "prompt-mask"
+ROLE_OBJECTS = "objects"
+#: delay that merges point edits arriving together (e.g. a paste) into one request
+EDIT_DELAY_MS = 20
+
+
+@dataclass
+class PredictorSlot:
+    """A click method and the lock that keeps two workers from using it at once."""
+
+    method: object
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, cancel: CancelToken) -> np.ndarray:
+    """Worker body: ``set_image`` (cached by the method) and ``predict``."""
+    with slot.lock:
+        cancel.raise_if_cancelled()
+        slot.method.set_image(image, cancel=cancel)
+        cancel.raise_if_cancelled()
+        return np.asarray(slot.method.predict(clicks, cancel=cancel), bool)
+
+
+def plane_clicks(points: np.ndarray, positive: np.ndarray, plane: tuple) -> list:
+    """Clicks of the points lying on ``plane`` (their leading coordinates rounded).
+
+    Examples
+    --------
+    >>> plane_clicks(np.array([[0, 2.4, 3.6], [1, 1, 1]]), np.array([True, False]), (0,))
+    [Click(row=2, col=4, positive=True)]
+    """
+    pts = np.asarray(points, float).reshape(len(points), -1) if len(points) else np.zeros((0, len(plane) + 2))
+    out = []
+    for p, flag in zip(pts, np.asarray(positive, bool)):
+        if tuple(int(round(v)) for v in p[: len(plane)]) == tuple(plane):
+            out.append(Click(int(round(p[-2])), int(round(p[-1])), bool(flag)))
+    return out
+
+
+def one_line(exc: BaseException) -> str:
+    """First line of an exception's message (type name for unexpected kinds)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    if isinstance(exc, (ValueError, TypeError, RuntimeError)) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class PointPromptWidget(Container):
+    """Dock widget: positive/negative point prompts → a mask → committed instances.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer):
+        super().__init__(labels=True)
+        self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        self._slots: dict = {}
+        self._latest = 0
+        self._running: dict = {}
+        self._positive = True
+        self._mask: tuple | None = None  # (image layer, plane, mask) of the newest result
+        self._connected: Points | None = None
+        self._quiet = False
+        self._timer = QTimer(self.native)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(EDIT_DELAY_MS)
+        self._timer.timeout.connect(self.predict)
+        self._build()
+        self.reset_choices()
+        self._on_predictor_changed()
+
+    # -- construction --------------------------------------------------------------
+    def _build(self) -> None:
+        self.image_combo = ComboBox(label="image", choices=self._image_choices)
+        self.points_combo = ComboBox(label="points", choices=self._points_choices)
+        self.new_points_button = PushButton(text="New points layer")
+        self.predictor = ComboBox(label="predictor", choices=list(PREDICTORS), value="points-graphcut")
+        self.features = ComboBox(label="features", choices=["auto", *available_backbones()], value="auto")
+        self.checkpoint = FileEdit(label="checkpoint", mode="d", nullable=True)
+        self.device = ComboBox(label="device", choices=list(DEVICES), value="auto")
+        self.mode_button = PushButton(text="New points: positive (T)")
+        self.commit_button = PushButton(text="Commit object (C)")
+        self.clear_button = PushButton(text="Clear prompts (Shift+C)")
+        self.status = Label(value="")
+        self.status.native.setWordWrap(True)
+        self.extend([self.image_combo, self.points_combo, self.new_points_button, self.predictor, self.features,
+                     self.checkpoint, self.device, self.mode_button, self.commit_button, self.clear_button,
+                     self.status])
+        events = self.viewer.layers.events
+        for emitter in (events.inserted, events.removed, events.reordered, events.renamed):
+            emitter.connect(self.reset_choices)
+        self.points_combo.changed.connect(self._connect_points)
+        self.new_points_button.clicked.connect(lambda *_: self.new_points_layer())
+        self.predictor.changed.connect(self._on_predictor_changed)
+        for w in (self.features, self.checkpoint, self.device):
+            w.changed.connect(lambda *_: self.schedule())
+        self.mode_button.clicked.connect(lambda *_: self.toggle_mode())
+        self.commit_button.clicked.connect(lambda *_: self.commit())
+        self.clear_button.clicked.connect(lambda *_: self.clear())
+
+    def _image_choices(self, _w=None) -> list:
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _points_choices(self, _w=None) -> list:
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Points)]
+
+    def _on_predictor_changed(self, _value=None) -> None:
+        clip = self.predictor.value == "pointclip"
+        self.checkpoint.enabled = clip
+        self.features.enabled = not clip
+        self.schedule()
+
+    # -- the points layer ---------------------------------------------------------------
+    def new_points_layer(self) -> Points | None:
+        """Add an empty ``"<image> prompts"`` Points layer in add mode and select it."""
+        image_layer = self.image_combo.value
+        if image_layer is None:
+            self._notify("no image layer selected: open an image first")
+            return None
+        ndim = len(_layers.spatial_shape(image_layer))
+        layer = self.viewer.add_points(
+            np.zeros((0, ndim)), name=f"{image_layer.name} prompts", ndim=ndim,
+            features={"positive": np.zeros(0, bool)}, border_color="white", size=max(4, min(
+                _layers.spatial_shape(image_layer)[-2:]) // 60),
+            metadata={_layers.METADATA_KEY: {"role": ROLE_PROMPTS, "image": image_layer.name}},
+            **_layers.layer_geometry(image_layer),
+        )
+        self.reset_choices()
+        self.points_combo.value = layer
+        self._connect_points(layer)
+        layer.mode = "add"
+        self.viewer.layers.selection.active = layer
+        self.status.value = "click on the object; T toggles positive/negative, C commits, Shift+C clears"
+        return layer
+
+    def _connect_points(self, layer=None) -> None:
+        """Listen to the selected points layer; give it the T / C / Shift+C keys and the sign feature."""
+        layer = self.points_combo.value if layer is None else layer
+        if layer is self._connected:
+            return
+        if self._connected is not None:
+            self._connected.events.data.disconnect(self._on_points_edited)
+        self._connected = layer
+        if layer is None:
+            return
+        if "positive" not in layer.features:
+            layer.features = layer.features.assign(positive=np.ones(len(layer.data), bool))
+        self._set_defaults(layer)
+        layer.events.data.connect(self._on_points_edited)
+        layer.bind_key("t", lambda _layer: self.toggle_mode(), overwrite=True)
+        layer.bind_key("c", lambda _layer: self.commit(), overwrite=True)
+        layer.bind_key("Shift-c", lambda _layer: self.clear(), overwrite=True)
+        self._recolour(layer)
+
+    def _recolour(self, layer: Points) -> None:
+        """Face colours from the ``positive`` feature (green object, red background)."""
+        if not len(layer.data):
+            return
+        flags = np.asarray(layer.features["positive"], bool)
+        layer.face_color = [POSITIVE_COLOUR if f else NEGATIVE_COLOUR for f in flags]
+
+    def _set_defaults(self, layer: Points) -> None:
+        """Sign and colour of the next point.
+
+        The selection is emptied first: napari applies new defaults to selected
+        points, and re-selecting a point would copy its sign back into the defaults.
+        """
+        layer.selected_data = set()
+        layer.feature_defaults = {"positive": self._positive}
+        layer.current_face_color = POSITIVE_COLOUR if self._positive else NEGATIVE_COLOUR
+
+    def toggle_mode(self) -> bool:
+        """Switch the sign of new points; returns ``True`` when new points are positive."""
+        self._positive = not self._positive
+        word = "positive" if self._positive else "negative"
+        self.mode_button.text = f"New points: {word} (T)"
+        layer = self.points_combo.value
+        if isinstance(layer, Points):
+            self._set_defaults(layer)
+        self.status.value = f"new points are {word}"
+        return self._positive
+
+    def _on_points_edited(self, event=None) -> None:
+        action = str(getattr(event, "action", "") or "")
+        if action in ("adding", "changing", "removing"):
+            return  # the edit is not finished yet
+        if self._quiet:
+            return
+        layer = self._connected
+        if layer is not None:
+            self._recolour(layer)
+        self.schedule()
+
+    def schedule(self) -> None:
+        """Run :meth:`predict` once the event loop is back (merges edits arriving together)."""
+        self._timer.start()
+
+    # -- prediction -----------------------------------------------------------------
+    def _slot(self) -> PredictorSlot:
+        name = self.predictor.value
+        if name == "pointclip":
+            ckpt = self.checkpoint.value
+            if ckpt is None or str(ckpt) in ("", "."):
+                raise ValueError("pointclip needs a checkpoint folder: choose one (napari-deepseg train pointclip ...) "
+                                 "or use points-graphcut")
+            if not Path(ckpt).is_dir():
+                raise ValueError(f"checkpoint folder not found: {ckpt}")
+            params = {"checkpoint": str(ckpt), "device": self.device.value}
+        else:
+            params = {"features": self.features.value, "device": self.device.value}
+        key = (name, tuple(sorted(params.items())))
+        if key not in self._slots:
+            guard_triton_import()  # torch may load next: keep triton's LLVM away from Mesa's
+            self._slots[key] = PredictorSlot(get_click_method(name, **params))
+        return self._slots[key]
+
+    def _inputs(self):
+        """``(image layer, plane, image plane, clicks)`` of the current plane."""
+        image_layer, points_layer = self.image_combo.value, self.points_combo.value
+        if not isinstance(image_layer, Image):
+            raise ValueError("no image layer selected: open an image first")
+        if not isinstance(points_layer, Points):
+            raise ValueError("no points layer: click 'New points layer' and click on the object")
+        shape = _layers.spatial_shape(image_layer)
+        if points_layer.ndim != len(shape):
+            raise ValueError(f"points layer '{points_layer.name}' has {points_layer.ndim} dimensions but image "
+                             f"'{image_layer.name}' has {len(shape)}")
+        plane = _layers.current_plane(image_layer, self.viewer.dims.point)
+        image = np.array(_layers.layer_array(image_layer)[plane], copy=True)
+        positive = (np.asarray(points_layer.features["positive"], bool) if "positive" in points_layer.features
+                    else np.ones(len(points_layer.data), bool))
+        clicks = plane_clicks(np.asarray(points_layer.data), positive, plane)
+        rows, cols = shape[-2:]
+        outside = [c for c in clicks if not (0 <= c.row < rows and 0 <= c.col < cols)]
+        if outside:
+            raise ValueError(f"point at (row {outside[0].row}, col {outside[0].col}) lies outside the "
+                             f"{rows}x{cols} image: move or delete it")
+        return image_layer, plane, image, clicks
+
+    def predict(self) -> bool:
+        """Start a prediction for the current points; returns whether a worker started."""
+        try:
+            image_layer, plane, image, clicks = self._inputs()
+        except (ValueError, TypeError) as exc:
+            self._notify(one_line(exc))
+            return False
+        rid = self._next_rid()
+        if not clicks:
+            self._show(image_layer, plane, None, rid)
+            self.status.value = "no points on this plane"
+            return False
+        if not any(c.positive for c in clicks):
+            self._show(image_layer, plane, None, rid)
+            self.status.value = "add a positive point on the object (T toggles the sign)"
+            return False
+        try:
+            slot = self._slot()
+        except (ValueError, TypeError, RuntimeError) as exc:
+            self._notify(one_line(exc))
+            return False
+        token = CancelToken()
+        self._running[rid] = token
+        worker = create_worker(run_prediction, slot, image, clicks, token, _start_thread=False,
+                               _worker_class=FunctionWorker, _ignore_errors=True)
+        worker.returned.connect(partial(self._on_returned, rid, image_layer, plane))
+        worker.errored.connect(partial(self._on_errored, rid))
+        worker.finished.connect(partial(self._running.pop, rid, None))
+        self.status.value = f"predicting ({self.predictor.value}, {len(clicks)} points)…"
+        worker.start()
+        return True
+
+    def _next_rid(self) -> int:
+        for token in self._running.values():
+            token.cancel()
+        self._latest += 1
+        return self._latest
+
+    @property
+    def busy(self) -> bool:
+        """Whether a prediction is running."""
+        return bool(self._running)
+
+    def _on_returned(self, rid: int, image_layer, plane: tuple, mask) -> None:
+        if rid != self._latest:
+            return  # stale: a newer request was started
+        self._show(image_layer, plane, np.asarray(mask, bool), rid)
+        self.status.value = f"{int(np.count_nonzero(mask))} pixels; C commits, Shift+C clears"
+
+    def _on_errored(self, rid: int, exc: BaseException) -> None:
+        if isinstance(exc, Cancelled) or rid != self._latest:
+            return
+        self._notify(one_line(exc))
+
+    # -- layers -------------------------------------------------------------------------
+    def _role_layer(self, image_layer, role: str, name: str, dtype, colormap=None) -> Labels:
+        """The Labels layer of ``role`` for the image (created on demand; a user's layer is never reused)."""
+        shape = _layers.spatial_shape(image_layer)
+        for layer in self.viewer.layers:
+            if (isinstance(layer, Labels) and _layers.role(layer) == role and layer.name == name
+                    and _layers.spatial_shape(layer) == shape):
+                return layer
+        kwargs = {"colormap": colormap} if colormap is not None else {}
+        return self.viewer.add_labels(
+            np.zeros(shape, dtype), name=name, opacity=0.5,
+            metadata={_layers.METADATA_KEY: {"role": role, "image": image_layer.name}},
+            **_layers.layer_geometry(image_layer), **kwargs)
+
+    def _show(self, image_layer, plane: tuple, mask, rid: int) -> None:
+        """Show ``mask`` (or nothing) in the preview layer, keeping the points layer active."""
+        self._mask = None if mask is None else (image_layer, plane, mask)
+        name = f"{image_layer.name} prompt mask"
+        if mask is None and name not in self.viewer.layers:
+            return
+        active = self.viewer.layers.selection.active
+        layer = self._role_layer(image_layer, ROLE_PREVIEW, name, np.uint8, _layers.result_colormap())
+        layer.data[plane] = 0 if mask is None else mask.astype(np.uint8)
+        layer.refresh()
+        if active is not None and active in self.viewer.layers:
+            self.viewer.layers.selection.active = active
+
+    def commit(self) -> int:
+        """Write the current mask as a new object (next free id) and clear the prompts; returns the id (0: none)."""
+        if self._mask is None or self.busy:
+            self._notify("nothing to commit: add a positive point and wait for its mask")
+            return 0
+        image_layer, plane, mask = self._mask
+        if image_layer not in self.viewer.layers:
+            self._notify("the image layer was removed")
+            return 0
+        active = self.viewer.layers.selection.active
+        objects = self._role_layer(image_layer, ROLE_OBJECTS, f"{image_layer.name} objects", np.int32)
+        new_id = int(np.max(objects.data)) + 1 if objects.data.size else 1
+        if new_id > np.iinfo(objects.data.dtype).max:
+            objects.data = objects.data.astype(np.int64)
+        free = mask & (np.asarray(objects.data[plane]) == 0)  # earlier objects are never changed
+        labels = np.array(objects.data[plane], copy=True)
+        labels[free] = new_id
+        _layers.write_plane(objects, plane, labels)
+        if active is not None and active in self.viewer.layers:
+            self.viewer.layers.selection.active = active
+        self.clear()
+        self.status.value = f"committed object {new_id} ({int(free.sum())} pixels) to '{objects.name}'"
+        return new_id
+
+    def clear(self) -> None:
+        """Remove every prompt and the preview (committed objects stay)."""
+        self._next_rid()
+        layer = self.points_combo.value
+        if isinstance(layer, Points) and len(layer.data):
+            self._quiet = True
+            try:
+                layer.selected_data = set()
+                layer.data = np.zeros((0, layer.ndim))
+            finally:
+                self._quiet = False
+        image_layer = self.image_combo.value
+        if self._mask is not None:
+            image_layer, plane, _ = self._mask
+            self._show(image_layer, plane, None, self._latest)
+        self._mask = None
+        self.status.value = "prompts cleared"
+
+    def _notify(self, message: str) -> None:
+        self.status.value = message
+        show_error(message)
