@@ -15,6 +15,7 @@ from typing import Callable, Dict
 from .base import FeatureExtractor, FeatureMap
 from .clip import CLIPFeatures
 from .resnet import ResNet50Features
+from .saliency import SaliencyFeatures
 from .simple import ClassicFeatures, RGBFeatures
 
 _REGISTRY: Dict[str, Callable[..., FeatureExtractor]] = {}
@@ -53,6 +54,7 @@ register_backbone("classic", ClassicFeatures)
 register_backbone("clip", CLIPFeatures)
 register_backbone("resnet50", ResNet50Features)
 register_backbone("rgb", RGBFeatures)
+register_backbone("saliency", SaliencyFeatures)
 
 __all__ = [
     "FeatureExtractor",
