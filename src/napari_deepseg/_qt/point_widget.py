@@ -73,8 +73,8 @@ def plane_clicks(points: np.ndarray, positive: np.ndarray, plane: tuple) -> list
     pts = np.asarray(points, float).reshape(len(points), -1) if len(points) else np.zeros((0, len(plane) + 2))
     out = []
     for p, flag in zip(pts, np.asarray(positive, bool)):
-        if tuple(int(round(v)) for v in p[: len(plane)]) == tuple(plane):
-            out.append(Click(int(round(p[-2])), int(round(p[-1])), bool(flag)))
+        if tuple(round(v) for v in p[: len(plane)]) == tuple(plane):
+            out.append(Click(round(p[-2]), round(p[-1]), bool(flag)))
     return out
 
 
@@ -262,9 +262,9 @@ class PointPromptWidget(Container):
         """``(image layer, plane, image plane, clicks)`` of the current plane."""
         image_layer, points_layer = self.image_combo.value, self.points_combo.value
         if not isinstance(image_layer, Image):
-            raise ValueError("no image layer selected: open an image first")
+            raise TypeError("no image layer selected: open an image first")
         if not isinstance(points_layer, Points):
-            raise ValueError("no points layer: click 'New points layer' and click on the object")
+            raise TypeError("no points layer: click 'New points layer' and click on the object")
         shape = _layers.spatial_shape(image_layer)
         if points_layer.ndim != len(shape):
             raise ValueError(f"points layer '{points_layer.name}' has {points_layer.ndim} dimensions but image "
