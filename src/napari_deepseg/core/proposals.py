@@ -241,12 +241,13 @@ class DeepLabProposer:
             from .features.resnet import resolve_device
 
             self._device = resolve_device(self.device)
-            net = getattr(seg, MODELS[self.model][0])(
-                weights=None, weights_backbone=None, num_classes=len(VOC_CLASSES), aux_loss=False
-            )
             state = resolve_torchvision_weights(self.weights_url(), self.weights, self.allow_download)
+            with torch.device("meta"):  # no random initialisation: every tensor comes from the checkpoint
+                net = getattr(seg, MODELS[self.model][0])(
+                    weights=None, weights_backbone=None, num_classes=len(VOC_CLASSES), aux_loss=False
+                )
             check_state_dict(net, state, self.weights or self.weights_url(), self.model, ignore=("aux_classifier.",))
-            net.load_state_dict({k: v for k, v in state.items() if not k.startswith("aux_classifier.")})
+            net.load_state_dict({k: v for k, v in state.items() if not k.startswith("aux_classifier.")}, assign=True)
             net.aux_classifier = None
             net.eval()
             for p in net.parameters():

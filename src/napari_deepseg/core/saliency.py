@@ -280,15 +280,17 @@ class SaliencyModel:
     def load_model(self):
         """Build VGG16 and load its checked weights (once)."""
         if self._net is None:
+            import torch
             from torchvision.models import vgg16
 
             from .features.resnet import resolve_device
 
             self._device = resolve_device(self.device)
-            net = vgg16(weights=None)
             state = resolve_torchvision_weights(self.weights_url(), self.weights, self.allow_download)
+            with torch.device("meta"):  # no random initialisation: every tensor comes from the checkpoint
+                net = vgg16(weights=None)
             check_state_dict(net, state, self.weights or self.weights_url(), "vgg16")
-            net.load_state_dict(state)
+            net.load_state_dict(state, assign=True)
             self._prepare(net.to(self._device))
         return self._net
 
