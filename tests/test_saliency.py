@@ -307,3 +307,12 @@ def test_saliency_backbone_adds_one_channel_and_segments():
         get_extractor("saliency", base="resnet50")
     with pytest.raises(ValueError, match="weight"):
         get_extractor("saliency", weight=-1)
+
+
+def test_bfloat16_precision_is_close():
+    image = np.random.default_rng(2).random((40, 40, 3)).astype(np.float32)
+    ref = SaliencyModel(network=tiny_cnn()).compute(image, "guided", class_index=1)
+    fast = SaliencyModel(network=tiny_cnn(), precision="bfloat16").compute(image, "guided", class_index=1)
+    assert np.abs(ref.map - fast.map).mean() < 0.05
+    with pytest.raises(ValueError, match="precision"):
+        SaliencyModel(precision="float16")

@@ -48,7 +48,7 @@ class SaliencyFeatures(FeatureExtractor):
     needs_weights = True
 
     def __init__(self, mode: str = "guided", class_index=None, base: str = "classic", weight: float = 1.0,
-                 weights=None, device: str = "auto", allow_download: bool = True, tile: int = 512, network=None):
+                 weights=None, device: str = "auto", allow_download: bool = True, tile: int = 768, network=None):
         from ..saliency import check_mode
 
         self.mode = check_mode(mode)
