@@ -18,14 +18,14 @@ term from the similarity to the clicked patches:
     \quad D_p(c) = -\log P(c \mid p)
 
 where :math:`P_1` are the features at the positive clicks, :math:`P_0` those
-at the negative clicks (the image border while there is none) and :math:`h`
+at the negative clicks and along the image border, and :math:`h`
 the median of :math:`\min(d_0, d_1)` over the image. Features are z-scored per
 channel; deep ones (stride > 1, e.g. CLIP tokens) are also L2-normalised, so
 the distance is a cosine distance.
 
-The expensive step (features, n-links, the graph) is done once per image in
-``set_image`` (the graph again when the positive clicks change with star edges);
-a click only changes t-links and re-solves incrementally.
+The expensive step (features, n-links, distances to the border) is done once
+per image in ``set_image``; a click adds its prototypes' distances (cached per
+click) and solves one max-flow.
 """
 
 from __future__ import annotations
@@ -55,6 +55,10 @@ PATCH_RADIUS = 7
 PROTOTYPES_PER_CLICK = 32
 #: largest unary cost (keeps integer max-flow graphs bounded)
 COST_CAP = 12.0
+#: images from this many pixels on are cut coarse-to-fine (see :mod:`~napari_deepseg.core.multilevel`)
+MULTILEVEL_MIN_PIXELS = 100_000
+#: half-width in pixels of the full-resolution band around the coarse boundary
+BAND_RADIUS = 3
 
 
 @dataclass
@@ -76,8 +80,8 @@ class PointImage:
         (the background term before the first negative click).
     distances : dict
         Per click, the squared distances of every grid cell to its prototypes.
-    cut : tuple or None
-        ``(star_key, IncrementalCut)`` of the last solve.
+    coarse_nlinks : graphcut.NLinks or None
+        Half-resolution colour n-links of the coarse-to-fine cut (large images).
     """
 
     key: str
@@ -86,7 +90,7 @@ class PointImage:
     nlinks: graphcut.NLinks
     border: np.ndarray
     distances: dict = field(default_factory=dict)
-    cut: tuple | None = None
+    coarse_nlinks: graphcut.NLinks | None = None
 
 
 def normalise_features(fm: FeatureMap) -> FeatureMap:
@@ -290,12 +294,16 @@ class PointGraphCut(ClickMethod):
         Hard seed disk radius around a click, in pixels.
     star : bool
         Star-convexity around the positive clicks (connected objects, no holes at the clicks).
+    multilevel : bool, optional
+        Cut coarse-to-fine (half resolution, then a full-resolution band around
+        the boundary); ``None`` does so from :data:`MULTILEVEL_MIN_PIXELS` pixels on.
     **backbone_params
         Other backbone parameters (``resolution=``, ``layers=``, ...).
     """
 
     def __init__(self, features: str = "auto", weights=None, device: str = "auto", lam: float = DEFAULT_LAMBDA,
-                 alpha: float = DEFAULT_ALPHA, radius: int = SEED_RADIUS, star: bool = True, **backbone_params):
+                 alpha: float = DEFAULT_ALPHA, radius: int = SEED_RADIUS, star: bool = True, multilevel: bool | None = None,
+                 **backbone_params):
         self.features = resolve_features(features, weights)
         params = dict(backbone_params)
         probe = get_extractor(self.features)
@@ -311,6 +319,7 @@ class PointGraphCut(ClickMethod):
         if int(radius) < 0:
             raise ValueError(f"radius must be >= 0 pixels, got {radius}")
         self.lam, self.alpha, self.radius, self.star = float(lam), float(alpha), int(radius), bool(star)
+        self.multilevel = multilevel
         self._image: PointImage | None = None
 
     def set_image(self, image, progress: ProgressCallback | None = None,
@@ -319,7 +328,7 @@ class PointGraphCut(ClickMethod):
         norm = as_float_image(arr)
         h = hashlib.blake2b(digest_size=16)
         h.update(str((arr.shape, arr.dtype.str, self.features, sorted(self.extractor.params().items()),
-                      self.lam)).encode())
+                      self.lam, self.multilevel)).encode())
         h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
         key = h.hexdigest()
         if self._image is not None and self._image.key == key:
@@ -335,7 +344,13 @@ class PointGraphCut(ClickMethod):
 
         with single_threaded_blas():
             border = nearest_sqdist(fm.data.reshape(-1, fm.channels), _border_features(fm))
-        self._image = PointImage(key, norm.shape[:2], fm, nlinks, border)
+        coarse = None
+        if self._multilevel(norm.shape[:2]):
+            from . import multilevel
+
+            small = multilevel.block_reduce(norm, "mean")
+            coarse = colour_nlinks(small, FeatureMap(small, 1, small.shape[:2]), multilevel.FACTOR * self.lam)
+        self._image = PointImage(key, norm.shape[:2], fm, nlinks, border, coarse_nlinks=coarse)
         report(progress, 1, 1, "n-links")
 
     def reset_image(self) -> None:
@@ -350,14 +365,43 @@ class PointGraphCut(ClickMethod):
         fm = entry.features
         d1 = self._nearest(entry, [c for c in clicks if c.positive])
         negative = [c for c in clicks if not c.positive]
-        d0 = self._nearest(entry, negative) if negative else entry.border
+        d0 = entry.border if not negative else np.minimum(entry.border, self._nearest(entry, negative))
         cost_fg, cost_bg = appearance_costs(fm, d1, d0)
         check(cancel)
         hard_fg = disk_mask(entry.shape, clicks, True, self.radius)
         hard_bg = disk_mask(entry.shape, clicks, False, self.radius) & ~hard_fg
+        cost_fg *= np.float32(self.alpha)
+        cost_bg *= np.float32(self.alpha)
+        if entry.coarse_nlinks is not None:
+            return self._solve_multilevel(entry, cost_fg, cost_bg, hard_fg, hard_bg)
         cut = self._cut(entry, clicks, hard_fg)
-        src, snk = graphcut.tlinks(self.alpha * cost_fg, self.alpha * cost_bg, hard_fg, hard_bg, cut.infinity)
+        src, snk = graphcut.tlinks(cost_fg, cost_bg, hard_fg, hard_bg, cut.infinity)
         return np.asarray(cut.solve(src, snk), bool)
+
+    def _multilevel(self, shape) -> bool:
+        rows, cols = shape
+        auto = rows * cols >= MULTILEVEL_MIN_PIXELS and min(rows, cols) >= 8
+        return auto if self.multilevel is None else bool(self.multilevel) and min(rows, cols) >= 8
+
+    def _solve_multilevel(self, entry: PointImage, cost_fg, cost_bg, hard_fg, hard_bg) -> np.ndarray:
+        """Cut at half resolution, then re-solve a band around its boundary at full resolution."""
+        from . import multilevel
+
+        hard = np.full(entry.shape, -1, np.int32)
+        hard[hard_bg] = 1
+        hard[hard_fg] = 0
+        c_hard = multilevel.coarse_hard(hard)
+        area = multilevel.FACTOR**2
+        c_fg, c_bg = c_hard == 0, c_hard == 1
+        star = graphcut.star_edges(c_fg) if self.star else None
+        cut = graphcut.IncrementalCut(entry.coarse_nlinks, star, max_tlink=area * self.alpha * COST_CAP)
+        src, snk = graphcut.tlinks(multilevel.block_reduce(cost_fg, "sum"), multilevel.block_reduce(cost_bg, "sum"),
+                                   c_fg, c_bg, cut.infinity)
+        init = multilevel.upsample_labels(np.asarray(cut.solve(src, snk), bool), entry.shape)
+        band = multilevel.band_mask(init, hard_fg, hard_bg, BAND_RADIUS)
+        fine_star = graphcut.star_edges(hard_fg) if self.star else None
+        return np.asarray(multilevel.solve_band(cost_fg, cost_bg, entry.nlinks, init, band, hard_fg, hard_bg,
+                                                fine_star), bool)
 
     @staticmethod
     def _nearest(entry: PointImage, clicks) -> np.ndarray:
@@ -371,11 +415,10 @@ class PointGraphCut(ClickMethod):
         return out
 
     def _cut(self, entry: PointImage, clicks, hard_fg) -> graphcut.IncrementalCut:
-        """The incremental cut, rebuilt only when the star centres (positive clicks) change."""
-        star_key = tuple((c.row, c.col) for c in clicks if c.positive) if self.star else ()
-        if entry.cut is not None and entry.cut[0] == star_key:
-            return entry.cut[1]
+        """A new graph (n-links cached, star edges of the positive clicks) for this solve.
+
+        Every click changes the appearance term of most pixels, so resuming the
+        previous max-flow (``reuse_trees``) is slower than a fresh one here.
+        """
         star = graphcut.star_edges(hard_fg) if self.star else None
-        cut = graphcut.IncrementalCut(entry.nlinks, star, max_tlink=self.alpha * COST_CAP)
-        entry.cut = (star_key, cut)
-        return cut
+        return graphcut.IncrementalCut(entry.nlinks, star, max_tlink=self.alpha * COST_CAP)
