@@ -86,7 +86,7 @@ def test_click_predict_commit_clear(viewer, widget, qtbot, errors):
     _wait_mask(widget, qtbot)
     assert widget.commit() == 2
     assert np.array_equal(objects.data[committed > 0], committed[committed > 0])
-    assert not errors
+    assert not errors, errors
 
 
 def test_negative_only_and_outside_points_are_one_line(viewer, widget, qtbot, errors):

@@ -108,7 +108,7 @@ class PointPromptWidget(Container):
         self._timer = QTimer(self.native)
         self._timer.setSingleShot(True)
         self._timer.setInterval(EDIT_DELAY_MS)
-        self._timer.timeout.connect(self.predict)
+        self._timer.timeout.connect(lambda: self.predict(auto=True))
         self._build()
         self.reset_choices()
         self._on_predictor_changed()
@@ -281,11 +281,21 @@ class PointPromptWidget(Container):
                              f"{rows}x{cols} image: move or delete it")
         return image_layer, plane, image, clicks
 
-    def predict(self) -> bool:
-        """Start a prediction for the current points; returns whether a worker started."""
+    def predict(self, auto: bool = False) -> bool:
+        """Start a prediction for the current points; returns whether a worker started.
+
+        ``auto`` (an edit or an option change): a missing image or points layer
+        only updates the status line instead of raising a notification.
+        """
         try:
             image_layer, plane, image, clicks = self._inputs()
-        except (ValueError, TypeError) as exc:
+        except TypeError as exc:  # no image / points layer yet
+            if auto:
+                self.status.value = one_line(exc)
+            else:
+                self._notify(one_line(exc))
+            return False
+        except ValueError as exc:
             self._notify(one_line(exc))
             return False
         rid = self._next_rid()
