@@ -127,3 +127,50 @@ def test_prepare_default_changes_nothing():
     np.testing.assert_array_equal(a, s2.segment(seeds))
     with pytest.raises(RuntimeError):
         SegmentationSession("rgb").prepare_default()
+
+
+def test_adaptive_radius_by_hand():
+    from napari_deepseg.core.clickcut import MAX_RADIUS, adaptive_radius
+
+    prev = np.zeros((20, 40), bool)
+    prev[:, :4] = True  # object on the left
+    assert adaptive_radius(Click(10, 10, True), prev) == 3  # 7 px to the object: 3.5 -> 3
+    assert adaptive_radius(Click(10, 39, True), prev) == MAX_RADIUS  # far: capped
+    assert adaptive_radius(Click(10, 5, True), prev) == 2  # near: at least 2
+    assert adaptive_radius(Click(10, 1, False), prev) == 2  # 3 px to the background: 1.5 -> at least 2
+    assert adaptive_radius(Click(0, 0, True), np.zeros((5, 5), bool)) == MAX_RADIUS  # nothing to measure to
+
+
+def test_adaptive_disks_follow_the_previous_mask():
+    from napari_deepseg.core.clickcut import MAX_RADIUS, GraphCutClicks
+
+    image, truth = disk_image((60, 72), seed=5)
+    m = GraphCutClicks(features="rgb")
+    m.set_image(image)
+    rr, cc = np.nonzero(truth)
+    first = Click(int(rr.mean()), int(cc.mean()), True)
+    mask = m.predict([first])
+    assert m._radii == [MAX_RADIUS]
+    second = Click(0 + 3, 3, False)  # far in the background: the previous background is right there
+    m.predict([first, second])
+    assert m._radii == [MAX_RADIUS, 2]
+    assert mask.dtype == bool
+    # a list that does not extend the last one starts afresh
+    m.predict([second, first])
+    assert m._radii == [MAX_RADIUS, 5]
+
+
+@pytest.mark.parametrize("kwargs, message", [({"radius_mode": "huge"}, "radius_mode"), ({"border": "x"}, "border"),
+                                             ({"radius": -1}, "radius"), ({"lam": 0}, "lambda"),
+                                             ({"distance_weight": -1}, ">= 0")])
+def test_graphcut_click_options_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        get_click_method("graphcut", features="rgb", **kwargs)
+
+
+def test_distance_prior_and_fixed_radius_run():
+    image, truth = disk_image((60, 72), seed=2)
+    rr, cc = np.nonzero(truth)
+    m = get_click_method("graphcut", features="rgb", radius_mode="fixed", radius=3, distance_weight=2.0)
+    m.set_image(image)
+    assert iou(m.predict([Click(int(rr.mean()), int(cc.mean()), True)]), truth) > 0.85

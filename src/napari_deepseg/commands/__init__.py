@@ -6,4 +6,4 @@ core happen inside those functions, so ``napari-deepseg --help`` stays fast.
 """
 
 #: modules of :mod:`napari_deepseg.commands`, in the order ``--help`` lists them
-COMMANDS = ("segment", "demo", "benchmark", "propose", "saliency", "evaluate", "train")
+COMMANDS = ("segment", "demo", "benchmark", "propose", "saliency", "evaluate", "train", "predict", "robustness")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import IGNORE, Sample, find_samples, load_sample, split_samples
+from .data import IGNORE, ArraySample, Sample, find_samples, load_sample, split_samples
 from .loop import EpochReport, Trainable, TrainOptions, TrainResult, fit
 
 _MODELS: dict[str, Callable[..., Trainable]] = {}
@@ -35,7 +35,10 @@ def register_trainable(name: str):
 
 def _load_builtin() -> None:
     """Import the modules whose trainable models register themselves."""
-    from . import pointclip  # noqa: F401  (registers "pointclip")
+    from . import (
+        pointclip,  # noqa: F401  (registers "pointclip")
+        segmentation,  # noqa: F401  (registers unet, resnet34-unet, clip-seg, autoencoder)
+    )
 
 
 def available_trainables() -> list:
@@ -73,7 +76,7 @@ def trainable_factory(name: str):
 
 
 __all__ = [
-    "IGNORE", "EpochReport", "Sample", "TrainOptions", "TrainResult", "Trainable", "available_trainables",
+    "IGNORE", "ArraySample", "EpochReport", "Sample", "TrainOptions", "TrainResult", "Trainable", "available_trainables",
     "find_samples", "fit", "get_trainable", "load_checkpoint", "load_sample", "register_trainable",
     "save_checkpoint", "split_samples", "trainable_factory",
 ]

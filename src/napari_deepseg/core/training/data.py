@@ -9,7 +9,13 @@ Oxford-IIIT Pet
     ``images/*.jpg`` and ``annotations/trimaps/<stem>.png`` with 1 pet,
     2 background, 3 border (ignored).
 
-Targets use 0 background, 1 object, :data:`IGNORE` unknown.
+Targets use 0 background, 1 object, :data:`IGNORE` unknown. With
+``classes > 2`` (multi-class) a mask value ``k < classes`` is class ``k``
+(a Pet trimap gives 0 background, 1 pet, 2 border) and every other value is
+unknown.
+
+Samples may also live in memory (:class:`ArraySample`: an image and its labels,
+e.g. taken from napari layers); :func:`load_sample` reads both kinds.
 """
 
 from __future__ import annotations
@@ -44,6 +50,33 @@ class Sample:
     @property
     def stem(self) -> str:
         return self.image.stem
+
+
+@dataclass(frozen=True, eq=False)
+class ArraySample:
+    """One training image and its labels held in memory (e.g. a napari image layer and its Labels layer).
+
+    Attributes
+    ----------
+    name : str
+        A name for messages and file names.
+    image : numpy.ndarray
+        ``(rows, cols)`` or ``(rows, cols, channels)``.
+    labels : numpy.ndarray
+        ``(rows, cols)`` integer labels: 0 background, 1 object (``k`` class ``k``);
+        ``ignore`` (if given) unknown.
+    ignore : int, optional
+    """
+
+    name: str
+    image: np.ndarray
+    labels: np.ndarray
+    ignore: int | None = None
+    layout: str = "array"
+
+    @property
+    def stem(self) -> str:
+        return self.name
 
 
 def _files(folder: Path, suffixes=IMAGE_SUFFIXES) -> dict:
@@ -85,8 +118,19 @@ def find_samples(root) -> list:
     return [Sample(images[s], notes[s], layout) for s in stems]
 
 
-def target_from_annotation(ann: np.ndarray, layout: str) -> np.ndarray:
-    """uint8 target (0 background, 1 object, :data:`IGNORE`) from a mask or a Pet trimap.
+def target_from_annotation(ann: np.ndarray, layout: str, classes: int = 2, ignore: int | None = None) -> np.ndarray:
+    """uint8 target (0 background, 1 object or class ``k``, :data:`IGNORE`) from a mask or a Pet trimap.
+
+    Parameters
+    ----------
+    ann : numpy.ndarray
+        The annotation as read (first channel of a colour file).
+    layout : str
+        ``"masks"``, ``"pet"`` or ``"array"`` (labels of an :class:`ArraySample`).
+    classes : int
+        2 for binary targets; more for multi-class (value ``k`` = class ``k``).
+    ignore : int, optional
+        Extra value meaning unknown (``"array"`` layout).
 
     Examples
     --------
@@ -94,12 +138,30 @@ def target_from_annotation(ann: np.ndarray, layout: str) -> np.ndarray:
     [[1, 0, 255]]
     >>> target_from_annotation(np.array([[0, 128, 255]]), "masks").tolist()
     [[0, 255, 1]]
+    >>> target_from_annotation(np.array([[1, 2, 3]]), "pet", classes=3).tolist()
+    [[1, 0, 2]]
+    >>> target_from_annotation(np.array([[0, 1, 2, 7]]), "masks", classes=3).tolist()
+    [[0, 1, 2, 255]]
     """
     ann = np.asarray(ann)
     if ann.ndim == 3:
         ann = ann[..., 0]
+    if int(classes) < 2:
+        raise ValueError(f"classes must be >= 2, got {classes}")
     out = np.zeros(ann.shape, np.uint8)
-    if layout == "pet":
+    if int(classes) > 2:
+        values = ann.astype(np.int64)
+        if layout == "pet":
+            values = np.select([values == 1, values == 2, values == 3], [1, 0, 2], IGNORE)
+        out[:] = np.where((values >= 0) & (values < int(classes)), values, IGNORE)
+        if ignore is not None:
+            out[ann == ignore] = IGNORE
+        return out
+    if layout == "array":
+        out[ann != 0] = 1
+        if ignore is not None:
+            out[ann == ignore] = IGNORE
+    elif layout == "pet":
         out[ann == 1] = 1
         out[(ann != 1) & (ann != 2)] = IGNORE
     else:
@@ -119,7 +181,33 @@ def _read_rgb(path: Path) -> np.ndarray:
         raise ValueError(f"cannot read image {path}: {type(exc).__name__}: {exc}") from None
 
 
-def load_sample(sample: Sample, size: int) -> tuple:
+def read_sample(sample, classes: int = 2) -> tuple:
+    """``(image, target)`` at full resolution: uint8 RGB ``(rows, cols, 3)`` and uint8 target.
+
+    Raises
+    ------
+    ValueError
+        If a file cannot be read or the image and annotation sizes differ.
+    """
+    from ..io import read_image, read_labels
+    from ..validation import as_float_image
+
+    if isinstance(sample, ArraySample):
+        image, ann, name, note = np.asarray(sample.image), np.asarray(sample.labels), sample.name, "its labels"
+        target = target_from_annotation(ann, "array", classes, sample.ignore)
+    else:
+        suffix = sample.image.suffix.lower()
+        image = _read_rgb(sample.image) if suffix not in (".tif", ".tiff") else read_image(sample.image)
+        target = target_from_annotation(read_labels(sample.mask), sample.layout, classes)
+        name, note = sample.image.name, f"its annotation {sample.mask.name}"
+    if image.shape[:2] != target.shape:
+        raise ValueError(f"{name} is {image.shape[:2]} but {note} is {target.shape}")
+    rgb = as_float_image(image, name=str(name))
+    rgb = np.repeat(rgb, 3, axis=-1) if rgb.shape[-1] == 1 else rgb[..., :3]
+    return np.round(rgb * 255).astype(np.uint8), target
+
+
+def load_sample(sample, size: int, classes: int = 2) -> tuple:
     """``(image, target)`` resized to ``size x size``: uint8 RGB ``(size, size, 3)`` and uint8 target.
 
     Raises
@@ -129,18 +217,8 @@ def load_sample(sample: Sample, size: int) -> tuple:
     """
     from PIL import Image
 
-    from ..io import read_image, read_labels
-    from ..validation import as_float_image
-
-    image = _read_rgb(sample.image) if sample.image.suffix.lower() not in (".tif", ".tiff") else read_image(sample.image)
-    ann = read_labels(sample.mask)
-    target = target_from_annotation(ann, sample.layout)
-    if image.shape[:2] != target.shape:
-        raise ValueError(f"{sample.image.name} is {image.shape[:2]} but its annotation {sample.mask.name} "
-                         f"is {target.shape}")
-    rgb = as_float_image(image)
-    rgb = np.repeat(rgb, 3, axis=-1) if rgb.shape[-1] == 1 else rgb[..., :3]
-    pic = Image.fromarray(np.round(rgb * 255).astype(np.uint8)).resize((size, size), Image.BILINEAR)
+    rgb, target = read_sample(sample, classes)
+    pic = Image.fromarray(rgb).resize((size, size), Image.BILINEAR)
     tgt = Image.fromarray(target).resize((size, size), Image.NEAREST)
     return np.asarray(pic, np.uint8), np.asarray(tgt, np.uint8)
 

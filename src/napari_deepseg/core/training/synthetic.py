@@ -34,8 +34,11 @@ def _shape_mask(kind: int, size: int, rng: np.random.Generator, avoid=None) -> n
     return mask if avoid is None else np.zeros_like(mask)
 
 
-def shapes_sample(size: int = 64, seed: int = 0) -> tuple:
+def shapes_sample(size: int = 64, seed: int = 0, distractor: float = 0.5) -> tuple:
     """One synthetic ``(image, mask)``: uint8 RGB ``(size, size, 3)`` and uint8 mask (0 or 255).
+
+    ``distractor`` is the probability of a second shape that the mask leaves as
+    background (0 for a dataset where every shape is the object).
 
     Examples
     --------
@@ -59,7 +62,7 @@ def shapes_sample(size: int = 64, seed: int = 0) -> tuple:
     while np.abs(colour - bg).sum() < 0.6:
         colour = rng.uniform(0, 1, 3).astype(np.float32)
     img[target] = colour + 0.05 * blobs[target, None]
-    if rng.random() < 0.5:
+    if rng.random() < distractor:
         other = _shape_mask(int(rng.integers(3)), size, rng, avoid=ndi.binary_dilation(target, iterations=2))
         img[other] = rng.uniform(0, 1, 3).astype(np.float32)
     img += rng.normal(0, 0.03, img.shape).astype(np.float32)
@@ -67,7 +70,7 @@ def shapes_sample(size: int = 64, seed: int = 0) -> tuple:
     return image, (target * 255).astype(np.uint8)
 
 
-def write_shapes_dataset(root, n: int = 40, size: int = 64, seed: int = 0) -> Path:
+def write_shapes_dataset(root, n: int = 40, size: int = 64, seed: int = 0, distractor: float = 0.5) -> Path:
     """Write ``n`` samples as ``root/images/NNNN.png`` + ``root/masks/NNNN.png``; returns ``root``."""
     from PIL import Image
 
@@ -75,7 +78,7 @@ def write_shapes_dataset(root, n: int = 40, size: int = 64, seed: int = 0) -> Pa
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(parents=True, exist_ok=True)
     for k in range(int(n)):
-        image, mask = shapes_sample(size, seed=seed * 1_000_003 + k)
+        image, mask = shapes_sample(size, seed=seed * 1_000_003 + k, distractor=distractor)
         Image.fromarray(image).save(root / "images" / f"{k:04d}.png")
         Image.fromarray(mask).save(root / "masks" / f"{k:04d}.png")
     return root
