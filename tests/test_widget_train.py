@@ -128,6 +128,9 @@ def test_bad_inputs_are_one_notification(widget, errors):
     assert not w.train() and "dataset folder" in errors[-1]
     w.source.value = "image layers"
     add_pairs(viewer, 2)
+    w.extra.value = "edges"
+    assert not w.train() and "extra channel" in errors[-1]
+    w.extra.value = ""
     w.lr.value = "fast"
     assert not w.train() and "learning rate" in errors[-1]
     assert not w.add_corrections() and "dataset folder" in errors[-1]

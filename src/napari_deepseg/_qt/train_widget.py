@@ -186,6 +186,8 @@ class TrainPredictWidget(Container):
         self.batch_size = SpinBox(label="batch size", value=8, min=1, max=1024)
         self.lr = LineEdit(label="learning rate", value="0.001")
         self.net_width = SpinBox(label="width (0 = default)", value=0, min=0, max=512)
+        self.extra = LineEdit(label="extra channels", value="")
+        self.extra.tooltip = "extra input channels computed from the image: sobel, saliency (comma-separated)"
         self.device = ComboBox(label="device", choices=list(DEVICES), value="auto")
         self.runs = FileEdit(label="runs folder", mode="d", nullable=True)
         self.runs.tooltip = "each training run is saved in a new sub-folder here (empty: a temporary folder)"
@@ -201,7 +203,7 @@ class TrainPredictWidget(Container):
         self.status.native.setWordWrap(True)
         self.plot = _Plot()
         self.extend([self.source, self.images, self.dataset, self.model, self.classes, self.image_size, self.epochs,
-                     self.batch_size, self.lr, self.net_width, self.device, self.runs, self.train_button,
+                     self.batch_size, self.lr, self.net_width, self.extra, self.device, self.runs, self.train_button,
                      self.cancel_button])
         self.native.layout().addWidget(self.plot.canvas)
         self.extend([self.checkpoint, self.target, self.predict_in, self.predict_out, self.predict_button,
@@ -279,8 +281,14 @@ class TrainPredictWidget(Container):
                 raise ValueError(f"learning rate must be a number, got {self.lr.value!r}") from None
             options = TrainOptions(epochs=self.epochs.value, batch_size=self.batch_size.value, lr=lr,
                                    patience=max(5, self.epochs.value // 4), schedule="cosine")
+            from ..core.training.channels import check_channels
+            from ..core.training.segmentation import segmentation_config
+
+            segmentation_config(self.model.value, self.image_size.value, self.classes.value,
+                                self.net_width.value or None, check_channels(self.extra.value))
             params = {"image_size": self.image_size.value, "classes": self.classes.value,
-                      "device": self.device.value, "width": self.net_width.value or None}
+                      "device": self.device.value, "width": self.net_width.value or None,
+                      "extra_channels": self.extra.value.strip() or ()}
             folder = self._run_folder()
         except (ValueError, TypeError, OSError) as exc:
             self._notify(one_line(exc))
@@ -383,7 +391,7 @@ class TrainPredictWidget(Container):
             if layer not in self.viewer.layers:
                 continue
             name = f"{layer.name} prediction"
-            target = self.viewer.layers[name] if name in self.viewer.layers else None
+            target = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401 - LayerList
             if isinstance(target, Labels) and _layers.spatial_shape(target) == tuple(shape):
                 _layers.write_plane(target, plane, labels)
             else:
