@@ -371,3 +371,41 @@ def test_progress_is_reported():
     calls.clear()
     session.segment(disk_scribbles(truth), progress=progress)
     assert calls and calls[0][0] == 0 and calls[-1][0] == calls[-1][1]
+
+
+def test_backbone_appearance_channels_join_the_default_mixture():
+    """A stride-1 backbone can declare leading channels for the colour mixture (the saliency backbone does)."""
+    from napari_deepseg.core.features import _REGISTRY, register_backbone
+    from napari_deepseg.core.features.base import FeatureExtractor, FeatureMap
+
+    rng = np.random.default_rng(0)
+    rows, cols = 60, 80
+    truth = np.zeros((rows, cols), bool)
+    truth[15:45, 20:60] = True
+    image = rng.uniform(0.45, 0.55, (rows, cols, 3)).astype(np.float32)  # colour says nothing
+
+    class Cue(FeatureExtractor):
+        name = "test-cue"
+        appearance_channels = 1
+
+        def params(self):
+            return {}
+
+        def _extract(self, img, progress, cancel):
+            cue = np.where(truth, 1.0, -1.0).astype(np.float32)[..., None] * 30.0
+            return FeatureMap(np.concatenate([cue, img], axis=-1), 1, img.shape[:2])
+
+    register_backbone("test-cue", Cue)
+    try:
+        seeds = np.zeros((rows, cols), np.uint8)
+        seeds[28:32, 38:42] = 1
+        seeds[0, :] = 2
+        with_cue = SegmentationSession("test-cue")
+        with_cue.set_image(image)
+        without = SegmentationSession("rgb")
+        without.set_image(image)
+        a = iou(with_cue.segment(seeds, lam=5, multilevel=False) == 1, truth)
+        b = iou(without.segment(seeds, lam=5, multilevel=False) == 1, truth)
+        assert a > 0.95 and b < 0.2  # colour alone cannot find it
+    finally:
+        _REGISTRY.pop("test-cue", None)

@@ -60,6 +60,9 @@ class ImageFeatures:
         The half-resolution problem of the multilevel cut, built on demand.
     star : tuple or None
         ``(key, (p, q))`` full-resolution star edges of the last object strokes.
+    appearance_channels : int
+        Leading feature channels the weight-free appearance mixture adds to colour
+        (the backbone's ``appearance_channels``, else :data:`APPEARANCE_CHANNELS`).
     """
 
     key: str
@@ -71,6 +74,7 @@ class ImageFeatures:
     cut: Optional[tuple] = None
     coarse: Optional["ImageFeatures"] = None
     star: Optional[tuple] = None
+    appearance_channels: int = APPEARANCE_CHANNELS
 
     @property
     def shape(self) -> tuple:
@@ -160,6 +164,9 @@ class SegmentationSession:
         feats = self.extractor.extract(norm, progress=progress, cancel=cancel)
         release_memory()
         entry = ImageFeatures(key, norm, perceptual_colour(norm), feats)
+        channels = getattr(self.extractor, "appearance_channels", None)
+        if channels is not None:
+            entry.appearance_channels = int(channels)
         self._cache[key] = entry
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
@@ -369,7 +376,7 @@ def _image_mixture(entry: ImageFeatures):
     """The image-wide colour (+ leading texture channels) mixture, fitted once per image."""
     if entry.appearance is None:
         fm = entry.features
-        extra = fm.data[..., :APPEARANCE_CHANNELS] if fm.data is not entry.image else fm.data[..., :0]
+        extra = fm.data[..., :entry.appearance_channels] if fm.data is not entry.image else fm.data[..., :0]
         feats = np.concatenate([entry.colour, extra], axis=-1)
         entry.appearance = ImageMixture(feats.reshape(-1, feats.shape[-1]), n_components=MIXTURE_COMPONENTS)
     return entry.appearance

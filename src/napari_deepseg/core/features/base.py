@@ -121,6 +121,9 @@ class FeatureExtractor(abc.ABC):
     name: str = ""
     #: whether pretrained weights must be loaded
     needs_weights: bool = False
+    #: leading feature channels the default preset's weight-free appearance model adds to
+    #: colour (``None``: the session's ``APPEARANCE_CHANNELS``); stride-1 backbones only
+    appearance_channels = None
 
     def params(self) -> dict:
         """Parameters that change the features (part of the cache key)."""

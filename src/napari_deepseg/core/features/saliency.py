@@ -6,8 +6,8 @@ natural and aerial images alike. This backbone puts the saliency map of
 backbone (``classic`` or ``rgb``), at full resolution (stride 1), scaled to
 the spread of the other channels times ``weight``. The ``seed`` preset uses it
 in both its appearance costs and its contrast edges; the ``default`` preset's
-weight-free appearance model reads colour and the leading
-``APPEARANCE_CHANNELS`` feature channels (see ``session.py``).
+weight-free appearance model uses colour plus the saliency channel
+(:attr:`appearance_channels` = 1).
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class SaliencyFeatures(FeatureExtractor):
 
     name = "saliency"
     needs_weights = True
+    #: the saliency channel (first) joins colour in the default preset's appearance model
+    appearance_channels = 1
 
     def __init__(self, mode: str = "guided", class_index=None, base: str = "classic", weight: float = 1.0,
                  weights=None, device: str = "auto", allow_download: bool = True, tile: int = 768, network=None):
