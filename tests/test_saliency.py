@@ -316,3 +316,17 @@ def test_bfloat16_precision_is_close():
     assert np.abs(ref.map - fast.map).mean() < 0.05
     with pytest.raises(ValueError, match="precision"):
         SaliencyModel(precision="float16")
+
+
+def test_cli_segment_with_the_saliency_backbone_takes_weights(tmp_path, capsys, vgg_file, no_network):
+    from PIL import Image
+
+    image, truth = disk_image((40, 48), channels=3, dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "i.png")
+    Image.fromarray(disk_scribbles(truth).astype(np.uint8)).save(tmp_path / "s.png")
+    out = tmp_path / "m.png"
+    argv = ["segment", str(tmp_path / "i.png"), "--scribbles", str(tmp_path / "s.png"), "--features", "saliency",
+            "--weights", str(vgg_file), "--device", "cpu", "-o", str(out), "-q"]
+    assert main(argv) == 0, capsys.readouterr().err
+    labels = np.asarray(Image.open(out))
+    assert np.logical_and(labels == 1, truth).sum() / np.logical_or(labels == 1, truth).sum() > 0.8

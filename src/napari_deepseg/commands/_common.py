@@ -44,6 +44,8 @@ def backbone_params(args) -> dict:
         params["device"] = args.device
         if args.weights:
             params["weights"] = args.weights  # a CLIP model id or a local folder
+    elif args.features == "saliency":
+        params.update(device=args.device, weights=args.weights)  # the VGG16 checkpoint
     elif args.weights:
         raise CLIError(f"--weights is only used by pretrained backbones, not by '{args.features}'")
     return params
