@@ -125,3 +125,19 @@ def test_latest_request_wins(viewer, widget, qtbot):
 def test_plane_clicks_rounds_and_filters():
     clicks = pw.plane_clicks(np.array([[1, 2.6, 3.2], [0, 4, 4]]), np.array([True, False]), (1,))
     assert [(c.row, c.col, c.positive) for c in clicks] == [(3, 3, True)]
+
+
+def test_mask_and_objects_lie_below_the_prompts(viewer, widget, qtbot, errors):
+    # the preview and the committed objects were added on top and tinted the green/red points
+    points, truth = _setup(viewer, widget, qtbot)
+    rr, cc = np.argwhere(truth).mean(0).round().astype(int)
+    points.add([[rr, cc]])
+    _wait_mask(widget, qtbot)
+    names = [layer.name for layer in viewer.layers]
+    assert names.index("disk prompt mask") < names.index("disk prompts")
+    assert viewer.layers.selection.active is points
+    assert widget.commit() == 1
+    names = [layer.name for layer in viewer.layers]
+    assert names.index("disk objects") < names.index("disk prompts")
+    assert names[-1] == "disk prompts" and viewer.layers.selection.active is points
+    assert widget.points_combo.value is points and not errors

@@ -347,17 +347,27 @@ class PointPromptWidget(Container):
 
     # -- layers -------------------------------------------------------------------------
     def _role_layer(self, image_layer, role: str, name: str, dtype, colormap=None) -> Labels:
-        """The Labels layer of ``role`` for the image (created on demand; a user's layer is never reused)."""
+        """The Labels layer of ``role`` for the image (created on demand; a user's layer is never reused).
+
+        A new layer goes just below the points layer, so that the prompts stay
+        visible (green/red) on top of the mask.
+        """
         shape = _layers.spatial_shape(image_layer)
         for layer in self.viewer.layers:
             if (isinstance(layer, Labels) and _layers.role(layer) == role and layer.name == name
                     and _layers.spatial_shape(layer) == shape):
                 return layer
         kwargs = {"colormap": colormap} if colormap is not None else {}
-        return self.viewer.add_labels(
+        layer = self.viewer.add_labels(
             np.zeros(shape, dtype), name=name, opacity=0.5,
             metadata={_layers.METADATA_KEY: {"role": role, "image": image_layer.name}},
             **_layers.layer_geometry(image_layer), **kwargs)
+        points = self.points_combo.value
+        if isinstance(points, Points) and points in self.viewer.layers:
+            src, dst = self.viewer.layers.index(layer), self.viewer.layers.index(points)
+            if src > dst:
+                self.viewer.layers.move(src, dst)
+        return layer
 
     def _show(self, image_layer, plane: tuple, mask, rid: int) -> None:
         """Show ``mask`` (or nothing) in the preview layer, keeping the points layer active."""
