@@ -96,6 +96,33 @@ def test_evaluate_layers_bad_input(viewer, qtbot, errors):
     assert w.export_csv() is None and "evaluate first" in errors[-1]
 
 
+def test_evaluate_table_shows_plain_numbers(viewer, qtbot, errors):
+    # magicgui's table delegate showed 160000 pixels as "1.600e+05" and small scores as "9.000e-03"
+    from qtpy.QtCore import QLocale, Qt
+
+    truth = np.zeros((400, 400), np.uint8)
+    truth[:, :10] = 1
+    pred = truth.copy()
+    pred[:, 10:14] = 1  # 1600 false positives: class 0 IoU 0.99, MSE 0.01
+    viewer.add_labels(truth, name="reference")
+    viewer.add_labels(pred, name="prediction")
+    w = dock(viewer, "Evaluate")
+    w.pred_combo.value = viewer.layers["prediction"]
+    w.ref_combo.value = viewer.layers["reference"]
+    assert w.evaluate_layers()
+    wait(qtbot, w)
+    qtable = w.table.native
+    delegate = qtable.itemDelegate()
+
+    def shown(row, column):
+        item = qtable.item(row, list(w.columns).index(column))
+        return delegate.displayText(item.data(Qt.ItemDataRole.DisplayRole), QLocale())
+
+    assert w.rows[0]["class"] == 0 and shown(0, "pixels") == "156000"
+    assert shown(0, "mse") == "0.01" and "e" not in shown(1, "iou")
+    assert not errors
+
+
 def test_evaluate_folders(viewer, qtbot, tmp_path, errors):
     (tmp_path / "p").mkdir()
     (tmp_path / "g").mkdir()
