@@ -227,3 +227,29 @@ def test_saliency_widget_adds_an_image_layer(viewer, qtbot, errors):
     wait(qtbot, w)
     assert [lay.name for lay in viewer.layers].count("photo saliency") == 1
     assert not errors
+
+
+def test_evaluate_binary_mode_for_0_255_references(viewer, qtbot, errors):
+    truth = np.zeros((6, 6), np.uint8)
+    truth[1:4, 1:4] = 255
+    truth[0, :] = 128  # GrabCut's band
+    pred = (truth == 255).astype(np.uint8)
+    pred[5, 5] = 1
+    viewer.add_labels(truth, name="reference")
+    viewer.add_labels(pred, name="prediction")
+    w = dock(viewer, "Evaluate")
+    w.pred_combo.value = viewer.layers["prediction"]
+    w.ref_combo.value = viewer.layers["reference"]
+    w.use_ignore.value = True
+    w.ignore.value = 128
+    assert w.evaluate_layers()
+    wait(qtbot, w)
+    assert "share no object label" in w.status.value  # 1 against 255: a hint, not silence
+    w.binary.value = True
+    assert w.evaluate_layers()
+    wait(qtbot, w)
+    rows = {r["class"]: r for r in w.rows}
+    assert rows[1]["iou"] == pytest.approx(9 / 10)  # 9 true positives, one false positive
+    assert "share no object label" not in w.status.value
+    assert np.array_equal(viewer.layers["reference"].data, truth)  # nothing written to the user's layers
+    assert not errors

@@ -73,6 +73,7 @@ class EvaluateWidget(Container):
         self.use_ignore = CheckBox(text="ignore", value=False)
         self.ignore = SpinBox(value=128, min=0, max=65535, enabled=False)
         self.background = CheckBox(text="score background (0) as a class", value=True)
+        self.binary = CheckBox(text="binary: any non-zero label is object (e.g. 0/255 masks)", value=False)
         self.layers_button = PushButton(text="Evaluate layers")
         self.pred_dir = FileEdit(label="prediction folder", mode="d", nullable=True)
         self.ref_dir = FileEdit(label="reference folder", mode="d", nullable=True)
@@ -87,7 +88,7 @@ class EvaluateWidget(Container):
         self.status.native.setWordWrap(True)
         self.extend([
             self.pred_combo, self.ref_combo, _row(self.use_ignore, self.ignore, label="reference"),
-            self.background, self.layers_button, self.pred_dir, self.ref_dir, self.folders_button,
+            self.background, self.binary, self.layers_button, self.pred_dir, self.ref_dir, self.folders_button,
             self.table, self.csv_path, self.export_button, self.status,
         ])
         self.runner = TaskRunner(self.native)
@@ -134,24 +135,28 @@ class EvaluateWidget(Container):
         t = np.array(_layers.layer_array(ref), copy=True)
         ignore, background = self._ignore_value(), bool(self.background.value)
         names = {**_layer_names(ref), **_layer_names(pred)}
+        if self.binary.value:
+            p, t = binarize(p, t, ignore)
+            names = {0: "background", 1: "object"}
+        hint = _label_mismatch_hint(p, t, ignore) if not self.binary.value else ""
 
         def run(progress=None, cancel=None):
             table = evaluate_labels(p, t, ignore=ignore, names=names, include_background=background)
             return table, error_overlay(p, t, ignore=ignore)
 
         self.status.value = f"evaluating '{pred.name}' against '{ref.name}'…"
-        self.runner.start(run, on_result=lambda res: self._show_layers(pred, res), on_error=self._on_error,
+        self.runner.start(run, on_result=lambda res: self._show_layers(pred, res, hint), on_error=self._on_error,
                           desc="evaluate")
         return True
 
-    def _show_layers(self, pred, result) -> None:
+    def _show_layers(self, pred, result, hint: str = "") -> None:
         table, overlay = result
         self._set_table(table.as_rows(), CLASS_COLUMNS)
         if pred in self.viewer.layers:
             self._write_overlay(pred, overlay)
         m = table.mean
         self.status.value = (f"mean IoU {m['iou']:.3f}, Dice {m['dice']:.3f}, pixel accuracy "
-                             f"{table.pixel_accuracy:.3f} over {len(table.rows)} classes")
+                             f"{table.pixel_accuracy:.3f} over {len(table.rows)} classes{hint}")
 
     def _write_overlay(self, pred, overlay) -> Labels:
         from napari.utils.colormaps import DirectLabelColormap
@@ -216,7 +221,7 @@ class EvaluateWidget(Container):
         try:
             out = write_csv(path, self.rows, self.columns)
         except (ValueError, OSError) as exc:
-            self._notify(one_line(exc))
+            self._notify(f"cannot write the CSV file {path}: {one_line(exc)}")
             return None
         self.status.value = f"table written to {out}"
         return out
@@ -227,3 +232,22 @@ class EvaluateWidget(Container):
 
     def _on_error(self, exc) -> None:
         self._notify(one_line(exc))
+
+
+def binarize(pred: np.ndarray, truth: np.ndarray, ignore=None):
+    """``(pred != 0, truth != 0)`` as 0/1 labels, keeping the reference's ``ignore`` pixels."""
+    p = (pred != 0).astype(np.uint8)
+    t = (truth != 0).astype(np.int64 if ignore is not None and ignore > 255 else np.uint8)
+    if ignore is not None:
+        t[truth == ignore] = ignore
+    return p, t
+
+
+def _label_mismatch_hint(pred: np.ndarray, truth: np.ndarray, ignore=None) -> str:
+    """A status suffix when the two layers share no object label (e.g. 1 against 255)."""
+    pl = set(np.unique(pred).tolist()) - {0}
+    tl = set(np.unique(truth).tolist()) - {0, ignore}
+    if pl and tl and not pl & tl:
+        return " — the layers share no object label: tick 'binary' to compare object against background"
+    return ""
+

@@ -77,7 +77,10 @@ def load_state_dict_file(path) -> dict:
         else:
             state = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure is one clear line
-        raise WeightsUnavailableError(f"cannot read weights file {p}: {type(exc).__name__}: {exc}") from None
+        first = " ".join(str(exc).split(". ")[0].split())[:160]  # torch's messages run to many sentences
+        raise WeightsUnavailableError(
+            f"cannot read weights file {p} (not a PyTorch or safetensors checkpoint?): {type(exc).__name__}: {first}"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
