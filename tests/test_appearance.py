@@ -145,11 +145,12 @@ def test_image_mixture_likelihood():
     x, _ = _two_colour_pixels()
     mix = appearance.ImageMixture(x, n_components=6)
     assert mix.n_components == 6
-    assert mix.likelihood.shape == (x.shape[0], 6) and mix.likelihood.dtype == np.float32
-    assert np.all(mix.likelihood >= 0.0) and np.all(mix.likelihood <= 1.0)
-    np.testing.assert_allclose(mix.likelihood.max(axis=1), 1.0, rtol=1e-6)
+    assert mix.codes.shape == (x.shape[0], 6) and mix.codes.dtype == np.uint16  # 16-bit fixed point: memory
+    lik = mix.likelihood()
+    assert lik.dtype == np.float32 and np.all(lik >= 0.0) and np.all(lik <= 1.0)
+    np.testing.assert_allclose(lik.max(axis=1), 1.0, rtol=1e-6)
     few = appearance.ImageMixture(x[:60], n_components=24)  # 60 samples: at most 60 // 20 components
-    assert few.n_components == 3 and few.likelihood.shape == (60, 3)
+    assert few.n_components == 3 and few.likelihood().shape == (60, 3)
 
 
 def test_shared_mixture_model_ranks_the_right_class_first():

@@ -150,6 +150,7 @@ def test_non_contiguous_image_view():
 @pytest.fixture
 def counted_session():
     session = SegmentationSession("classic", sigmas=(1.0,), cache_size=2)
+    session.extractor.defer_features = False  # these tests count extractions at set_image
     calls = []
     original = session.extractor.extract
 

@@ -13,6 +13,10 @@ import warnings
 import numpy as np
 
 MAX_SAMPLES_PER_CLASS = 3000
+#: pixels scored per chunk by the image mixture (bounds its temporaries)
+CHUNK = 1 << 16
+#: fixed-point scale of the image mixture's stored likelihoods (uint16)
+_CODE_MAX = 65535
 #: unary costs are capped (in nats) so that no pixel's appearance outweighs every edge
 COST_CAP = 20.0
 
@@ -196,19 +200,29 @@ class ImageMixture:
 
     Attributes
     ----------
-    likelihood : numpy.ndarray
-        float32 ``(n_pixels, n_components)``: ``p(x | k)`` divided by its
+    codes : numpy.ndarray
+        uint16 ``(n_pixels, n_components)``: ``p(x | k)`` divided by its
         maximum over ``k`` for each pixel (the per-pixel factor cancels in the
-        cut, which only compares classes).
+        cut, which only compares classes), in units of ``1 / 65535``.
+
+    Notes
+    -----
+    16-bit fixed point halves the largest array of the weight-free default
+    (1.2 GB instead of 2.4 GB of float32 at 25 MP) and converts back to float32
+    about 100x faster than float16 does. The rounding (at most ``7.6e-6``
+    absolute, the best component is exactly 1) is far below the mixture weights'
+    prior. Scoring runs in chunks of :data:`CHUNK` pixels, so no full-size
+    temporary is made.
     """
 
     def __init__(self, features: np.ndarray, n_components: int = 24, max_samples: int = 20_000, seed: int = 0):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import GaussianMixture
 
-        x = np.asarray(features, np.float64)
+        x = np.asarray(features)
         rng = np.random.default_rng(seed)
         sample = x if x.shape[0] <= max_samples else x[rng.choice(x.shape[0], max_samples, replace=False)]
+        sample = np.asarray(sample, np.float64)
         k = int(max(1, min(n_components, sample.shape[0] // 20)))
         gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-2, max_iter=30, init_params="k-means++",
                               random_state=seed)
@@ -218,14 +232,30 @@ class ImageMixture:
         gmm.weights_ = np.ones(k) / k  # component densities only: class models bring their own weights
         centre = gmm.means_.mean(axis=0)
         weights = _quadratic_weights(gmm, centre)
-        self.likelihood = np.empty((x.shape[0], k), np.float32)
-        step = 1 << 16
+        self.codes = np.empty((x.shape[0], k), np.uint16)
         with single_threaded_blas():
-            for a in range(0, x.shape[0], step):
-                logp = _quadratic_terms(x[a : a + step], centre) @ weights
+            for a in range(0, x.shape[0], CHUNK):
+                logp = _quadratic_terms(x[a : a + CHUNK], centre) @ weights
                 logp -= logp.max(axis=1, keepdims=True)
-                np.exp(logp, out=self.likelihood[a : a + step])
+                lik = np.exp(logp, out=logp)
+                lik *= np.float32(_CODE_MAX)
+                self.codes[a : a + CHUNK] = np.rint(lik, out=lik)
         self.n_components = k
+
+    def likelihood(self, pixels=None) -> np.ndarray:
+        """float32 normalised likelihoods ``(len(pixels), n_components)`` (every pixel by default: mind the memory)."""
+        codes = self.codes if pixels is None else self.codes[pixels]
+        return codes.astype(np.float32) * np.float32(1.0 / _CODE_MAX)
+
+    def mix(self, weights: np.ndarray, pixels=None) -> np.ndarray:
+        """float32 ``likelihood(pixels) @ weights``, computed in chunks (every pixel by default)."""
+        codes = self.codes if pixels is None else self.codes[pixels]
+        w = np.asarray(weights, np.float32) * np.float32(1.0 / _CODE_MAX)
+        out = np.empty((codes.shape[0], w.shape[1]), np.float32)
+        with single_threaded_blas():
+            for a in range(0, codes.shape[0], CHUNK):
+                np.matmul(codes[a : a + CHUNK].astype(np.float32), w, out=out[a : a + CHUNK])
+        return out
 
 
 class SharedMixtureModel:
@@ -257,13 +287,12 @@ class SharedMixtureModel:
         self.prior = prior
 
     def fit(self, pixels: np.ndarray, labels: np.ndarray) -> "SharedMixtureModel":
-        lik = self.mixture.likelihood
         pixels, labels = _subsample(np.asarray(pixels), np.asarray(labels))
         self.classes_ = np.unique(labels)
-        k = lik.shape[1]
+        k = self.mixture.n_components
         weights = []
         for c in self.classes_:
-            rows = lik[pixels[labels == c]]
+            rows = self.mixture.likelihood(pixels[labels == c])
             pi = np.full(k, 1.0 / k, np.float32)
             for _ in range(self.em_steps):
                 resp = rows * pi
@@ -275,10 +304,11 @@ class SharedMixtureModel:
         return self
 
     def costs(self, pixels=None) -> np.ndarray:
-        lik = self.mixture.likelihood if pixels is None else self.mixture.likelihood[pixels]
-        with single_threaded_blas():
-            mix = lik @ self.weights_
-        return _finalise(-np.log(np.maximum(mix, 1e-30)))
+        mix = self.mixture.mix(self.weights_, pixels)
+        np.maximum(mix, np.float32(1e-30), out=mix)
+        np.log(mix, out=mix)
+        np.negative(mix, out=mix)
+        return _finalise(mix)
 
 
 class LinearModel:

@@ -7,9 +7,10 @@ computes and caches the features; :meth:`SegmentationSession.segment` only solve
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -48,7 +49,9 @@ class ImageFeatures:
         float32 ``(rows, cols, channels)`` colour in a perceptual space (L*a*b*,
         or lightness for grayscale), used for full-resolution edges.
     features : FeatureMap
-        Compressed features at the backbone's native stride.
+        Compressed features at the backbone's native stride. For full-resolution
+        weight-free backbones whose features the default preset does not read
+        (``classic``), computed on first access (see :func:`_feature_source`).
     nlinks : dict
         Pairwise weights per ``(preset, lam, sigma)``, filled on demand.
     appearance : ImageMixture or None
@@ -68,7 +71,7 @@ class ImageFeatures:
     key: str
     image: np.ndarray
     colour: np.ndarray
-    features: FeatureMap
+    _features: Union[FeatureMap, Callable[[], FeatureMap]]
     nlinks: dict = field(default_factory=dict)
     appearance: Optional[ImageMixture] = None
     cut: Optional[tuple] = None
@@ -80,6 +83,24 @@ class ImageFeatures:
     def shape(self) -> tuple:
         """``(rows, cols)`` of the image."""
         return tuple(self.image.shape[:2])
+
+    @property
+    def features(self) -> FeatureMap:
+        """The feature map, computed now if it was deferred."""
+        if callable(self._features):
+            self._features = self._features()
+            release_memory()
+        return self._features
+
+    @property
+    def stride(self) -> int:
+        """The features' stride; deferred features are full-resolution (1)."""
+        return 1 if callable(self._features) else self._features.stride
+
+    @property
+    def features_computed(self) -> bool:
+        """Whether the feature map exists (deferred features are computed on first use)."""
+        return not callable(self._features)
 
 
 def image_key(image: np.ndarray, backbone: str, params: dict) -> str:
@@ -97,12 +118,20 @@ def image_key(image: np.ndarray, backbone: str, params: dict) -> str:
     return h.hexdigest()
 
 
-def perceptual_colour(image: np.ndarray) -> np.ndarray:
-    """L*a*b* of an RGB image, or lightness (0-100) of a one-channel image."""
+def perceptual_colour(image: np.ndarray, strip_pixels: int = 1 << 20) -> np.ndarray:
+    """L*a*b* of an RGB image, or lightness (0-100) of a one-channel image.
+
+    The conversion (float64 inside scikit-image) runs in strips of about
+    ``strip_pixels`` pixels, so its temporary memory does not grow with the image.
+    """
     if image.shape[-1] == 3:
         from skimage.color import rgb2lab
 
-        return rgb2lab(image).astype(np.float32)
+        out = np.empty(image.shape, np.float32)
+        step = max(1, strip_pixels // max(1, image.shape[1]))
+        for a in range(0, image.shape[0], step):
+            out[a : a + step] = rgb2lab(image[a : a + step])
+        return out
     return image * np.float32(100.0)
 
 
@@ -161,9 +190,11 @@ class SegmentationSession:
             self._current = self._cache[key]
             return self._current
         check(cancel)
-        feats = self.extractor.extract(norm, progress=progress, cancel=cancel)
+        feats = _feature_source(self.extractor, norm, progress, cancel)
         release_memory()
         entry = ImageFeatures(key, norm, perceptual_colour(norm), feats)
+        if not entry.features_computed:
+            report(progress, 1, 1, "colour")
         channels = getattr(self.extractor, "appearance_channels", None)
         if channels is not None:
             entry.appearance_channels = int(channels)
@@ -183,7 +214,7 @@ class SegmentationSession:
             raise RuntimeError("no image set: call set_image(image) first")
         entry = self._current
         lam = DEFAULT_LAMBDA["default"] if lam is None else check_positive(lam, "lambda")
-        if entry.features.stride == 1:
+        if entry.stride == 1:
             _image_mixture(entry)
         rows, cols = entry.shape
         if rows * cols >= MULTILEVEL_MIN_PIXELS and min(rows, cols) >= 8:
@@ -295,6 +326,23 @@ class SegmentationSession:
         return labels_from_index(index, classes)
 
 
+def _feature_source(extractor, image: np.ndarray, progress, cancel) -> Union[FeatureMap, Callable[[], FeatureMap]]:
+    """The extractor's features now, or a function computing them on first use.
+
+    Full-resolution weight-free backbones (``defer_features = True``, e.g. ``classic``)
+    whose channels the default preset does not read (no ``appearance_channels``) are
+    deferred: the default preset's cut uses only colour, and a full-resolution filter
+    bank takes ~500 bytes per pixel (12 GB for 25 MP) and most of the time.
+    """
+    channels = getattr(extractor, "appearance_channels", None)
+    channels = APPEARANCE_CHANNELS if channels is None else int(channels)
+    if getattr(extractor, "defer_features", False) and channels == 0:
+        report(progress, 0, 1, f"colour ({extractor.name} features on first use)")
+        check(cancel)
+        return lambda: extractor.extract(image)
+    return extractor.extract(image, progress=progress, cancel=cancel)
+
+
 def labels_from_index(index: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Map class indices to output labels: the background scribble (2) becomes 0.
 
@@ -362,7 +410,7 @@ def _default_nlinks(entry: ImageFeatures, lam, sigma, connectivity: Optional[int
         connectivity = 8 if rows * cols <= graphcut.EIGHT_NEIGHBOURS_MAX_PIXELS else 4
     offsets = graphcut.OFFSETS_8 if connectivity == 8 else graphcut.OFFSETS_4
     colour = [graphcut.neighbour_sqdiff(entry.colour, off) for off in offsets]
-    if entry.features.stride == 1:
+    if entry.stride == 1:
         combined = colour
     else:
         feats = graphcut.grid_sqdiffs(entry.features, offsets)
@@ -375,9 +423,11 @@ def _default_nlinks(entry: ImageFeatures, lam, sigma, connectivity: Optional[int
 def _image_mixture(entry: ImageFeatures):
     """The image-wide colour (+ leading texture channels) mixture, fitted once per image."""
     if entry.appearance is None:
-        fm = entry.features
-        extra = fm.data[..., :entry.appearance_channels] if fm.data is not entry.image else fm.data[..., :0]
-        feats = np.concatenate([entry.colour, extra], axis=-1)
+        feats = entry.colour
+        if entry.appearance_channels > 0:
+            fm = entry.features
+            extra = fm.data[..., :entry.appearance_channels] if fm.data is not entry.image else fm.data[..., :0]
+            feats = np.concatenate([entry.colour, extra], axis=-1)
         entry.appearance = ImageMixture(feats.reshape(-1, feats.shape[-1]), n_components=MIXTURE_COMPONENTS)
     return entry.appearance
 
@@ -407,8 +457,8 @@ def _fit_appearance(entry: ImageFeatures, labels: np.ndarray, model=None):
     ``labels`` is a full labelling); weight-free ones re-weight the image's shared
     colour mixture, reusing ``model`` when given (a refit).
     """
-    fm = entry.features
-    if fm.stride > 1:
+    if entry.stride > 1:
+        fm = entry.features
         if model is None:  # the scribbles: the cell under each scribbled pixel
             x, y = _seed_features(fm, labels)
         else:  # a full labelling: the label at the centre of each cell
@@ -498,11 +548,14 @@ def _incremental_cut(entry: ImageFeatures, key, nlinks, object_seeds: np.ndarray
 def _coarse_entry(entry: ImageFeatures) -> ImageFeatures:
     """The half-resolution version of an image's features (cached on the entry)."""
     if entry.coarse is None:
-        fm = entry.features
         shape = multilevel.coarse_shape(entry.shape)
-        if fm.stride == 1:
-            feats = FeatureMap(multilevel.block_reduce(fm.data), 1, shape)
+        if entry.stride == 1:  # block means of full-resolution features, when first needed
+            parent = weakref.ref(entry)  # no reference cycle: an evicted image is freed at once
+
+            def feats():
+                return FeatureMap(multilevel.block_reduce(parent().features.data), 1, shape)
         else:  # the same grid seen from the coarse image: half the stride (strides are even)
+            fm = entry.features
             feats = FeatureMap(fm.data, fm.stride // multilevel.FACTOR, shape)
         image = multilevel.block_reduce(entry.image)
         entry.coarse = ImageFeatures(entry.key + "/coarse", image, multilevel.block_reduce(entry.colour), feats)

@@ -52,6 +52,8 @@ class ClassicFeatures(FeatureExtractor):
     """
 
     name = "classic"
+    #: the session computes these features on first use: the default preset reads only colour
+    defer_features = True
 
     def __init__(self, sigmas=(1.0, 2.0, 4.0), n_components: int = 32):
         sig = tuple(float(s) for s in sigmas)
