@@ -2,7 +2,7 @@
 # Train on Berkeley (100 object masks), test on GrabCut (50 images, 128 = unknown band ignored),
 # with the command line only: napari-deepseg train / predict / evaluate.
 #
-#   MODELS="unet resnet34-unet autoencoder" EPOCHS=30 SIZE=128 THREADS=1 bash benchmarks/train_berkeley.sh
+#   MODELS="unet resnet34-unet autoencoder" EPOCHS=30 SIZE=128 [WIDTH=16] THREADS=1 bash benchmarks/train_berkeley.sh
 #
 # Results: $OUT/<model>.json (mean scores of `evaluate`) and the per-epoch lines on stderr.
 set -euo pipefail
@@ -16,6 +16,7 @@ BIN=${BIN:-.venv/bin/napari-deepseg}
 for model in ${MODELS:-unet resnet34-unet autoencoder}; do
     extra=()
     if [ "$model" = resnet34-unet ]; then extra=(--encoder-weights "${ENCODER:-auto}"); fi
+    if [ -n "${WIDTH:-}" ]; then extra+=(--width "$WIDTH"); fi
     rm -rf "$OUT/$model" "$OUT/pred-$model"
     echo "== $model (load $(cut -d' ' -f1 /proc/loadavg))"
     start=$(date +%s)

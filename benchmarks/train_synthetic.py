@@ -8,7 +8,7 @@ generated held-out images through :class:`SegmentationModel` (the code behind
 ``napari-deepseg predict``)::
 
     python benchmarks/train_synthetic.py [--models unet,resnet34-unet] [--n 400] [--size 64]
-        [--epochs 40] [--minutes 10] [--threads 1] [--json OUT.json]
+        [--epochs 40] [--minutes 10] [--no-augment] [--threads 1] [--json OUT.json]
 
 Prints one line per epoch and a summary per model: best validation Dice, the time
 at which it first reached ``--target`` (0.90), and held-out Dice / IoU.
@@ -55,6 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=10.0, help="time limit per model")
     ap.add_argument("--target", type=float, default=0.90)
     ap.add_argument("--held-out", type=int, default=100)
+    ap.add_argument("--no-augment", action="store_true",
+                    help="no augmentation (the generator already gives unlimited varied images)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -66,7 +68,8 @@ def main(argv=None) -> int:
     held = [shapes_sample(args.size, seed=10_000_000 + k, distractor=0.0) for k in range(args.held_out)]
     summary = []
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-        params = {"image_size": args.size, "device": "cpu", "width": args.width or None}
+        params = {"image_size": args.size, "device": "cpu", "width": args.width or None,
+                  "augment": not args.no_augment}
         if name == "resnet34-unet":
             params["encoder_weights"] = "none"
         trainable = get_trainable(name, **params)
@@ -96,7 +99,8 @@ def main(argv=None) -> int:
                "reached_target_seconds": round(reached[0][1], 1) if reached[0] else None,
                "held_out_dice": float(np.mean([s["dice"] for s in scores])),
                "held_out_iou": float(np.mean([s["iou"] for s in scores])),
-               "width": model.config["width"], "n": args.n, "size": args.size}
+               "width": model.config["width"], "n": args.n, "size": args.size, "augment": not args.no_augment,
+               "load_average": round(os.getloadavg()[0], 2)}
         summary.append(row)
         print(json.dumps(row), flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end", flush=True)
