@@ -283,9 +283,10 @@ class ResNet34UNetTrainer(SegmentationTrainer):
         try:
             state = resolve_torchvision_weights(url, weights_path=path)
         except WeightsUnavailableError as exc:
+            message = str(exc).replace("--weights PATH", "--encoder-weights PATH")
             if choice != "auto":
-                raise
-            self.log(f"ImageNet weights unavailable ({exc}); the encoder starts from random weights")
+                raise WeightsUnavailableError(message) from None
+            self.log(f"ImageNet weights unavailable ({message}); the encoder starts from random weights")
             return net
         load_encoder_weights(net, state, path or url.rsplit("/", 1)[-1])
         self.log("encoder initialised with ImageNet ResNet-34 weights")
