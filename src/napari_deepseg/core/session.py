@@ -216,16 +216,11 @@ class SegmentationSession:
         lam = DEFAULT_LAMBDA["default"] if lam is None else check_positive(lam, "lambda")
         if entry.stride == 1:
             _image_mixture(entry)
-        rows, cols = entry.shape
-        if rows * cols >= MULTILEVEL_MIN_PIXELS and min(rows, cols) >= 8:
-            coarse, ckey = _coarse_entry(entry), ("default-coarse", lam, sigma)
-            if ckey not in coarse.nlinks:
-                coarse.nlinks[ckey] = _default_nlinks(coarse, 2.0 * lam, sigma, connectivity=8)
-            key = ("default-band", lam, sigma)
-            if key not in entry.nlinks:
-                entry.nlinks[key] = _default_nlinks(entry, lam, sigma, connectivity=8)
-        elif ("default", lam, sigma) not in entry.nlinks:
-            entry.nlinks[("default", lam, sigma)] = _default_nlinks(entry, lam, sigma)
+        if _multilevel_applies(entry.shape, None):
+            _cached_nlinks(_coarse_entry(entry), "default-coarse", lam, sigma)
+            _cached_nlinks(entry, "default-band", lam, sigma)
+        else:
+            _cached_nlinks(entry, "default", lam, sigma)
 
     def reset_image(self) -> None:
         """Forget the current image and every cached feature."""
@@ -317,9 +312,7 @@ class SegmentationSession:
         if preset == "seed":
             index = _cut_seed(entry, seeds, classes, lam, sigma)
         else:
-            rows, cols = entry.shape
-            multi = rows * cols >= MULTILEVEL_MIN_PIXELS if multilevel is None else bool(multilevel)
-            cut = _cut_multilevel if multi and classes.size == 2 and min(rows, cols) >= 8 else _cut_default
+            cut = _cut_multilevel if classes.size == 2 and _multilevel_applies(entry.shape, multilevel) else _cut_default
             extra = _Extra.check(unary, fit_labels, entry.shape, classes)
             index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra)
         report(progress, 2, 2, "graph cut")
@@ -504,13 +497,38 @@ class _Extra:
 _NO_EXTRA = _Extra()
 
 
+def _multilevel_applies(shape, multilevel: Optional[bool]) -> bool:
+    """Whether a two-label default cut of an image of ``shape`` is solved coarse-to-fine.
+
+    ``None`` decides by size (:data:`MULTILEVEL_MIN_PIXELS`); images under 8 pixels a side never are.
+    """
+    rows, cols = shape
+    multi = rows * cols >= MULTILEVEL_MIN_PIXELS if multilevel is None else bool(multilevel)
+    return multi and min(rows, cols) >= 8
+
+
+#: n-links of the default preset: kind -> (factor on λ, connectivity; None = by image size)
+_NLINK_KINDS = {"default": (1.0, None), "default-coarse": (2.0, 8), "default-band": (1.0, 8)}
+
+
+def _cached_nlinks(entry: ImageFeatures, kind: str, lam, sigma):
+    """``(key, NLinks)`` of one kind of the default preset's n-links, built once per entry.
+
+    ``default`` is the single-level cut's, ``default-coarse`` the coarse level's (2λ: a
+    coarse edge stands for two fine ones), ``default-band`` the fine band's (always
+    8-neighbour, unlike the single-level cut above 2 MP).
+    """
+    key = (kind, lam, sigma)
+    if key not in entry.nlinks:
+        factor, connectivity = _NLINK_KINDS[kind]
+        entry.nlinks[key] = _default_nlinks(entry, factor * lam, sigma, connectivity=connectivity)
+    return key, entry.nlinks[key]
+
+
 def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
                  extra: _Extra = _NO_EXTRA) -> np.ndarray:
     """Learned appearance + contrast edges + star convexity, refitted GrabCut-style."""
-    key = ("default", lam, sigma)
-    if key not in entry.nlinks:
-        entry.nlinks[key] = _default_nlinks(entry, lam, sigma)
-    nlinks = entry.nlinks[key]
+    key, nlinks = _cached_nlinks(entry, "default", lam, sigma)
     hard = _seed_index(seeds, classes)
     model = _fit_appearance(entry, extra.first_fit(seeds))
     binary = classes.size == 2
@@ -575,10 +593,7 @@ def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations
     """The default energy solved coarse-to-fine: refits on the coarse grid, one banded fine cut."""
     hard = _seed_index(seeds, classes)
     coarse = _coarse_entry(entry)
-    ckey = ("default-coarse", lam, sigma)
-    if ckey not in coarse.nlinks:
-        coarse.nlinks[ckey] = _default_nlinks(coarse, 2.0 * lam, sigma, connectivity=8)
-    c_nlinks = coarse.nlinks[ckey]
+    ckey, c_nlinks = _cached_nlinks(coarse, "default-coarse", lam, sigma)
     c_hard = multilevel.coarse_hard(hard)
     if not ((c_hard == 0).any() and (c_hard == 1).any()):
         # every stroke of a label shares its 2x2 blocks with the other label: no coarse seeds
@@ -596,12 +611,10 @@ def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations
         cc = multilevel.block_reduce(costs, "sum")
         c_fg = c_cut.solve(*graphcut.tlinks(cc[..., 0], cc[..., 1], c_hard == 0, c_hard == 1, c_big))
         init = multilevel.upsample_labels(c_fg, entry.shape)
-    key = ("default-band", lam, sigma)  # always 8-neighbour, unlike the single-level cut above 2 MP
-    if key not in entry.nlinks:
-        entry.nlinks[key] = _default_nlinks(entry, lam, sigma, connectivity=8)
+    _, band_nlinks = _cached_nlinks(entry, "default-band", lam, sigma)
     hard_fg, hard_bg = hard == 0, hard == 1
     band = multilevel.band_mask(init, hard_fg, hard_bg, BAND_RADIUS)
-    fg = multilevel.solve_band(costs[..., 0], costs[..., 1], entry.nlinks[key], init, band, hard_fg, hard_bg,
+    fg = multilevel.solve_band(costs[..., 0], costs[..., 1], band_nlinks, init, band, hard_fg, hard_bg,
                                _full_res_star(entry, hard_fg))
     return np.where(fg, 0, 1).astype(np.int32)
 
