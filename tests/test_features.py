@@ -680,11 +680,11 @@ def test_resnet_multilevel_cut_on_a_shrunk_grid(resnet_default, monkeypatch):
     entry = ses.set_image(img)
     assert entry.features.stride == 24
     calls = []
-    original = multilevel.solve_band
-    monkeypatch.setattr(multilevel, "solve_band", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = multilevel.refine_band
+    monkeypatch.setattr(multilevel, "refine_band", lambda *a, **k: calls.append(1) or original(*a, **k))
     scrib = disk_scribbles(truth)
     out = ses.segment(scrib)
-    assert calls == [1]
+    assert calls == [1, 1]  # the fine band, once per refit
     assert entry.coarse.features.stride == 12 and entry.coarse.shape == (160, 160)
     assert entry.coarse.features.data is entry.features.data  # the grid is shared, not recomputed
     assert out.shape == truth.shape and set(np.unique(out).tolist()) <= {0, 1}

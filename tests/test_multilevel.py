@@ -274,11 +274,11 @@ def big_disk():
 
 def test_auto_multilevel_agrees_with_the_full_cut(big_disk, monkeypatch):
     ses, truth, scrib = big_disk
-    banded = _spy(monkeypatch, multilevel, "solve_band")
+    banded = _spy(monkeypatch, multilevel, "refine_band")
     auto = ses.segment(scrib)
-    assert banded == ["solve_band"]  # large image: the coarse-to-fine path ran
+    assert banded == ["refine_band"] * 2  # large image: the coarse-to-fine path ran, once per refit
     full = ses.segment(scrib, multilevel=False)
-    assert banded == ["solve_band"]  # multilevel=False: the reference single-level cut
+    assert banded == ["refine_band"] * 2  # multilevel=False: the reference single-level cut
     for out in (auto, full):
         assert out.shape == truth.shape and out.dtype == np.uint8
         assert set(np.unique(out).tolist()) <= {0, 1}
@@ -304,11 +304,11 @@ def test_multilevel_forced_on_a_small_odd_image(monkeypatch):
     scrib = disk_scribbles(truth)
     ses = SegmentationSession("classic")
     ses.set_image(image)
-    banded = _spy(monkeypatch, multilevel, "solve_band")
+    banded = _spy(monkeypatch, multilevel, "refine_band")
     auto = ses.segment(scrib)  # below MULTILEVEL_MIN_PIXELS: single level by default
     assert banded == []
     forced = ses.segment(scrib, multilevel=True)
-    assert banded == ["solve_band"]
+    assert banded == ["refine_band"] * 2
     assert ses._current.coarse.shape == (21, 27)
     assert forced.shape == truth.shape
     assert np.all(forced[scrib == 1] == 1) and np.all(forced[scrib == 2] == 0)
@@ -323,7 +323,7 @@ def test_multilevel_on_a_thin_image_falls_back(monkeypatch):
     scrib[0, :5] = 2
     ses = SegmentationSession("classic")
     ses.set_image(image)
-    banded = _spy(monkeypatch, multilevel, "solve_band")
+    banded = _spy(monkeypatch, multilevel, "refine_band")
     out = ses.segment(scrib, multilevel=True)  # a side below 8 pixels: single level
     assert banded == []
     assert out[3, 20] == 1 and out[0, 0] == 0
@@ -335,7 +335,7 @@ def test_three_classes_on_a_big_image_use_alpha_expansion(monkeypatch):
     scrib = three_class_scribbles(truth)
     ses = SegmentationSession("classic")
     ses.set_image(image)
-    banded = _spy(monkeypatch, multilevel, "solve_band")
+    banded = _spy(monkeypatch, multilevel, "refine_band")
     expansion = _spy(monkeypatch, graphcut, "solve_multilabel")
     out = ses.segment(scrib)
     assert banded == [] and len(expansion) >= 1

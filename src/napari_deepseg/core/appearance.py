@@ -9,6 +9,7 @@ non-negative unary costs (lower = more likely), in the order of
 from __future__ import annotations
 
 import warnings
+from typing import Optional
 
 import numpy as np
 
@@ -197,6 +198,11 @@ class ImageMixture:
         Shared components.
     max_samples : int
         Pixels used to fit the mixture.
+    seed : int
+        Seed of that subsample.
+    sample : numpy.ndarray, optional
+        ``(n, dims)`` rows to fit on instead of a subsample of ``features``
+        (e.g. pixels drawn from an image whose ``features`` are its distinct colours).
 
     Attributes
     ----------
@@ -215,13 +221,15 @@ class ImageMixture:
     temporary is made.
     """
 
-    def __init__(self, features: np.ndarray, n_components: int = 24, max_samples: int = 20_000, seed: int = 0):
+    def __init__(self, features: np.ndarray, n_components: int = 24, max_samples: int = 20_000, seed: int = 0,
+                 sample: Optional[np.ndarray] = None):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import GaussianMixture
 
         x = np.asarray(features)
-        rng = np.random.default_rng(seed)
-        sample = x if x.shape[0] <= max_samples else x[rng.choice(x.shape[0], max_samples, replace=False)]
+        if sample is None:
+            rng = np.random.default_rng(seed)
+            sample = x if x.shape[0] <= max_samples else x[rng.choice(x.shape[0], max_samples, replace=False)]
         sample = np.asarray(sample, np.float64)
         k = int(max(1, min(n_components, sample.shape[0] // 20)))
         gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-2, max_iter=30, init_params="k-means++",

@@ -15,11 +15,19 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from . import graphcut, multilevel
-from .appearance import COST_CAP, ImageMixture, LinearModel, SharedMixtureModel, make_appearance_model
+from .appearance import (
+    COST_CAP,
+    MAX_SAMPLES_PER_CLASS,
+    ImageMixture,
+    LinearModel,
+    SharedMixtureModel,
+    make_appearance_model,
+)
 from .features import FeatureMap, get_extractor
 from .features.base import upsample_grid
+from .palette import Palette, build_palette, strips
 from .progress import CancelToken, ProgressCallback, check, release_memory, report
-from .validation import SCRIBBLE_BACKGROUND, as_float_image, check_positive, check_scribbles
+from .validation import SCRIBBLE_BACKGROUND, as_float_image, check_positive, check_scribbles, image_layout
 
 #: default smoothness weight λ per preset (tuned on the GrabCut scribbles, see docs/performance.md)
 DEFAULT_LAMBDA = {"seed": 1.0, "default": 20.0}
@@ -31,58 +39,90 @@ APPEARANCE_CHANNELS = 0
 MIXTURE_COMPONENTS = 24
 #: the default preset solves coarse-to-fine from this many pixels on (see multilevel.py)
 MULTILEVEL_MIN_PIXELS = 100_000
-#: half-width in pixels of the full-resolution band around the coarse boundary
+#: half-width in pixels of the band re-solved around the boundary at each finer level
 BAND_RADIUS = 3
+#: the coarse-to-fine cut halves the image until its coarsest level has at most this many pixels
+COARSEST_PIXELS = 1_500_000
+#: pixels of the image-wide colour mixture's fitting sample
+MIXTURE_SAMPLES = 20_000
 
 
 @dataclass
 class ImageFeatures:
-    """Everything computed once per image and backbone.
+    """Everything computed once per image and backbone (or per level of its pyramid).
 
     Attributes
     ----------
     key : str
         Content hash of the image plus backbone name and parameters.
-    image : numpy.ndarray
-        The normalised float32 ``(rows, cols, channels)`` image.
-    colour : numpy.ndarray
-        float32 ``(rows, cols, channels)`` colour in a perceptual space (L*a*b*,
-        or lightness for grayscale), used for full-resolution edges.
+    shape : tuple
+        ``(rows, cols)`` of the image (or level).
     features : FeatureMap
         Compressed features at the backbone's native stride. For full-resolution
         weight-free backbones whose features the default preset does not read
-        (``classic``), computed on first access (see :func:`_feature_source`).
+        (``classic``, ``rgb``), computed on first access (see :func:`_feature_source`).
+    palette : Palette or None
+        The image's distinct colours and an index per pixel (full-resolution
+        level); ``None`` for the coarse levels, which hold their colour.
+    lab : numpy.ndarray or None
+        float32 ``(n_colours, channels)`` perceptual colour of every palette entry.
     nlinks : dict
-        Pairwise weights per ``(preset, lam, sigma)``, filled on demand.
+        Pairwise weights per ``(kind, lam, sigma)``, filled on demand.
     appearance : ImageMixture or None
-        The image-wide colour mixture of the weight-free default preset, built on demand.
+        The image-wide colour mixture of the weight-free default preset, built on
+        demand; its rows are palette entries when ``mixture_on_palette``, else pixels.
     cut : tuple or None
-        ``(key, IncrementalCut)`` of the last binary default cut, re-solved while
-        the object strokes and parameters stay the same.
+        ``(key, IncrementalCut)`` of the last binary cut of this level, re-solved
+        while the object strokes and parameters stay the same.
     coarse : ImageFeatures or None
-        The half-resolution problem of the multilevel cut, built on demand.
+        The half-resolution level of the coarse-to-fine cut, built on demand.
     star : tuple or None
-        ``(key, (p, q))`` full-resolution star edges of the last object strokes.
+        ``(key, StarSteps)`` star-convexity steps of the last object strokes.
+    auto_sigma : float or None
+        The contrast scale σ estimated from this level's colour, once.
     appearance_channels : int
         Leading feature channels the weight-free appearance mixture adds to colour
         (the backbone's ``appearance_channels``, else :data:`APPEARANCE_CHANNELS`).
     """
 
     key: str
-    image: np.ndarray
-    colour: np.ndarray
+    shape: tuple
     _features: Union[FeatureMap, Callable[[], FeatureMap]]
+    palette: Optional[Palette] = None
+    lab: Optional[np.ndarray] = None
+    _colour: Optional[np.ndarray] = None
     nlinks: dict = field(default_factory=dict)
     appearance: Optional[ImageMixture] = None
+    mixture_on_palette: bool = False
     cut: Optional[tuple] = None
     coarse: Optional["ImageFeatures"] = None
     star: Optional[tuple] = None
+    auto_sigma: Optional[float] = None
     appearance_channels: int = APPEARANCE_CHANNELS
 
     @property
-    def shape(self) -> tuple:
-        """``(rows, cols)`` of the image."""
-        return tuple(self.image.shape[:2])
+    def image(self) -> np.ndarray:
+        """The float32 ``(rows, cols, channels)`` image in [0, 1], rebuilt from the palette."""
+        return self.palette.image()
+
+    @property
+    def colour(self) -> np.ndarray:
+        """float32 ``(rows, cols, channels)`` perceptual colour (built from the palette once, when first read)."""
+        if self._colour is None:
+            self._colour = self.lab[self.palette.ids]
+        return self._colour
+
+    def colour_at(self, flat: np.ndarray) -> np.ndarray:
+        """Perceptual colour ``(n, channels)`` of the pixels at flat indices ``flat``."""
+        if self._colour is None:
+            return self.lab[self.palette.ids.ravel()[flat]]
+        return self._colour.reshape(-1, self._colour.shape[-1])[flat]
+
+    def colour_rows(self, rows: slice) -> np.ndarray:
+        """Perceptual colour of the image rows ``rows``, without building the whole image's."""
+        if self._colour is None:
+            return self.lab[self.palette.ids[rows]]
+        return self._colour[rows]
 
     @property
     def features(self) -> FeatureMap:
@@ -112,9 +152,11 @@ def image_key(image: np.ndarray, backbone: str, params: dict) -> str:
     True
     """
     h = hashlib.blake2b(digest_size=16)
-    arr = np.ascontiguousarray(image)
-    h.update(str((arr.shape, arr.dtype.str, backbone, sorted(params.items()))).encode())
-    h.update(memoryview(arr).cast("B"))
+    shape, dtype = tuple(image.shape), np.dtype(image.dtype)
+    h.update(str((shape, dtype.str, backbone, sorted(params.items()))).encode())
+    cols = shape[1] if len(shape) > 1 else 1
+    for rows in strips(shape[0], cols) if shape else [slice(None)]:  # strip by strip: lazy arrays too
+        h.update(memoryview(np.ascontiguousarray(image[rows])).cast("B"))
     return h.hexdigest()
 
 
@@ -182,17 +224,20 @@ class SegmentationSession:
         -------
         ImageFeatures
         """
-        arr = np.asarray(image)
-        norm = as_float_image(arr)
+        arr = image_layout(image)  # shape and dtype only: numpy, dask and zarr arrays alike
         key = image_key(arr, self.backbone, self.extractor.params())
         if key in self._cache:
             self._cache.move_to_end(key)
             self._current = self._cache[key]
             return self._current
         check(cancel)
-        feats = _feature_source(self.extractor, norm, progress, cancel)
+        report(progress, 0, 1, "colour palette")
+        palette = build_palette(arr)
+        check(cancel)
+        lab = perceptual_colour(palette.colours[:, None, :])[:, 0, :]
+        entry = ImageFeatures(key, palette.shape, None, palette=palette, lab=lab)
+        entry._features = _feature_source(self.extractor, arr, entry, progress, cancel)
         release_memory()
-        entry = ImageFeatures(key, norm, perceptual_colour(norm), feats)
         if not entry.features_computed:
             report(progress, 1, 1, "colour")
         channels = getattr(self.extractor, "appearance_channels", None)
@@ -217,8 +262,11 @@ class SegmentationSession:
         if entry.stride == 1:
             _image_mixture(entry)
         if _multilevel_applies(entry.shape, None):
-            _cached_nlinks(_coarse_entry(entry), "default-coarse", lam, sigma)
-            _cached_nlinks(entry, "default-band", lam, sigma)
+            levels = _pyramid(entry)
+            k = len(levels) - 1
+            _cached_nlinks(levels[k], "default-coarse", lam * 2 ** (k - 1), sigma)
+            for i in range(k):
+                _band_edges(levels[i], lam * 2**i, sigma)
         else:
             _cached_nlinks(entry, "default", lam, sigma)
 
@@ -319,21 +367,24 @@ class SegmentationSession:
         return labels_from_index(index, classes)
 
 
-def _feature_source(extractor, image: np.ndarray, progress, cancel) -> Union[FeatureMap, Callable[[], FeatureMap]]:
+def _feature_source(extractor, image, entry: ImageFeatures, progress, cancel):
     """The extractor's features now, or a function computing them on first use.
 
-    Full-resolution weight-free backbones (``defer_features = True``, e.g. ``classic``)
-    whose channels the default preset does not read (no ``appearance_channels``) are
-    deferred: the default preset's cut uses only colour, and a full-resolution filter
-    bank takes ~500 bytes per pixel (12 GB for 25 MP) and most of the time.
+    Full-resolution weight-free backbones (``defer_features = True``: ``classic``,
+    ``rgb``) whose channels the default preset does not read (no
+    ``appearance_channels``) are deferred: the default preset's cut uses only
+    colour, and a full-resolution filter bank takes ~500 bytes per pixel (12 GB
+    for 25 MP) and most of the time. Deferred features are computed from the
+    palette's image (exact for uint8).
     """
     channels = getattr(extractor, "appearance_channels", None)
     channels = APPEARANCE_CHANNELS if channels is None else int(channels)
     if getattr(extractor, "defer_features", False) and channels == 0:
         report(progress, 0, 1, f"colour ({extractor.name} features on first use)")
         check(cancel)
-        return lambda: extractor.extract(image)
-    return extractor.extract(image, progress=progress, cancel=cancel)
+        parent = weakref.ref(entry)  # no reference cycle: an evicted image is freed at once
+        return lambda: extractor.extract(parent().image)
+    return extractor.extract(as_float_image(np.asarray(image)), progress=progress, cancel=cancel)
 
 
 def labels_from_index(index: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -414,22 +465,40 @@ def _default_nlinks(entry: ImageFeatures, lam, sigma, connectivity: Optional[int
 
 
 def _image_mixture(entry: ImageFeatures):
-    """The image-wide colour (+ leading texture channels) mixture, fitted once per image."""
+    """The image-wide colour (+ leading texture channels) mixture, fitted once per image.
+
+    Colour alone is scored once per palette entry (``entry.mixture_on_palette``);
+    extra feature channels make it per pixel.
+    """
     if entry.appearance is None:
-        feats = entry.colour
-        if entry.appearance_channels > 0:
-            fm = entry.features
-            extra = fm.data[..., :entry.appearance_channels] if fm.data is not entry.image else fm.data[..., :0]
-            feats = np.concatenate([entry.colour, extra], axis=-1)
-        entry.appearance = ImageMixture(feats.reshape(-1, feats.shape[-1]), n_components=MIXTURE_COMPONENTS)
+        n = entry.shape[0] * entry.shape[1]
+        if entry.appearance_channels == 0 and entry.palette is not None:
+            rng = np.random.default_rng(0)  # the pixels ImageMixture would draw from a per-pixel table
+            pick = rng.choice(n, MIXTURE_SAMPLES, replace=False) if n > MIXTURE_SAMPLES else np.arange(n)
+            sample = entry.lab[entry.palette.ids.ravel()[pick]]
+            entry.appearance = ImageMixture(entry.lab, n_components=MIXTURE_COMPONENTS, sample=sample)
+            entry.mixture_on_palette = True
+        else:
+            feats = entry.colour
+            if entry.appearance_channels > 0:
+                extra = entry.features.data[..., :entry.appearance_channels]
+                feats = np.concatenate([entry.colour, extra], axis=-1)
+            entry.appearance = ImageMixture(feats.reshape(-1, feats.shape[-1]), n_components=MIXTURE_COMPONENTS,
+                                            max_samples=MIXTURE_SAMPLES)
     return entry.appearance
+
+
+def _mixture_rows(entry: ImageFeatures, flat: np.ndarray) -> np.ndarray:
+    """Rows of the image mixture for the pixels at flat indices ``flat`` (palette entries or pixels)."""
+    return entry.palette.ids.ravel()[flat] if entry.mixture_on_palette else flat
 
 
 def _costs_for(entry: ImageFeatures, model) -> np.ndarray:
     """Per-pixel costs of every class, upsampled from the native grid for deep features."""
     rows, cols = entry.shape
     if isinstance(model, SharedMixtureModel):
-        return model.costs().reshape(rows, cols, -1)
+        costs = model.costs()
+        return costs[entry.palette.ids] if entry.mixture_on_palette else costs.reshape(rows, cols, -1)
     grid = entry.features.data
     costs = model.costs(grid.reshape(-1, grid.shape[-1])).reshape(grid.shape[0], grid.shape[1], -1)
     return upsample_grid(costs, entry.features.stride, 0, rows, cols)
@@ -460,7 +529,7 @@ def _fit_appearance(entry: ImageFeatures, labels: np.ndarray, model=None):
         return LinearModel().fit(x, y)
     model = model or SharedMixtureModel(_image_mixture(entry))
     flat = np.flatnonzero(labels)
-    return model.fit(flat, labels.ravel()[flat])
+    return model.fit(_mixture_rows(entry, flat), labels.ravel()[flat])
 
 
 @dataclass
@@ -508,15 +577,16 @@ def _multilevel_applies(shape, multilevel: Optional[bool]) -> bool:
 
 
 #: n-links of the default preset: kind -> (factor on λ, connectivity; None = by image size)
-_NLINK_KINDS = {"default": (1.0, None), "default-coarse": (2.0, 8), "default-band": (1.0, 8)}
+_NLINK_KINDS = {"default": (1.0, 8), "default-coarse": (2.0, 8), "default-band": (1.0, 8)}
 
 
 def _cached_nlinks(entry: ImageFeatures, kind: str, lam, sigma):
     """``(key, NLinks)`` of one kind of the default preset's n-links, built once per entry.
 
     ``default`` is the single-level cut's, ``default-coarse`` the coarse level's (2λ: a
-    coarse edge stands for two fine ones), ``default-band`` the fine band's (always
-    8-neighbour, unlike the single-level cut above 2 MP).
+    coarse edge stands for two fine ones), ``default-band`` a finer level's band
+    (deep features; colour-only bands compute their weights on demand, see
+    :func:`_band_edges`). All are 8-neighbour.
     """
     key = (kind, lam, sigma)
     if key not in entry.nlinks:
@@ -539,7 +609,10 @@ def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, c
     for _ in range(iterations + 1):
         check(cancel)
         if index is not None:
-            model = _fit_appearance(entry, np.where(seeds > 0, seeds, classes[index]), model)
+            if binary:
+                model = _refit(entry, model, seeds, classes, index == 0)
+            else:
+                model = _fit_appearance(entry, np.where(seeds > 0, seeds, classes[index]), model)
         costs = extra.costs(_costs_for(entry, model))
         if binary:
             fg = cut.solve(*graphcut.tlinks(costs[..., 0], costs[..., 1], hard == 0, hard == 1, big))
@@ -564,7 +637,7 @@ def _incremental_cut(entry: ImageFeatures, key, nlinks, object_seeds: np.ndarray
 
 
 def _coarse_entry(entry: ImageFeatures) -> ImageFeatures:
-    """The half-resolution version of an image's features (cached on the entry)."""
+    """The half-resolution level of an image (or of a coarser level), cached on the entry."""
     if entry.coarse is None:
         shape = multilevel.coarse_shape(entry.shape)
         if entry.stride == 1:  # block means of full-resolution features, when first needed
@@ -575,47 +648,202 @@ def _coarse_entry(entry: ImageFeatures) -> ImageFeatures:
         else:  # the same grid seen from the coarse image: half the stride (strides are even)
             fm = entry.features
             feats = FeatureMap(fm.data, fm.stride // multilevel.FACTOR, shape)
-        image = multilevel.block_reduce(entry.image)
-        entry.coarse = ImageFeatures(entry.key + "/coarse", image, multilevel.block_reduce(entry.colour), feats)
+        colour = np.empty((*shape, entry.lab.shape[-1] if entry._colour is None else entry._colour.shape[-1]),
+                          np.float32)
+        for rows in strips(entry.shape[0], entry.shape[1], multiple=multilevel.FACTOR):  # strip by strip
+            lo = rows.start // multilevel.FACTOR
+            part = multilevel.block_reduce(entry.colour_rows(rows))
+            colour[lo : lo + part.shape[0]] = part
+        entry.coarse = ImageFeatures(entry.key + "/coarse", shape, feats, _colour=colour)
     return entry.coarse
 
 
-def _full_res_star(entry: ImageFeatures, object_seeds: np.ndarray):
-    """Full-resolution star edges for these object strokes (cached on the entry)."""
+def _pyramid(entry: ImageFeatures) -> list:
+    """``[entry, half, quarter, ...]`` down to :data:`COARSEST_PIXELS` (at least one coarse level).
+
+    A level whose features' stride is odd (deep features that cannot be halved) ends the pyramid.
+    """
+    levels = [entry]
+    while True:
+        top = levels[-1]
+        if len(levels) > 1 and (top.shape[0] * top.shape[1] <= COARSEST_PIXELS or min(top.shape) < 16):
+            return levels
+        if top.stride > 1 and top.stride % multilevel.FACTOR:
+            return levels
+        levels.append(_coarse_entry(top))
+
+
+def _level_sigma(level: ImageFeatures, sigma) -> float:
+    """σ of a level's colour n-links: ``sigma``, or GrabCut's ``sqrt(2 mean d²)`` over its 8-neighbour pairs.
+
+    Computed strip by strip (the same value :func:`graphcut.auto_sigma` gives on
+    whole arrays), once per level.
+    """
+    if sigma is not None:
+        return float(sigma)
+    if level.auto_sigma is None:
+        rows, cols = level.shape
+        total, count = 0.0, 0
+        for part in strips(rows, cols):
+            lo = max(0, part.start - 1)  # one row of overlap: pairs across strips are counted once
+            block = level.colour_rows(slice(lo, part.stop))
+            for off in graphcut.OFFSETS_8:
+                d = graphcut.neighbour_sqdiff(block, off)
+                if off[0] == 0 and lo < part.start:
+                    d = d[1:]  # the overlap row's horizontal pairs belong to the previous strip
+                total += float(d.sum(dtype=np.float64))
+                count += d.size
+        mean = 2.0 * total / max(1, count)
+        level.auto_sigma = float(np.sqrt(mean)) if mean > 0 else 1.0
+    return level.auto_sigma
+
+
+def _band_edges(level: ImageFeatures, lam: float, sigma):
+    """Edge weights of a level's band: computed on demand from colour, or cached arrays for deep features."""
+    if level.stride == 1:
+        return multilevel.ColourEdges(level.colour_at, level.shape, lam, _level_sigma(level, sigma))
+    return multilevel.ArrayEdges(_cached_nlinks(level, "default-band", lam, sigma)[1])
+
+
+def _star_steps(level: ImageFeatures, object_seeds: np.ndarray) -> multilevel.StarSteps:
+    """Star-convexity steps towards these object strokes (cached on the level)."""
     key = _mask_hash(object_seeds)
-    if entry.star is None or entry.star[0] != key:
-        entry.star = (key, graphcut.star_edges(object_seeds))
-    return entry.star[1]
+    if level.star is None or level.star[0] != key:
+        level.star = (key, multilevel.StarSteps(object_seeds))
+    return level.star[1]
+
+
+def _split(delta: np.ndarray):
+    """``(cost_fg, cost_bg)`` from the difference ``cost_fg - cost_bg`` (the same cut, up to a constant)."""
+    return np.maximum(delta, 0), np.maximum(-delta, 0)
+
+
+class _FineCosts:
+    """Object-minus-background costs of the full-resolution pixels, per palette entry when possible.
+
+    A binary cut only sees the difference of the two classes' costs, so one
+    channel is kept: a look-up table over the palette (no per-pixel array), or a
+    per-pixel array for deep features and extra unaries.
+    """
+
+    def __init__(self, entry: ImageFeatures, model, extra: "_Extra"):
+        self.ids = None
+        if entry.mixture_on_palette and extra.unary is None and isinstance(model, SharedMixtureModel):
+            costs = model.costs()
+            self.lut = np.ascontiguousarray(costs[:, 0] - costs[:, 1])
+            self.ids = entry.palette.ids
+        else:
+            costs = extra.costs(_costs_for(entry, model))
+            self.delta = np.ascontiguousarray(costs[..., 0] - costs[..., 1])
+
+    def at(self, flat: np.ndarray):
+        """``(cost_fg, cost_bg)`` of the pixels at flat indices ``flat``."""
+        if self.ids is None:
+            return _split(self.delta.ravel()[flat])
+        return _split(self.lut[self.ids.ravel()[flat]])
+
+    def coarse(self) -> np.ndarray:
+        """Block sums of the difference on the half-resolution grid, strip by strip."""
+        if self.ids is None:
+            return multilevel.block_sum(self.delta)
+        rows, cols = self.ids.shape
+        out = np.empty(multilevel.coarse_shape((rows, cols)), np.float32)
+        for part in strips(rows, cols, multiple=multilevel.FACTOR):
+            lo = part.start // multilevel.FACTOR
+            block = multilevel.block_sum(self.lut[self.ids[part]])
+            out[lo : lo + block.shape[0]] = block
+        return out
+
+
+def _sample_class(rng, mask: np.ndarray, value: bool, count: int, limit: int) -> np.ndarray:
+    """Up to ``limit`` random flat indices where ``mask == value`` (``count`` of them), without a full index list."""
+    n = mask.size
+    if count <= limit:
+        return np.flatnonzero(mask.ravel() == value)
+    if count <= n // 8:
+        return rng.choice(np.flatnonzero(mask.ravel() == value), limit, replace=False)
+    while True:  # a common class: random positions, kept where the class matches
+        draw = rng.choice(n, min(n, int(limit * n / count * 1.5) + 64), replace=False)
+        hit = draw[mask.ravel()[draw] == value]
+        if hit.size >= limit:
+            return np.sort(hit[:limit])
+
+
+def _refit(entry: ImageFeatures, model, seeds, classes, fg: np.ndarray):
+    """Refit the appearance model on the labelling ``fg`` (object mask) and the strokes (GrabCut's iteration).
+
+    Deep features take every grid cell (the label at its centre); the colour
+    mixture takes up to :data:`~napari_deepseg.core.appearance.MAX_SAMPLES_PER_CLASS`
+    random pixels of each class, drawn without building a full-resolution label image.
+    The single-level and the coarse-to-fine cuts both refit through here.
+    """
+    rows, cols = entry.shape
+    if entry.stride > 1:
+        fm = entry.features
+        gr, gc = fm.data.shape[:2]
+        ys = np.minimum(np.arange(gr) * fm.stride + fm.stride // 2, rows - 1)
+        xs = np.minimum(np.arange(gc) * fm.stride + fm.stride // 2, cols - 1)
+        lab = np.where(fg[np.ix_(ys, xs)], classes[0], classes[1])
+        s = seeds[np.ix_(ys, xs)]
+        return LinearModel().fit(fm.data.reshape(-1, fm.channels), np.where(s > 0, s, lab).ravel())
+    rng = np.random.default_rng(0)
+    n_fg = int(np.count_nonzero(fg))
+    flat = np.concatenate([
+        _sample_class(rng, fg, True, n_fg, MAX_SAMPLES_PER_CLASS),
+        _sample_class(rng, fg, False, fg.size - n_fg, MAX_SAMPLES_PER_CLASS),
+    ])
+    labels = np.where(fg.ravel()[flat], classes[0], classes[1])
+    return model.fit(_mixture_rows(entry, flat), labels)
 
 
 def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
                     extra: _Extra = _NO_EXTRA) -> np.ndarray:
-    """The default energy solved coarse-to-fine: refits on the coarse grid, one banded fine cut."""
-    hard = _seed_index(seeds, classes)
-    coarse = _coarse_entry(entry)
-    ckey, c_nlinks = _cached_nlinks(coarse, "default-coarse", lam, sigma)
-    c_hard = multilevel.coarse_hard(hard)
-    if not ((c_hard == 0).any() and (c_hard == 1).any()):
+    """The default energy solved coarse-to-fine.
+
+    The image is halved until the coarsest level is small (:func:`_pyramid`);
+    that level is solved whole (refits included) with a cached incremental
+    graph; every finer level re-solves only a band around the boundary of the
+    level above, grown where the boundary presses against the band's edge
+    (:func:`multilevel.refine_band`). Unaries of a coarse pixel are the sums of
+    its fine pixels', λ doubles per level (a coarse edge stands for two fine ones).
+    """
+    levels = _pyramid(entry)
+    hards = [(seeds == classes[0], seeds == classes[1])]  # (object, background) seeds per level
+    for _ in levels[1:]:
+        hards.append(multilevel.coarse_seeds(*hards[-1]))
+    usable = [i for i, (f, b) in enumerate(hards) if i > 0 and f.any() and b.any()]
+    if not usable:
         # every stroke of a label shares its 2x2 blocks with the other label: no coarse seeds
         return _cut_default(entry, seeds, classes, lam, sigma, iterations, cancel, extra)
-    area = multilevel.FACTOR**2
-    c_cut = _incremental_cut(coarse, ckey, c_nlinks, c_hard == 0, area * COST_CAP + 1.0)
-    c_big = c_cut.infinity
+    k = max(usable)
+    top = levels[k]
+    ckey, c_nlinks = _cached_nlinks(top, "default-coarse", lam * 2 ** (k - 1), sigma)
+    c_cut = _incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0)
     model = _fit_appearance(entry, extra.first_fit(seeds))
-    init = None
+    fg = None
     for _ in range(iterations + 1):
         check(cancel)
-        if init is not None:
-            model = _fit_appearance(entry, np.where(seeds > 0, seeds, np.where(init, classes[0], classes[1])), model)
-        costs = extra.costs(_costs_for(entry, model))
-        cc = multilevel.block_reduce(costs, "sum")
-        c_fg = c_cut.solve(*graphcut.tlinks(cc[..., 0], cc[..., 1], c_hard == 0, c_hard == 1, c_big))
-        init = multilevel.upsample_labels(c_fg, entry.shape)
-    _, band_nlinks = _cached_nlinks(entry, "default-band", lam, sigma)
-    hard_fg, hard_bg = hard == 0, hard == 1
-    band = multilevel.band_mask(init, hard_fg, hard_bg, BAND_RADIUS)
-    fg = multilevel.solve_band(costs[..., 0], costs[..., 1], band_nlinks, init, band, hard_fg, hard_bg,
-                               _full_res_star(entry, hard_fg))
+        if fg is not None:
+            model = _refit(entry, model, seeds, classes, fg)
+        fine = _FineCosts(entry, model, extra)
+        deltas = [None, fine.coarse()]
+        for _ in range(2, k + 1):
+            deltas.append(multilevel.block_sum(deltas[-1]))
+        cost_fg, cost_bg = _split(deltas[k])
+        fg = c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity))
+        for i in range(k - 1, -1, -1):  # each finer level: a band around the boundary of the one above
+            check(cancel)
+            level = levels[i]
+            init = multilevel.upsample_labels(fg, level.shape)
+            h_fg, h_bg = hards[i]
+            band = multilevel.band_mask(init, h_fg, h_bg, BAND_RADIUS)
+            if i == 0:
+                costs = fine.at
+            else:
+                delta = deltas[i].ravel()
+                costs = lambda flat, d=delta: _split(d[flat])  # noqa: E731
+            fg, _ = multilevel.refine_band(costs, None, _band_edges(level, lam * 2**i, sigma), init, band, h_fg,
+                                           h_bg, _star_steps(level, h_fg), radius=BAND_RADIUS)
     return np.where(fg, 0, 1).astype(np.int32)
 
 

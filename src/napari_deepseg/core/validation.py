@@ -82,6 +82,41 @@ def as_float_image(image, name: str = "image") -> np.ndarray:
     return out
 
 
+def image_layout(image, name: str = "image"):
+    """Check an image's shape and dtype without converting (or loading) it.
+
+    The checks of :func:`as_float_image` that need no pixel values, for arrays
+    that may be lazy (dask, zarr): read them strip by strip afterwards.
+
+    Returns
+    -------
+    array-like
+        ``image`` itself, or ``image[..., :3]`` for four channels (alpha dropped).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`as_float_image`.
+
+    Examples
+    --------
+    >>> image_layout(np.zeros((4, 5, 4), np.uint8)).shape
+    (4, 5, 3)
+    """
+    arr = image if hasattr(image, "shape") and hasattr(image, "dtype") else np.asarray(image)
+    dtype = np.dtype(arr.dtype)
+    if not (dtype == bool or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise TypeError(f"{name} must hold numbers, got dtype {dtype}")
+    shape = tuple(arr.shape)
+    if not (len(shape) == 2 or (len(shape) == 3 and shape[-1] in (1, 3, 4))):
+        raise ValueError(
+            f"{name} must be 2-D grayscale (rows, cols) or colour (rows, cols, 3|4), got shape {shape}"
+        )
+    if shape[0] < 2 or shape[1] < 2:
+        raise ValueError(f"{name} must be at least 2x2 pixels, got shape {shape[:2]}")
+    return arr[..., :3] if len(shape) == 3 and shape[-1] == 4 else arr
+
+
 def check_scribbles(scribbles, shape: tuple[int, int], name: str = "scribbles") -> np.ndarray:
     """Validate a scribble label image and return it as ``int32``.
 

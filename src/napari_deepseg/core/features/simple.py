@@ -22,6 +22,8 @@ class RGBFeatures(FeatureExtractor):
     """
 
     name = "rgb"
+    #: the default preset reads only colour: features are built when another preset asks
+    defer_features = True
 
     def _extract(self, image, progress, cancel):
         report(progress, 1, 1, "rgb features")
