@@ -62,8 +62,8 @@ class Palette:
         return self.colours[ids]
 
 
-def strips(n_rows: int, n_cols: int, pixels: int = STRIP_PIXELS, multiple: int = 1):
-    """``slice`` objects covering ``n_rows`` rows about ``pixels`` pixels at a time.
+def strips(n_rows: int, n_cols: int, pixels: Optional[int] = None, multiple: int = 1):
+    """``slice`` objects covering ``n_rows`` rows about ``pixels`` pixels (:data:`STRIP_PIXELS`) at a time.
 
     ``multiple`` makes every strip but the last a multiple of that many rows.
 
@@ -72,6 +72,7 @@ def strips(n_rows: int, n_cols: int, pixels: int = STRIP_PIXELS, multiple: int =
     >>> [(s.start, s.stop) for s in strips(5, 2, pixels=4, multiple=2)]
     [(0, 2), (2, 4), (4, 5)]
     """
+    pixels = STRIP_PIXELS if pixels is None else pixels
     step = max(multiple, (max(1, pixels // max(1, n_cols)) // multiple) * multiple)
     return [slice(a, min(n_rows, a + step)) for a in range(0, n_rows, step)]
 

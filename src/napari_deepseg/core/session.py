@@ -14,7 +14,7 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 
-from . import graphcut, multilevel
+from . import graphcut, memory, multilevel
 from .appearance import (
     COST_CAP,
     MAX_SAMPLES_PER_CLASS,
@@ -231,6 +231,10 @@ class SegmentationSession:
             self._current = self._cache[key]
             return self._current
         check(cancel)
+        rows, cols = arr.shape[:2]
+        deferred = getattr(self.extractor, "defer_features", False)
+        memory.check_fits(rows * cols * (8 if deferred else 32), f"reading the image for {self.backbone} features",
+                          (rows, cols), "downsample it or open a crop (a tile) of it")
         report(progress, 0, 1, "colour palette")
         palette = build_palette(arr)
         check(cancel)
@@ -357,6 +361,7 @@ class SegmentationSession:
         classes = np.unique(seeds[seeds > 0])
         report(progress, 0, 2, "graph cut")
         check(cancel)
+        _check_cut_fits(entry, preset, classes.size, multilevel)
         if preset == "seed":
             index = _cut_seed(entry, seeds, classes, lam, sigma)
         else:
@@ -365,6 +370,28 @@ class SegmentationSession:
             index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra)
         report(progress, 2, 2, "graph cut")
         return labels_from_index(index, classes)
+
+
+def _check_cut_fits(entry: ImageFeatures, preset: str, n_classes: int, multi: Optional[bool]) -> None:
+    """Raise :class:`~napari_deepseg.core.memory.ImageTooLargeError` before a cut that cannot fit in memory."""
+    rows, cols = entry.shape
+    n = rows * cols
+    crop = "downsample the image or segment a crop (a tile) of it"
+    if preset == "seed":
+        need = n * memory.SINGLE_LEVEL_BYTES_PER_PIXEL
+        if not entry.features_computed:
+            need += n * memory.CLASSIC_FEATURES_BYTES_PER_PIXEL
+        memory.check_fits(need, "the seed preset (full-resolution features and graph)", entry.shape,
+                          f"use the default preset, whose coarse-to-fine cut handles any size, or {crop}")
+    elif n_classes > 2:
+        memory.check_fits(n * memory.MULTILABEL_BYTES_PER_PIXEL, f"a {n_classes}-label cut", entry.shape,
+                          f"segment one object at a time (two labels are cut coarse-to-fine), or {crop}")
+    elif _multilevel_applies(entry.shape, multi):
+        memory.check_fits(n * memory.MULTILEVEL_BYTES_PER_PIXEL, "the coarse-to-fine cut", entry.shape, crop)
+    else:
+        ml = n * memory.MULTILEVEL_BYTES_PER_PIXEL / 1e9
+        memory.check_fits(n * memory.SINGLE_LEVEL_BYTES_PER_PIXEL, "the single-level cut", entry.shape,
+                          f"use the coarse-to-fine cut (multilevel on, about {ml:.1f} GB), or {crop}")
 
 
 def _feature_source(extractor, image, entry: ImageFeatures, progress, cancel):

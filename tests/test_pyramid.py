@@ -1,0 +1,201 @@
+"""Any size (issue 5): the palette, the multi-level pyramid with grown bands, on-demand edges, the memory guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from _synthetic import disk_image, disk_scribbles
+from napari_deepseg.core import SegmentationSession, graphcut, memory, multilevel
+from napari_deepseg.core import session as session_module
+from napari_deepseg.core.metrics import iou
+from napari_deepseg.core.palette import build_palette, strips
+from napari_deepseg.core.validation import as_float_image
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+# =========================================================================== palette
+@pytest.mark.parametrize("channels", [None, 1, 3])
+def test_uint8_palette_is_exact(channels):
+    rng = np.random.default_rng(0)
+    shape = (37, 23) if channels is None else (37, 23, channels)
+    image = rng.integers(0, 256, shape).astype(np.uint8)
+    p = build_palette(image)
+    np.testing.assert_array_equal(p.image(), as_float_image(image))
+    assert p.ids.dtype == np.int32 and p.counts.sum() == 37 * 23
+    assert len(np.unique(p.colours, axis=0)) == len(p.colours)  # distinct colours
+
+
+def test_float_palette_is_quantised_to_a_fraction_of_a_level():
+    rng = np.random.default_rng(1)
+    image = rng.normal(5.0, 2.0, (30, 40, 3))  # stretched from min to max, as as_float_image does
+    p = build_palette(image)
+    err = np.abs(p.image() - as_float_image(image))
+    assert err.max() <= 0.5 / 255 + 1e-6
+
+
+def test_palette_reads_a_lazy_array_strip_by_strip(monkeypatch):
+    da = pytest.importorskip("dask.array")
+    from napari_deepseg.core import palette as palette_module
+
+    image, _ = disk_image((64, 80), seed=3)
+    monkeypatch.setattr(palette_module, "STRIP_PIXELS", 80 * 8)  # 8 rows per strip
+    lazy = da.from_array(image, chunks=(16, 80, 3))
+    reads = []
+    original = type(lazy).__getitem__
+
+    def spy(self, key):
+        reads.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(type(lazy), "__getitem__", spy)
+    p = build_palette(lazy)
+    np.testing.assert_array_equal(p.image(), as_float_image(image))
+    assert len(reads) == 8 and all(k.stop - k.start == 8 for k in reads)
+
+
+def test_palette_rejects_nan():
+    image = np.zeros((8, 8), np.float32)
+    image[2, 3] = np.nan
+    with pytest.raises(ValueError, match="1 NaN"):
+        build_palette(image)
+
+
+def test_strips_cover_every_row_once():
+    parts = strips(101, 7, pixels=70, multiple=2)
+    rows = np.concatenate([np.arange(s.start, s.stop) for s in parts])
+    np.testing.assert_array_equal(rows, np.arange(101))
+    assert all((s.stop - s.start) % 2 == 0 for s in parts[:-1])
+
+
+# =========================================================================== building blocks
+def test_colour_edges_equal_the_precomputed_weights():
+    rng = np.random.default_rng(2)
+    colour = rng.normal(size=(9, 11, 3)).astype(np.float32)
+    sq = [graphcut.neighbour_sqdiff(colour, off) for off in graphcut.OFFSETS_8]
+    nl = graphcut.contrast_nlinks(sq, graphcut.OFFSETS_8, (9, 11), lam=3.0, sigma=1.7)
+    edges = multilevel.ColourEdges(lambda f: colour.reshape(-1, 3)[f], (9, 11), 3.0, 1.7)
+    arrays = multilevel.ArrayEdges(nl)
+    for k, (dr, dc) in enumerate(graphcut.OFFSETS_8):
+        a, _ = graphcut.pair_slices((9, 11), (dr, dc))
+        rr, cc = np.mgrid[a]
+        np.testing.assert_allclose(edges.weights(k, rr.ravel(), cc.ravel()), nl.weights[k].ravel(), rtol=1e-5)
+        np.testing.assert_array_equal(arrays.weights(k, rr.ravel(), cc.ravel()), nl.weights[k].ravel())
+
+
+def test_star_steps_match_star_edges_away_from_ties():
+    centres = np.zeros((15, 17), bool)
+    centres[7, 8] = True  # one centre: no ties
+    p, q = graphcut.star_edges(centres)
+    steps = multilevel.StarSteps(centres).step(p.astype(np.int64))
+    np.testing.assert_array_equal(steps, q)
+    assert multilevel.StarSteps(centres).step(np.array([7 * 17 + 8])).tolist() == [-1]
+
+
+def test_coarse_seeds_equal_coarse_hard_for_two_labels():
+    rng = np.random.default_rng(3)
+    hard = rng.choice([-1, -1, -1, 0, 1], size=(13, 18)).astype(np.int32)
+    ref = multilevel.coarse_hard(hard)
+    fg, bg = multilevel.coarse_seeds(hard == 0, hard == 1)
+    np.testing.assert_array_equal(fg, ref == 0)
+    np.testing.assert_array_equal(bg, ref == 1)
+
+
+def test_label_edges_and_grow_match_morphology():
+    rng = np.random.default_rng(4)
+    labels = ndi.binary_opening(rng.random((30, 40)) < 0.5)
+    ref = (labels ^ ndi.binary_erosion(labels, border_value=1)) | (~labels ^ ndi.binary_erosion(~labels, border_value=1))
+    edge = multilevel.label_edges(labels)
+    np.testing.assert_array_equal(edge, ref)
+    grown = multilevel.grow(np.zeros(labels.shape, bool), np.flatnonzero(edge), 2)
+    np.testing.assert_array_equal(grown, ndi.binary_dilation(edge, structure=np.ones((3, 3), bool), iterations=2))
+
+
+def test_refine_band_grows_past_a_coarse_error_wider_than_the_band():
+    """A coarse cut 6 px too wide on one side: a 2 px band alone keeps the error, the grown band fixes it."""
+    shape = (40, 60)
+    truth = np.zeros(shape, bool)
+    truth[10:30, 15:40] = True
+    cost_fg = np.where(truth, 0.0, 3.0).astype(np.float32)
+    cost_bg = np.where(truth, 3.0, 0.0).astype(np.float32)
+    flat = [np.zeros(np.zeros(shape)[graphcut.pair_slices(shape, o)[0]].shape, np.float32) for o in graphcut.OFFSETS_8]
+    nl = graphcut.contrast_nlinks(flat, graphcut.OFFSETS_8, shape, lam=0.5, sigma=1.0)
+    init = np.zeros(shape, bool)
+    init[10:30, 15:46] = True  # the coarse cut took a 6 px "shadow" on the right
+    hard_fg = np.zeros(shape, bool)
+    hard_fg[20, 25] = True
+    hard_bg = np.zeros(shape, bool)
+    hard_bg[0, 0] = True
+    band = multilevel.band_mask(init, hard_fg, hard_bg, 2)
+    fixed = multilevel.solve_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg)
+    assert fixed[20, 41]  # beyond the band: the error stays
+    grown, rounds = multilevel.refine_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, radius=2)
+    assert rounds > 1
+    np.testing.assert_array_equal(grown, truth)
+    np.testing.assert_array_equal(grown, graphcut.solve_binary(cost_fg, cost_bg, nl, hard_fg, hard_bg))
+
+
+# =========================================================================== the session's pyramid
+def test_several_levels_match_the_single_level_cut(monkeypatch):
+    image, truth = disk_image((320, 320), radius=100, noise=0.05, seed=9)
+    scrib = disk_scribbles(truth)
+    monkeypatch.setattr(session_module, "COARSEST_PIXELS", 5_000)  # 320 -> 160 -> 80 -> 40 (1600 px)
+    ses = SegmentationSession("classic")
+    entry = ses.set_image(image)
+    calls = []
+    original = multilevel.refine_band
+    monkeypatch.setattr(multilevel, "refine_band", lambda *a, **k: calls.append(a[4].shape) or original(*a, **k))
+    multi = ses.segment(scrib)
+    assert [s for s in calls[:3]] == [(80, 80), (160, 160), (320, 320)]  # three finer levels, coarse to fine
+    assert entry.coarse.coarse.coarse.shape == (40, 40)
+    single = ses.segment(scrib, multilevel=False)
+    assert iou(multi == 1, single == 1) >= 0.99
+    assert iou(multi == 1, truth) >= 0.9
+
+
+def test_palette_entry_builds_colour_only_when_asked():
+    image, truth = disk_image((400, 400), radius=120, seed=2)
+    ses = SegmentationSession("classic")
+    entry = ses.set_image(image)
+    ses.segment(disk_scribbles(truth))  # coarse-to-fine: no full-resolution colour image is built
+    assert entry._colour is None and entry.mixture_on_palette
+    assert entry.appearance.codes.shape[0] == len(entry.palette.colours)
+
+
+def test_level_sigma_in_strips_equals_auto_sigma(monkeypatch):
+    image, _ = disk_image((90, 70), seed=4)
+    ses = SegmentationSession("classic")
+    entry = ses.set_image(image)
+    from napari_deepseg.core import palette as palette_module
+
+    monkeypatch.setattr(session_module, "strips", lambda r, c, **k: palette_module.strips(r, c, pixels=70 * 7, **k))
+    got = session_module._level_sigma(entry, None)
+    ref = graphcut.auto_sigma([graphcut.neighbour_sqdiff(entry.colour, o) for o in graphcut.OFFSETS_8], "mean")
+    assert got == pytest.approx(ref, rel=1e-5)
+    assert session_module._level_sigma(entry, 2.5) == 2.5
+
+
+# =========================================================================== too large
+def test_too_large_gets_a_message_with_the_way_out(monkeypatch):
+    image, truth = disk_image((400, 400), radius=120, seed=2)
+    scrib = disk_scribbles(truth)
+    ses = SegmentationSession("classic")
+    ses.set_image(image)
+    monkeypatch.setenv("NAPARI_DEEPSEG_MEMORY_LIMIT", "40M")  # 160 k pixels x 500 B = 80 MB > 40 MB
+    with pytest.raises(memory.ImageTooLargeError, match="single-level cut .* use the coarse-to-fine cut"):
+        ses.segment(scrib, multilevel=False)
+    with pytest.raises(ValueError, match="seed preset .* use the default preset"):
+        ses.segment(scrib, preset="seed")
+    out = ses.segment(scrib)  # the coarse-to-fine cut fits (16 MB)
+    assert iou(out == 1, truth) > 0.9
+    monkeypatch.setenv("NAPARI_DEEPSEG_MEMORY_LIMIT", "1M")
+    with pytest.raises(memory.ImageTooLargeError, match="downsample"):
+        SegmentationSession("classic").set_image(image[::-1].copy())
+
+
+def test_memory_limit_parsing():
+    assert memory.parse_bytes("512M") == 512 << 20
+    with pytest.raises(ValueError, match="memory limit"):
+        memory.parse_bytes("lots")
