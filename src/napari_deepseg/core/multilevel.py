@@ -217,8 +217,8 @@ class StarSteps:
         return out
 
 
-class _ArrayStar:
-    """:class:`StarSteps` over precomputed ``(p, q)`` star edges."""
+class ArrayStar:
+    """:class:`StarSteps` over precomputed ``(p, q)`` star edges (faster for repeated small bands)."""
 
     def __init__(self, star, n: int):
         self.next = np.full(n, -1, np.int64)
@@ -316,7 +316,7 @@ def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     star_fg = np.zeros(nodes.size, bool)
     star_bg = np.zeros(nodes.size, bool)
     if star is not None and not (isinstance(star, tuple) and not star[0].size):
-        steps = _ArrayStar(star, flat_band.size) if isinstance(star, tuple) else star
+        steps = ArrayStar(star, flat_band.size) if isinstance(star, tuple) else star
         q = steps.step(nodes)  # band p -> q
         has = q >= 0
         q_in = np.zeros(nodes.size, bool)

@@ -40,7 +40,7 @@ MIXTURE_COMPONENTS = 24
 #: the default preset solves coarse-to-fine from this many pixels on (see multilevel.py)
 MULTILEVEL_MIN_PIXELS = 100_000
 #: half-width in pixels of the band re-solved around the boundary at each finer level
-BAND_RADIUS = 3
+BAND_RADIUS = 2
 #: the coarse-to-fine cut halves the image until its coarsest level has at most this many pixels
 COARSEST_PIXELS = 1_500_000
 #: pixels of the image-wide colour mixture's fitting sample
@@ -732,11 +732,20 @@ def _band_edges(level: ImageFeatures, lam: float, sigma):
     return multilevel.ArrayEdges(_cached_nlinks(level, "default-band", lam, sigma)[1])
 
 
-def _star_steps(level: ImageFeatures, object_seeds: np.ndarray) -> multilevel.StarSteps:
-    """Star-convexity steps towards these object strokes (cached on the level)."""
+#: levels up to this many pixels precompute every pixel's star step (one distance transform);
+#: larger ones ask a k-d tree for the band's pixels only
+STAR_TABLE_MAX_PIXELS = 4_000_000
+
+
+def _star_steps(level: ImageFeatures, object_seeds: np.ndarray):
+    """Star-convexity steps towards these object strokes (cached on the level while the strokes stay)."""
     key = _mask_hash(object_seeds)
     if level.star is None or level.star[0] != key:
-        level.star = (key, multilevel.StarSteps(object_seeds))
+        if object_seeds.size <= STAR_TABLE_MAX_PIXELS:
+            steps = multilevel.ArrayStar(graphcut.star_edges(object_seeds), object_seeds.size)
+        else:
+            steps = multilevel.StarSteps(object_seeds)
+        level.star = (key, steps)
     return level.star[1]
 
 
@@ -848,10 +857,12 @@ def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations
     c_cut = _incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0)
     model = _fit_appearance(entry, extra.first_fit(seeds))
     fg = None
-    for _ in range(iterations + 1):
+    for it in range(iterations + 1):
         check(cancel)
         if fg is not None:
             model = _refit(entry, model, seeds, classes, fg)
+        # a labelling that only feeds a refit (a few thousand sampled pixels) skips the band's growth
+        rounds = multilevel.MAX_GROWTH_ROUNDS if it == iterations else 1
         fine = _FineCosts(entry, model, extra)
         deltas = [None, fine.coarse()]
         for _ in range(2, k + 1):
@@ -870,7 +881,7 @@ def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations
                 delta = deltas[i].ravel()
                 costs = lambda flat, d=delta: _split(d[flat])  # noqa: E731
             fg, _ = multilevel.refine_band(costs, None, _band_edges(level, lam * 2**i, sigma), init, band, h_fg,
-                                           h_bg, _star_steps(level, h_fg), radius=BAND_RADIUS)
+                                           h_bg, _star_steps(level, h_fg), radius=BAND_RADIUS, max_rounds=rounds)
     return np.where(fg, 0, 1).astype(np.int32)
 
 
