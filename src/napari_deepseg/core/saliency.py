@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .inference import blend_weights, check_state_dict, rgb_image, tiles, to_tensor
+from .inference import blend_weights, check_state_dict, tiles, to_tensor
+from .lazy import as_lazy_image
 from .progress import CancelToken, ProgressCallback, check, report
 from .weights import resolve_torchvision_weights
 
@@ -327,7 +328,8 @@ class SaliencyModel:
         Parameters
         ----------
         image : array-like
-            ``(rows, cols)`` or ``(rows, cols, 3|4)``, any dtype.
+            ``(rows, cols)`` or ``(rows, cols, 3|4)``, any dtype; numpy, dask or
+            zarr (read tile by tile, never whole).
         mode : str
             ``backprop``, ``deconv`` or ``guided``.
         class_index : int, optional
@@ -350,19 +352,20 @@ class SaliencyModel:
                 raise ValueError(f"class_index must be an integer, got {class_index!r}") from None
             if not 0 <= class_index < n_classes:
                 raise ValueError(f"class_index must be in 0..{n_classes - 1}, got {class_index}")
-        rgb = rgb_image(image)
-        if min(rgb.shape[:2]) < 32:
-            raise ValueError(f"image must be at least 32 x 32 pixels for a saliency map, got {rgb.shape[:2]}")
+        img = as_lazy_image(image)  # numpy, dask or zarr: read tile by tile
+        shape = img.shape[:2]
+        if min(shape) < 32:
+            raise ValueError(f"image must be at least 32 x 32 pixels for a saliency map, got {shape}")
         set_relu_mode(net, mode)
-        boxes = list(tiles(rgb.shape[:2], self.tile, self.overlap))
+        boxes = list(tiles(shape, self.tile, self.overlap))
         if len(boxes) > 1 and class_index is None:
-            class_index = self.top_class(rgb)
-        acc = np.zeros(rgb.shape[:2], np.float32)
-        wsum = np.zeros(rgb.shape[:2], np.float32) if len(boxes) > 1 else None
+            class_index = self.top_class(_rgb(class_thumbnail(img)))
+        acc = np.zeros(shape, np.float32)
+        wsum = np.zeros(shape, np.float32) if len(boxes) > 1 else None
         for i, (y0, y1, x0, x1) in enumerate(boxes):
             check(cancel)
             report(progress, i, len(boxes), f"{mode} saliency, tile {i + 1}/{len(boxes)}")
-            x = to_tensor(rgb[y0:y1, x0:x1]).to(self._device)
+            x = to_tensor(_rgb(img.read(slice(y0, y1), slice(x0, x1)))).to(self._device)
             grad, class_index, _ = self._gradient(net, x, class_index)
             values = gradient_map(grad)
             if wsum is None:
@@ -376,6 +379,25 @@ class SaliencyModel:
             acc /= wsum
         out = normalise_map(acc) if normalise else acc
         return SaliencyMap(out, mode, int(class_index), imagenet_class_name(class_index), len(boxes))
+
+
+def _rgb(tile: np.ndarray) -> np.ndarray:
+    """A float32 ``(rows, cols, 3)`` tile (grey repeated)."""
+    return np.repeat(tile, 3, axis=-1) if tile.shape[-1] == 1 else tile
+
+
+def class_thumbnail(img) -> np.ndarray:
+    """The image the class is chosen on, before its resize to :data:`CLASS_INPUT`: the image itself,
+    or for sides above 4 x :data:`CLASS_INPUT` its block mean by an integer factor (read strip by strip).
+
+    Examples
+    --------
+    >>> from napari_deepseg.core.lazy import LazyImage
+    >>> class_thumbnail(LazyImage(np.zeros((4000, 1800), np.uint8))).shape
+    (2000, 900, 1)
+    """
+    factor = max(1, min(img.shape[:2]) // (4 * CLASS_INPUT))
+    return img.block_mean(factor)
 
 
 def _n_outputs(net) -> int:

@@ -124,6 +124,9 @@ class FeatureExtractor(abc.ABC):
     #: leading feature channels the default preset's weight-free appearance model adds to
     #: colour (``None``: the session's ``APPEARANCE_CHANNELS``); stride-1 backbones only
     appearance_channels = None
+    #: whether :meth:`_extract` takes a :class:`~napari_deepseg.core.lazy.LazyImage` and reads
+    #: it tile by tile (``False``: it gets the whole float32 image, as a numpy array)
+    reads_tiles: bool = False
 
     def params(self) -> dict:
         """Parameters that change the features (part of the cache key)."""
@@ -139,10 +142,13 @@ class FeatureExtractor(abc.ABC):
 
         Parameters
         ----------
-        image : numpy.ndarray
-            As returned by :func:`napari_deepseg.core.validation.as_float_image`.
+        image : array-like or LazyImage
+            A float32 image as returned by :func:`napari_deepseg.core.validation.as_float_image`,
+            any image that function accepts, or a lazy one (dask, zarr,
+            :class:`~napari_deepseg.core.lazy.LazyImage`). Backbones with
+            :attr:`reads_tiles` read it tile by tile and never load it whole.
         progress : callable, optional
-            ``progress(done, total, message)``.
+            ``progress(done, total, message)``, once per tile.
         cancel : CancelToken, optional
             Checked between tiles or filters.
 
@@ -150,7 +156,10 @@ class FeatureExtractor(abc.ABC):
         -------
         FeatureMap
         """
-        return self._extract(image, progress, cancel)
+        from ..lazy import as_lazy_image
+
+        lazy = as_lazy_image(image)
+        return self._extract(lazy if self.reads_tiles else lazy.read_all(), progress, cancel)
 
     @abc.abstractmethod
     def _extract(self, image, progress, cancel) -> FeatureMap:

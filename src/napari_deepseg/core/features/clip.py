@@ -230,25 +230,79 @@ class CLIPFeatures(FeatureExtractor):
         self._device = resolve_device(self.device)
         return load_clip_vision(self.weights, self._device, self.allow_download)
 
+    reads_tiles = True
+
     def _extract(self, image, progress, cancel):
         import torch
-        import torch.nn.functional as F
 
-        report(progress, 0, 2, "clip features")
         model = self.load_model()
         check(cancel)
         rows, cols = image.shape[:2]
         patch = int(model.config.patch_size)
         stride, gr, gc = grid_layout((rows, cols), patch, self.resolution)
-        rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
-        rgb = np.pad(rgb, ((0, gr * stride - rows), (0, gc * stride - cols), (0, 0)), mode="edge")
-        x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)[None]
+        x = network_input(image, stride, (gr, gc), patch, progress, cancel)
+        check(cancel)
         with torch.inference_mode():
-            x = F.interpolate(x, size=(gr * patch, gc * patch), mode="bilinear", align_corners=False, antialias=True)
             tokens = patch_tokens(model, normalize_clip(x).to(self._device))
             grid = tokens[0].permute(1, 2, 0).float().cpu().numpy()
-        report(progress, 1, 2, "compressing features")
+        steps = -(-gr // strip_cells(stride, gc))
+        report(progress, steps, steps + 1, "compressing features")
         if self.n_components:
             grid = compress_tokens(grid, self.n_components)
-        report(progress, 2, 2, "clip features")
+        report(progress, steps + 1, steps + 1, "clip features")
         return FeatureMap(np.ascontiguousarray(grid, np.float32), stride, (rows, cols))
+
+
+#: rows of a resizing strip hold about this many image pixels (at least 4 grid rows)
+STRIP_PIXELS = 1 << 22
+
+
+def strip_cells(stride: int, grid_cols: int) -> int:
+    """Grid rows per resizing strip: about :data:`STRIP_PIXELS` image pixels, at least 4.
+
+    Examples
+    --------
+    >>> strip_cells(35, 14), strip_cells(358, 14)
+    (244, 4)
+    """
+    return max(4, STRIP_PIXELS // max(1, stride * stride * grid_cols))
+
+
+def network_input(image, stride: int, grid: tuple, patch: int, progress=None, cancel=None):
+    """The ``(1, 3, gr * patch, gc * patch)`` float tensor CLIP sees, resized strip by strip.
+
+    The image (edge-padded to ``grid * stride``) is resized with antialiased
+    bilinear interpolation so that each ``stride``-pixel cell becomes one
+    ``patch``-pixel patch. Strips of :func:`strip_cells` grid rows are read with
+    one cell of context above and below (two for ``stride`` 1), more than the
+    filter's reach, and cropped: the result equals resizing the whole image.
+
+    Parameters
+    ----------
+    image : LazyImage
+        The image, read region by region.
+    stride, grid, patch
+        From :func:`grid_layout` and the model's patch size.
+    progress, cancel
+        Reported / checked once per strip.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    gr, gc = grid
+    halo = 1 if stride >= 2 else 2
+    step = strip_cells(stride, gc)
+    spans = [(g, min(gr, g + step)) for g in range(0, gr, step)]
+    out = torch.empty((1, 3, gr * patch, gc * patch), dtype=torch.float32)
+    for i, (g0, g1) in enumerate(spans):
+        check(cancel)
+        report(progress, i, len(spans) + 1, f"clip features, resizing strip {i + 1}/{len(spans)}")
+        r0, r1 = max(0, g0 - halo), min(gr, g1 + halo)
+        rgb = image.read_padded(r0 * stride, r1 * stride, 0, gc * stride, mode="edge")
+        rgb = np.repeat(rgb, 3, axis=-1) if rgb.shape[-1] == 1 else rgb[..., :3]
+        x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)[None]
+        with torch.inference_mode():
+            x = F.interpolate(x, size=((r1 - r0) * patch, gc * patch), mode="bilinear", align_corners=False,
+                              antialias=True)
+        out[:, :, g0 * patch : g1 * patch] = x[:, :, (g0 - r0) * patch : (g1 - r0) * patch]
+    return out

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..lazy import LazyImage
 from ..progress import check, report
 from ..weights import resolve_torchvision_weights
 from .base import FeatureExtractor, FeatureMap
-from .compress import pca_compress
+from .compress import pca_compress, pca_fit, pca_project
 
 LAYER_STRIDES = {"layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}
+LAYER_CHANNELS = {"layer1": 256, "layer2": 512, "layer3": 1024, "layer4": 2048}
+#: uncompressed grids up to this size are held whole and PCA-fitted on random cells; larger
+#: ones are projected tile by tile on axes fitted to sample windows (see ``ResNet50Features``)
+MAX_GRID_BYTES = 256 << 20
+#: side in pixels of a PCA sample window (with the halo around it), and the most windows used
+SAMPLE_WINDOW = 256
+MAX_SAMPLE_WINDOWS = 16
+#: grid cells the PCA axes are fitted on
+PCA_SAMPLES = 8_000
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -123,6 +133,20 @@ class ResNet50Features(FeatureExtractor):
         factor that fits (block mean) before the network, as segment-anything
         does with its 1024-pixel input; the grid's stride grows by that factor.
         ``0`` never shrinks. Keeps a 2048 x 2048 image at 1/4 of the compute.
+    max_grid_bytes : int
+        Largest uncompressed grid (cells x channels x 4 bytes) held whole. Up to
+        it, the PCA is fitted on up to 8000 random cells of the whole grid.
+        Beyond it (e.g. a 25 MP image at ``max_side=0``: 2.4 GB for
+        ``layer2,layer3``) the PCA is fitted first on the cells of a few
+        :data:`SAMPLE_WINDOW`-pixel windows at seeded random places (each with
+        its halo), and every tile is projected as it comes out of the network,
+        so only the compressed grid is ever held whole.
+
+    Notes
+    -----
+    The image is read tile by tile (with its halo) through
+    :class:`~napari_deepseg.core.lazy.LazyImage`, so a dask or zarr image is never
+    loaded whole; a shrunk image (``max_side``) is built strip by strip.
     """
 
     name = "resnet50"
@@ -138,6 +162,7 @@ class ResNet50Features(FeatureExtractor):
         tile: int = 1024,
         halo: int = 160,
         max_side: int = 1024,
+        max_grid_bytes: int = MAX_GRID_BYTES,
     ):
         self.layers = parse_layers(layers)
         self.n_components = int(n_components)
@@ -150,6 +175,7 @@ class ResNet50Features(FeatureExtractor):
         if int(max_side) < 0:
             raise ValueError(f"max_side must be >= 0 (0 = full resolution), got {max_side}")
         self.max_side = int(max_side)
+        self.max_grid_bytes = int(max_grid_bytes)
         self._model = None
 
     def params(self) -> dict:
@@ -160,6 +186,7 @@ class ResNet50Features(FeatureExtractor):
             "tile": self.tile,
             "halo": self.halo,
             "max_side": self.max_side,
+            "max_grid_bytes": self.max_grid_bytes,
         }
 
     @staticmethod
@@ -201,52 +228,110 @@ class ResNet50Features(FeatureExtractor):
                 break
         return outs
 
-    def _extract(self, image, progress, cancel):
+    reads_tiles = True
+
+    def _tile_features(self, image: LazyImage, box, padded_shape):
+        """Uncompressed features ``(cells, cells, channels)`` of the tile ``box = (y0, y1, x0, x1)``.
+
+        The tile is read with its halo (clipped to the padded image, whose padding
+        is reflected on the fly) and cropped back to the tile's own cells.
+        """
         import torch
         import torch.nn.functional as F
 
+        y0, y1, x0, x1 = box
+        prow, pcol = padded_shape
+        stride = LAYER_STRIDES[self.layers[0]]
+        hy0, hx0 = max(0, y0 - self.halo), max(0, x0 - self.halo)
+        hy1, hx1 = min(prow, y1 + self.halo), min(pcol, x1 + self.halo)
+        mode = "reflect" if min(image.shape[:2]) > 1 else "edge"
+        rgb = image.read_padded(hy0, hy1, hx0, hx1, mode)
+        rgb = np.repeat(rgb, 3, axis=-1) if rgb.shape[-1] == 1 else rgb
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        patch = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
+        patch = ((patch - mean) / std).to(self._device)
+        with torch.inference_mode():
+            outs = self._forward(patch)
+            size = ((hy1 - hy0) // stride, (hx1 - hx0) // stride)
+            feats = [
+                o if o.shape[-2:] == size else F.interpolate(o, size=size, mode="bilinear", align_corners=False)
+                for o in outs.values()
+            ]
+            block = torch.cat(feats, dim=1)[0].permute(1, 2, 0).float().cpu().numpy()
+        del outs, feats
+        gy, gx = (y0 - hy0) // stride, (x0 - hx0) // stride
+        return block[gy : gy + (y1 - y0) // stride, gx : gx + (x1 - x0) // stride]
+
+    def sample_windows(self, padded_shape) -> list:
+        """The PCA sample windows ``(y0, y1, x0, x1)`` of a padded image: seeded, independent of the tiling.
+
+        Examples
+        --------
+        >>> len(ResNet50Features().sample_windows((4096, 4096)))
+        8
+        """
+        prow, pcol = padded_shape
+        side = SAMPLE_WINDOW
+        stride = LAYER_STRIDES[self.layers[0]]
+        cells = (min(side, prow) // stride) * (min(side, pcol) // stride)
+        count = min(MAX_SAMPLE_WINDOWS, -(-PCA_SAMPLES // max(1, cells)))
+        rng = np.random.default_rng(0)
+        boxes = []
+        for _ in range(count):
+            y = 32 * int(rng.integers(0, max(0, prow - side) // 32 + 1))
+            x = 32 * int(rng.integers(0, max(0, pcol - side) // 32 + 1))
+            boxes.append((y, min(prow, y + side), x, min(pcol, x + side)))
+        return boxes
+
+    def channels(self) -> int:
+        """Channels of the uncompressed hypercolumn."""
+        return sum(LAYER_CHANNELS[n] for n in self.layers)
+
+    def _extract(self, image, progress, cancel):
         self.load_model()
         rows, cols = image.shape[:2]
         factor = shrink_factor((rows, cols), self.max_side)
-        rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
-        if factor > 1:
-            from skimage.transform import downscale_local_mean
-
-            even = np.pad(rgb, ((0, -rows % factor), (0, -cols % factor), (0, 0)), mode="edge")
-            rgb = downscale_local_mean(even, (factor, factor, 1)).astype(np.float32)
-        srows, scols = rgb.shape[:2]
-        pr, pc = -srows % 32, -scols % 32
-        padded = np.pad(rgb, ((0, pr), (0, pc), (0, 0)), mode="reflect" if min(srows, scols) > 1 else "edge")
+        if factor > 1:  # block means, read strip by strip
+            report(progress, 0, 1, f"resnet50 features, shrinking the image by {factor}")
+            image = LazyImage(image.block_mean(factor))
+        srows, scols = image.shape[:2]
+        prow, pcol = srows + (-srows % 32), scols + (-scols % 32)
         stride = LAYER_STRIDES[self.layers[0]]
-        prow, pcol = padded.shape[:2]
-        grid = None
-        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        tiles = [(y, x) for y in range(0, prow, self.tile) for x in range(0, pcol, self.tile)]
-        for i, (y0, x0) in enumerate(tiles):
+        gshape = (prow // stride, pcol // stride)
+        tiles = [(y, min(prow, y + self.tile), x, min(pcol, x + self.tile))
+                 for y in range(0, prow, self.tile) for x in range(0, pcol, self.tile)]
+        whole = gshape[0] * gshape[1] * self.channels() * 4 <= self.max_grid_bytes
+        windows = [] if whole else self.sample_windows((prow, pcol))
+        total = len(windows) + len(tiles)
+        done = 0
+        sample = []
+        for box in windows:
             check(cancel)
-            report(progress, i, len(tiles), f"resnet50 features, tile {i + 1}/{len(tiles)}")
-            y1, x1 = min(prow, y0 + self.tile), min(pcol, x0 + self.tile)
-            hy0, hx0 = max(0, y0 - self.halo), max(0, x0 - self.halo)
-            hy1, hx1 = min(prow, y1 + self.halo), min(pcol, x1 + self.halo)
-            patch = torch.from_numpy(np.ascontiguousarray(padded[hy0:hy1, hx0:hx1])).permute(2, 0, 1)[None]
-            patch = ((patch - mean) / std).to(self._device)
-            with torch.inference_mode():
-                outs = self._forward(patch)
-                size = ((hy1 - hy0) // stride, (hx1 - hx0) // stride)
-                feats = [
-                    o if o.shape[-2:] == size else F.interpolate(o, size=size, mode="bilinear", align_corners=False)
-                    for o in outs.values()
-                ]
-                block = torch.cat(feats, dim=1)[0].permute(1, 2, 0).float().cpu().numpy()
-            del outs, feats
+            report(progress, done, total, f"resnet50 features, PCA sample window {done + 1}/{len(windows)}")
+            block = self._tile_features(image, box, (prow, pcol))
+            sample.append(block.reshape(-1, block.shape[-1]))
+            done += 1
+        if windows:
+            sample = np.concatenate(sample)
+            rng = np.random.default_rng(0)
+            if sample.shape[0] > PCA_SAMPLES:
+                sample = sample[np.sort(rng.choice(sample.shape[0], PCA_SAMPLES, replace=False))]
+            mean, axes = pca_fit(sample, self.n_components)
+            del sample
+        grid = None
+        for i, (y0, y1, x0, x1) in enumerate(tiles):
+            check(cancel)
+            report(progress, done, total, f"resnet50 features, tile {i + 1}/{len(tiles)}")
+            block = self._tile_features(image, (y0, y1, x0, x1), (prow, pcol))
+            if not whole:
+                block = pca_project(block, mean, axes)
             if grid is None:
-                grid = np.empty((prow // stride, pcol // stride, block.shape[-1]), np.float32)
-            gy, gx = (y0 - hy0) // stride, (x0 - hx0) // stride
-            grid[y0 // stride : y1 // stride, x0 // stride : x1 // stride] = block[
-                gy : gy + (y1 - y0) // stride, gx : gx + (x1 - x0) // stride
-            ]
-        report(progress, len(tiles), len(tiles), "compressing features")
-        data = pca_compress(grid, self.n_components, max_samples=8_000)
-        del grid
-        return FeatureMap(np.ascontiguousarray(data), stride * factor, (rows, cols))
+                grid = np.empty(gshape + (block.shape[-1],), np.float32)
+            grid[y0 // stride : y1 // stride, x0 // stride : x1 // stride] = block
+            del block
+            done += 1
+        report(progress, total, total, "compressing features" if whole else "resnet50 features")
+        if whole:
+            grid = pca_compress(grid, self.n_components, max_samples=PCA_SAMPLES)
+        return FeatureMap(np.ascontiguousarray(grid), stride * factor, (rows, cols))

@@ -46,6 +46,8 @@ class SaliencyFeatures(FeatureExtractor):
 
     name = "saliency"
     needs_weights = True
+    #: the base bank runs in strips and the saliency map in tiles, both reading the image region by region
+    reads_tiles = True
     #: the saliency channel (first) joins colour in the default preset's appearance model
     appearance_channels = 1
 
