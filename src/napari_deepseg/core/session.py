@@ -186,6 +186,10 @@ class SegmentationSession:
         A registered backbone: ``classic`` (default, weight-free), ``rgb`` or ``resnet50``.
     cache_size : int
         Number of images whose features are kept (most recent first).
+    feature_cache : path-like, optional
+        A zarr store (``.zarr``) or a folder for one: features are loaded from
+        it when an entry for this image, backbone and parameters exists, and
+        written to it after they are computed (see :mod:`~napari_deepseg.core.feature_cache`).
     **backbone_params
         Passed to the backbone, e.g. ``layers="layer4"``, ``weights=path``, ``device="cpu"``.
 
@@ -200,7 +204,12 @@ class SegmentationSession:
     (1, 0)
     """
 
-    def __init__(self, backbone: str = "classic", cache_size: int = 2, **backbone_params):
+    def __init__(self, backbone: str = "classic", cache_size: int = 2, feature_cache=None, **backbone_params):
+        if feature_cache is not None:
+            from .feature_cache import store_path
+
+            store_path(feature_cache)  # a bad path fails here, before any computation
+        self.feature_cache = feature_cache
         self.extractor = get_extractor(backbone, **backbone_params)
         self.backbone = self.extractor.name
         self.cache_size = max(1, int(cache_size))
@@ -240,7 +249,7 @@ class SegmentationSession:
         check(cancel)
         lab = perceptual_colour(palette.colours[:, None, :])[:, 0, :]
         entry = ImageFeatures(key, palette.shape, None, palette=palette, lab=lab)
-        entry._features = _feature_source(self.extractor, arr, entry, progress, cancel)
+        entry._features = _feature_source(self.extractor, arr, entry, progress, cancel, self.feature_cache)
         release_memory()
         if not entry.features_computed:
             report(progress, 1, 1, "colour")
@@ -394,7 +403,7 @@ def _check_cut_fits(entry: ImageFeatures, preset: str, n_classes: int, multi: Op
                           f"use the coarse-to-fine cut (multilevel on, about {ml:.1f} GB), or {crop}")
 
 
-def _feature_source(extractor, image, entry: ImageFeatures, progress, cancel):
+def _feature_source(extractor, image, entry: ImageFeatures, progress, cancel, feature_cache=None):
     """The extractor's features now, or a function computing them on first use.
 
     Full-resolution weight-free backbones (``defer_features = True``: ``classic``,
@@ -402,16 +411,33 @@ def _feature_source(extractor, image, entry: ImageFeatures, progress, cancel):
     ``appearance_channels``) are deferred: the default preset's cut uses only
     colour, and a full-resolution filter bank takes ~500 bytes per pixel (12 GB
     for 25 MP) and most of the time. Deferred features are computed from the
-    palette's image (exact for uint8).
+    palette's image (exact for uint8). With a ``feature_cache`` store, features are
+    loaded from it if present and written to it once computed. The image is
+    handed to the extractor as it is (numpy, dask, zarr): backbones read it tile by tile.
     """
-    channels = getattr(extractor, "appearance_channels", None)
-    channels = APPEARANCE_CHANNELS if channels is None else int(channels)
-    if getattr(extractor, "defer_features", False) and channels == 0:
+    if feature_cache is not None:
+        from .feature_cache import cached_features, disk_key
+
+        key, info = disk_key(entry.key, extractor.params()), {"backbone": extractor.name, **extractor.params()}
+        shape = entry.shape  # not ``entry`` itself in the closure: no reference cycle
+        if _defers(extractor):  # the cache is consulted on first use too
+            compute = _feature_source(extractor, image, entry, progress, cancel)
+            return lambda: cached_features(feature_cache, key, shape, compute, info)
+        return cached_features(feature_cache, key, shape,
+                               lambda: _feature_source(extractor, image, entry, progress, cancel), info)
+    if _defers(extractor):
         report(progress, 0, 1, f"colour ({extractor.name} features on first use)")
         check(cancel)
         parent = weakref.ref(entry)  # no reference cycle: an evicted image is freed at once
         return lambda: extractor.extract(parent().image)
-    return extractor.extract(as_float_image(np.asarray(image)), progress=progress, cancel=cancel)
+    return extractor.extract(image, progress=progress, cancel=cancel)
+
+
+def _defers(extractor) -> bool:
+    """Whether the session computes this backbone's features on first use (see :func:`_feature_source`)."""
+    channels = getattr(extractor, "appearance_channels", None)
+    channels = APPEARANCE_CHANNELS if channels is None else int(channels)
+    return bool(getattr(extractor, "defer_features", False)) and channels == 0
 
 
 def labels_from_index(index: np.ndarray, classes: np.ndarray) -> np.ndarray:
