@@ -55,11 +55,13 @@ class Options:
     lam: Optional[float]
     sigma: Optional[float]
     params: tuple = ()
+    #: zarr feature cache path ("" = off), passed to the session
+    feature_cache: str = ""
 
     @property
     def session_key(self) -> tuple:
-        """Sessions are shared between requests with the same backbone and parameters."""
-        return (self.backbone, self.params)
+        """Sessions are shared between requests with the same backbone, parameters (and feature cache)."""
+        return (self.backbone, self.params, self.feature_cache) if self.feature_cache else (self.backbone, self.params)
 
 
 @dataclass
@@ -196,6 +198,8 @@ class ScribbleSegmentationWidget(Container):
         self.sigma = FloatSpinBox(value=DEFAULT_SIGMA_DISPLAY, min=0.001, max=10000.0, step=1.0, enabled=False)
         self.weights = FileEdit(label="weights", mode="r", filter="*.pth *.pt *.safetensors", nullable=True)
         self.device = ComboBox(label="device", choices=list(DEVICES), value="auto")
+        self.feature_cache = FileEdit(label="feature cache", mode="d", nullable=True,
+                                      tooltip="zarr store (.zarr folder) for features across sessions; empty = off")
         self.segment_button = PushButton(text="Segment")
         self.live = CheckBox(text="Live", value=False)
         self.status = Label(value="")
@@ -203,7 +207,7 @@ class ScribbleSegmentationWidget(Container):
         self.extend([
             self.image_combo, self.scribbles_combo, self.new_scribbles_button, self.backbone, self.preset,
             _row(self.lam_auto, self.lam, label="λ"), _row(self.sigma_auto, self.sigma, label="σ"),
-            self.weights, self.device, _row(self.segment_button, self.live, label=""), self.status,
+            self.weights, self.device, self.feature_cache, _row(self.segment_button, self.live, label=""), self.status,
         ])
 
     def _connect(self) -> None:
@@ -330,7 +334,9 @@ class ScribbleSegmentationWidget(Container):
             params += (("device", self.device.value),)
         lam = None if self.lam_auto.value else float(self.lam.value)
         sigma = None if self.sigma_auto.value else float(self.sigma.value)
-        return Options(backbone, self.preset.value, lam, sigma, params)
+        cache = self.feature_cache.value
+        cache = "" if cache is None or str(cache).strip() in ("", ".") else str(cache)
+        return Options(backbone, self.preset.value, lam, sigma, params, cache)
 
     def _slot(self, options: Options) -> SessionSlot:
         """The cached session for these options (created on first use)."""
@@ -338,7 +344,8 @@ class ScribbleSegmentationWidget(Container):
         if options.params:  # a backbone with pretrained weights: torch will be imported
             guard_triton_import()
         if key not in self._sessions:
-            self._sessions[key] = SessionSlot(SegmentationSession(options.backbone, **dict(options.params)))
+            self._sessions[key] = SessionSlot(SegmentationSession(
+                options.backbone, feature_cache=options.feature_cache or None, **dict(options.params)))
         return self._sessions[key]
 
     def segment(self, *, live: bool = False) -> bool:
