@@ -6,4 +6,5 @@ core happen inside those functions, so ``napari-deepseg --help`` stays fast.
 """
 
 #: modules of :mod:`napari_deepseg.commands`, in the order ``--help`` lists them
-COMMANDS = ("segment", "demo", "benchmark", "propose", "saliency", "evaluate", "train", "predict", "robustness")
+COMMANDS = ("segment", "precompute", "demo", "benchmark", "propose", "saliency", "evaluate", "train", "predict",
+            "robustness")

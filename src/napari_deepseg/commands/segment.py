@@ -15,6 +15,8 @@ POINT_METHODS = ("points-graphcut", "pointclip")
 def run(args) -> int:
     """Segment one image from a scribble image (or point prompts) and write the label mask."""
     if args.points is not None:
+        if args.feature_cache is not None:
+            raise CLIError("--feature-cache is used with --scribbles, not with --points")
         return run_points(args)
     from ..core import SegmentationSession
     from ..core.io import LABEL_SUFFIXES, read_image, read_labels, write_labels
@@ -26,7 +28,7 @@ def run(args) -> int:
     scribbles = read_labels(args.scribbles)
     check_scribbles(scribbles, as_float_image(image).shape[:2], name=f"scribbles {args.scribbles}")
     t0 = time.perf_counter()
-    session = SegmentationSession(args.features, **backbone_params(args))
+    session = SegmentationSession(args.features, feature_cache=args.feature_cache, **backbone_params(args))
     session.set_image(image)
     t1 = time.perf_counter()
     mask = session.segment(scribbles, preset=args.preset, lam=args.lam, sigma=args.sigma, iterations=args.iterations)
@@ -104,6 +106,9 @@ def add_parser(sub) -> None:
     seg.add_argument("--checkpoint", default=None, help="--method pointclip: checkpoint folder from 'train pointclip'")
     seg.add_argument("-o", "--output", required=True, help="output label image (.png or .tif)")
     add_backbone_options(seg)
+    seg.add_argument("--feature-cache", default=None, metavar="FEATURES.zarr",
+                     help="zarr feature cache (see 'precompute'): features are read from it if present, else "
+                          "computed and added to it")
     seg.add_argument("--preset", default="default", choices=PRESETS, help="energy preset")
     seg.add_argument("--lambda", dest="lam", type=float, default=None, help="smoothness weight (preset default)")
     seg.add_argument("--sigma", type=float, default=None, help="contrast scale (estimated from the image)")

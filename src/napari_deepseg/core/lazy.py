@@ -21,7 +21,7 @@ from .validation import image_layout
 STRIP_PIXELS = 1 << 21
 
 
-def row_strips(n_rows: int, n_cols: int, pixels: int = STRIP_PIXELS, multiple: int = 1) -> list:
+def row_strips(n_rows: int, n_cols: int, pixels: Optional[int] = None, multiple: int = 1) -> list:
     """``(start, stop)`` row ranges of about ``pixels`` pixels each; all but the last a multiple of ``multiple``.
 
     Examples
@@ -29,6 +29,7 @@ def row_strips(n_rows: int, n_cols: int, pixels: int = STRIP_PIXELS, multiple: i
     >>> row_strips(5, 2, pixels=4, multiple=2)
     [(0, 2), (2, 4), (4, 5)]
     """
+    pixels = STRIP_PIXELS if pixels is None else pixels
     step = max(multiple, (max(1, pixels // max(1, n_cols)) // multiple) * multiple)
     return [(a, min(n_rows, a + step)) for a in range(0, n_rows, step)]
 
