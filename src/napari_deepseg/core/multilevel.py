@@ -395,3 +395,4 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
             break
         grow(band, contacts, max(1, radius))
     return fg, rounds
+

@@ -698,9 +698,13 @@ def _coarse_entry(entry: ImageFeatures) -> ImageFeatures:
 
             def feats():
                 return FeatureMap(multilevel.block_reduce(parent().features.data), 1, shape)
-        else:  # the same grid seen from the coarse image: half the stride (strides are even)
+        else:  # the same grid seen from the coarse image: half the stride
             fm = entry.features
-            feats = FeatureMap(fm.data, fm.stride // multilevel.FACTOR, shape)
+            if fm.stride % multilevel.FACTOR == 0:
+                feats = FeatureMap(fm.data, fm.stride // multilevel.FACTOR, shape)
+            else:  # an odd stride cannot be halved: half as many cells, resampled, at the same stride
+                feats = FeatureMap(_resample_grid(fm.data, multilevel.coarse_shape(fm.data.shape[:2])), fm.stride,
+                                   shape)
         colour = np.empty((*shape, entry.lab.shape[-1] if entry._colour is None else entry._colour.shape[-1]),
                           np.float32)
         for rows in strips(entry.shape[0], entry.shape[1], multiple=multilevel.FACTOR):  # strip by strip
@@ -711,17 +715,23 @@ def _coarse_entry(entry: ImageFeatures) -> ImageFeatures:
     return entry.coarse
 
 
-def _pyramid(entry: ImageFeatures) -> list:
-    """``[entry, half, quarter, ...]`` down to :data:`COARSEST_PIXELS` (at least one coarse level).
+def _resample_grid(grid: np.ndarray, shape) -> np.ndarray:
+    """Bilinear (antialiased) resampling of a ``(h, w, c)`` feature grid to ``shape`` cells."""
+    import torch
+    import torch.nn.functional as F
 
-    A level whose features' stride is odd (deep features that cannot be halved) ends the pyramid.
-    """
+    t = torch.from_numpy(np.ascontiguousarray(grid, np.float32)).permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        out = F.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False, antialias=True)
+    return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
+
+
+def _pyramid(entry: ImageFeatures) -> list:
+    """``[entry, half, quarter, ...]`` down to :data:`COARSEST_PIXELS` (at least one coarse level)."""
     levels = [entry]
     while True:
         top = levels[-1]
         if len(levels) > 1 and (top.shape[0] * top.shape[1] <= COARSEST_PIXELS or min(top.shape) < 16):
-            return levels
-        if top.stride > 1 and top.stride % multilevel.FACTOR:
             return levels
         levels.append(_coarse_entry(top))
 
@@ -803,6 +813,10 @@ class _FineCosts:
         if self.ids is None:
             return _split(self.delta.ravel()[flat])
         return _split(self.lut[self.ids.ravel()[flat]])
+
+    def full(self) -> np.ndarray:
+        """The difference for every pixel (float32 ``(rows, cols)``)."""
+        return self.delta if self.ids is None else self.lut[self.ids]
 
     def coarse(self) -> np.ndarray:
         """Block sums of the difference on the half-resolution grid, strip by strip."""
@@ -901,6 +915,10 @@ def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations
             init = multilevel.upsample_labels(fg, level.shape)
             h_fg, h_bg = hards[i]
             band = multilevel.band_mask(init, h_fg, h_bg, BAND_RADIUS)
+            if entry.stride > 1:  # deep costs vary cell by cell: re-solve every pixel they argue for
+                d = fine.full() if i == 0 else deltas[i]
+                band |= np.where(init, d > 0, d < 0)
+                del d
             if i == 0:
                 costs = fine.at
             else:
