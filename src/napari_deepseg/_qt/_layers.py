@@ -25,6 +25,22 @@ def layer_array(layer):
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
 
 
+def plane_data(layer, plane):
+    """The layer's data at ``plane``: a copy of a numpy array, a lazy view of anything else.
+
+    Lazy data (dask, zarr, as napari holds large images) stays lazy: the core reads
+    it strip by strip or tile by tile, never whole. zarr arrays are wrapped in dask
+    first, since indexing a zarr array reads it at once.
+    """
+    data = layer_array(layer)
+    if isinstance(data, np.ndarray):
+        return np.array(data[plane], copy=True)
+    import dask.array as da
+
+    lazy = data if isinstance(data, da.Array) else da.from_array(data, chunks=getattr(data, "chunks", "auto"))
+    return lazy[plane]
+
+
 def spatial_shape(layer) -> tuple[int, ...]:
     """Shape of the layer's data without the colour axis of an RGB(A) image.
 
@@ -112,7 +128,7 @@ def read_inputs(image_layer, scribbles_layer, world_point) -> PlaneInputs:
             f"'{image_layer.name}' has shape {shape}; use 'New scribbles layer' to make a matching one"
         )
     plane = current_plane(image_layer, world_point)
-    image = np.array(layer_array(image_layer)[plane], copy=True)
+    image = plane_data(image_layer, plane)
     scribbles = np.array(layer_array(scribbles_layer)[plane], copy=True)
     return PlaneInputs(image, scribbles, plane, shape)
 
