@@ -97,7 +97,9 @@ def _child(args) -> None:
         out["single_level_s"] = time.perf_counter() - t0
         out["iou_multilevel_vs_single"] = float(iou(first == 1, exact == 1))
         out["after_single_level_mb"] = _hwm_mb()
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so it would count the parent's
+    # memory (the deep backbones' random weights it built) at the moment of the fork
+    out["peak_rss_mb"] = _hwm_mb()
     print(json.dumps(out))
 
 

@@ -25,8 +25,6 @@ OFFSETS_8 = OFFSETS_4 + ((1, 1), (1, -1))
 PRESETS = ("default", "seed")
 #: images up to this many pixels keep their flat edge arrays between cuts
 CACHE_EDGES_MAX_PIXELS = 2_000_000
-#: the default preset uses 8-neighbour edges up to this many pixels, 4-neighbour above (memory)
-EIGHT_NEIGHBOURS_MAX_PIXELS = 2_000_000
 
 
 def pair_slices(shape, offset):

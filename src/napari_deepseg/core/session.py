@@ -496,16 +496,9 @@ def _cut_seed(entry: ImageFeatures, seeds, classes, lam, sigma) -> np.ndarray:
     return _solve(costs, _seed_index(seeds, classes), entry.nlinks[key])
 
 
-def _default_nlinks(entry: ImageFeatures, lam, sigma, connectivity: Optional[int] = None) -> graphcut.NLinks:
-    """Contrast weights on full-resolution colour, combined with deep features.
-
-    8-neighbour by default; a single-level cut of more than
-    :data:`~napari_deepseg.core.graphcut.EIGHT_NEIGHBOURS_MAX_PIXELS` uses 4 (memory).
-    """
-    rows, cols = entry.shape
-    if connectivity is None:
-        connectivity = 8 if rows * cols <= graphcut.EIGHT_NEIGHBOURS_MAX_PIXELS else 4
-    offsets = graphcut.OFFSETS_8 if connectivity == 8 else graphcut.OFFSETS_4
+def _default_nlinks(entry: ImageFeatures, lam, sigma) -> graphcut.NLinks:
+    """8-neighbour contrast weights on full-resolution colour, combined with deep features."""
+    offsets = graphcut.OFFSETS_8
     colour = [graphcut.neighbour_sqdiff(entry.colour, off) for off in offsets]
     if entry.stride == 1:
         combined = colour
@@ -629,8 +622,8 @@ def _multilevel_applies(shape, multilevel: Optional[bool]) -> bool:
     return multi and min(rows, cols) >= 8
 
 
-#: n-links of the default preset: kind -> (factor on λ, connectivity; None = by image size)
-_NLINK_KINDS = {"default": (1.0, 8), "default-coarse": (2.0, 8), "default-band": (1.0, 8)}
+#: n-links of the default preset: kind -> factor on λ
+_NLINK_KINDS = {"default": 1.0, "default-coarse": 2.0, "default-band": 1.0}
 
 
 def _cached_nlinks(entry: ImageFeatures, kind: str, lam, sigma):
@@ -643,8 +636,7 @@ def _cached_nlinks(entry: ImageFeatures, kind: str, lam, sigma):
     """
     key = (kind, lam, sigma)
     if key not in entry.nlinks:
-        factor, connectivity = _NLINK_KINDS[kind]
-        entry.nlinks[key] = _default_nlinks(entry, factor * lam, sigma, connectivity=connectivity)
+        entry.nlinks[key] = _default_nlinks(entry, _NLINK_KINDS[kind] * lam, sigma)
     return key, entry.nlinks[key]
 
 
