@@ -199,3 +199,14 @@ def test_memory_limit_parsing():
     assert memory.parse_bytes("512M") == 512 << 20
     with pytest.raises(ValueError, match="memory limit"):
         memory.parse_bytes("lots")
+
+
+def test_read_image_opens_pngs_beyond_pillows_bomb_limit(tmp_path):
+    from PIL import Image
+
+    from napari_deepseg.core.io import read_image
+
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((2, 90_000_000), np.uint8)).save(path)  # 180 MP: Pillow refuses above 179 MP
+    assert read_image(path).shape == (2, 90_000_000)
+    assert Image.MAX_IMAGE_PIXELS is not None  # the limit is back for everything else

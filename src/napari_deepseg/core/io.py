@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -27,6 +28,24 @@ def _read_tiff(path: Path) -> np.ndarray:
     return arr
 
 
+@contextlib.contextmanager
+def _open_pil(path):
+    """``PIL.Image.open`` without Pillow's decompression-bomb limit (89 MP): aerial tiles are larger.
+
+    The files are the user's own, named on the command line; the memory guard of the core
+    (:mod:`napari_deepseg.core.memory`) decides what fits.
+    """
+    from PIL import Image
+
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as im:
+            yield im
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
 def read_image(path) -> np.ndarray:
     """Read an image file as a numpy array (``(rows, cols)`` or ``(rows, cols, channels)``).
 
@@ -41,9 +60,7 @@ def read_image(path) -> np.ndarray:
     try:
         if p.suffix.lower() in (".tif", ".tiff"):
             return _read_tiff(p)
-        from PIL import Image
-
-        with Image.open(p) as im:
+        with _open_pil(p) as im:
             if im.mode == "P":
                 im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
             elif im.mode in ("LA", "La"):
@@ -68,9 +85,7 @@ def read_labels(path) -> np.ndarray:
         if p.suffix.lower() in (".tif", ".tiff"):
             arr = _read_tiff(p)
         else:
-            from PIL import Image
-
-            with Image.open(p) as im:
+            with _open_pil(p) as im:
                 arr = np.asarray(im)
     except Exception as exc:  # noqa: BLE001
         raise ValueError(f"cannot read labels {p}: {type(exc).__name__}: {exc}") from None
