@@ -24,7 +24,10 @@ weights). Each run is one child process that:
 
 A run is ``NAME`` or ``NAME:MAX_SIDE`` (resnet50's ``max_side``; 0 = full
 resolution). Results go to stdout as one JSON object per run. Run ``uptime``
-beside it: the machine may be shared.
+beside it: the machine may be shared. To measure older code, put its ``src``
+first on ``PYTHONPATH`` (``git archive COMMIT src | tar -x -C /tmp/old``); an
+extractor without ``reads_tiles`` is given ``as_float_image(image)``, as its
+session did.
 """
 
 from __future__ import annotations
@@ -71,8 +74,13 @@ def _child(args) -> None:
         image = zarr.open_array(args.image_zarr, mode="r")
     else:
         image = np.load(args.image_npy)
+    legacy = not hasattr(ex, "reads_tiles")  # code before tiled inputs (e.g. a git archive on PYTHONPATH)
+    if legacy:  # its session handed the extractor as_float_image(image), float32 (counted in the baseline)
+        from napari_deepseg.core.validation import as_float_image
+
+        image = as_float_image(np.asarray(image))
     out = {"run": args.run, "input": args.input, "rows": int(image.shape[0]), "cols": int(image.shape[1]),
-           "baseline_mb": round(_hwm_mb())}
+           "legacy_float_input": legacy, "baseline_mb": round(_hwm_mb())}
     t0 = time.perf_counter()
     fm = ex.extract(image)
     out["extract_s"] = round(time.perf_counter() - t0, 2)
