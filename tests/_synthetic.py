@@ -227,3 +227,30 @@ def write_disk_dataset(root, n=3, scribbles=True):
         if scribbles:
             Image.fromarray(disk_scribbles(truth, seed=k).astype(np.uint8)).save(root / "scribbles" / f"im{k}-anno.png")
     return root
+
+
+def nir_disk_image(shape=(64, 80), dtype=np.uint16, noise=0.03, seed=0, nir_range=0.25):
+    """RGB + near-infrared bands ``(rows, cols, 4)`` where only the NIR band shows a disk.
+
+    The three colour bands are the textured background everywhere (the disk is
+    invisible in them); the fourth band is dark with a bright disk, spanning only
+    ``nir_range`` of the dtype's range (a narrower band than the colours, as NIR
+    often is), so a global stretch would shrink its contrast.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        ``(rows, cols, 4)`` of ``dtype``.
+    truth : numpy.ndarray of bool
+        ``(rows, cols)``, True on the disk.
+    """
+    shape = tuple(int(s) for s in shape)
+    truth = disk_mask(shape)
+    rng = np.random.default_rng(seed)
+    rgb = np.empty(shape + (3,), np.float32)
+    rgb[:] = BACKGROUND_RGB
+    rgb += _texture(shape, rng)[..., None]
+    rgb += rng.normal(0.0, noise, rgb.shape).astype(np.float32)
+    nir = np.where(truth, 0.8, 0.3).astype(np.float32) + rng.normal(0.0, noise, shape).astype(np.float32)
+    nir = np.clip(nir, 0.0, 1.0) * np.float32(nir_range)
+    return _to_dtype(np.concatenate([rgb, nir[..., None]], axis=-1), dtype), truth

@@ -19,7 +19,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def add_backbone_options(parser, default: str = "classic") -> None:
-    """``--features``, ``--weights``, ``--layers``, ``--max-side``, ``--device`` on ``parser``."""
+    """``--features``, ``--weights``, ``--layers``, ``--max-side``, ``--rgb-channels``, ``--device`` on ``parser``."""
     from ..core import available_backbones
 
     parser.add_argument("--features", default=default, choices=available_backbones(), help="feature backbone")
@@ -28,6 +28,9 @@ def add_backbone_options(parser, default: str = "classic") -> None:
     parser.add_argument("--layers", default=None, help="resnet50 layers, e.g. layer4 or layer2,layer3")
     parser.add_argument("--max-side", type=int, default=None,
                         help="resnet50: shrink images whose longer side exceeds this (default 1024; 0 = never)")
+    parser.add_argument("--rgb-channels", type=int, nargs=3, default=None, metavar=("R", "G", "B"),
+                        help="pretrained backbones: the image channels read as red, green and blue "
+                             "(default the first three), e.g. 3 0 1 for near-infrared, red, green")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
 
 
@@ -48,4 +51,10 @@ def backbone_params(args) -> dict:
         params.update(device=args.device, weights=args.weights)  # the VGG16 checkpoint
     elif args.weights:
         raise CLIError(f"--weights is only used by pretrained backbones, not by '{args.features}'")
+    rgb = getattr(args, "rgb_channels", None)
+    if rgb is not None:
+        if args.features not in ("resnet50", "clip", "saliency"):
+            raise CLIError(f"--rgb-channels is only used by pretrained backbones (resnet50, clip, saliency), "
+                           f"not by '{args.features}', which reads every channel")
+        params["rgb_channels"] = tuple(rgb)
     return params

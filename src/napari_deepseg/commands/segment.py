@@ -17,19 +17,24 @@ def run(args) -> int:
     if args.points is not None:
         if args.feature_cache is not None:
             raise CLIError("--feature-cache is used with --scribbles, not with --points")
+        if args.channel_axis is not None:
+            raise CLIError("--channel-axis is used with --scribbles, not with --points")
         return run_points(args)
     from ..core import SegmentationSession
     from ..core.io import LABEL_SUFFIXES, read_image, read_labels, write_labels
-    from ..core.validation import as_float_image, check_scribbles
+    from ..core.validation import as_float_image, channels_last, check_scribbles
 
     if Path(args.output).suffix.lower() not in LABEL_SUFFIXES:
         raise CLIError(f"cannot write labels to {args.output}: use a file name ending in {', '.join(LABEL_SUFFIXES)}")
     image = read_image(args.image)
     scribbles = read_labels(args.scribbles)
-    check_scribbles(scribbles, as_float_image(image).shape[:2], name=f"scribbles {args.scribbles}")
+    axis = args.channel_axis
+    plane = as_float_image(image) if axis is None else channels_last(image, axis, name=f"image {args.image}")
+    check_scribbles(scribbles, plane.shape[:2], name=f"scribbles {args.scribbles}")
+    del plane
     t0 = time.perf_counter()
     session = SegmentationSession(args.features, feature_cache=args.feature_cache, **backbone_params(args))
-    session.set_image(image)
+    session.set_image(image, channel_axis=axis)
     t1 = time.perf_counter()
     mask = session.segment(scribbles, preset=args.preset, lam=args.lam, sigma=args.sigma, iterations=args.iterations)
     t2 = time.perf_counter()
@@ -106,6 +111,10 @@ def add_parser(sub) -> None:
     seg.add_argument("--checkpoint", default=None, help="--method pointclip: checkpoint folder from 'train pointclip'")
     seg.add_argument("-o", "--output", required=True, help="output label image (.png or .tif)")
     add_backbone_options(seg)
+    seg.add_argument("--channel-axis", type=int, default=None, metavar="K",
+                     help="axis of the image's channels (e.g. -1 or 0 for an RGB + near-infrared TIFF): every "
+                          "band is kept (a 4th is not alpha) and stretched on its own; deep backbones read "
+                          "the three --rgb-channels")
     seg.add_argument("--feature-cache", default=None, metavar="FEATURES.zarr",
                      help="zarr feature cache (see 'precompute'): features are read from it if present, else "
                           "computed and added to it")

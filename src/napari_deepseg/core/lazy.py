@@ -99,6 +99,10 @@ class LazyImage:
         ``(rows, cols)``, ``(rows, cols, 1|3|4)``; alpha is dropped.
     name : str
         Argument name for error messages.
+    all_channels : bool
+        The last axis is an explicit channel axis (from
+        :func:`~napari_deepseg.core.validation.channels_last`): every channel is
+        read, up to :data:`~napari_deepseg.core.validation.MAX_CHANNELS`; a fourth is not alpha.
 
     Raises
     ------
@@ -113,16 +117,36 @@ class LazyImage:
     ((2, 2, 1), [[0.0, 1.0]])
     """
 
-    def __init__(self, array, name: str = "image"):
-        image_layout(array, name)  # shape and dtype checks, nothing read
+    def __init__(self, array, name: str = "image", all_channels: bool = False):
+        image_layout(array, name, all_channels)  # shape and dtype checks, nothing read
         self.array = array
         self.name = name
         shape = tuple(array.shape)
         self._gray = len(shape) == 2
-        channels = 1 if self._gray else min(3, shape[2])
+        channels = 1 if self._gray else (shape[2] if all_channels else min(3, shape[2]))
         self.shape = (int(shape[0]), int(shape[1]), channels)
         self.dtype = np.dtype(array.dtype)
         self._range: Optional[tuple] = None
+        self._picked: Optional[tuple] = None  # channels read, in order (see :meth:`pick`)
+
+    def pick(self, channels) -> "LazyImage":
+        """A view reading only ``channels`` (indices into this image's channels, repeats allowed).
+
+        Shares the array and the normalisation (nothing is read).
+
+        Examples
+        --------
+        >>> img = LazyImage(np.arange(16, dtype=np.uint8).reshape(2, 2, 4), all_channels=True)
+        >>> (img.pick((3, 0, 0)).read(slice(0, 2), slice(0, 1))[:, 0] * 255).round().tolist()
+        [[3.0, 0.0, 0.0], [11.0, 8.0, 8.0]]
+        """
+        picked = tuple(int(c) for c in channels)
+        source = self._picked or tuple(range(self.shape[2]))
+        view = object.__new__(LazyImage)
+        view.__dict__.update(self.__dict__)
+        view._picked = tuple(source[c] for c in picked)
+        view.shape = self.shape[:2] + (len(picked),)
+        return view
 
     @property
     def stretch(self) -> tuple:
@@ -134,9 +158,13 @@ class LazyImage:
     def read(self, rows: slice, cols: slice) -> np.ndarray:
         """float32 ``(r, c, channels)`` of the region ``rows, cols`` (slices inside the image)."""
         lo, hi = self.stretch
-        block = self.array[rows, cols] if self._gray else self.array[rows, cols, : self.shape[2]]
-        block = np.asarray(block)
-        return normalise(block[..., None] if self._gray else block, lo, hi, self.dtype)
+        if self._gray:
+            block = np.asarray(self.array[rows, cols])[..., None]
+        else:
+            block = np.asarray(self.array[rows, cols, : None if self._picked else self.shape[2]])
+        if self._picked is not None:
+            block = block[..., list(self._picked)]
+        return normalise(block, lo, hi, self.dtype)
 
     def read_all(self) -> np.ndarray:
         """The whole image as float32 ``(rows, cols, channels)``, assembled strip by strip."""
@@ -208,6 +236,54 @@ def _padded_index(start: int, stop: int, n: int, mode: str) -> np.ndarray:
 def as_lazy_image(image, name: str = "image") -> LazyImage:
     """``image`` as a :class:`LazyImage` (returned as is when it already is one)."""
     return image if isinstance(image, LazyImage) else LazyImage(image, name)
+
+
+def rgb_channels(image: LazyImage, channels=None, name: str = "channels") -> LazyImage:
+    """The three channels a network reads as red, green and blue.
+
+    Parameters
+    ----------
+    image : LazyImage
+        Any number of channels.
+    channels : tuple of 3 int, optional
+        Indices into ``image``'s channels (checked with
+        :func:`~napari_deepseg.core.validation.check_rgb_channels`). ``None``:
+        one or three channels as they are (one is repeated by the network's
+        input code), the first three of more.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    LazyImage
+        ``image`` itself or a :meth:`LazyImage.pick` view of it.
+
+    Raises
+    ------
+    ValueError
+        If an index is not a channel of ``image``, or ``image`` has two channels and none are chosen.
+
+    Examples
+    --------
+    >>> img = LazyImage(np.zeros((2, 2, 5), np.uint8), all_channels=True)
+    >>> rgb_channels(img).shape, rgb_channels(img, (4, 2, 0)).shape
+    ((2, 2, 3), (2, 2, 3))
+    """
+    from .validation import check_rgb_channels
+
+    picked = check_rgb_channels(channels, name)
+    n = image.shape[2]
+    if picked is None:
+        if n in (1, 3):
+            return image
+        if n == 2:
+            raise ValueError(f"the image has 2 channels; choose the three the network reads as RGB with "
+                             f"{name}=(r, g, b), indices 0..1 (repeats allowed, e.g. (0, 1, 1))")
+        return image.pick((0, 1, 2))
+    if max(picked) >= n:
+        raise ValueError(f"{name}={picked} names channel {max(picked)} but the image has {n} "
+                         f"channel{'s' if n > 1 else ''} (indices 0..{n - 1})")
+    return image if picked == (0, 1, 2) and n == 3 else image.pick(picked)
 
 
 def read_region(array, rows: slice, cols: slice) -> np.ndarray:

@@ -27,7 +27,9 @@ from .features import FeatureMap, get_extractor
 from .features.base import upsample_grid
 from .palette import Palette, build_palette, strips
 from .progress import CancelToken, ProgressCallback, check, release_memory, report
-from .validation import SCRIBBLE_BACKGROUND, as_float_image, check_positive, check_scribbles, image_layout
+from .lazy import LazyImage
+from .validation import (SCRIBBLE_BACKGROUND, as_float_image, channels_last, check_positive, check_scribbles,
+                         image_layout)
 
 #: default smoothness weight λ per preset (tuned on the GrabCut scribbles, see docs/performance.md)
 DEFAULT_LAMBDA = {"seed": 1.0, "default": 20.0}
@@ -218,7 +220,8 @@ class SegmentationSession:
 
     # -- expensive step -------------------------------------------------------
     def set_image(
-        self, image, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None
+        self, image, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+        channel_axis: Optional[int] = None,
     ) -> ImageFeatures:
         """Compute (or fetch from the cache) the features of ``image``.
 
@@ -226,15 +229,26 @@ class SegmentationSession:
         ----------
         image : array-like
             ``(rows, cols)``, ``(rows, cols, 3)`` or ``(rows, cols, 4)``; any numeric dtype.
+            With ``channel_axis``: one plane with that channel axis anywhere.
         progress, cancel
             See :mod:`napari_deepseg.core.progress`.
+        channel_axis : int, optional
+            ``None``: the layouts above (a fourth channel is alpha and dropped; a
+            global stretch for dtypes other than uint8). An int: that axis holds
+            1 to 7 channels, all kept (RGB + near-infrared, ...) and stretched
+            channel by channel (:func:`~napari_deepseg.core.validation.channels_last`);
+            deep backbones read the three their ``channels`` parameter picks.
 
         Returns
         -------
         ImageFeatures
         """
-        arr = image_layout(image)  # shape and dtype only: numpy, dask and zarr arrays alike
-        key = image_key(arr, self.backbone, self.extractor.params())
+        params = self.extractor.params()
+        if channel_axis is None:
+            arr = image_layout(image)  # shape and dtype only: numpy, dask and zarr arrays alike
+        else:  # every channel kept, each stretched on its own (lazy arrays stay lazy)
+            arr, params = channels_last(image, channel_axis), {**params, "channel_axis": int(channel_axis)}
+        key = image_key(arr, self.backbone, params)
         if key in self._cache:
             self._cache.move_to_end(key)
             self._current = self._cache[key]
@@ -249,7 +263,8 @@ class SegmentationSession:
         check(cancel)
         lab = perceptual_colour(palette.colours[:, None, :])[:, 0, :]
         entry = ImageFeatures(key, palette.shape, None, palette=palette, lab=lab)
-        entry._features = _feature_source(self.extractor, arr, entry, progress, cancel, self.feature_cache)
+        source = arr if channel_axis is None else LazyImage(arr, all_channels=True)
+        entry._features = _feature_source(self.extractor, source, entry, progress, cancel, self.feature_cache)
         release_memory()
         if not entry.features_computed:
             report(progress, 1, 1, "colour")
@@ -429,7 +444,7 @@ def _feature_source(extractor, image, entry: ImageFeatures, progress, cancel, fe
         report(progress, 0, 1, f"colour ({extractor.name} features on first use)")
         check(cancel)
         parent = weakref.ref(entry)  # no reference cycle: an evicted image is freed at once
-        return lambda: extractor.extract(parent().image)
+        return lambda: extractor.extract(LazyImage(parent().image, all_channels=True))  # alpha already dropped
     return extractor.extract(image, progress=progress, cancel=cancel)
 
 

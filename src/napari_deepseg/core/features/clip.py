@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..lazy import rgb_channels
 from ..progress import check, report
+from ..validation import check_rgb_channels
 from ..weights import WeightsUnavailableError
 from .base import FeatureExtractor, FeatureMap
 from .compress import pca_compress
@@ -203,14 +205,19 @@ class CLIPFeatures(FeatureExtractor):
         Channels kept after PCA; ``0`` keeps the raw tokens.
     allow_download : bool
         Whether missing weights may be downloaded.
+    rgb_channels : tuple of 3 int, optional
+        The image channels the network reads as red, green and blue (an image
+        with an explicit channel axis, e.g. RGB + near-infrared: ``(3, 0, 1)``
+        puts NIR in the red input). ``None``: the first three (one channel repeated).
     """
 
     name = "clip"
     needs_weights = True
 
     def __init__(self, weights=None, device: str = "auto", resolution: int = 448, n_components: int = 32,
-                 allow_download: bool = True, checkpoint=None):
+                 allow_download: bool = True, checkpoint=None, rgb_channels=None):
         self.weights = str(checkpoint or weights or DEFAULT_CLIP)
+        self.rgb_channels = check_rgb_channels(rgb_channels, "rgb_channels")
         self.device = device
         if int(resolution) < 1:
             raise ValueError(f"resolution must be >= 1 pixel, got {resolution}")
@@ -221,7 +228,8 @@ class CLIPFeatures(FeatureExtractor):
         self.allow_download = allow_download
 
     def params(self) -> dict:
-        return {"weights": self.weights, "resolution": self.resolution, "n_components": self.n_components}
+        return {"weights": self.weights, "resolution": self.resolution, "n_components": self.n_components,
+                **({} if self.rgb_channels is None else {"rgb_channels": self.rgb_channels})}
 
     def load_model(self):
         """The encoder on the resolved device (loaded once per process)."""
@@ -235,6 +243,7 @@ class CLIPFeatures(FeatureExtractor):
     def _extract(self, image, progress, cancel):
         import torch
 
+        image = rgb_channels(image, self.rgb_channels, "rgb_channels")
         model = self.load_model()
         check(cancel)
         rows, cols = image.shape[:2]

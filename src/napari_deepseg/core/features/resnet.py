@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..lazy import LazyImage
+from ..lazy import LazyImage, rgb_channels
 from ..progress import check, report
+from ..validation import check_rgb_channels
 from ..weights import resolve_torchvision_weights
 from .base import FeatureExtractor, FeatureMap
 from .compress import pca_compress, pca_fit, pca_project
@@ -133,6 +134,10 @@ class ResNet50Features(FeatureExtractor):
         factor that fits (block mean) before the network, as segment-anything
         does with its 1024-pixel input; the grid's stride grows by that factor.
         ``0`` never shrinks. Keeps a 2048 x 2048 image at 1/4 of the compute.
+    rgb_channels : tuple of 3 int, optional
+        The image channels the network reads as red, green and blue (an image
+        with an explicit channel axis, e.g. RGB + near-infrared: ``(3, 0, 1)``
+        puts NIR in the red input). ``None``: the first three (one channel repeated).
     max_grid_bytes : int
         Largest uncompressed grid (cells x channels x 4 bytes) held whole. Up to
         it, the PCA is fitted on up to 8000 random cells of the whole grid.
@@ -163,8 +168,10 @@ class ResNet50Features(FeatureExtractor):
         halo: int = 160,
         max_side: int = 1024,
         max_grid_bytes: int = MAX_GRID_BYTES,
+        rgb_channels=None,
     ):
         self.layers = parse_layers(layers)
+        self.rgb_channels = check_rgb_channels(rgb_channels, "rgb_channels")
         self.n_components = int(n_components)
         self.weights = weights
         self.device = device
@@ -187,6 +194,7 @@ class ResNet50Features(FeatureExtractor):
             "halo": self.halo,
             "max_side": self.max_side,
             "max_grid_bytes": self.max_grid_bytes,
+            **({} if self.rgb_channels is None else {"rgb_channels": self.rgb_channels}),
         }
 
     @staticmethod
@@ -289,6 +297,7 @@ class ResNet50Features(FeatureExtractor):
         return sum(LAYER_CHANNELS[n] for n in self.layers)
 
     def _extract(self, image, progress, cancel):
+        image = rgb_channels(image, self.rgb_channels, "rgb_channels")
         self.load_model()
         rows, cols = image.shape[:2]
         factor = shrink_factor((rows, cols), self.max_side)

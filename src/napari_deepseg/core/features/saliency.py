@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..lazy import rgb_channels
 from ..progress import report
+from ..validation import check_rgb_channels
 from .base import FeatureExtractor, FeatureMap
 
 #: weight-free backbones the saliency channel can be added to
@@ -37,6 +39,9 @@ class SaliencyFeatures(FeatureExtractor):
         channels (0 turns it off).
     weights, device, allow_download, tile
         As :class:`~napari_deepseg.core.saliency.SaliencyModel`.
+    rgb_channels : tuple of 3 int, optional
+        The image channels VGG16 reads as red, green and blue (the base bank reads
+        every channel). ``None``: the first three (one channel repeated).
 
     Examples
     --------
@@ -52,7 +57,8 @@ class SaliencyFeatures(FeatureExtractor):
     appearance_channels = 1
 
     def __init__(self, mode: str = "guided", class_index=None, base: str = "classic", weight: float = 1.0,
-                 weights=None, device: str = "auto", allow_download: bool = True, tile: int = 768, network=None):
+                 weights=None, device: str = "auto", allow_download: bool = True, tile: int = 768, network=None,
+                 rgb_channels=None):
         from ..saliency import check_mode
 
         self.mode = check_mode(mode)
@@ -65,12 +71,14 @@ class SaliencyFeatures(FeatureExtractor):
             raise ValueError(f"weight must be a number >= 0, got {weight!r}")
         self.weight = weight
         self.weights, self.device, self.allow_download, self.tile = weights, device, allow_download, int(tile)
+        self.rgb_channels = check_rgb_channels(rgb_channels, "rgb_channels")
         self._network = network
         self._model = None
 
     def params(self) -> dict:
         return {"mode": self.mode, "class_index": self.class_index, "base": self.base, "weight": self.weight,
-                "weights": str(self.weights or ""), "tile": self.tile}
+                "weights": str(self.weights or ""), "tile": self.tile,
+                **({} if self.rgb_channels is None else {"rgb_channels": self.rgb_channels})}
 
     def saliency_model(self):
         """The :class:`~napari_deepseg.core.saliency.SaliencyModel` (built once)."""
@@ -85,7 +93,8 @@ class SaliencyFeatures(FeatureExtractor):
         from . import get_extractor
 
         base = get_extractor(self.base).extract(image, progress, cancel).data
-        sal = self.saliency_model().compute(image, mode=self.mode, class_index=self.class_index,
+        rgb = rgb_channels(image, self.rgb_channels, "rgb_channels")
+        sal = self.saliency_model().compute(rgb, mode=self.mode, class_index=self.class_index,
                                             progress=progress, cancel=cancel).map
         report(progress, 1, 1, "saliency channel")
         spread = float(np.mean(base.reshape(-1, base.shape[-1]).std(axis=0))) or 1.0

@@ -125,23 +125,27 @@ class ClassicFeatures(FeatureExtractor):
 
 
 def filter_bank(image: np.ndarray, sigmas) -> np.ndarray:
-    """The classic channels of a float32 ``(rows, cols, 1|3)`` image (or strip), not yet z-scored.
+    """The classic channels of a float32 ``(rows, cols, channels)`` image (or strip), not yet z-scored.
 
-    L*a*b* (or lightness x 100) and, per sigma, the smoothed base channels, the
-    gradient magnitude and Laplacian of Gaussian of lightness and the two
-    eigenvalues of its structure tensor and of its Hessian.
+    The base channels are L*a*b* for three channels, otherwise every channel x 100
+    (grayscale; RGB + near-infrared and other explicit channel axes, whose bands
+    need not be colours). Per sigma: the smoothed base channels, the gradient
+    magnitude and Laplacian of Gaussian of lightness (L*, else the mean of the
+    base channels) and the two eigenvalues of its structure tensor and of its Hessian.
 
     Examples
     --------
     >>> filter_bank(np.zeros((8, 9, 3), np.float32), (1.0,)).shape
     (8, 9, 12)
+    >>> filter_bank(np.zeros((8, 9, 4), np.float32), (1.0,)).shape  # 4 bands + 4 smoothed + 6
+    (8, 9, 14)
     """
     if image.shape[-1] == 3:
         lab = color.rgb2lab(image).astype(np.float32)
         base = [lab[..., 0], lab[..., 1], lab[..., 2]]
     else:
-        base = [image[..., 0] * np.float32(100.0)]
-    light = base[0]
+        base = [image[..., c] * np.float32(100.0) for c in range(image.shape[-1])]
+    light = base[0] if len(base) in (1, 3) else np.mean(base, axis=0, dtype=np.float32)
     chans = list(base)
     for s in sigmas:
         chans += [ndi.gaussian_filter(c, s) for c in base]
