@@ -21,6 +21,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", nargs="+", help="outputs of size_scaling.py --json")
     ap.add_argument("-o", "--output", default="docs/images/size_scaling.png")
+    ap.add_argument("--markdown", action="store_true", help="also print the table of docs/performance.md")
     args = ap.parse_args(argv)
 
     import matplotlib
@@ -33,6 +34,8 @@ def main(argv=None):
         for row in json.loads(Path(path).read_text()):
             if "failed" not in row:
                 runs[row.get("features", "classic")].append(row)
+    if args.markdown:
+        print(markdown_table(runs))
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     panels = [("first_result_s", "first result (s)", 20.0), ("update_s", "later update (s)", 2.0),
               ("peak_rss_mb", "peak memory (GB)", 3.0)]
@@ -56,6 +59,19 @@ def main(argv=None):
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.output, dpi=110)
     print(args.output)
+
+
+def markdown_table(runs) -> str:
+    """One row per backbone and size: features, first cut, first result, updates, peak memory, load."""
+    lines = ["| backbone | image | features | first cut | first result | update | far stroke | peak | load |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, rows in sorted(runs.items()):
+        for r in sorted(rows, key=lambda r: r["mp"]):
+            lines.append(
+                f"| `{name}` | {r['mp']:.0f} MP ({r['cols']}²) | {r['features_s']:.1f} s | {r['first_cut_s']:.1f} s "
+                f"| **{r['first_result_s']:.1f} s** | **{r['update_s']:.2f} s** | {r['update_far_s']:.2f} s "
+                f"| **{r['peak_rss_mb'] / 1024:.2f} GB** | {r['load_after'][0]:.1f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

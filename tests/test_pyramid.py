@@ -210,3 +210,14 @@ def test_read_image_opens_pngs_beyond_pillows_bomb_limit(tmp_path):
     Image.fromarray(np.zeros((2, 90_000_000), np.uint8)).save(path)  # 180 MP: Pillow refuses above 179 MP
     assert read_image(path).shape == (2, 90_000_000)
     assert Image.MAX_IMAGE_PIXELS is not None  # the limit is back for everything else
+
+
+def test_rgba_zarr_image_stays_lazy_when_alpha_is_dropped():
+    zarr = pytest.importorskip("zarr")
+    from napari_deepseg.core.validation import image_layout
+
+    z = zarr.zeros((40, 30, 4), chunks=(10, 30, 4), dtype="uint8")
+    z[:] = 7
+    out = image_layout(z)
+    assert out.shape == (40, 30, 3) and not isinstance(out, np.ndarray)
+    assert int(np.asarray(out).max()) == 7

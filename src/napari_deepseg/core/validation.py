@@ -136,7 +136,13 @@ def image_layout(image, name: str = "image", all_channels: bool = False):
         )
     if shape[0] < 2 or shape[1] < 2:
         raise ValueError(f"{name} must be at least 2x2 pixels, got shape {shape[:2]}")
-    return arr[..., :3] if len(shape) == 3 and shape[-1] == 4 else arr
+    if len(shape) == 3 and shape[-1] == 4:
+        if not isinstance(arr, np.ndarray) and not hasattr(arr, "dask"):  # zarr & co. read on slicing: stay lazy
+            import dask.array as da
+
+            arr = da.from_array(arr, chunks=getattr(arr, "chunks", "auto"))
+        return arr[..., :3]
+    return arr
 
 
 def channels_last(image, channel_axis, name: str = "image"):
