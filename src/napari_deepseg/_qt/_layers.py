@@ -184,8 +184,13 @@ def result_colormap():
     return DirectLabelColormap(color_dict=colours)
 
 
-def add_result_layer(viewer, name: str, image_layer, shape: tuple, plane: tuple, labels: np.ndarray) -> Labels:
-    """Add the result layer, zero everywhere except ``labels`` in ``plane``."""
+def add_result_layer(viewer, name: str, image_layer, shape: tuple, plane: tuple, labels: np.ndarray,
+                     geometry_layer=None) -> Labels:
+    """Add the result layer, zero everywhere except ``labels`` in ``plane``.
+
+    Its scale and translate are the image's, or ``geometry_layer``'s (the scribbles
+    of an image with a channel axis, which is not a spatial axis of the result).
+    """
     data = np.zeros(shape, labels.dtype)
     data[plane] = labels
     return viewer.add_labels(
@@ -194,7 +199,7 @@ def add_result_layer(viewer, name: str, image_layer, shape: tuple, plane: tuple,
         opacity=0.5,
         colormap=result_colormap(),
         metadata={METADATA_KEY: {"role": ROLE_SEGMENTATION, "image": image_layer.name}},
-        **layer_geometry(image_layer),
+        **layer_geometry(image_layer if geometry_layer is None else geometry_layer),
     )
 
 

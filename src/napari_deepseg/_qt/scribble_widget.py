@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, PushButton
 from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
 from napari.utils import progress
@@ -36,8 +36,8 @@ from superqt.utils import FunctionWorker
 from ..core import PRESETS, SegmentationSession, available_backbones, get_extractor
 from ..core.progress import CancelToken, Cancelled
 from ..core.session import DEFAULT_LAMBDA
-from ..core.validation import check_scribbles
-from . import _layers
+from ..core.validation import check_rgb_channels, check_scribbles
+from . import _channels, _layers
 from ._torch_guard import guard_triton_import
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -57,6 +57,8 @@ class Options:
     params: tuple = ()
     #: zarr feature cache path ("" = off), passed to the session
     feature_cache: str = ""
+    #: the image's channel axis as the data holds it (``None``: napari's RGB / grayscale layout)
+    channel_axis: Optional[int] = None
 
     @property
     def session_key(self) -> tuple:
@@ -107,7 +109,7 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
     with slot.lock:
         if cancel is not None:
             cancel.raise_if_cancelled()
-        slot.session.set_image(image, progress=progress, cancel=cancel)
+        slot.session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
         return slot.session.segment(
             scribbles, preset=options.preset, lam=options.lam, sigma=options.sigma,
             progress=progress, cancel=cancel,
@@ -198,6 +200,12 @@ class ScribbleSegmentationWidget(Container):
         self.sigma = FloatSpinBox(value=DEFAULT_SIGMA_DISPLAY, min=0.001, max=10000.0, step=1.0, enabled=False)
         self.weights = FileEdit(label="weights", mode="r", filter="*.pth *.pt *.safetensors", nullable=True)
         self.device = ComboBox(label="device", choices=list(DEVICES), value="auto")
+        self.channel_axis = ComboBox(label="channel axis", choices=list(_channels.CHANNEL_AXES), value="none",
+                                     tooltip="none: RGB(A) or grayscale as napari shows it; last / first: that axis "
+                                             "of the data holds the bands (RGB + near-infrared, ...), all kept")
+        self.rgb_channels = LineEdit(label="RGB channels", value="",
+                                     tooltip="pretrained backbones: the bands read as red, green, blue, e.g. 3, 0, 1 "
+                                             "(empty: the first three)")
         self.feature_cache = FileEdit(label="feature cache", mode="d", nullable=True,
                                       tooltip="zarr store (.zarr folder) for features across sessions; empty = off")
         self.segment_button = PushButton(text="Segment")
@@ -207,7 +215,7 @@ class ScribbleSegmentationWidget(Container):
         self.extend([
             self.image_combo, self.scribbles_combo, self.new_scribbles_button, self.backbone, self.preset,
             _row(self.lam_auto, self.lam, label="λ"), _row(self.sigma_auto, self.sigma, label="σ"),
-            self.weights, self.device, self.feature_cache, _row(self.segment_button, self.live, label=""), self.status,
+            self.weights, self.device, self.channel_axis, self.rgb_channels, self.feature_cache, _row(self.segment_button, self.live, label=""), self.status,
         ])
 
     def _connect(self) -> None:
@@ -257,6 +265,7 @@ class ScribbleSegmentationWidget(Container):
         needs = self._needs_weights(self.backbone.value)
         self.weights.enabled = needs
         self.device.enabled = needs
+        self.rgb_channels.enabled = needs
 
     def _on_preset_changed(self, preset) -> None:
         if self.lam_auto.value and preset in DEFAULT_LAMBDA:
@@ -276,7 +285,13 @@ class ScribbleSegmentationWidget(Container):
         if image_layer is None:
             self._notify("no image layer selected: open an image first")
             return None
-        layer = _layers.new_scribbles_layer(self.viewer, image_layer)
+        try:
+            axis = _channels.channel_axis_index(self.channel_axis.value)
+            layer = _layers.new_scribbles_layer(self.viewer, image_layer) if axis is None else \
+                _channels.new_scribbles_layer(self.viewer, image_layer, axis)
+        except ValueError as exc:
+            self._notify(one_line(exc))
+            return None
         self.reset_choices()
         self.scribbles_combo.value = layer
         self.status.value = "paint 1 = object, 2 = background"
@@ -332,11 +347,14 @@ class ScribbleSegmentationWidget(Container):
                     raise ValueError(f"weights file not found: {weights}")
                 params += (("weights", str(weights)),)
             params += (("device", self.device.value),)
+            rgb = check_rgb_channels(self.rgb_channels.value.strip() or None, "RGB channels")
+            params += (("rgb_channels", rgb),) if rgb is not None else ()
         lam = None if self.lam_auto.value else float(self.lam.value)
         sigma = None if self.sigma_auto.value else float(self.sigma.value)
         cache = self.feature_cache.value
         cache = "" if cache is None or str(cache).strip() in ("", ".") else str(cache)
-        return Options(backbone, self.preset.value, lam, sigma, params, cache)
+        axis = _channels.channel_axis_index(self.channel_axis.value)
+        return Options(backbone, self.preset.value, lam, sigma, params, cache, axis)
 
     def _slot(self, options: Options) -> SessionSlot:
         """The cached session for these options (created on first use)."""
@@ -364,11 +382,16 @@ class ScribbleSegmentationWidget(Container):
         """
         try:
             image_layer, scribbles_layer = self.image_combo.value, self.scribbles_combo.value
-            inputs = _layers.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point)
+            axis = _channels.channel_axis_index(self.channel_axis.value)
+            if axis is None:
+                inputs = _layers.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point)
+            else:
+                inputs = _channels.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point, axis)
             if live and np.unique(inputs.scribbles[inputs.scribbles > 0]).size < 2:
                 self.status.value = "Live: paint both object (1) and background (2)"
                 return False
-            check_scribbles(inputs.scribbles, inputs.image.shape[:2], name=f"scribbles '{scribbles_layer.name}'")
+            check_scribbles(inputs.scribbles, inputs.image.shape[:2] if axis is None else inputs.shape[-2:],
+                            name=f"scribbles '{scribbles_layer.name}'")
             options = self.options()
             slot = self._slot(options)
         except (ValueError, TypeError, RuntimeError) as exc:
@@ -461,8 +484,10 @@ class ScribbleSegmentationWidget(Container):
     def _add_result_layer(self, job: Job, name: str, labels: np.ndarray) -> Labels:
         """Add the result layer just below the scribbles, keeping the active layer active."""
         active = self.viewer.layers.selection.active
+        same = job.image_layer.ndim == len(job.inputs.shape)  # else a channel axis: the scribbles' geometry
         layer = _layers.add_result_layer(
-            self.viewer, name, job.image_layer, job.inputs.shape, job.inputs.plane, labels
+            self.viewer, name, job.image_layer, job.inputs.shape, job.inputs.plane, labels,
+            geometry_layer=None if same else job.scribbles_layer,
         )
         if job.scribbles_layer in self.viewer.layers:
             src, dst = self.viewer.layers.index(layer), self.viewer.layers.index(job.scribbles_layer)
