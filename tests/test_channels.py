@@ -67,6 +67,12 @@ def test_channels_last_dask_stays_lazy_and_matches_numpy():
     out = channels_last(lazy, 0)
     assert isinstance(out, da.Array) and out.shape == (40, 30, 4)
     np.testing.assert_allclose(np.asarray(out), channels_last(img, -1), atol=1e-6)
+    zarr = pytest.importorskip("zarr")
+    store = zarr.create_array(store={}, shape=(4, 40, 30), chunks=(1, 16, 16), dtype=np.uint16)
+    store[:] = _band_first(img)
+    out = channels_last(store, 0)  # a zarr array is read through dask, chunk by chunk
+    assert isinstance(out, da.Array)
+    np.testing.assert_allclose(np.asarray(out), channels_last(img, -1), atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -214,7 +214,7 @@ def channels_last(image, channel_axis, name: str = "image"):
         import dask.array as da
     except ImportError:  # no dask: a lazy array is read here
         return _stretch_channels(np.ascontiguousarray(np.moveaxis(np.asarray(arr), axis, -1)), name)
-    lazy = arr if isinstance(arr, da.Array) else da.from_array(arr)
+    lazy = arr if isinstance(arr, da.Array) else da.from_array(arr, chunks=getattr(arr, "chunks", "auto"))
     return _stretch_channels(da.moveaxis(lazy, axis, -1), name)
 
 
