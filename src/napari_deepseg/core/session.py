@@ -879,6 +879,30 @@ def _refit(entry: ImageFeatures, model, seeds, classes, fg: np.ndarray):
     return model.fit(_mixture_rows(entry, flat), labels)
 
 
+#: deep-feature bands take at most this fraction of a level's pixels whose costs disagree with the level above
+DISAGREE_BUDGET = 0.02
+
+
+def _disagreement(init: np.ndarray, delta: np.ndarray, budget: float) -> np.ndarray:
+    """Pixels whose own cost difference argues against their label in ``init``, the strongest ``budget`` of them.
+
+    Examples
+    --------
+    >>> init = np.array([[True, True, False, False]])
+    >>> _disagreement(init, np.array([[3.0, -1.0, -5.0, 2.0]]), budget=1).tolist()
+    [[False, False, True, False]]
+    """
+    against = np.where(init, delta, -delta)  # > 0: the pixel prefers the other label
+    n = int(np.count_nonzero(against > 0))
+    if n <= budget:
+        return against > 0
+    keep = max(0, int(budget))
+    if keep == 0:
+        return np.zeros(init.shape, bool)
+    threshold = np.partition(against.ravel(), against.size - keep)[against.size - keep]
+    return against >= max(threshold, np.finfo(np.float32).tiny)
+
+
 def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
                     extra: _Extra = _NO_EXTRA) -> np.ndarray:
     """The default energy solved coarse-to-fine.
@@ -922,9 +946,9 @@ def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations
             init = multilevel.upsample_labels(fg, level.shape)
             h_fg, h_bg = hards[i]
             band = multilevel.band_mask(init, h_fg, h_bg, BAND_RADIUS)
-            if entry.stride > 1:  # deep costs vary cell by cell: re-solve every pixel they argue for
+            if entry.stride > 1:  # deep costs vary cell by cell: re-solve the pixels they argue for most
                 d = fine.full() if i == 0 else deltas[i]
-                band |= np.where(init, d > 0, d < 0)
+                band |= _disagreement(init, d, DISAGREE_BUDGET * init.size)
                 del d
             if i == 0:
                 costs = fine.at
