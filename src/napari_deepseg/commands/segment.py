@@ -19,6 +19,8 @@ def run(args) -> int:
             raise CLIError("--feature-cache is used with --scribbles, not with --points")
         if args.channel_axis is not None:
             raise CLIError("--channel-axis is used with --scribbles, not with --points")
+        if args.mode is not None or args.spacing is not None:
+            raise CLIError("--mode and --spacing are used with 3-D --scribbles, not with --points")
         return run_points(args)
     from ..core import SegmentationSession
     from ..core.io import LABEL_SUFFIXES, read_image, read_labels, write_labels
@@ -28,6 +30,10 @@ def run(args) -> int:
         raise CLIError(f"cannot write labels to {args.output}: use a file name ending in {', '.join(LABEL_SUFFIXES)}")
     image = read_image(args.image)
     scribbles = read_labels(args.scribbles)
+    if _is_volume(image, scribbles, args):
+        return run_volume(args, image, scribbles, write_labels)
+    if args.spacing is not None:
+        raise CLIError("--spacing is for 3-D images (a TIFF stack with 3-D scribbles)")
     axis = args.channel_axis
     plane = as_float_image(image) if axis is None else channels_last(image, axis, name=f"image {args.image}")
     check_scribbles(scribbles, plane.shape[:2], name=f"scribbles {args.scribbles}")
@@ -42,6 +48,38 @@ def run(args) -> int:
     if not args.quiet:
         print(f"{out}: {mask.shape[1]}x{mask.shape[0]} labels {sorted(set(mask.ravel().tolist()))}, "
               f"features {t1 - t0:.2f} s, cut {t2 - t1:.2f} s", file=sys.stderr)
+    return 0
+
+
+def _is_volume(image, scribbles, args) -> bool:
+    """A 3-D cut when the scribbles are 3-D (a TIFF stack) or ``--mode`` asks for one."""
+    return scribbles.ndim == 3 or args.mode is not None
+
+
+def run_volume(args, image, scribbles, write_labels) -> int:
+    """Segment a volume or stack with 3-D scribbles (``--mode 3d`` or ``planes``) and write a TIFF stack."""
+    from ..core.volume import VolumeSession
+
+    if args.features not in ("classic", "rgb"):
+        raise CLIError(f"3-D images use the weight-free colour model; --features {args.features} is for 2-D images")
+    if args.preset != "default" or args.channel_axis is not None or args.feature_cache is not None:
+        raise CLIError("3-D images take --mode, --spacing, --lambda, --sigma and --iterations only")
+    if Path(args.output).suffix.lower() not in (".tif", ".tiff"):
+        raise CLIError(f"a 3-D result needs a TIFF: write {Path(args.output).with_suffix('.tif')} instead")
+    if scribbles.ndim != 3:
+        raise CLIError(f"--mode needs 3-D scribbles (a TIFF stack), got shape {scribbles.shape} from {args.scribbles}")
+    t0 = time.perf_counter()
+    session = VolumeSession()
+    session.set_image(image, spacing=args.spacing)
+    t1 = time.perf_counter()
+    mask = session.segment(scribbles, mode=args.mode or "3d", lam=args.lam, sigma=args.sigma,
+                           iterations=args.iterations)
+    t2 = time.perf_counter()
+    out = write_labels(args.output, mask)
+    if not args.quiet:
+        z, y, x = mask.shape
+        print(f"{out}: {z}x{y}x{x} volume ({args.mode or '3d'}), object {int(mask.sum())} voxels, "
+              f"palette {t1 - t0:.2f} s, cut {t2 - t1:.2f} s", file=sys.stderr)
     return 0
 
 
@@ -118,6 +156,10 @@ def add_parser(sub) -> None:
     seg.add_argument("--feature-cache", default=None, metavar="FEATURES.zarr",
                      help="zarr feature cache (see 'precompute'): features are read from it if present, else "
                           "computed and added to it")
+    seg.add_argument("--mode", default=None, choices=("3d", "planes"),
+                     help="3-D images: one 3-D cut (default with 3-D scribbles) or every plane on its own")
+    seg.add_argument("--spacing", type=float, nargs=3, default=None, metavar=("Z", "Y", "X"),
+                     help="3-D images: voxel size along each axis (e.g. 2 1 1), for the 3-D edges")
     seg.add_argument("--preset", default="default", choices=PRESETS, help="energy preset")
     seg.add_argument("--lambda", dest="lam", type=float, default=None, help="smoothness weight (preset default)")
     seg.add_argument("--sigma", type=float, default=None, help="contrast scale (estimated from the image)")

@@ -89,13 +89,14 @@ def read_labels(path) -> np.ndarray:
                 arr = np.asarray(im)
     except Exception as exc:  # noqa: BLE001
         raise ValueError(f"cannot read labels {p}: {type(exc).__name__}: {exc}") from None
-    if arr.ndim == 3:
+    tiff_volume = p.suffix.lower() in (".tif", ".tiff") and arr.ndim == 3 and arr.shape[-1] not in (3, 4)
+    if arr.ndim == 3 and not tiff_volume:  # a colour file: its first channel (a TIFF stack stays 3-D)
         arr = arr[..., 0]
     return arr
 
 
 def write_labels(path, labels: np.ndarray) -> Path:
-    """Write a 2-D label image as PNG (8 or 16 bit) or TIFF, creating folders as needed.
+    """Write a 2-D label image as PNG (8 or 16 bit) or TIFF (also 3-D), creating folders as needed.
 
     Raises
     ------
@@ -114,6 +115,8 @@ def write_labels(path, labels: np.ndarray) -> Path:
         return p
     from PIL import Image
 
+    if arr.ndim != 2:
+        raise ValueError(f"{arr.ndim}-D labels cannot be a PNG; write {p.with_suffix('.tif')} instead")
     if arr.max(initial=0) > 65535:
         raise ValueError(f"labels above 65535 do not fit a PNG; write {p.with_suffix('.tif')} instead")
     arr = arr.astype(np.uint8 if arr.max(initial=0) < 256 else np.uint16)

@@ -1,0 +1,473 @@
+r"""Volumes and stacks: a 3-D graph cut (6-neighbourhood, anisotropic spacing) and a per-plane mode.
+
+The energy is the weight-free default preset's, in three dimensions: an image-wide
+colour (or intensity) mixture shared by the two classes and refitted GrabCut-style,
+and contrast-sensitive n-links between the six face neighbours,
+
+.. math::
+
+    w_{pq} = \frac{\lambda}{s_a / s_{\min}} \exp\!\left(-\frac{d_{pq}^2}{\sigma^2}\right)
+
+where :math:`s_a` is the voxel spacing along the axis joining :math:`p` and
+:math:`q` (the napari layer's ``scale``): neighbours twice as far apart are half as
+strongly tied. ``mode="planes"`` drops the edges between planes, so every plane
+of a time series is cut on its own (with the appearance model learned from the
+strokes of all planes; a plane without strokes is labelled by that model and its
+own edges). Star convexity is not used in 3-D.
+
+Volumes above :data:`MULTILEVEL_MIN_VOXELS` are solved coarse to fine as in 2-D
+(:mod:`~napari_deepseg.core.multilevel`): halved along every axis until the coarsest
+level has at most :data:`COARSEST_VOXELS` voxels (unaries summed over 2x2x2 blocks,
+λ times 4 per level: a coarse face stands for four fine ones), then a band around
+the boundary re-solved per finer level and grown where it presses on its edge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from . import memory
+from .appearance import MAX_SAMPLES_PER_CLASS, ImageMixture, SharedMixtureModel
+from .palette import build_palette
+from .progress import CancelToken, ProgressCallback, check, report
+from .validation import check_positive
+
+#: smoothness weight λ of the 3-D default (as the 2-D default preset)
+DEFAULT_LAMBDA = 20.0
+#: volumes from this many voxels on are cut coarse to fine
+MULTILEVEL_MIN_VOXELS = 1_000_000
+#: the coarse-to-fine cut halves the volume until its coarsest level has at most this many voxels
+COARSEST_VOXELS = 2_000_000
+#: half-width in voxels of the band re-solved around the boundary at each finer level
+BAND_RADIUS = 2
+#: growth rounds of a band at most
+MAX_GROWTH_ROUNDS = 8
+#: bytes per voxel of a single-level 3-D graph (nodes, 3 edges each, t-links, costs); estimate
+SINGLE_LEVEL_BYTES_PER_VOXEL = 350
+MODES = ("3d", "planes")
+
+
+def check_spacing(spacing, ndim: int = 3) -> tuple:
+    """``ndim`` positive finite voxel sizes (``None``: all 1).
+
+    Examples
+    --------
+    >>> check_spacing((2, 1, 1))
+    (2.0, 1.0, 1.0)
+    """
+    if spacing is None:
+        return (1.0,) * ndim
+    try:
+        values = tuple(float(s) for s in spacing)
+    except (TypeError, ValueError):
+        raise ValueError(f"spacing must be {ndim} positive numbers (z, y, x), got {spacing!r}") from None
+    if len(values) != ndim or not all(np.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"spacing must be {ndim} positive numbers (z, y, x), got {spacing!r}")
+    return values
+
+
+def _volume_layout(volume):
+    """The volume without alpha, after checking it is ``(planes, rows, cols)`` or ``(planes, rows, cols, 3|4)``."""
+    arr = volume if hasattr(volume, "shape") and hasattr(volume, "dtype") else np.asarray(volume)
+    dtype = np.dtype(arr.dtype)
+    if not (dtype == bool or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise TypeError(f"volume must hold numbers, got dtype {dtype}")
+    shape = tuple(arr.shape)
+    if not (len(shape) == 3 or (len(shape) == 4 and shape[-1] in (1, 3, 4))):
+        raise ValueError(f"volume must be (planes, rows, cols) or (planes, rows, cols, 3|4), got shape {shape}")
+    if min(shape[:3]) < 2:
+        raise ValueError(f"volume must be at least 2x2x2 voxels, got shape {shape[:3]}")
+    return arr[..., :3] if len(shape) == 4 and shape[-1] == 4 else arr
+
+
+def check_volume_scribbles(scribbles, shape) -> np.ndarray:
+    """uint8 3-D scribbles of ``shape`` with labels 0 (none), 1 (object) and 2 (background), both present."""
+    s = np.asarray(scribbles)
+    if s.shape != tuple(shape):
+        raise ValueError(f"scribbles must have the volume's shape {tuple(shape)}, got {s.shape}")
+    if not np.issubdtype(s.dtype, np.integer) and s.dtype != bool:
+        if not np.all(np.mod(s, 1) == 0):
+            raise ValueError("scribbles must hold whole numbers 0, 1 and 2")
+    s = s.astype(np.int64, copy=False)
+    bad = np.setdiff1d(np.unique(s), [0, 1, 2])
+    if bad.size:
+        raise ValueError(f"3-D scribbles hold 0 (none), 1 (object) and 2 (background) only, got {bad[:5].tolist()}")
+    if not (s == 1).any() or not (s == 2).any():
+        raise ValueError("scribbles need both labels: paint 1 on the object and 2 on the background")
+    return s.astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- n-D helpers
+def _coarse_shape(shape) -> tuple:
+    return tuple(-(-n // 2) for n in shape)
+
+
+def _pad_even(a: np.ndarray, mode="edge") -> np.ndarray:
+    pad = [(0, n % 2) for n in a.shape[:3]] + [(0, 0)] * (a.ndim - 3)
+    return np.pad(a, pad, mode=mode) if any(p[1] for p in pad) else a
+
+
+def block_sum3(a: np.ndarray) -> np.ndarray:
+    """Sum over 2x2x2 blocks (edge-padded).
+
+    Examples
+    --------
+    >>> float(block_sum3(np.ones((2, 2, 2), np.float32))[0, 0, 0])
+    8.0
+    """
+    p = _pad_even(np.asarray(a, np.float32))
+    out = np.zeros(_coarse_shape(p.shape[:3]) + p.shape[3:], np.float32)
+    for dz in (0, 1):
+        for dy in (0, 1):
+            for dx in (0, 1):
+                out += p[dz::2, dy::2, dx::2]
+    return out
+
+
+def coarse_seeds3(fg: np.ndarray, bg: np.ndarray):
+    """Block seeds of two labels: a 2x2x2 block is a seed of the one label its seeds have."""
+    shape = _coarse_shape(fg.shape)
+    out = []
+    for hard in (fg, bg):
+        z, y, x = np.nonzero(hard)
+        block = np.zeros(shape, bool)
+        block[z // 2, y // 2, x // 2] = True
+        out.append(block)
+    both = out[0] & out[1]
+    return out[0] & ~both, out[1] & ~both
+
+
+def upsample3(labels: np.ndarray, shape) -> np.ndarray:
+    """Nearest-neighbour upsampling by 2 along every axis, cropped to ``shape``."""
+    up = labels.repeat(2, 0).repeat(2, 1).repeat(2, 2)
+    return up[: shape[0], : shape[1], : shape[2]]
+
+
+def _edges(labels: np.ndarray) -> np.ndarray:
+    """Voxels with a face neighbour of the other label."""
+    edge = np.zeros(labels.shape, bool)
+    for axis in range(3):
+        a = [slice(None)] * 3
+        b = [slice(None)] * 3
+        a[axis], b[axis] = slice(1, None), slice(None, -1)
+        d = labels[tuple(a)] != labels[tuple(b)]
+        edge[tuple(a)] |= d
+        edge[tuple(b)] |= d
+    return edge
+
+
+def grow3(mask: np.ndarray, flat: np.ndarray, radius: int) -> np.ndarray:
+    """``mask`` with every voxel within ``radius`` (chessboard) of the flat indices ``flat`` set."""
+    zz, yy, xx = np.unravel_index(np.asarray(flat, np.int64), mask.shape)
+    r = range(-radius, radius + 1)
+    for dz in r:
+        z = np.clip(zz + dz, 0, mask.shape[0] - 1)
+        for dy in r:
+            y = np.clip(yy + dy, 0, mask.shape[1] - 1)
+            for dx in r:
+                mask[z, y, np.clip(xx + dx, 0, mask.shape[2] - 1)] = True
+    return mask
+
+
+def band3(init: np.ndarray, fg: np.ndarray, bg: np.ndarray, radius: int) -> np.ndarray:
+    """Voxels within ``radius`` of the boundary of ``init`` or of a seed it contradicts."""
+    edge = _edges(init) | (fg & ~init) | (bg & init)
+    return grow3(np.zeros(init.shape, bool), np.flatnonzero(edge), radius)
+
+
+@dataclass
+class _Level:
+    """One level of the volume pyramid: its shape and perceptual colour (``(*shape, channels)``)."""
+
+    shape: tuple
+    colour: np.ndarray
+    sigma: Optional[float] = None
+
+    def weights(self, axis: int, flat_p: np.ndarray, lam_axis: float) -> np.ndarray:
+        """Weights of the edges from voxels ``flat_p`` to their +1 neighbour along ``axis``."""
+        c = self.colour.reshape(-1, self.colour.shape[-1])
+        step = int(np.prod(self.shape[axis + 1:]))
+        d = c[flat_p] - c[flat_p + step]
+        d2 = np.einsum("ij,ij->i", d, d)
+        return np.exp(d2 * np.float32(-1.0 / (self.sigma * self.sigma))) * np.float32(lam_axis)
+
+    def auto_sigma(self) -> float:
+        """GrabCut's ``sqrt(2 mean d^2)`` over every face-neighbour pair, plane by plane."""
+        if self.sigma is None:
+            total, count = 0.0, 0
+            for axis in range(3):
+                for z in range(self.shape[0] - (axis == 0)):
+                    a = self.colour[z]
+                    b = self.colour[z + 1] if axis == 0 else None
+                    if axis == 1:
+                        a, b = a[:-1], a[1:]
+                    elif axis == 2:
+                        a, b = a[:, :-1], a[:, 1:]
+                    d = (a - b).astype(np.float32)
+                    total += float(np.square(d, out=d).sum(dtype=np.float64))
+                    count += d.size // d.shape[-1]
+            mean = 2.0 * total / max(1, count)
+            self.sigma = float(np.sqrt(mean)) if mean > 0 else 1.0
+        return self.sigma
+
+
+@dataclass
+class VolumeFeatures:
+    """What :meth:`VolumeSession.set_image` computes once per volume."""
+
+    key: str
+    shape: tuple
+    ids: np.ndarray
+    lab: np.ndarray
+    spacing: tuple
+    mixture: Optional[ImageMixture] = None
+    levels: list = field(default_factory=list)
+
+
+def _lam_axes(spacing, lam: float, mode: str) -> tuple:
+    """λ per axis: ``lam`` divided by the spacing relative to the finest; no edges between planes in ``planes`` mode."""
+    low = min(spacing)
+    out = [lam * low / s for s in spacing]
+    if mode == "planes":
+        out[0] = 0.0
+    return tuple(out)
+
+
+class VolumeSession:
+    """Segment one volume (or stack) many times with different 3-D scribbles.
+
+    Examples
+    --------
+    >>> vol = np.zeros((6, 20, 20), np.uint8); vol[:, 5:15, 5:15] = 200
+    >>> s = np.zeros(vol.shape, np.uint8); s[3, 9:11, 9:11] = 1; s[3, 0, :] = 2
+    >>> session = VolumeSession(); _ = session.set_image(vol, spacing=(2, 1, 1))
+    >>> mask = session.segment(s)
+    >>> int(mask[0, 10, 10]), int(mask[5, 1, 1])
+    (1, 0)
+    """
+
+    def __init__(self):
+        self._current: Optional[VolumeFeatures] = None
+
+    def set_image(self, volume, spacing=None, progress: Optional[ProgressCallback] = None,
+                  cancel: Optional[CancelToken] = None) -> VolumeFeatures:
+        """Palette, perceptual colour and spacing of ``volume`` (``(planes, rows, cols[, 3])``, any dtype)."""
+        from .session import perceptual_colour
+
+        arr = _volume_layout(volume)
+        spacing = check_spacing(spacing)
+        planes, rows, cols = arr.shape[:3]
+        memory.check_fits(planes * rows * cols * 12, "reading the volume", (planes * rows, cols),
+                          "downsample it or open a crop (a sub-volume) of it")
+        check(cancel)
+        report(progress, 0, 1, "colour palette")
+        flat = arr.reshape((planes * rows, cols) + tuple(arr.shape[3:]))
+        palette = build_palette(flat)
+        n = len(palette.colours)
+        ids = palette.ids.reshape(planes, rows, cols)
+        ids = ids.astype(np.uint8 if n <= 256 else np.uint16 if n <= 65536 else np.int32)
+        lab = perceptual_colour(palette.colours[:, None, :])[:, 0, :]
+        sample = np.ascontiguousarray(ids.ravel()[:: max(1, ids.size // (1 << 20))])
+        h = hashlib.blake2b(sample.tobytes() + str((ids.shape, n, spacing)).encode(), digest_size=16)
+        self._current = VolumeFeatures(h.hexdigest(), (planes, rows, cols), ids, lab, spacing)
+        report(progress, 1, 1, "colour palette")
+        return self._current
+
+    @property
+    def is_image_set(self) -> bool:
+        return self._current is not None
+
+    def segment(self, scribbles, mode: str = "3d", lam: Optional[float] = None, sigma: Optional[float] = None,
+                iterations: int = 1, multilevel: Optional[bool] = None, progress=None, cancel=None) -> np.ndarray:
+        """Cut the volume for 3-D ``scribbles`` (1 object, 2 background, on any planes).
+
+        Parameters
+        ----------
+        scribbles : array-like
+            ``(planes, rows, cols)`` labels.
+        mode : {"3d", "planes"}
+            A true 3-D cut, or every plane on its own (time series).
+        lam, sigma : float, optional
+            Smoothness weight (default :data:`DEFAULT_LAMBDA`) and contrast scale (auto).
+        iterations : int
+            GrabCut-style refits of the appearance model.
+        multilevel : bool, optional
+            ``None`` solves coarse to fine from :data:`MULTILEVEL_MIN_VOXELS` on; ``False``
+            solves the whole volume at once (the reference; mind the memory).
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 ``(planes, rows, cols)``: 1 object, 0 background.
+        """
+        if self._current is None:
+            raise RuntimeError("no volume set: call set_image(volume) before segment()")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        lam = DEFAULT_LAMBDA if lam is None else check_positive(lam, "lambda")
+        sigma = check_positive(sigma, "sigma", minimum=1e-6)
+        if int(iterations) < 0:
+            raise ValueError(f"iterations must be >= 0, got {iterations!r}")
+        v = self._current
+        seeds = check_volume_scribbles(scribbles, v.shape)
+        n = int(np.prod(v.shape))
+        multi = n >= MULTILEVEL_MIN_VOXELS if multilevel is None else bool(multilevel)
+        multi = multi and min(v.shape) >= 4
+        if not multi:
+            memory.check_fits(n * SINGLE_LEVEL_BYTES_PER_VOXEL, "the single-level 3-D cut", (v.shape[0] * v.shape[1],
+                              v.shape[2]), "use the coarse-to-fine cut (multilevel on), or downsample or crop the volume")
+        fg_seed, bg_seed = seeds == 1, seeds == 2
+        model = _fit(v, np.flatnonzero(seeds), seeds.ravel()[np.flatnonzero(seeds)])
+        lam_axes = _lam_axes(v.spacing, lam, mode)
+        fg = None
+        for it in range(int(iterations) + 1):
+            check(cancel)
+            report(progress, it, int(iterations) + 1, "3-D graph cut")
+            if fg is not None:
+                model = _refit(v, model, fg)
+            costs = model.costs()
+            delta = (costs[:, 0] - costs[:, 1]).astype(np.float32)[v.ids]  # cost(object) - cost(background)
+            if multi:
+                fg = _solve_multilevel(v, delta, fg_seed, bg_seed, lam_axes, sigma, cancel)
+            else:
+                level = _level0(v, sigma)
+                fg = _solve_band(level, delta, np.ones(v.shape, bool), np.zeros(v.shape, bool), fg_seed, bg_seed,
+                                 lam_axes)[0]
+        report(progress, 1, 1, "3-D graph cut")
+        return fg.astype(np.uint8)
+
+
+def _level0(v: VolumeFeatures, sigma) -> _Level:
+    if not v.levels:
+        v.levels.append(_Level(v.shape, v.lab[v.ids]))
+    level = v.levels[0]
+    if sigma is not None:
+        level.sigma = float(sigma)
+    level.auto_sigma()
+    return level
+
+
+def _fit(v: VolumeFeatures, flat: np.ndarray, labels: np.ndarray) -> SharedMixtureModel:
+    if v.mixture is None:
+        n = v.ids.size
+        pick = np.random.default_rng(0).choice(n, min(n, 20_000), replace=False)
+        v.mixture = ImageMixture(v.lab, n_components=24, sample=v.lab[v.ids.ravel()[pick]])
+    return SharedMixtureModel(v.mixture).fit(v.ids.ravel()[flat].astype(np.int64), labels)
+
+
+def _refit(v: VolumeFeatures, model, fg: np.ndarray):
+    """Refit on up to :data:`MAX_SAMPLES_PER_CLASS` random voxels of each class of the current cut."""
+    rng = np.random.default_rng(0)
+    picks, labels = [], []
+    flat_fg = fg.ravel()
+    for value, label in ((True, 1), (False, 2)):
+        draw = rng.choice(flat_fg.size, min(flat_fg.size, 200_000), replace=False)
+        hit = draw[flat_fg[draw] == value][:MAX_SAMPLES_PER_CLASS]
+        picks.append(hit)
+        labels.append(np.full(hit.size, label))
+    flat = np.concatenate(picks)
+    if not (np.concatenate(labels) == 1).any() or not (np.concatenate(labels) == 2).any():
+        return model
+    return model.fit(v.ids.ravel()[flat].astype(np.int64), np.concatenate(labels))
+
+
+def _solve_multilevel(v, delta, fg_seed, bg_seed, lam_axes, sigma, cancel) -> np.ndarray:
+    """Coarsest level whole, then a grown band per finer level (λ x 4 per level)."""
+    levels = [_level0(v, None if sigma is None else sigma)]
+    deltas, seeds = [delta], [(fg_seed, bg_seed)]
+    while int(np.prod(levels[-1].shape)) > COARSEST_VOXELS and min(levels[-1].shape) >= 8:
+        if len(v.levels) <= len(levels):
+            finer = v.levels[len(levels) - 1]
+            v.levels.append(_Level(_coarse_shape(finer.shape), block_sum3(finer.colour) / np.float32(8)))
+        levels.append(v.levels[len(levels)])
+        deltas.append(block_sum3(deltas[-1]))
+        seeds.append(coarse_seeds3(*seeds[-1]))
+    k = len(levels) - 1
+    while k > 0 and not (seeds[k][0].any() and seeds[k][1].any()):
+        k -= 1  # strokes too thin to survive at this level: start finer
+    for level in levels[1:]:
+        if sigma is not None:
+            level.sigma = float(sigma)
+        level.auto_sigma()
+    scale = 4.0**k
+    top = levels[k]
+    fg = _solve_band(top, deltas[k], np.ones(top.shape, bool), np.zeros(top.shape, bool), *seeds[k],
+                     tuple(w * scale for w in lam_axes))[0]
+    for i in range(k - 1, -1, -1):
+        check(cancel)
+        init = upsample3(fg, levels[i].shape)
+        band = band3(init, *seeds[i], BAND_RADIUS)
+        lam_i = tuple(w * 4.0**i for w in lam_axes)
+        for _ in range(MAX_GROWTH_ROUNDS):
+            fg, contacts = _solve_band(levels[i], deltas[i], band, init, *seeds[i], lam_i)
+            if not contacts.size:
+                break
+            grow3(band, contacts, BAND_RADIUS)
+    return fg
+
+
+def _solve_band(level: _Level, delta: np.ndarray, band: np.ndarray, init: np.ndarray, fg_seed, bg_seed, lam_axes):
+    """Max-flow over the voxels of ``band`` (every voxel for a full cut), the rest fixed to ``init``.
+
+    Returns the object mask and the flat indices of fixed voxels the solution disagrees with.
+    """
+    import maxflow
+
+    shape = level.shape
+    flat_band = band.ravel()
+    nodes = np.flatnonzero(flat_band)
+    node_of = np.full(flat_band.size, -1, np.int64) if flat_band.size <= (1 << 26) else None
+    if node_of is not None:
+        node_of[nodes] = np.arange(nodes.size)
+
+    def nid(flat):
+        return node_of[flat] if node_of is not None else np.searchsorted(nodes, flat)
+
+    d = delta.ravel()[nodes].astype(np.float64)
+    src, snk = np.maximum(-d, 0), np.maximum(d, 0)  # cost of background, cost of object
+    fixed = init.ravel()
+    coords = np.unravel_index(nodes, shape)
+    g = maxflow.GraphFloat(nodes.size, 3 * nodes.size)
+    g.add_nodes(nodes.size)
+    pairs = []
+    for axis, lam_a in enumerate(lam_axes):
+        if lam_a <= 0:
+            continue
+        step = int(np.prod(shape[axis + 1:]))
+        for sign in (1, -1):  # edges to the +1 and -1 neighbour along the axis
+            ok = coords[axis] + sign < shape[axis] if sign > 0 else coords[axis] > 0
+            p_id = np.flatnonzero(ok)
+            q = nodes[ok] + sign * step
+            lower = nodes[ok] if sign > 0 else q
+            w = level.weights(axis, lower, lam_a).astype(np.float64)
+            inside = flat_band[q]
+            if sign > 0:
+                g.add_edges(p_id[inside], nid(q[inside]), w[inside], w[inside])
+            out = ~inside
+            fq = fixed[q[out]]
+            src += np.bincount(p_id[out][fq], w[out][fq], minlength=nodes.size)
+            snk += np.bincount(p_id[out][~fq], w[out][~fq], minlength=nodes.size)
+            pairs.append((p_id[out], q[out]))
+    big = 1e9
+    sf, sb = fg_seed.ravel()[nodes], bg_seed.ravel()[nodes]
+    src[sf], snk[sf] = big, 0.0
+    src[sb], snk[sb] = 0.0, big
+    g.add_grid_tedges(np.arange(nodes.size), src, snk)
+    g.maxflow()
+    label = ~g.get_grid_segments(np.arange(nodes.size))
+    out_mask = fixed.copy()
+    out_mask[nodes] = label
+    if pairs:
+        p_all = np.concatenate([p for p, _ in pairs])
+        q_all = np.concatenate([q for _, q in pairs])
+        contacts = np.unique(q_all[label[p_all] != fixed[q_all]])
+    else:
+        contacts = np.zeros(0, np.int64)
+    return out_mask.reshape(shape), contacts
+
+
+__all__ = ["VolumeSession", "VolumeFeatures", "check_spacing", "check_volume_scribbles"]
