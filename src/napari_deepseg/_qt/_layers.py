@@ -133,6 +133,30 @@ def read_inputs(image_layer, scribbles_layer, world_point) -> PlaneInputs:
     return PlaneInputs(image, scribbles, plane, shape)
 
 
+def read_volume_inputs(image_layer, scribbles_layer) -> PlaneInputs:
+    """The whole 3-D image (lazy data stays lazy) and a copy of its 3-D scribbles, for a 3-D cut.
+
+    Raises
+    ------
+    ValueError
+        If a layer is missing or of the wrong type, the image is not 3-D, or the shapes differ.
+    """
+    if not isinstance(image_layer, Image):
+        raise ValueError("no image layer selected: open an image first")
+    if not isinstance(scribbles_layer, Labels):
+        raise ValueError("no scribbles layer selected: click 'New scribbles layer' and paint 1 and 2")
+    shape = spatial_shape(image_layer)
+    if len(shape) != 3:
+        raise ValueError(f"the 3-D cut needs a 3-D image (planes, rows, cols); '{image_layer.name}' has shape "
+                         f"{shape}: choose 'current plane'")
+    sshape = spatial_shape(scribbles_layer)
+    if sshape != shape:
+        raise ValueError(f"scribbles layer '{scribbles_layer.name}' has shape {sshape} but image "
+                         f"'{image_layer.name}' has shape {shape}; use 'New scribbles layer' to make a matching one")
+    scribbles = np.array(layer_array(scribbles_layer), copy=True)
+    return PlaneInputs(plane_data(image_layer, ()), scribbles, (), shape)
+
+
 def layer_geometry(layer) -> dict:
     """``scale`` and ``translate`` of a layer, for a new layer drawn on top of it."""
     return {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
@@ -217,7 +241,7 @@ def write_plane(layer: Labels, plane: tuple, labels: np.ndarray) -> int:
     plane : tuple of int
         Indices of the leading axes.
     labels : numpy.ndarray
-        ``(rows, cols)`` new labels of the plane.
+        ``(rows, cols)`` new labels of the plane (or, with ``plane == ()``, of the whole layer).
 
     Returns
     -------
@@ -228,11 +252,11 @@ def write_plane(layer: Labels, plane: tuple, labels: np.ndarray) -> int:
     if labels.size and int(labels.max()) > np.iinfo(data.dtype).max:
         layer.data = data = data.astype(labels.dtype)
     changed = np.asarray(data[plane]) != labels
-    rows, cols = np.nonzero(changed)
-    if rows.size == 0:
+    where = np.nonzero(changed)  # (rows, cols) of a plane, (planes, rows, cols) of a whole volume
+    if where[0].size == 0:
         return 0
     index_dtype = np.int32 if max(data.shape) < 2**31 else np.intp
-    lead = tuple(np.full(rows.size, i, index_dtype) for i in plane)
-    index = lead + (rows.astype(index_dtype), cols.astype(index_dtype))
+    lead = tuple(np.full(where[0].size, i, index_dtype) for i in plane)
+    index = lead + tuple(w.astype(index_dtype) for w in where)
     layer.data_setitem(index, labels[changed])
-    return int(rows.size)
+    return int(where[0].size)

@@ -37,10 +37,13 @@ from ..core import PRESETS, SegmentationSession, available_backbones, get_extrac
 from ..core.progress import CancelToken, Cancelled
 from ..core.session import DEFAULT_LAMBDA
 from ..core.validation import check_rgb_channels, check_scribbles
+from ..core.volume import VolumeSession
 from . import _channels, _layers
 from ._torch_guard import guard_triton_import
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: the "3-D image" choice -> VolumeSession mode (None: the current plane, as for any stack)
+VOLUME_MODES = {"current plane": None, "3-D cut": "3d", "per plane": "planes"}
 DEFAULT_SIGMA_DISPLAY = 10.0
 #: delay between a finished stroke and the live re-run; strokes within it are merged
 LIVE_DELAY_MS = 30
@@ -59,10 +62,16 @@ class Options:
     feature_cache: str = ""
     #: the image's channel axis as the data holds it (``None``: napari's RGB / grayscale layout)
     channel_axis: Optional[int] = None
+    #: a 3-D image segmented whole: ``"3d"`` or ``"planes"`` (``None``: the current plane only)
+    volume: Optional[str] = None
+    #: the image layer's voxel size ``(z, y, x)`` for the 3-D edges
+    spacing: tuple = ()
 
     @property
     def session_key(self) -> tuple:
         """Sessions are shared between requests with the same backbone, parameters (and feature cache)."""
+        if self.volume:
+            return ("volume",)
         return (self.backbone, self.params, self.feature_cache) if self.feature_cache else (self.backbone, self.params)
 
 
@@ -109,6 +118,10 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
     with slot.lock:
         if cancel is not None:
             cancel.raise_if_cancelled()
+        if options.volume:  # the whole volume: a 3-D cut or every plane on its own
+            slot.session.set_image(image, spacing=options.spacing, progress=progress, cancel=cancel)
+            return slot.session.segment(scribbles, mode=options.volume, lam=options.lam, sigma=options.sigma,
+                                        progress=progress, cancel=cancel)
         slot.session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
         return slot.session.segment(
             scribbles, preset=options.preset, lam=options.lam, sigma=options.sigma,
@@ -208,6 +221,10 @@ class ScribbleSegmentationWidget(Container):
                                              "(empty: the first three)")
         self.feature_cache = FileEdit(label="feature cache", mode="d", nullable=True,
                                       tooltip="zarr store (.zarr folder) for features across sessions; empty = off")
+        self.volume = ComboBox(label="3-D image", choices=list(VOLUME_MODES), value="current plane",
+                               tooltip="3-D image layers: segment the current plane, the whole volume with one "
+                                       "3-D cut (edges between planes weighted by the layer's scale), or every "
+                                       "plane on its own (time series)")
         self.segment_button = PushButton(text="Segment")
         self.live = CheckBox(text="Live", value=False)
         self.status = Label(value="")
@@ -215,7 +232,8 @@ class ScribbleSegmentationWidget(Container):
         self.extend([
             self.image_combo, self.scribbles_combo, self.new_scribbles_button, self.backbone, self.preset,
             _row(self.lam_auto, self.lam, label="λ"), _row(self.sigma_auto, self.sigma, label="σ"),
-            self.weights, self.device, self.channel_axis, self.rgb_channels, self.feature_cache, _row(self.segment_button, self.live, label=""), self.status,
+            self.weights, self.device, self.channel_axis, self.rgb_channels, self.feature_cache, self.volume,
+            _row(self.segment_button, self.live, label=""), self.status,
         ])
 
     def _connect(self) -> None:
@@ -354,6 +372,14 @@ class ScribbleSegmentationWidget(Container):
         cache = self.feature_cache.value
         cache = "" if cache is None or str(cache).strip() in ("", ".") else str(cache)
         axis = _channels.channel_axis_index(self.channel_axis.value)
+        volume = VOLUME_MODES[self.volume.value]
+        if volume is not None:
+            if backbone not in ("classic", "rgb") or self.preset.value != "default" or axis is not None:
+                raise ValueError("the 3-D cut uses the weight-free colour model: pick backbone classic, preset "
+                                 "default and channel axis none, or segment the current plane")
+            image_layer = self.image_combo.value
+            spacing = tuple(float(v) for v in image_layer.scale[-3:]) if image_layer is not None else ()
+            return Options("classic", "default", lam, sigma, (), "", None, volume, spacing)
         return Options(backbone, self.preset.value, lam, sigma, params, cache, axis)
 
     def _slot(self, options: Options) -> SessionSlot:
@@ -361,6 +387,8 @@ class ScribbleSegmentationWidget(Container):
         key = options.session_key
         if options.params:  # a backbone with pretrained weights: torch will be imported
             guard_triton_import()
+        if key not in self._sessions and options.volume:
+            self._sessions[key] = SessionSlot(VolumeSession())
         if key not in self._sessions:
             self._sessions[key] = SessionSlot(SegmentationSession(
                 options.backbone, feature_cache=options.feature_cache or None, **dict(options.params)))
@@ -383,6 +411,15 @@ class ScribbleSegmentationWidget(Container):
         try:
             image_layer, scribbles_layer = self.image_combo.value, self.scribbles_combo.value
             axis = _channels.channel_axis_index(self.channel_axis.value)
+            if VOLUME_MODES[self.volume.value] is not None:
+                inputs = _layers.read_volume_inputs(image_layer, scribbles_layer)
+                if live and not ((inputs.scribbles == 1).any() and (inputs.scribbles == 2).any()):
+                    self.status.value = "Live: paint both object (1) and background (2)"
+                    return False
+                options = self.options()
+                self._start(Job(self._next_rid(), CancelToken(), image_layer, scribbles_layer, inputs),
+                            self._slot(options), options)
+                return True
             if axis is None:
                 inputs = _layers.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point)
             else:
