@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,14 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _hwm_mb() -> float:
-    """Peak resident memory of this process so far (``VmHWM``), in MB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import hwm_mb as _hwm_mb  # noqa: E402
 
 
 def _child(args) -> None:
