@@ -150,3 +150,57 @@ def test_cli_segments_a_tiff_stack(tmp_path, capsys):
     assert main(["segment", str(tmp_path / "vol.tif"), "--scribbles", str(tmp_path / "scr.tif"), "-o",
                  str(tmp_path / "m.png")]) == 2
     assert "TIFF" in capsys.readouterr().err
+
+
+def jumping_disk_stack(shape=(12, 64, 64), seed=0):
+    """A time series whose disk jumps left/right between consecutive planes, uint8, and its truth."""
+    rng = np.random.default_rng(seed)
+    p, r, c = shape
+    y, x = np.ogrid[:r, :c]
+    truth = np.zeros(shape, bool)
+    for z in range(p):
+        cx = c * (0.27 if z % 2 == 0 else 0.73)
+        truth[z] = (y - r / 2) ** 2 + (x - cx) ** 2 <= (c * 0.12) ** 2
+    vol = np.clip(np.where(truth, 150, 80) + rng.normal(0, 20, shape), 0, 255).astype(np.uint8)
+    return vol, truth
+
+
+def test_planes_mode_coarse_to_fine_never_merges_planes(monkeypatch):
+    """Halving z would average a plane with its neighbour: a disk that moves between planes would vanish."""
+    vol, truth = jumping_disk_stack()
+    monkeypatch.setattr(volume_module, "COARSEST_VOXELS", 5_000)  # 12x64x64 -> 12x32x32 -> 12x16x16
+    scr = np.zeros(vol.shape, np.uint8)
+    for z in (4, 5):
+        cx = int(vol.shape[2] * (0.27 if z % 2 == 0 else 0.73))
+        scr[z, 31:33, cx - 3 : cx + 3] = 1
+        scr[z, 1:3, :] = 2
+    ses = VolumeSession()
+    ses.set_image(vol)
+    multi = ses.segment(scr, mode="planes", multilevel=True)
+    assert [lv.factors for lv in ses._current.plane_levels[1:]] == [(1, 2, 2), (1, 2, 2)]
+    single = ses.segment(scr, mode="planes", multilevel=False)
+    per_plane = [iou(multi[z] == 1, truth[z]) for z in range(vol.shape[0])]
+    assert min(per_plane) > 0.9, per_plane
+    assert iou(multi == 1, single == 1) > 0.97
+
+
+def test_block_factors_and_lambda_per_level():
+    assert volume_module.block_factors((64, 64, 64), planes=False) == (2, 2, 2)
+    assert volume_module.block_factors((64, 64, 64), planes=True) == (1, 2, 2)
+    assert volume_module.block_factors((5, 64, 64), planes=False) == (1, 2, 2)  # few planes: in-plane only
+    assert volume_module._lam_scale((2, 2, 2)) == (4.0, 4.0, 4.0)
+    assert volume_module._lam_scale((1, 2, 2)) == (4.0, 2.0, 2.0)
+    assert block_sum3(np.ones((3, 4, 5), np.float32), (1, 2, 2)).shape == (3, 2, 3)
+
+
+def test_sigma_given_once_does_not_stick():
+    vol, _ = sphere((8, 24, 24), seed=4)
+    ses = VolumeSession()
+    ses.set_image(vol)
+    scr = one_plane_scribbles(vol.shape)
+    ses.segment(scr)
+    auto = ses._current.levels[0].sigma
+    ses.segment(scr, sigma=0.5)
+    assert ses._current.levels[0].sigma == 0.5
+    ses.segment(scr)
+    assert ses._current.levels[0].sigma == pytest.approx(auto)

@@ -102,48 +102,64 @@ def check_volume_scribbles(scribbles, shape) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- n-D helpers
-def _coarse_shape(shape) -> tuple:
-    return tuple(-(-n // 2) for n in shape)
+def _coarse_shape(shape, factors=(2, 2, 2)) -> tuple:
+    return tuple(-(-n // f) for n, f in zip(shape, factors))
 
 
-def _pad_even(a: np.ndarray, mode="edge") -> np.ndarray:
-    pad = [(0, n % 2) for n in a.shape[:3]] + [(0, 0)] * (a.ndim - 3)
+def _pad_even(a: np.ndarray, factors=(2, 2, 2), mode="edge") -> np.ndarray:
+    pad = [(0, -n % f) for n, f in zip(a.shape[:3], factors)] + [(0, 0)] * (a.ndim - 3)
     return np.pad(a, pad, mode=mode) if any(p[1] for p in pad) else a
 
 
-def block_sum3(a: np.ndarray) -> np.ndarray:
-    """Sum over 2x2x2 blocks (edge-padded).
+def block_factors(shape, planes: bool) -> tuple:
+    """Block size of the next coarser level: 2 along every axis of 8 voxels or more, never along z for ``planes``.
+
+    Examples
+    --------
+    >>> block_factors((64, 256, 256), planes=False), block_factors((64, 256, 256), planes=True)
+    ((2, 2, 2), (1, 2, 2))
+    >>> block_factors((4, 256, 256), planes=False)
+    (1, 2, 2)
+    """
+    return tuple(1 if (axis == 0 and planes) or n < 8 else 2 for axis, n in enumerate(shape))
+
+
+def block_sum3(a: np.ndarray, factors=(2, 2, 2)) -> np.ndarray:
+    """Sum over blocks of ``factors`` voxels (edge-padded), per channel for a 4-D array.
 
     Examples
     --------
     >>> float(block_sum3(np.ones((2, 2, 2), np.float32))[0, 0, 0])
     8.0
+    >>> block_sum3(np.ones((3, 4, 4), np.float32), (1, 2, 2)).shape
+    (3, 2, 2)
     """
-    p = _pad_even(np.asarray(a, np.float32))
-    out = np.zeros(_coarse_shape(p.shape[:3]) + p.shape[3:], np.float32)
-    for dz in (0, 1):
-        for dy in (0, 1):
-            for dx in (0, 1):
-                out += p[dz::2, dy::2, dx::2]
+    p = _pad_even(np.asarray(a, np.float32), factors)
+    fz, fy, fx = factors
+    out = np.zeros(_coarse_shape(p.shape[:3], factors) + p.shape[3:], np.float32)
+    for dz in range(fz):
+        for dy in range(fy):
+            for dx in range(fx):
+                out += p[dz::fz, dy::fy, dx::fx]
     return out
 
 
-def coarse_seeds3(fg: np.ndarray, bg: np.ndarray):
-    """Block seeds of two labels: a 2x2x2 block is a seed of the one label its seeds have."""
-    shape = _coarse_shape(fg.shape)
+def coarse_seeds3(fg: np.ndarray, bg: np.ndarray, factors=(2, 2, 2)):
+    """Block seeds of two labels: a block is a seed of the one label its seeds have."""
+    shape = _coarse_shape(fg.shape, factors)
     out = []
     for hard in (fg, bg):
         z, y, x = np.nonzero(hard)
         block = np.zeros(shape, bool)
-        block[z // 2, y // 2, x // 2] = True
+        block[z // factors[0], y // factors[1], x // factors[2]] = True
         out.append(block)
     both = out[0] & out[1]
     return out[0] & ~both, out[1] & ~both
 
 
-def upsample3(labels: np.ndarray, shape) -> np.ndarray:
-    """Nearest-neighbour upsampling by 2 along every axis, cropped to ``shape``."""
-    up = labels.repeat(2, 0).repeat(2, 1).repeat(2, 2)
+def upsample3(labels: np.ndarray, shape, factors=(2, 2, 2)) -> np.ndarray:
+    """Nearest-neighbour upsampling by ``factors``, cropped to ``shape``."""
+    up = labels.repeat(factors[0], 0).repeat(factors[1], 1).repeat(factors[2], 2)
     return up[: shape[0], : shape[1], : shape[2]]
 
 
@@ -186,6 +202,10 @@ class _Level:
     shape: tuple
     colour: np.ndarray
     sigma: Optional[float] = None
+    #: the level's own contrast scale (GrabCut's), computed once
+    auto: Optional[float] = None
+    #: block size from the next finer level (``None`` at full resolution)
+    factors: Optional[tuple] = None
 
     def weights(self, axis: int, flat_p: np.ndarray, lam_axis: float) -> np.ndarray:
         """Weights of the edges from voxels ``flat_p`` to their +1 neighbour along ``axis``."""
@@ -194,6 +214,17 @@ class _Level:
         d = c[flat_p] - c[flat_p + step]
         d2 = np.einsum("ij,ij->i", d, d)
         return np.exp(d2 * np.float32(-1.0 / (self.sigma * self.sigma))) * np.float32(lam_axis)
+
+    def use_sigma(self, sigma: Optional[float]) -> float:
+        """Set σ to ``sigma``, or to the level's automatic value when ``sigma`` is None."""
+        if sigma is not None:
+            self.sigma = float(sigma)
+        else:
+            if self.auto is None:
+                self.sigma = None
+                self.auto = self.auto_sigma()
+            self.sigma = self.auto
+        return self.sigma
 
     def auto_sigma(self) -> float:
         """GrabCut's ``sqrt(2 mean d^2)`` over every face-neighbour pair, plane by plane."""
@@ -225,7 +256,10 @@ class VolumeFeatures:
     lab: np.ndarray
     spacing: tuple
     mixture: Optional[ImageMixture] = None
+    #: the pyramid of the ``3d`` mode (``levels[0]``: full resolution, built on the first cut)
     levels: list = field(default_factory=list)
+    #: the pyramid of the ``planes`` mode (halved in-plane only; shares ``levels[0]``)
+    plane_levels: list = field(default_factory=list)
 
 
 def _lam_axes(spacing, lam: float, mode: str) -> tuple:
@@ -345,9 +379,7 @@ def _level0(v: VolumeFeatures, sigma) -> _Level:
     if not v.levels:
         v.levels.append(_Level(v.shape, v.lab[v.ids]))
     level = v.levels[0]
-    if sigma is not None:
-        level.sigma = float(sigma)
-    level.auto_sigma()
+    level.use_sigma(sigma)
     return level
 
 
@@ -375,33 +407,56 @@ def _refit(v: VolumeFeatures, model, fg: np.ndarray):
     return model.fit(v.ids.ravel()[flat].astype(np.int64), np.concatenate(labels))
 
 
+def _coarser(pyramid: list, planes: bool) -> bool:
+    """Append the next coarser level to ``pyramid`` unless its last level is small enough (or cannot shrink)."""
+    finer = pyramid[-1]
+    factors = block_factors(finer.shape, planes)
+    if int(np.prod(finer.shape)) <= COARSEST_VOXELS or factors == (1, 1, 1):
+        return False
+    colour = block_sum3(finer.colour, factors) / np.float32(np.prod(factors))
+    pyramid.append(_Level(_coarse_shape(finer.shape, factors), colour, factors=factors))
+    return True
+
+
+def _lam_scale(factors) -> tuple:
+    """How many fine faces one coarse face along each axis stands for (the product of the other axes' factors)."""
+    return tuple(float(np.prod([f for b, f in enumerate(factors) if b != a])) for a in range(3))
+
+
 def _solve_multilevel(v, delta, fg_seed, bg_seed, lam_axes, sigma, cancel) -> np.ndarray:
-    """Coarsest level whole, then a grown band per finer level (λ x 4 per level)."""
-    levels = [_level0(v, None if sigma is None else sigma)]
+    """Coarsest level whole, then a grown band per finer level.
+
+    Every level halves the axes of 8 voxels or more (never z in ``planes`` mode, where
+    ``lam_axes[0]`` is 0: the planes stay apart at every level); unaries are summed over
+    a block and each axis' λ is multiplied by the number of fine faces a coarse face
+    stands for (4 for 2x2x2 blocks, 2 in-plane for 1x2x2 blocks).
+    """
+    planes = lam_axes[0] == 0
+    levels = [_level0(v, sigma)]
+    pyramid = v.plane_levels if planes else v.levels  # cached per volume and mode
+    if not pyramid:
+        pyramid.append(levels[0])
     deltas, seeds = [delta], [(fg_seed, bg_seed)]
-    while int(np.prod(levels[-1].shape)) > COARSEST_VOXELS and min(levels[-1].shape) >= 8:
-        if len(v.levels) <= len(levels):
-            finer = v.levels[len(levels) - 1]
-            v.levels.append(_Level(_coarse_shape(finer.shape), block_sum3(finer.colour) / np.float32(8)))
-        levels.append(v.levels[len(levels)])
-        deltas.append(block_sum3(deltas[-1]))
-        seeds.append(coarse_seeds3(*seeds[-1]))
+    while len(pyramid) > len(levels) or _coarser(pyramid, planes):
+        levels.append(pyramid[len(levels)])
+        f = levels[-1].factors
+        deltas.append(block_sum3(deltas[-1], f))
+        seeds.append(coarse_seeds3(*seeds[-1], f))
     k = len(levels) - 1
     while k > 0 and not (seeds[k][0].any() and seeds[k][1].any()):
         k -= 1  # strokes too thin to survive at this level: start finer
     for level in levels[1:]:
-        if sigma is not None:
-            level.sigma = float(sigma)
-        level.auto_sigma()
-    scale = 4.0**k
+        level.use_sigma(sigma)
+    lams = [tuple(lam_axes)]
+    for level in levels[1:]:
+        lams.append(tuple(w * m for w, m in zip(lams[-1], _lam_scale(level.factors))))
     top = levels[k]
-    fg = _solve_band(top, deltas[k], np.ones(top.shape, bool), np.zeros(top.shape, bool), *seeds[k],
-                     tuple(w * scale for w in lam_axes))[0]
+    fg = _solve_band(top, deltas[k], np.ones(top.shape, bool), np.zeros(top.shape, bool), *seeds[k], lams[k])[0]
     for i in range(k - 1, -1, -1):
         check(cancel)
-        init = upsample3(fg, levels[i].shape)
+        init = upsample3(fg, levels[i].shape, levels[i + 1].factors)
         band = band3(init, *seeds[i], BAND_RADIUS)
-        lam_i = tuple(w * 4.0**i for w in lam_axes)
+        lam_i = lams[i]
         for _ in range(MAX_GROWTH_ROUNDS):
             fg, contacts = _solve_band(levels[i], deltas[i], band, init, *seeds[i], lam_i)
             if not contacts.size:
