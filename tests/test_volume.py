@@ -204,3 +204,16 @@ def test_sigma_given_once_does_not_stick():
     assert ses._current.levels[0].sigma == 0.5
     ses.segment(scr)
     assert ses._current.levels[0].sigma == pytest.approx(auto)
+
+
+def test_a_stack_of_two_big_planes_is_cut_coarse_to_fine(monkeypatch):
+    vol, truth = jumping_disk_stack((2, 64, 64), seed=6)
+    monkeypatch.setattr(volume_module, "COARSEST_VOXELS", 1_000)
+    scr = np.zeros(vol.shape, np.uint8)
+    scr[0, 31:33, 14:20] = 1
+    scr[:, 1:3, :] = 2
+    ses = VolumeSession()
+    ses.set_image(vol)
+    out = ses.segment(scr, multilevel=True)
+    assert [lv.factors for lv in ses._current.levels[1:]] == [(1, 2, 2), (1, 2, 2)]  # 2x64x64 -> 2x16x16
+    assert iou(out[0] == 1, truth[0]) > 0.9

@@ -350,7 +350,6 @@ class VolumeSession:
         seeds = check_volume_scribbles(scribbles, v.shape)
         n = int(np.prod(v.shape))
         multi = n >= MULTILEVEL_MIN_VOXELS if multilevel is None else bool(multilevel)
-        multi = multi and min(v.shape) >= 4
         if not multi:
             memory.check_fits(n * SINGLE_LEVEL_BYTES_PER_VOXEL, "the single-level 3-D cut", (v.shape[0] * v.shape[1],
                               v.shape[2]), "use the coarse-to-fine cut (multilevel on), or downsample or crop the volume")
