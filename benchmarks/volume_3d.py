@@ -8,7 +8,8 @@ Usage::
 The parent builds a synthetic uint8 volume plane by plane (a lumpy blob — the union
 of three ellipsoids — of mean 150 on a textured background of mean 80, both with
 Gaussian noise of standard deviation 20; voxel spacing 2 along z, 1 in-plane),
-its ground truth, and scribbles on three planes (object strokes inside the blob,
+(``--colour``: three bands — the grey value, a band where the object is tinted, the
+negative), its ground truth, and scribbles on three planes (object strokes inside the blob,
 background strokes along the borders of those planes), and saves them as ``.npy``.
 Then one child process per mode:
 
@@ -65,18 +66,23 @@ def blob_truth(shape, z: int) -> np.ndarray:
     return out
 
 
-def make_volume(shape, seed: int = 0):
-    """uint8 volume, bool truth and uint8 scribbles of ``shape`` (planes, rows, cols)."""
+def make_volume(shape, seed: int = 0, colour: bool = False):
+    """uint8 volume (``(*shape, 3)`` if ``colour``), bool truth and uint8 scribbles of ``shape`` (planes, rows, cols)."""
     rng = np.random.default_rng(seed)
     p, r, c = shape
-    vol = np.empty(shape, np.uint8)
+    vol = np.empty(tuple(shape) + ((3,) if colour else ()), np.uint8)
     truth = np.empty(shape, bool)
     y, x = np.ogrid[:r, :c]
     for z in range(p):
         t = blob_truth(shape, z)
         texture = 25 * np.sin(2 * np.pi * (x / 37.0 + z / 51.0)) * np.cos(2 * np.pi * y / 29.0)
         plane = np.where(t, 150.0, 80.0 + texture) + rng.normal(0, 20, (r, c))
-        vol[z] = np.clip(plane, 0, 255)
+        if colour:  # the grey plane, a second band where the object is tinted, its negative
+            vol[z, ..., 0] = np.clip(plane, 0, 255)
+            vol[z, ..., 1] = np.clip(0.7 * plane + 40 * t, 0, 255)
+            vol[z, ..., 2] = 255 - vol[z, ..., 0]
+        else:
+            vol[z] = np.clip(plane, 0, 255)
         truth[z] = t
     scribbles = np.zeros(shape, np.uint8)
     for z in (p // 2, int(p * 0.4), int(p * 0.62)):
@@ -107,7 +113,7 @@ def _child(args) -> None:
     vol = np.load(folder / "volume.npy")
     scribbles = np.load(folder / "scribbles.npy")
     truth = np.load(folder / "truth.npy", mmap_mode="r")
-    out = {"shape": list(vol.shape), "mode": args.modes[0], "spacing": list(args.spacing),
+    out = {"shape": list(vol.shape[:3]), "colour": vol.ndim == 4, "mode": args.modes[0], "spacing": list(args.spacing),
            "loaded_mb": _hwm_mb()}
     session = VolumeSession()
     t0 = time.perf_counter()
@@ -137,6 +143,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", type=int, nargs=3, default=[256, 512, 512], metavar=("PLANES", "ROWS", "COLS"))
     ap.add_argument("--spacing", type=float, nargs=3, default=[2.0, 1.0, 1.0], metavar=("Z", "Y", "X"))
+    ap.add_argument("--colour", action="store_true", help="a (planes, rows, cols, 3) colour volume")
     ap.add_argument("--modes", nargs="+", default=["3d", "planes"], choices=("3d", "planes"))
     ap.add_argument("--single-level", action="store_true",
                     help="also the whole-volume cut in one graph and the IoU between the two (small volumes)")
@@ -151,7 +158,7 @@ def main(argv=None):
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        vol, truth, scribbles = make_volume(tuple(args.shape))
+        vol, truth, scribbles = make_volume(tuple(args.shape), colour=args.colour)
         for name, arr in (("volume", vol), ("truth", truth), ("scribbles", scribbles)):
             np.save(Path(tmp) / f"{name}.npy", arr)
         print(f"built {'x'.join(map(str, args.shape))} volume in {time.perf_counter() - t0:.1f} s "
@@ -185,7 +192,7 @@ def _run_child(args, mode: str, folder: str) -> dict:
                  f"single-level {row['single_level_s']:.1f} s (IoU truth {row['single_level_iou_truth']:.4f}), "
                  f"IoU multilevel vs single {row['iou_multilevel_vs_single']:.4f}, "
                  f"peak with it {row['peak_rss_with_single_level_mb']:.0f} MB")
-    print(f"{'x'.join(map(str, row['shape']))} {mode}: set_image {row['set_image_s']:.1f} s, segment "
+    print(f"{'x'.join(map(str, row['shape']))}{'x3' if row['colour'] else ''} {mode}: set_image {row['set_image_s']:.1f} s, segment "
           f"{row['segment_s']:.1f} s, peak {row['peak_rss_mb']:.0f} MB (loaded {row['loaded_mb']:.0f}, after "
           f"set_image {row['after_set_image_mb']:.0f}), IoU truth {row['iou_truth']:.4f}{extra}; load "
           f"{load_before[0]:.2f} before, {load_after[0]:.2f} after", flush=True)
