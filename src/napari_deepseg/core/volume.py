@@ -196,11 +196,63 @@ def band3(init: np.ndarray, fg: np.ndarray, bg: np.ndarray, radius: int) -> np.n
 
 
 @dataclass
+class LookUp:
+    """Per-voxel values kept as a table and an index, ``table[ids]``, never as a full array.
+
+    A uint8 volume's voxels take at most 256 values: its colour and unaries are
+    stored as the palette index (1 byte per voxel) and a table per palette entry
+    instead of float32 arrays of 4 bytes (x channels) per voxel.
+
+    Examples
+    --------
+    >>> lu = LookUp(np.array([0.5, 2.0], np.float32), np.array([[[0, 1], [1, 1]]], np.uint8))
+    >>> lu.at(np.array([0, 3])).tolist(), lu.shape
+    ([0.5, 2.0], (1, 2, 2))
+    """
+
+    table: np.ndarray
+    ids: np.ndarray
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.ids.shape) + tuple(self.table.shape[1:])
+
+    def at(self, flat: np.ndarray) -> np.ndarray:
+        """Values of the voxels with flat indices ``flat``."""
+        return self.table[self.ids.reshape(-1)[flat]]
+
+    def planes(self, z0: int, z1: int) -> np.ndarray:
+        """The values of planes ``z0:z1`` as an array."""
+        return self.table[self.ids[z0:z1]]
+
+
+def _values_at(a, flat: np.ndarray) -> np.ndarray:
+    """``a`` (an array of ``(*shape[, channels])`` or a :class:`LookUp`) at flat voxel indices."""
+    if isinstance(a, LookUp):
+        return a.at(flat)
+    return a.reshape((-1,) + a.shape[3:])[flat]
+
+
+def _planes(a, z0: int, z1: int) -> np.ndarray:
+    return a.planes(z0, z1) if isinstance(a, LookUp) else a[z0:z1]
+
+
+def block_sum_chunked(a, factors, planes_per_chunk: int = 16) -> np.ndarray:
+    """:func:`block_sum3` of an array or a :class:`LookUp`, a few planes at a time (a LookUp is never expanded whole)."""
+    if not isinstance(a, LookUp):
+        return block_sum3(a, factors)
+    fz = factors[0]
+    step = fz * max(1, planes_per_chunk // fz)
+    n = a.ids.shape[0]
+    return np.concatenate([block_sum3(a.planes(z0, min(z0 + step, n)), factors) for z0 in range(0, n, step)])
+
+
+@dataclass
 class _Level:
-    """One level of the volume pyramid: its shape and perceptual colour (``(*shape, channels)``)."""
+    """One level of the volume pyramid: its shape and perceptual colour (``(*shape, channels)`` or a LookUp)."""
 
     shape: tuple
-    colour: np.ndarray
+    colour: object
     sigma: Optional[float] = None
     #: the level's own contrast scale (GrabCut's), computed once
     auto: Optional[float] = None
@@ -209,9 +261,8 @@ class _Level:
 
     def weights(self, axis: int, flat_p: np.ndarray, lam_axis: float) -> np.ndarray:
         """Weights of the edges from voxels ``flat_p`` to their +1 neighbour along ``axis``."""
-        c = self.colour.reshape(-1, self.colour.shape[-1])
         step = int(np.prod(self.shape[axis + 1:]))
-        d = c[flat_p] - c[flat_p + step]
+        d = _values_at(self.colour, flat_p) - _values_at(self.colour, flat_p + step)
         d2 = np.einsum("ij,ij->i", d, d)
         return np.exp(d2 * np.float32(-1.0 / (self.sigma * self.sigma))) * np.float32(lam_axis)
 
@@ -230,14 +281,14 @@ class _Level:
         """GrabCut's ``sqrt(2 mean d^2)`` over every face-neighbour pair, plane by plane."""
         if self.sigma is None:
             total, count = 0.0, 0
-            for axis in range(3):
-                for z in range(self.shape[0] - (axis == 0)):
-                    a = self.colour[z]
-                    b = self.colour[z + 1] if axis == 0 else None
-                    if axis == 1:
-                        a, b = a[:-1], a[1:]
-                    elif axis == 2:
-                        a, b = a[:, :-1], a[:, 1:]
+            nxt = _planes(self.colour, 0, 1)[0]
+            for z in range(self.shape[0]):
+                cur = nxt
+                pairs = [(cur[:-1], cur[1:]), (cur[:, :-1], cur[:, 1:])]
+                if z + 1 < self.shape[0]:
+                    nxt = _planes(self.colour, z + 1, z + 2)[0]
+                    pairs.append((cur, nxt))
+                for a, b in pairs:
                     d = (a - b).astype(np.float32)
                     total += float(np.square(d, out=d).sum(dtype=np.float64))
                     count += d.size // d.shape[-1]
@@ -363,7 +414,7 @@ class VolumeSession:
             if fg is not None:
                 model = _refit(v, model, fg)
             costs = model.costs()
-            delta = (costs[:, 0] - costs[:, 1]).astype(np.float32)[v.ids]  # cost(object) - cost(background)
+            delta = LookUp((costs[:, 0] - costs[:, 1]).astype(np.float32), v.ids)  # cost(object) - cost(background)
             if multi:
                 fg = _solve_multilevel(v, delta, fg_seed, bg_seed, lam_axes, sigma, cancel)
             else:
@@ -376,7 +427,7 @@ class VolumeSession:
 
 def _level0(v: VolumeFeatures, sigma) -> _Level:
     if not v.levels:
-        v.levels.append(_Level(v.shape, v.lab[v.ids]))
+        v.levels.append(_Level(v.shape, LookUp(np.asarray(v.lab, np.float32), v.ids)))
     level = v.levels[0]
     level.use_sigma(sigma)
     return level
@@ -412,7 +463,7 @@ def _coarser(pyramid: list, planes: bool) -> bool:
     factors = block_factors(finer.shape, planes)
     if int(np.prod(finer.shape)) <= COARSEST_VOXELS or factors == (1, 1, 1):
         return False
-    colour = block_sum3(finer.colour, factors) / np.float32(np.prod(factors))
+    colour = block_sum_chunked(finer.colour, factors) / np.float32(np.prod(factors))
     pyramid.append(_Level(_coarse_shape(finer.shape, factors), colour, factors=factors))
     return True
 
@@ -439,7 +490,7 @@ def _solve_multilevel(v, delta, fg_seed, bg_seed, lam_axes, sigma, cancel) -> np
     while len(pyramid) > len(levels) or _coarser(pyramid, planes):
         levels.append(pyramid[len(levels)])
         f = levels[-1].factors
-        deltas.append(block_sum3(deltas[-1], f))
+        deltas.append(block_sum_chunked(deltas[-1], f))
         seeds.append(coarse_seeds3(*seeds[-1], f))
     k = len(levels) - 1
     while k > 0 and not (seeds[k][0].any() and seeds[k][1].any()):
@@ -474,14 +525,14 @@ def _solve_band(level: _Level, delta: np.ndarray, band: np.ndarray, init: np.nda
     shape = level.shape
     flat_band = band.ravel()
     nodes = np.flatnonzero(flat_band)
-    node_of = np.full(flat_band.size, -1, np.int64) if flat_band.size <= (1 << 26) else None
+    node_of = np.full(flat_band.size, -1, np.int32) if flat_band.size <= (1 << 27) else None  # else searchsorted
     if node_of is not None:
-        node_of[nodes] = np.arange(nodes.size)
+        node_of[nodes] = np.arange(nodes.size, dtype=np.int32)
 
     def nid(flat):
         return node_of[flat] if node_of is not None else np.searchsorted(nodes, flat)
 
-    d = delta.ravel()[nodes].astype(np.float64)
+    d = _values_at(delta, nodes).astype(np.float64)
     src, snk = np.maximum(-d, 0), np.maximum(d, 0)  # cost of background, cost of object
     fixed = init.ravel()
     coords = np.unravel_index(nodes, shape)
