@@ -39,15 +39,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def _hwm_mb() -> float:
-    """Peak resident memory of this process so far (``VmHWM``), in MB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+from _memory import hwm_mb as _hwm_mb
 
 
 def blob_truth(shape, z: int) -> np.ndarray:
