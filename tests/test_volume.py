@@ -217,3 +217,21 @@ def test_a_stack_of_two_big_planes_is_cut_coarse_to_fine(monkeypatch):
     out = ses.segment(scr, multilevel=True)
     assert [lv.factors for lv in ses._current.levels[1:]] == [(1, 2, 2), (1, 2, 2)]  # 2x64x64 -> 2x16x16
     assert iou(out[0] == 1, truth[0]) > 0.9
+
+
+@pytest.mark.parametrize("kind", ["dask", "zarr"])
+def test_lazy_volumes_give_the_numpy_result(kind):
+    vol, _ = sphere((8, 32, 32), seed=7)
+    scr = one_plane_scribbles(vol.shape)
+    if kind == "dask":
+        da = pytest.importorskip("dask.array")
+        lazy = da.from_array(vol, chunks=(2, 16, 32))
+    else:
+        zarr = pytest.importorskip("zarr")
+        lazy = zarr.zeros(vol.shape, chunks=(2, 16, 32), dtype=vol.dtype)
+        lazy[:] = vol
+    expected = VolumeSession()
+    expected.set_image(vol)
+    ses = VolumeSession()
+    ses.set_image(lazy)
+    np.testing.assert_array_equal(ses.segment(scr), expected.segment(scr))

@@ -81,6 +81,10 @@ def _volume_layout(volume):
         raise ValueError(f"volume must be (planes, rows, cols) or (planes, rows, cols, 3|4), got shape {shape}")
     if min(shape[:3]) < 2:
         raise ValueError(f"volume must be at least 2x2x2 voxels, got shape {shape[:3]}")
+    if not isinstance(arr, np.ndarray) and not hasattr(arr, "dask"):  # zarr & co. (no reshape): lazy through dask
+        import dask.array as da
+
+        arr = da.from_array(arr, chunks=getattr(arr, "chunks", "auto"))
     return arr[..., :3] if len(shape) == 4 and shape[-1] == 4 else arr
 
 
