@@ -65,3 +65,26 @@ def test_3d_cut_refuses_deep_backbones_with_a_notification(setup, qtbot):
     w.preset.value = "seed"
     assert not w.segment()
     assert errors and "weight-free" in errors[-1]
+
+
+def test_a_second_3d_cut_is_one_undoable_edit(setup, qtbot):
+    viewer, w, truth, errors = setup
+    w.volume.value = "3-D cut"
+    assert w.segment()
+    qtbot.waitUntil(lambda: not w.busy, timeout=WAIT_MS)
+    result = viewer.layers["vol segmentation"]
+    first = np.array(result.data, copy=True)
+    scribbles = viewer.layers["vol scribbles"]
+    more = np.array(scribbles.data, copy=True)
+    more[:, :, truth.shape[2] // 2 :][truth[:, :, truth.shape[2] // 2 :]] = 2  # half the object is background now
+    more[truth.shape[0] // 2, 18:22, 10:14] = 1
+    scribbles.data = more
+    assert w.segment()
+    qtbot.waitUntil(lambda: not w.busy, timeout=WAIT_MS)
+    second = np.array(result.data, copy=True)
+    assert not errors and not np.array_equal(second, first)
+    assert viewer.layers["vol segmentation"] is result
+    result.undo()
+    np.testing.assert_array_equal(result.data, first)
+    result.redo()
+    np.testing.assert_array_equal(result.data, second)
