@@ -336,15 +336,45 @@ def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     force_bg = (seed_bg | (star_bg & ~seed_fg)) & ~force_fg
     src[force_fg], snk[force_fg] = big, 0.0
     src[force_bg], snk[force_bg] = 0.0, big
-    g.add_grid_tedges(np.arange(nodes.size), src, snk)
-    g.maxflow()
-    label = ~g.get_grid_segments(np.arange(nodes.size))
-    out = fixed_fg.copy()
+    out, contacts = solve_nodes(g, src, snk, nodes, fixed_fg, pairs)
+    return out.reshape(shape), contacts
+
+
+def solve_nodes(graph, src, snk, nodes: np.ndarray, fixed: np.ndarray, pairs: list):
+    """Add the t-links, solve, and write the band's labels over the fixed labelling.
+
+    Shared by the 2-D band (:func:`solve_band`) and the 3-D one (:mod:`~napari_deepseg.core.volume`).
+
+    Parameters
+    ----------
+    graph : maxflow.GraphFloat
+        The band's graph, one node per entry of ``nodes``, n-links added.
+    src, snk : numpy.ndarray
+        Per-node capacities to the source (cost of background) and sink (cost of object).
+    nodes : numpy.ndarray
+        Flat indices of the band's pixels.
+    fixed : numpy.ndarray of bool
+        Flat labelling outside the band (object = True).
+    pairs : list of tuple
+        ``(band node position, fixed flat index)`` arrays of every edge across the band's edge.
+
+    Returns
+    -------
+    mask : numpy.ndarray of bool
+        Flat object mask.
+    contacts : numpy.ndarray
+        Flat indices of the fixed pixels the band's solution disagrees with across the band's edge.
+    """
+    graph.add_grid_tedges(np.arange(nodes.size), src, snk)
+    graph.maxflow()
+    label = ~graph.get_grid_segments(np.arange(nodes.size))
+    out = fixed.copy()
     out[nodes] = label
+    if not pairs:
+        return out, np.zeros(0, np.int64)
     p_all = np.concatenate([p for p, _ in pairs])
     q_all = np.concatenate([q for _, q in pairs])
-    contacts = np.unique(q_all[label[p_all] != fixed_fg[q_all]])
-    return out.reshape(shape), contacts
+    return out, np.unique(q_all[label[p_all] != fixed[q_all]])
 
 
 def grow(mask: np.ndarray, flat: np.ndarray, radius: int) -> np.ndarray:

@@ -30,7 +30,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import memory
+from . import memory, multilevel
 from .appearance import MAX_SAMPLES_PER_CLASS, ImageMixture, SharedMixtureModel
 from .palette import build_palette
 from .progress import CancelToken, ProgressCallback, check, report
@@ -565,17 +565,7 @@ def _solve_band(level: _Level, delta: np.ndarray, band: np.ndarray, init: np.nda
     sf, sb = fg_seed.ravel()[nodes], bg_seed.ravel()[nodes]
     src[sf], snk[sf] = big, 0.0
     src[sb], snk[sb] = 0.0, big
-    g.add_grid_tedges(np.arange(nodes.size), src, snk)
-    g.maxflow()
-    label = ~g.get_grid_segments(np.arange(nodes.size))
-    out_mask = fixed.copy()
-    out_mask[nodes] = label
-    if pairs:
-        p_all = np.concatenate([p for p, _ in pairs])
-        q_all = np.concatenate([q for _, q in pairs])
-        contacts = np.unique(q_all[label[p_all] != fixed[q_all]])
-    else:
-        contacts = np.zeros(0, np.int64)
+    out_mask, contacts = multilevel.solve_nodes(g, src, snk, nodes, fixed, pairs)
     return out_mask.reshape(shape), contacts
 
 
