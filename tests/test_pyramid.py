@@ -206,10 +206,15 @@ def test_read_image_opens_pngs_beyond_pillows_bomb_limit(tmp_path):
 
     from napari_deepseg.core.io import read_image
 
-    path = tmp_path / "wide.png"
-    Image.fromarray(np.zeros((2, 90_000_000), np.uint8)).save(path)  # 180 MP: Pillow refuses above 179 MP
-    assert read_image(path).shape == (2, 90_000_000)
-    assert Image.MAX_IMAGE_PIXELS is not None  # the limit is back for everything else
+    before = Image.MAX_IMAGE_PIXELS  # other libraries (napari's readers) may have lifted it already
+    Image.MAX_IMAGE_PIXELS = 89_478_485  # Pillow's default: read_image must not depend on it
+    try:
+        path = tmp_path / "wide.png"
+        Image.fromarray(np.zeros((2, 90_000_000), np.uint8)).save(path)  # 180 MP: Pillow refuses above 179 MP
+        assert read_image(path).shape == (2, 90_000_000)
+        assert Image.MAX_IMAGE_PIXELS == 89_478_485  # the limit is back for everything else
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
 
 
 def test_rgba_zarr_image_stays_lazy_when_alpha_is_dropped():
