@@ -20,6 +20,8 @@ from typing import Optional
 
 import numpy as np
 
+from .lazy import row_strips, value_range
+
 #: quantisation levels per channel for images that are not uint8
 LEVELS = 256
 #: single-channel images that are not uint8 keep this many grey levels
@@ -73,8 +75,7 @@ def strips(n_rows: int, n_cols: int, pixels: Optional[int] = None, multiple: int
     [(0, 2), (2, 4), (4, 5)]
     """
     pixels = STRIP_PIXELS if pixels is None else pixels
-    step = max(multiple, (max(1, pixels // max(1, n_cols)) // multiple) * multiple)
-    return [slice(a, min(n_rows, a + step)) for a in range(0, n_rows, step)]
+    return [slice(a, b) for a, b in row_strips(n_rows, n_cols, pixels, multiple)]
 
 
 def _quantise(strip: np.ndarray, lo, hi, levels: int) -> np.ndarray:
@@ -86,26 +87,6 @@ def _quantise(strip: np.ndarray, lo, hi, levels: int) -> np.ndarray:
     else:
         x[...] = 0
     return np.clip(np.rint(x), 0, levels - 1).astype(np.int64)
-
-
-def _range(image) -> tuple:
-    """``(lo, hi)`` stretch of a non-uint8 image, as :func:`as_float_image` applies it."""
-    lo, hi, bad = np.inf, -np.inf, 0
-    for s in strips(image.shape[0], image.shape[1]):
-        block = np.asarray(image[s])
-        if np.issubdtype(block.dtype, np.floating):
-            finite = np.isfinite(block)
-            bad += int(block.size - np.count_nonzero(finite))
-            block = block[finite]
-        if block.size:
-            lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
-    if bad:
-        raise ValueError(f"image contains {bad} NaN or infinite values; replace them (e.g. numpy.nan_to_num) first")
-    if np.issubdtype(image.dtype, np.floating) and lo >= 0.0 and hi <= 1.0:
-        return 0.0, 1.0
-    if image.dtype == bool:
-        return 0.0, 1.0
-    return lo, hi
 
 
 def build_palette(image) -> Palette:
@@ -132,7 +113,7 @@ def build_palette(image) -> Palette:
     channels = 1 if len(image.shape) == 2 else int(image.shape[2])
     exact = image.dtype == np.uint8
     levels = 256 if exact else (GREY_LEVELS if channels == 1 else LEVELS)
-    lo, hi = (0.0, 255.0) if exact else _range(image)
+    lo, hi = value_range(image)  # (0, 255) for uint8: the exact path
     space = levels**channels
     ids = np.empty((rows, cols), np.int64 if space > 1 << 26 else np.int32)
     present = np.zeros(space, bool) if space <= 1 << 26 else None
