@@ -292,11 +292,11 @@ class SegmentationSession:
         if _multilevel_applies(entry.shape, None):
             levels = _pyramid(entry)
             k = len(levels) - 1
-            _cached_nlinks(levels[k], "default-coarse", lam * 2 ** (k - 1), sigma)
+            _cached_nlinks(levels[k], lam * 2**k, sigma)
             for i in range(k):
                 _band_edges(levels[i], lam * 2**i, sigma)
         else:
-            _cached_nlinks(entry, "default", lam, sigma)
+            _cached_nlinks(entry, lam, sigma)
 
     def reset_image(self) -> None:
         """Forget the current image and every cached feature."""
@@ -637,28 +637,23 @@ def _multilevel_applies(shape, multilevel: Optional[bool]) -> bool:
     return multi and min(rows, cols) >= 8
 
 
-#: n-links of the default preset: kind -> factor on λ
-_NLINK_KINDS = {"default": 1.0, "default-coarse": 2.0, "default-band": 1.0}
+def _cached_nlinks(entry: ImageFeatures, lam, sigma):
+    """``(key, NLinks)`` of the default preset's 8-neighbour n-links with weight ``lam``, built once per entry.
 
-
-def _cached_nlinks(entry: ImageFeatures, kind: str, lam, sigma):
-    """``(key, NLinks)`` of one kind of the default preset's n-links, built once per entry.
-
-    ``default`` is the single-level cut's, ``default-coarse`` the coarse level's (2λ: a
-    coarse edge stands for two fine ones), ``default-band`` a finer level's band
-    (deep features; colour-only bands compute their weights on demand, see
-    :func:`_band_edges`). All are 8-neighbour.
+    The single-level cut asks for λ, a coarse level of the pyramid for λ·2ⁱ (a coarse
+    edge stands for 2ⁱ fine ones); deep-feature bands read the same arrays
+    (colour-only bands compute their weights on demand, see :func:`_band_edges`).
     """
-    key = (kind, lam, sigma)
+    key = ("default", lam, sigma)
     if key not in entry.nlinks:
-        entry.nlinks[key] = _default_nlinks(entry, _NLINK_KINDS[kind] * lam, sigma)
+        entry.nlinks[key] = _default_nlinks(entry, lam, sigma)
     return key, entry.nlinks[key]
 
 
 def _cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
                  extra: _Extra = _NO_EXTRA) -> np.ndarray:
     """Learned appearance + contrast edges + star convexity, refitted GrabCut-style."""
-    key, nlinks = _cached_nlinks(entry, "default", lam, sigma)
+    key, nlinks = _cached_nlinks(entry, lam, sigma)
     hard = _seed_index(seeds, classes)
     model = _fit_appearance(entry, extra.first_fit(seeds))
     binary = classes.size == 2
@@ -772,7 +767,7 @@ def _band_edges(level: ImageFeatures, lam: float, sigma):
     """Edge weights of a level's band: computed on demand from colour, or cached arrays for deep features."""
     if level.stride == 1:
         return multilevel.ColourEdges(level.colour_at, level.shape, lam, _level_sigma(level, sigma))
-    return multilevel.ArrayEdges(_cached_nlinks(level, "default-band", lam, sigma)[1])
+    return multilevel.ArrayEdges(_cached_nlinks(level, lam, sigma)[1])
 
 
 #: levels up to this many pixels precompute every pixel's star step (one distance transform);
@@ -924,7 +919,7 @@ def _cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations
         return _cut_default(entry, seeds, classes, lam, sigma, iterations, cancel, extra)
     k = max(usable)
     top = levels[k]
-    ckey, c_nlinks = _cached_nlinks(top, "default-coarse", lam * 2 ** (k - 1), sigma)
+    ckey, c_nlinks = _cached_nlinks(top, lam * 2**k, sigma)
     c_cut = _incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0)
     model = _fit_appearance(entry, extra.first_fit(seeds))
     fg = None
