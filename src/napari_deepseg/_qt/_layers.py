@@ -14,6 +14,8 @@ from typing import Optional
 import numpy as np
 from napari.layers import Image, Labels
 
+from ..core.validation import lazy_view
+
 #: key of this plugin's entry in ``layer.metadata``
 METADATA_KEY = "napari-deepseg"
 ROLE_SEGMENTATION = "segmentation"
@@ -35,10 +37,7 @@ def plane_data(layer, plane):
     data = layer_array(layer)
     if isinstance(data, np.ndarray):
         return np.array(data[plane], copy=True)
-    import dask.array as da
-
-    lazy = data if isinstance(data, da.Array) else da.from_array(data, chunks=getattr(data, "chunks", "auto"))
-    return lazy[plane]
+    return lazy_view(data)[plane]
 
 
 def spatial_shape(layer) -> tuple[int, ...]:

@@ -76,7 +76,7 @@ def upsample_labels(coarse: np.ndarray, shape) -> np.ndarray:
 
 
 def label_edges(labels: np.ndarray) -> np.ndarray:
-    """Pixels with a 4-neighbour of another label (both sides of every boundary).
+    """Pixels (voxels) with a face neighbour of another label: both sides of every boundary, any dimension.
 
     Examples
     --------
@@ -84,17 +84,19 @@ def label_edges(labels: np.ndarray) -> np.ndarray:
     [[0, 1, 1, 0]]
     """
     edge = np.zeros(labels.shape, bool)
-    h = labels[:, 1:] != labels[:, :-1]
-    edge[:, 1:] |= h
-    edge[:, :-1] |= h
-    v = labels[1:] != labels[:-1]
-    edge[1:] |= v
-    edge[:-1] |= v
+    for axis in range(labels.ndim):
+        hi = tuple(slice(1, None) if a == axis else slice(None) for a in range(labels.ndim))
+        lo = tuple(slice(None, -1) if a == axis else slice(None) for a in range(labels.ndim))
+        d = labels[hi] != labels[lo]
+        edge[hi] |= d
+        edge[lo] |= d
     return edge
 
 
 def band_mask(init_fg: np.ndarray, hard_fg: np.ndarray, hard_bg: np.ndarray, radius: int) -> np.ndarray:
     """Pixels within ``radius`` (chessboard distance) of the boundary of ``init_fg`` or of a seed it contradicts.
+
+    Any dimension: the 3-D cut (:mod:`~napari_deepseg.core.volume`) uses it for voxels.
 
     The boundary is found by comparing shifted arrays and dilated by writing
     around its pixels only, so the cost follows the boundary's length, not the area.
@@ -380,19 +382,23 @@ def solve_nodes(graph, src, snk, nodes: np.ndarray, fixed: np.ndarray, pairs: li
 def grow(mask: np.ndarray, flat: np.ndarray, radius: int) -> np.ndarray:
     """``mask`` with the pixels within ``radius`` (chessboard distance) of the flat indices ``flat`` set.
 
-    Works on the few pixels given, not the whole image.
+    Works on the few pixels given, not the whole image; any dimension (2-D bands, 3-D bands).
 
     Examples
     --------
     >>> grow(np.zeros((1, 5), bool), np.array([2]), 1).astype(int).tolist()
     [[0, 1, 1, 1, 0]]
     """
-    rows, cols = mask.shape
-    rr, cc = np.divmod(np.asarray(flat, np.int64), cols)
-    for dr in range(-radius, radius + 1):
-        r = np.clip(rr + dr, 0, rows - 1)
-        for dc in range(-radius, radius + 1):
-            mask[r, np.clip(cc + dc, 0, cols - 1)] = True
+    coords = np.unravel_index(np.asarray(flat, np.int64), mask.shape)
+
+    def fill(axis: int, index: tuple) -> None:  # one clipped coordinate per axis and offset
+        if axis == mask.ndim:
+            mask[index] = True
+            return
+        for d in range(-radius, radius + 1):
+            fill(axis + 1, index + (np.clip(coords[axis] + d, 0, mask.shape[axis] - 1),))
+
+    fill(0, ())
     return mask
 
 

@@ -136,13 +136,27 @@ def image_layout(image, name: str = "image", all_channels: bool = False):
         )
     if shape[0] < 2 or shape[1] < 2:
         raise ValueError(f"{name} must be at least 2x2 pixels, got shape {shape[:2]}")
-    if len(shape) == 3 and shape[-1] == 4:
-        if not isinstance(arr, np.ndarray) and not hasattr(arr, "dask"):  # zarr & co. read on slicing: stay lazy
-            import dask.array as da
+    return lazy_view(arr)[..., :3] if len(shape) == 3 and shape[-1] == 4 else arr
 
-            arr = da.from_array(arr, chunks=getattr(arr, "chunks", "auto"))
-        return arr[..., :3]
-    return arr
+
+def lazy_view(array):
+    """numpy and dask arrays as they are; any other array (zarr, ...) wrapped in dask with its own chunks.
+
+    Indexing, slicing or reshaping a zarr array reads it at once; through dask
+    it stays lazy. Without dask the array is returned as it is.
+
+    Examples
+    --------
+    >>> a = np.zeros(3); lazy_view(a) is a
+    True
+    """
+    if isinstance(array, np.ndarray) or hasattr(array, "dask"):
+        return array
+    try:
+        import dask.array as da
+    except ImportError:  # pragma: no cover - dask comes with napari
+        return array
+    return da.from_array(array, chunks=getattr(array, "chunks", "auto"))
 
 
 def channels_last(image, channel_axis, name: str = "image"):
@@ -210,11 +224,11 @@ def channels_last(image, channel_axis, name: str = "image"):
         raise ValueError(f"{name} must be at least 2x2 pixels, got shape {plane} without the channel axis")
     if isinstance(arr, np.ndarray):
         return _stretch_channels(np.ascontiguousarray(np.moveaxis(arr, axis, -1)), name)
-    try:
-        import dask.array as da
-    except ImportError:  # no dask: a lazy array is read here
+    lazy = lazy_view(arr)
+    if not hasattr(lazy, "dask"):  # no dask: a lazy array is read here
         return _stretch_channels(np.ascontiguousarray(np.moveaxis(np.asarray(arr), axis, -1)), name)
-    lazy = arr if isinstance(arr, da.Array) else da.from_array(arr, chunks=getattr(arr, "chunks", "auto"))
+    import dask.array as da
+
     return _stretch_channels(da.moveaxis(lazy, axis, -1), name)
 
 

@@ -34,7 +34,7 @@ from . import memory, multilevel
 from .appearance import MAX_SAMPLES_PER_CLASS, ImageMixture, SharedMixtureModel
 from .palette import build_palette
 from .progress import CancelToken, ProgressCallback, check, report
-from .validation import check_positive
+from .validation import check_positive, lazy_view
 
 #: smoothness weight λ of the 3-D default (as the 2-D default preset)
 DEFAULT_LAMBDA = 20.0
@@ -81,10 +81,7 @@ def _volume_layout(volume):
         raise ValueError(f"volume must be (planes, rows, cols) or (planes, rows, cols, 3|4), got shape {shape}")
     if min(shape[:3]) < 2:
         raise ValueError(f"volume must be at least 2x2x2 voxels, got shape {shape[:3]}")
-    if not isinstance(arr, np.ndarray) and not hasattr(arr, "dask"):  # zarr & co. (no reshape): lazy through dask
-        import dask.array as da
-
-        arr = da.from_array(arr, chunks=getattr(arr, "chunks", "auto"))
+    arr = lazy_view(arr)  # zarr & co. (no reshape): lazy through dask
     return arr[..., :3] if len(shape) == 4 and shape[-1] == 4 else arr
 
 
@@ -165,38 +162,6 @@ def upsample3(labels: np.ndarray, shape, factors=(2, 2, 2)) -> np.ndarray:
     """Nearest-neighbour upsampling by ``factors``, cropped to ``shape``."""
     up = labels.repeat(factors[0], 0).repeat(factors[1], 1).repeat(factors[2], 2)
     return up[: shape[0], : shape[1], : shape[2]]
-
-
-def _edges(labels: np.ndarray) -> np.ndarray:
-    """Voxels with a face neighbour of the other label."""
-    edge = np.zeros(labels.shape, bool)
-    for axis in range(3):
-        a = [slice(None)] * 3
-        b = [slice(None)] * 3
-        a[axis], b[axis] = slice(1, None), slice(None, -1)
-        d = labels[tuple(a)] != labels[tuple(b)]
-        edge[tuple(a)] |= d
-        edge[tuple(b)] |= d
-    return edge
-
-
-def grow3(mask: np.ndarray, flat: np.ndarray, radius: int) -> np.ndarray:
-    """``mask`` with every voxel within ``radius`` (chessboard) of the flat indices ``flat`` set."""
-    zz, yy, xx = np.unravel_index(np.asarray(flat, np.int64), mask.shape)
-    r = range(-radius, radius + 1)
-    for dz in r:
-        z = np.clip(zz + dz, 0, mask.shape[0] - 1)
-        for dy in r:
-            y = np.clip(yy + dy, 0, mask.shape[1] - 1)
-            for dx in r:
-                mask[z, y, np.clip(xx + dx, 0, mask.shape[2] - 1)] = True
-    return mask
-
-
-def band3(init: np.ndarray, fg: np.ndarray, bg: np.ndarray, radius: int) -> np.ndarray:
-    """Voxels within ``radius`` of the boundary of ``init`` or of a seed it contradicts."""
-    edge = _edges(init) | (fg & ~init) | (bg & init)
-    return grow3(np.zeros(init.shape, bool), np.flatnonzero(edge), radius)
 
 
 @dataclass
@@ -509,13 +474,13 @@ def _solve_multilevel(v, delta, fg_seed, bg_seed, lam_axes, sigma, cancel) -> np
     for i in range(k - 1, -1, -1):
         check(cancel)
         init = upsample3(fg, levels[i].shape, levels[i + 1].factors)
-        band = band3(init, *seeds[i], BAND_RADIUS)
+        band = multilevel.band_mask(init, *seeds[i], BAND_RADIUS)
         lam_i = lams[i]
         for _ in range(MAX_GROWTH_ROUNDS):
             fg, contacts = _solve_band(levels[i], deltas[i], band, init, *seeds[i], lam_i)
             if not contacts.size:
                 break
-            grow3(band, contacts, BAND_RADIUS)
+            multilevel.grow(band, contacts, BAND_RADIUS)
     return fg
 
 
