@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from napari_deepseg.core.io import read_image, read_labels
+from napari_deepseg.core.io.files import read_image, read_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -69,7 +69,7 @@ def _child(args) -> None:
         image = np.load(args.image_npy)
     legacy = not hasattr(ex, "reads_tiles")  # code before tiled inputs (e.g. a git archive on PYTHONPATH)
     if legacy:  # its session handed the extractor as_float_image(image), float32 (counted in the baseline)
-        from napari_deepseg.core.validation import as_float_image
+        from napari_deepseg.core.utils.validation import as_float_image
 
         image = as_float_image(np.asarray(image))
     out = {"run": args.run, "input": args.input, "rows": int(image.shape[0]), "cols": int(image.shape[1]),
@@ -80,7 +80,7 @@ def _child(args) -> None:
     out["peak_mb"] = round(_hwm_mb())
     out.update(grid=list(fm.data.shape), stride=fm.stride, features_mb=round(fm.nbytes / 2**20, 1))
     if args.cache:
-        from napari_deepseg.core.feature_cache import load_features, save_features
+        from napari_deepseg.core.io.feature_cache import load_features, save_features
 
         store = Path(args.tmp) / f"{args.run.replace(':', '-')}.zarr"
         t0 = time.perf_counter()

@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from napari_deepseg.core.benchmark import plot_click_curves
+from napari_deepseg.core.evaluation.benchmark import plot_click_curves
 
 
 def main(argv=None) -> int:

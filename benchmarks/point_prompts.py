@@ -2,7 +2,7 @@
 
 Runs a registered click method (``points-graphcut`` by default) on the GrabCut
 and Berkeley sets in ``../shared/datasets`` with the core's protocol
-(:mod:`napari_deepseg.core.benchmark`), the same code path as
+(:mod:`napari_deepseg.core.evaluation.benchmark`), the same code path as
 ``napari-deepseg benchmark``::
 
     python benchmarks/point_prompts.py --method points-graphcut --features classic
@@ -26,12 +26,12 @@ import numpy as np
 def main(argv=None) -> int:
     from _data import datasets_dir
 
-    from napari_deepseg.core.benchmark import (
+    from napari_deepseg.core.evaluation.benchmark import (
         dataset_items,
         run_clicks_on_dataset,
         summarize_clicks,
     )
-    from napari_deepseg.core.clicks import get_click_method
+    from napari_deepseg.core.prompts.base import get_click_method
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--method", default="points-graphcut")

@@ -32,12 +32,12 @@ def _image():
     sys.path.insert(0, str(Path(__file__).parent))
     from _data import datasets_dir
 
-    from napari_deepseg.core.benchmark import dataset_items
+    from napari_deepseg.core.evaluation.benchmark import dataset_items
 
     try:
         return dataset_items(datasets_dir() / "grabcut", limit=1)[0].load()
     except ValueError:
-        from napari_deepseg.core.training.synthetic import shapes_sample
+        from napari_deepseg.core.models.training.synthetic import shapes_sample
 
         image, mask = shapes_sample(321, seed=0)
         return np.pad(image, ((0, 0), (0, 160), (0, 0)), mode="edge"), np.pad(mask, ((0, 0), (0, 160)))
@@ -48,11 +48,11 @@ def main(argv=None) -> int:
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
     from napari_deepseg.core import get_extractor
-    from napari_deepseg.core.benchmark import next_click
-    from napari_deepseg.core.clicks import get_click_method
-    from napari_deepseg.core.pointclip import build_decoder, default_config
-    from napari_deepseg.core.training.checkpoint import save_checkpoint
-    from napari_deepseg.core.validation import as_float_image
+    from napari_deepseg.core.evaluation.benchmark import next_click
+    from napari_deepseg.core.prompts.base import get_click_method
+    from napari_deepseg.core.prompts.pointclip import build_decoder, default_config
+    from napari_deepseg.core.models.training.checkpoint import save_checkpoint
+    from napari_deepseg.core.utils.validation import as_float_image
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     t = _median_time(lambda: pc.predict(clicks), args.repeat * 4)
     m = pc.model
     _, _, x, tokens = pc._cache
-    from napari_deepseg.core.pointclip import click_heatmaps, heat_image
+    from napari_deepseg.core.prompts.pointclip import click_heatmaps, heat_image
 
     heat = torch.from_numpy(click_heatmaps(clicks, image.shape[:2], m.size, m.sigma))[None]
     heat_tokens = m.encode(heat_image(heat))

@@ -24,10 +24,10 @@ import numpy as np
 def main(argv=None) -> int:
     import torch
 
-    from napari_deepseg.core.predict import SegmentationModel
-    from napari_deepseg.core.training.checkpoint import save_checkpoint
-    from napari_deepseg.core.training.networks import build_network
-    from napari_deepseg.core.training.segmentation import segmentation_config
+    from napari_deepseg.core.models.predict import SegmentationModel
+    from napari_deepseg.core.models.training.checkpoint import save_checkpoint
+    from napari_deepseg.core.models.training.networks import build_network
+    from napari_deepseg.core.models.training.segmentation import segmentation_config
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="unet,resnet34-unet,autoencoder")

@@ -48,8 +48,8 @@ def main(argv=None):
     import torch
     import torchvision.models.segmentation as seg
 
-    from napari_deepseg.core.inference import fold_batchnorm, to_tensor
-    from napari_deepseg.core.proposals import (
+    from napari_deepseg.core.models.inference import fold_batchnorm, to_tensor
+    from napari_deepseg.core.models.proposals import (
         MODELS,
         DeepLabProposer,
         model_input_shape,

@@ -46,7 +46,7 @@ def main(argv=None):
     import torchvision
     from PIL import Image
 
-    from napari_deepseg.core.saliency import SaliencyModel
+    from napari_deepseg.core.models.saliency import SaliencyModel
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", default="guided")

@@ -22,8 +22,8 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from _data import grabcut_scribble_items  # noqa: E402
 
 from napari_deepseg.core import SegmentationSession  # noqa: E402
-from napari_deepseg.core.session import DEFAULT_ITERATIONS  # noqa: E402
-from napari_deepseg.core.metrics import iou  # noqa: E402
+from napari_deepseg.core.cut.session import DEFAULT_ITERATIONS  # noqa: E402
+from napari_deepseg.core.evaluation.metrics import iou  # noqa: E402
 
 
 def run(features: str, preset: str, sets, lam=None, sigma=None, iterations=DEFAULT_ITERATIONS, limit=None, multilevel=None, **params):

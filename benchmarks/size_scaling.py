@@ -45,7 +45,7 @@ from _memory import hwm_mb as _hwm_mb  # noqa: E402
 
 def _child(args) -> None:
     from napari_deepseg.core import SegmentationSession
-    from napari_deepseg.core.metrics import iou
+    from napari_deepseg.core.evaluation.metrics import iou
 
     image = np.load(args.child_image)
     scribbles = np.load(args.child_scribbles)

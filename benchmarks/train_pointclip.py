@@ -25,16 +25,16 @@ def main(argv=None) -> int:
     import torch
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
-    from napari_deepseg.core.benchmark import next_click
-    from napari_deepseg.core.clicks import get_click_method
-    from napari_deepseg.core.metrics import iou
-    from napari_deepseg.core.training import (
+    from napari_deepseg.core.evaluation.benchmark import next_click
+    from napari_deepseg.core.prompts.base import get_click_method
+    from napari_deepseg.core.evaluation.metrics import iou
+    from napari_deepseg.core.models.training import (
         TrainOptions,
         find_samples,
         fit,
         get_trainable,
     )
-    from napari_deepseg.core.training.synthetic import (
+    from napari_deepseg.core.models.training.synthetic import (
         shapes_sample,
         write_shapes_dataset,
     )

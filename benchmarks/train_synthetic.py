@@ -30,16 +30,16 @@ import numpy as np
 def main(argv=None) -> int:
     import torch
 
-    from napari_deepseg.core.metrics import binary_scores
-    from napari_deepseg.core.predict import SegmentationModel
-    from napari_deepseg.core.progress import Cancelled, CancelToken
-    from napari_deepseg.core.training import (
+    from napari_deepseg.core.evaluation.metrics import binary_scores
+    from napari_deepseg.core.models.predict import SegmentationModel
+    from napari_deepseg.core.utils.progress import Cancelled, CancelToken
+    from napari_deepseg.core.models.training import (
         TrainOptions,
         find_samples,
         fit,
         get_trainable,
     )
-    from napari_deepseg.core.training.synthetic import (
+    from napari_deepseg.core.models.training.synthetic import (
         shapes_sample,
         write_shapes_dataset,
     )

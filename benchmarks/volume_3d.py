@@ -95,9 +95,9 @@ def make_volume(shape, seed: int = 0, colour: bool = False):
 
 
 def _child(args) -> None:
-    from napari_deepseg.core import volume as volume_module
-    from napari_deepseg.core.metrics import iou
-    from napari_deepseg.core.volume import VolumeSession
+    from napari_deepseg.core.cut import volume as volume_module
+    from napari_deepseg.core.evaluation.metrics import iou
+    from napari_deepseg.core.cut.volume import VolumeSession
 
     if args.coarsest:
         volume_module.COARSEST_VOXELS = args.coarsest

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_deepseg.core import appearance
-from napari_deepseg.core.appearance import CentroidModel, make_appearance_model
+from napari_deepseg.core.cut import appearance
+from napari_deepseg.core.cut.appearance import CentroidModel, make_appearance_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

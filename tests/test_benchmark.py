@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from _synthetic import write_disk_dataset
-from napari_deepseg.core import benchmark as B
-from napari_deepseg.core.clicks import Click, ClickMethod
+from napari_deepseg.core.evaluation import benchmark as B
+from napari_deepseg.core.prompts.base import Click, ClickMethod
 
 
 def _rect_truth(shape=(9, 11), box=(2, 7, 2, 9)):
@@ -169,7 +169,7 @@ def test_scribble_protocol_on_a_synthetic_dataset(tmp_path):
 
 
 def test_graphcut_clicks_on_synthetic_disks(tmp_path):
-    from napari_deepseg.core.clicks import get_click_method
+    from napari_deepseg.core.prompts.base import get_click_method
 
     root = write_disk_dataset(tmp_path / "ds", scribbles=False)
     method = get_click_method("graphcut", features="rgb")

@@ -18,11 +18,11 @@ from _synthetic import disk_image, disk_scribbles, nir_disk_image
 from napari_deepseg.cli import main
 from napari_deepseg.core import SegmentationSession
 from napari_deepseg.core.features import get_extractor
-from napari_deepseg.core.io import read_image, read_labels
-from napari_deepseg.core.lazy import LazyImage, rgb_channels
-from napari_deepseg.core.metrics import iou
-from napari_deepseg.core.session import image_key
-from napari_deepseg.core.validation import MAX_CHANNELS, channels_last, check_rgb_channels, image_layout
+from napari_deepseg.core.io.files import read_image, read_labels
+from napari_deepseg.core.io.lazy import LazyImage, rgb_channels
+from napari_deepseg.core.evaluation.metrics import iou
+from napari_deepseg.core.cut.session import image_key
+from napari_deepseg.core.utils.validation import MAX_CHANNELS, channels_last, check_rgb_channels, image_layout
 
 
 def _band_first(img):

@@ -23,7 +23,7 @@ from PIL import Image
 from _synthetic import disk_image, disk_scribbles, three_class_image, three_class_scribbles
 from napari_deepseg import samples
 from napari_deepseg.cli import main
-from napari_deepseg.core.io import read_image, read_labels
+from napari_deepseg.core.io.files import read_image, read_labels
 
 PROG = "napari-deepseg"
 GAP = 8  # white columns between the demo's panels (visualize.side_by_side default)

@@ -7,8 +7,8 @@ import pytest
 
 from _synthetic import disk_image
 from napari_deepseg.core import SegmentationSession
-from napari_deepseg.core.clickcut import click_seeds, paint_disk
-from napari_deepseg.core.clicks import (
+from napari_deepseg.core.prompts.clickcut import click_seeds, paint_disk
+from napari_deepseg.core.prompts.base import (
     Click,
     ClickMethod,
     available_click_methods,
@@ -16,7 +16,7 @@ from napari_deepseg.core.clicks import (
     clicks_from_arrays,
     get_click_method,
 )
-from napari_deepseg.core.metrics import iou
+from napari_deepseg.core.evaluation.metrics import iou
 
 
 def test_paint_disk_by_hand_and_clipped():
@@ -130,7 +130,7 @@ def test_prepare_default_changes_nothing():
 
 
 def test_adaptive_radius_by_hand():
-    from napari_deepseg.core.clickcut import MAX_RADIUS, adaptive_radius
+    from napari_deepseg.core.prompts.clickcut import MAX_RADIUS, adaptive_radius
 
     prev = np.zeros((20, 40), bool)
     prev[:, :4] = True  # object on the left
@@ -142,7 +142,7 @@ def test_adaptive_radius_by_hand():
 
 
 def test_adaptive_disks_follow_the_previous_mask():
-    from napari_deepseg.core.clickcut import MAX_RADIUS, GraphCutClicks
+    from napari_deepseg.core.prompts.clickcut import MAX_RADIUS, GraphCutClicks
 
     image, truth = disk_image((60, 72), seed=5)
     m = GraphCutClicks(features="rgb")

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from napari_deepseg.core import SegmentationSession
-from napari_deepseg.core.io import read_image, read_labels
-from napari_deepseg.core.metrics import iou
+from napari_deepseg.core.io.files import read_image, read_labels
+from napari_deepseg.core.evaluation.metrics import iou
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

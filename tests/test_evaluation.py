@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from napari_deepseg.cli import main
-from napari_deepseg.core.evaluation import (
+from napari_deepseg.core.evaluation.folders import (
     FILE_COLUMNS,
     ScoreTable,
     error_overlay,
@@ -24,7 +24,7 @@ from napari_deepseg.core.evaluation import (
     write_csv,
     write_json,
 )
-from napari_deepseg.core.metrics import SCORE_NAMES
+from napari_deepseg.core.evaluation.metrics import SCORE_NAMES
 
 PRED = np.array([[0, 0, 1, 1],
                  [0, 1, 1, 1],

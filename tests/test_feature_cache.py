@@ -1,4 +1,4 @@
-"""The zarr feature cache (core/feature_cache.py), the session's use of it, and ``precompute`` / ``segment
+"""The zarr feature cache (core/io/feature_cache.py), the session's use of it, and ``precompute`` / ``segment
 --feature-cache`` on the command line. ResNet-50 runs use randomly initialised weights saved to a temporary
 folder; nothing is downloaded.
 """
@@ -16,7 +16,7 @@ from PIL import Image
 from _synthetic import disk_image, disk_scribbles
 from napari_deepseg.cli import main
 from napari_deepseg.core import SegmentationSession
-from napari_deepseg.core.feature_cache import (
+from napari_deepseg.core.io.feature_cache import (
     FORMAT_VERSION,
     cached_features,
     disk_key,

@@ -19,8 +19,8 @@ from napari_deepseg.core import SegmentationSession, WeightsUnavailableError, av
 from napari_deepseg.core.features import FeatureExtractor, FeatureMap
 from napari_deepseg.core.features.base import upsample_grid
 from napari_deepseg.core.features.compress import pca_compress, standardize
-from napari_deepseg.core.progress import CancelToken, Cancelled
-from napari_deepseg.core.validation import as_float_image
+from napari_deepseg.core.utils.progress import CancelToken, Cancelled
+from napari_deepseg.core.utils.validation import as_float_image
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -295,7 +295,7 @@ def test_weights_file_name_matches_torchvision():
     from torchvision.models import ResNet50_Weights
 
     from napari_deepseg.core.features.resnet import ResNet50Features
-    from napari_deepseg.core.weights import weights_file_name
+    from napari_deepseg.core.io.weights import weights_file_name
 
     url = ResNet50_Weights.IMAGENET1K_V2.url
     assert ResNet50Features.weights_url() == url
@@ -502,7 +502,7 @@ class _Evil:
 
 
 def test_checkpoints_are_never_unpickled(tmp_path):
-    from napari_deepseg.core.weights import load_state_dict_file
+    from napari_deepseg.core.io.weights import load_state_dict_file
 
     marker = tmp_path / "pwned"
     evil = _Evil()
@@ -568,7 +568,7 @@ def test_weights_dir_override(empty_torch_home, no_network, random_weights, smal
 
 
 def test_find_local_weights_order(empty_torch_home, tmp_path, monkeypatch):
-    from napari_deepseg.core.weights import find_local_weights, torch_cache_dir
+    from napari_deepseg.core.io.weights import find_local_weights, torch_cache_dir
 
     url = _resnet50_url()
     assert torch_cache_dir() == empty_torch_home / "hub" / "checkpoints"
@@ -595,7 +595,7 @@ def test_explicit_file_wins_over_cache(empty_torch_home, no_network, tmp_path):
 
 
 def test_state_dict_wrapped_in_checkpoint(tmp_path):
-    from napari_deepseg.core.weights import load_state_dict_file
+    from napari_deepseg.core.io.weights import load_state_dict_file
 
     state = torch.nn.Linear(2, 2).state_dict()
     path = tmp_path / "ckpt.pt"
@@ -659,7 +659,7 @@ def test_resnet_negative_max_side():
 
 
 def test_resnet_max_side_is_part_of_the_cache_key(random_weights, small_image):
-    from napari_deepseg.core.session import image_key
+    from napari_deepseg.core.cut.session import image_key
 
     a = get_extractor("resnet50", weights=random_weights["pth"], device="cpu")
     b = get_extractor("resnet50", weights=random_weights["pth"], device="cpu", max_side=512)
@@ -672,7 +672,7 @@ def test_resnet_max_side_is_part_of_the_cache_key(random_weights, small_image):
 def test_resnet_multilevel_cut_on_a_shrunk_grid(resnet_default, monkeypatch):
     """Deep features on a large image: the coarse problem sees the same grid at half the stride."""
     from _synthetic import disk_scribbles
-    from napari_deepseg.core import multilevel, session as session_module
+    from napari_deepseg.core.cut import multilevel, session as session_module
 
     img, truth = disk_image((320, 320), radius=90, channels=3, seed=6)
     assert truth.size >= session_module.MULTILEVEL_MIN_PIXELS
@@ -697,7 +697,7 @@ def test_cli_max_side(tmp_path, capsys, random_weights, no_network, monkeypatch)
     from _synthetic import disk_scribbles
     from napari_deepseg.cli import main
     from napari_deepseg.core.features.resnet import ResNet50Features
-    from napari_deepseg.core.io import read_labels
+    from napari_deepseg.core.io.files import read_labels
 
     strides = []
     original = ResNet50Features._extract

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from _synthetic import three_class_image, three_class_scribbles
-from napari_deepseg.core import graphcut
+from napari_deepseg.core.cut import graphcut
 from napari_deepseg.core.features import FeatureMap
-from napari_deepseg.core.graphcut import (
+from napari_deepseg.core.cut.graphcut import (
     OFFSETS_4,
     OFFSETS_8,
     auto_sigma,
@@ -22,7 +22,7 @@ from napari_deepseg.core.graphcut import (
     solve_binary,
     solve_multilabel,
 )
-from napari_deepseg.core.metrics import iou
+from napari_deepseg.core.evaluation.metrics import iou
 
 
 # =========================================================================== helpers

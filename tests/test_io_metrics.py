@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from napari_deepseg.core.io import read_image, read_labels, write_labels
-from napari_deepseg.core.metrics import iou
+from napari_deepseg.core.io.files import read_image, read_labels, write_labels
+from napari_deepseg.core.evaluation.metrics import iou
 
 
 def _labels(max_value, shape=(13, 17), seed=0):

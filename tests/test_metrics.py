@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_deepseg.core import metrics as M
+from napari_deepseg.core.evaluation import metrics as M
 
 # 3x4 masks: TP = 2, FP = 1, FN = 2, TN = 6 (one ignored pixel in the truth at [2, 3])
 PRED = np.array([[1, 1, 0, 0],

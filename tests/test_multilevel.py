@@ -8,11 +8,12 @@ import pytest
 from scipy import ndimage as ndi
 
 from _synthetic import disk_image, disk_scribbles, three_class_image, three_class_scribbles
-from napari_deepseg.core import SegmentationSession, graphcut, multilevel
-from napari_deepseg.core import session as session_module
-from napari_deepseg.core.graphcut import OFFSETS_8, contrast_nlinks, pair_slices
-from napari_deepseg.core.metrics import iou
-from napari_deepseg.core.multilevel import (
+from napari_deepseg.core import SegmentationSession
+from napari_deepseg.core.cut import graphcut, multilevel
+from napari_deepseg.core.cut import session as session_module
+from napari_deepseg.core.cut.graphcut import OFFSETS_8, contrast_nlinks, pair_slices
+from napari_deepseg.core.evaluation.metrics import iou
+from napari_deepseg.core.cut.multilevel import (
     band_mask,
     block_reduce,
     coarse_hard,
@@ -20,7 +21,7 @@ from napari_deepseg.core.multilevel import (
     solve_band,
     upsample_labels,
 )
-from napari_deepseg.core.progress import release_memory
+from napari_deepseg.core.utils.progress import release_memory
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -17,10 +17,10 @@ pytest.importorskip("transformers")
 
 from napari_deepseg.cli import main
 from napari_deepseg.core import get_extractor
-from napari_deepseg.core.clicks import Click, available_click_methods, get_click_method
+from napari_deepseg.core.prompts.base import Click, available_click_methods, get_click_method
 from napari_deepseg.core.features.clip import grid_layout
-from napari_deepseg.core.prompts import clicks_by_plane, read_points_csv
-from napari_deepseg.core.training import (
+from napari_deepseg.core.prompts.files import clicks_by_plane, read_points_csv
+from napari_deepseg.core.models.training import (
     TrainOptions,
     available_trainables,
     find_samples,
@@ -28,10 +28,10 @@ from napari_deepseg.core.training import (
     get_trainable,
     split_samples,
 )
-from napari_deepseg.core.training.checkpoint import STATE_FILE
-from napari_deepseg.core.training.data import load_sample
-from napari_deepseg.core.training.synthetic import shapes_sample, write_shapes_dataset
-from napari_deepseg.core.weights import WeightsUnavailableError
+from napari_deepseg.core.models.training.checkpoint import STATE_FILE
+from napari_deepseg.core.models.training.data import load_sample
+from napari_deepseg.core.models.training.synthetic import shapes_sample, write_shapes_dataset
+from napari_deepseg.core.io.weights import WeightsUnavailableError
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -279,7 +279,7 @@ def test_cli_train_and_segment_points(tiny_clip, shapes, tmp_path, capsys):
                    ["--method", "points-graphcut", "--features", "classic"]):
         mask_file = tmp_path / "mask.png"
         assert main(["segment", str(image), "--points", str(points), *method, "-o", str(mask_file), "-q"]) == 0
-        from napari_deepseg.core.io import read_labels
+        from napari_deepseg.core.io.files import read_labels
 
         assert read_labels(mask_file).shape == (32, 32)
 

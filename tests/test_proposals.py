@@ -14,15 +14,15 @@ from _synthetic import disk_image
 
 from napari_deepseg.cli import main
 from napari_deepseg.core import WeightsUnavailableError
-from napari_deepseg.core.inference import (
+from napari_deepseg.core.models.inference import (
     blend_weights,
     fold_batchnorm,
     tile_spans,
     tiles,
     to_tensor,
 )
-from napari_deepseg.core.progress import Cancelled, CancelToken
-from napari_deepseg.core.proposals import (
+from napari_deepseg.core.utils.progress import Cancelled, CancelToken
+from napari_deepseg.core.models.proposals import (
     VOC_CLASSES,
     DeepLabProposer,
     Proposal,
@@ -33,7 +33,7 @@ from napari_deepseg.core.proposals import (
     proposal_scribbles,
     refine_proposal,
 )
-from napari_deepseg.core.weights import ENV_WEIGHTS_DIR, weights_file_name
+from napari_deepseg.core.io.weights import ENV_WEIGHTS_DIR, weights_file_name
 
 torch = pytest.importorskip("torch")
 seg = pytest.importorskip("torchvision.models.segmentation")

@@ -7,11 +7,13 @@ import pytest
 from scipy import ndimage as ndi
 
 from _synthetic import disk_image, disk_scribbles
-from napari_deepseg.core import SegmentationSession, graphcut, memory, multilevel
-from napari_deepseg.core import session as session_module
-from napari_deepseg.core.metrics import iou
-from napari_deepseg.core.palette import build_palette, strips
-from napari_deepseg.core.validation import as_float_image
+from napari_deepseg.core import SegmentationSession
+from napari_deepseg.core.cut import graphcut, multilevel
+from napari_deepseg.core.utils import memory
+from napari_deepseg.core.cut import session as session_module
+from napari_deepseg.core.evaluation.metrics import iou
+from napari_deepseg.core.cut.palette import build_palette, strips
+from napari_deepseg.core.utils.validation import as_float_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -38,7 +40,7 @@ def test_float_palette_is_quantised_to_a_fraction_of_a_level():
 
 def test_palette_reads_a_lazy_array_strip_by_strip(monkeypatch):
     da = pytest.importorskip("dask.array")
-    from napari_deepseg.core import palette as palette_module
+    from napari_deepseg.core.cut import palette as palette_module
 
     image, _ = disk_image((64, 80), seed=3)
     monkeypatch.setattr(palette_module, "STRIP_PIXELS", 80 * 8)  # 8 rows per strip
@@ -168,7 +170,7 @@ def test_level_sigma_in_strips_equals_auto_sigma(monkeypatch):
     image, _ = disk_image((90, 70), seed=4)
     ses = SegmentationSession("classic")
     entry = ses.set_image(image)
-    from napari_deepseg.core import palette as palette_module
+    from napari_deepseg.core.cut import palette as palette_module
 
     monkeypatch.setattr(session_module, "strips", lambda r, c, **k: palette_module.strips(r, c, pixels=70 * 7, **k))
     got = session_module._level_sigma(entry, None)
@@ -204,7 +206,7 @@ def test_memory_limit_parsing():
 def test_read_image_opens_pngs_beyond_pillows_bomb_limit(tmp_path):
     from PIL import Image
 
-    from napari_deepseg.core.io import read_image
+    from napari_deepseg.core.io.files import read_image
 
     before = Image.MAX_IMAGE_PIXELS  # other libraries (napari's readers) may have lifted it already
     Image.MAX_IMAGE_PIXELS = 89_478_485  # Pillow's default: read_image must not depend on it
@@ -219,7 +221,7 @@ def test_read_image_opens_pngs_beyond_pillows_bomb_limit(tmp_path):
 
 def test_rgba_zarr_image_stays_lazy_when_alpha_is_dropped():
     zarr = pytest.importorskip("zarr")
-    from napari_deepseg.core.validation import image_layout
+    from napari_deepseg.core.utils.validation import image_layout
 
     z = zarr.zeros((40, 30, 4), chunks=(10, 30, 4), dtype="uint8")
     z[:] = 7

@@ -17,8 +17,8 @@ from napari_deepseg.core import (
     WeightsUnavailableError,
     get_extractor,
 )
-from napari_deepseg.core.progress import Cancelled, CancelToken
-from napari_deepseg.core.saliency import (
+from napari_deepseg.core.utils.progress import Cancelled, CancelToken
+from napari_deepseg.core.models.saliency import (
     MODES,
     SaliencyModel,
     gradient_map,
@@ -27,7 +27,7 @@ from napari_deepseg.core.saliency import (
     saliency_relu,
     set_relu_mode,
 )
-from napari_deepseg.core.weights import weights_file_name
+from napari_deepseg.core.io.weights import weights_file_name
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -152,7 +152,7 @@ def test_compute_top_class_and_chosen_class():
     assert top.map.shape == (40, 48) and top.map.dtype == np.float32
     assert 0 <= top.map.min() and top.map.max() <= 1.0 and top.tiles == 1
     with torch.inference_mode():
-        from napari_deepseg.core.inference import rgb_image, to_tensor
+        from napari_deepseg.core.models.inference import rgb_image, to_tensor
 
         expected = int(model._net(to_tensor(rgb_image(image)))[0].argmax())
     assert top.class_index == expected

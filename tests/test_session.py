@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from _synthetic import disk_image, disk_scribbles, three_class_image, three_class_scribbles
-from napari_deepseg.core import PRESETS, SegmentationSession, graphcut, segment_image
-from napari_deepseg.core.metrics import iou
-from napari_deepseg.core.progress import CancelToken, Cancelled
-from napari_deepseg.core.session import image_key, labels_from_index
+from napari_deepseg.core import PRESETS, SegmentationSession, segment_image
+from napari_deepseg.core.cut import graphcut
+from napari_deepseg.core.evaluation.metrics import iou
+from napari_deepseg.core.utils.progress import CancelToken, Cancelled
+from napari_deepseg.core.cut.session import image_key, labels_from_index
 
 DTYPES = [np.uint8, np.uint16, np.float32]
 CHANNELS = [1, 3, 4]

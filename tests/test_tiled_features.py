@@ -1,6 +1,6 @@
 """Tiled features and lazy inputs (issue 5, "Any size").
 
-Every backbone reads its image tile by tile (``core/lazy.py``): tiled features
+Every backbone reads its image tile by tile (``core/io/lazy.py``): tiled features
 equal untiled ones (no seams), progress is reported per tile, cancel is checked
 between tiles, and a dask or zarr image is never read whole. ResNet-50 and CLIP
 are randomly initialised and saved to a temporary folder; nothing is downloaded.
@@ -17,9 +17,9 @@ from _synthetic import disk_image
 from napari_deepseg.core import SegmentationSession, get_extractor
 from napari_deepseg.core.features import clip as clip_module
 from napari_deepseg.core.features import resnet as resnet_module
-from napari_deepseg.core.lazy import LazyImage, read_region, value_range
-from napari_deepseg.core.progress import CancelToken, Cancelled
-from napari_deepseg.core.validation import as_float_image
+from napari_deepseg.core.io.lazy import LazyImage, read_region, value_range
+from napari_deepseg.core.utils.progress import CancelToken, Cancelled
+from napari_deepseg.core.utils.validation import as_float_image
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -67,7 +67,7 @@ def _cancel_after(n):
     return token, progress, seen
 
 
-# ============================================================================ core/lazy.py
+# ============================================================================ core/io/lazy.py
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32, np.float64, bool])
 @pytest.mark.parametrize("shape", [(23, 31), (23, 31, 1), (23, 31, 3), (23, 31, 4)])
 def test_read_region_equals_a_crop_of_as_float_image(dtype, shape):
@@ -100,7 +100,7 @@ def test_block_mean_equals_downscale_local_mean(factor):
 
 
 def test_value_range_is_read_in_strips(monkeypatch):
-    monkeypatch.setattr("napari_deepseg.core.lazy.STRIP_PIXELS", 100)
+    monkeypatch.setattr("napari_deepseg.core.io.lazy.STRIP_PIXELS", 100)
     a = Recording(np.arange(60 * 50, dtype=np.uint16).reshape(60, 50))
     assert value_range(a) == (0.0, 2999.0)
     assert a.largest_fraction <= 100 / 3000
@@ -263,7 +263,7 @@ def _zarr_array(img, path):
 @pytest.mark.parametrize("kind", ["dask", "zarr"])
 @pytest.mark.parametrize("max_side", [0, 64])
 def test_resnet_lazy_inputs_are_read_tile_by_tile(resnet, kind, max_side, tmp_path, monkeypatch):
-    monkeypatch.setattr("napari_deepseg.core.lazy.STRIP_PIXELS", 130 * 20)
+    monkeypatch.setattr("napari_deepseg.core.io.lazy.STRIP_PIXELS", 130 * 20)
     img, _ = _image((300, 260))
     ex = copy.copy(resnet)
     ex.tile, ex.halo, ex.max_side = 64, 32, max_side
@@ -278,7 +278,7 @@ def test_resnet_lazy_inputs_are_read_tile_by_tile(resnet, kind, max_side, tmp_pa
 
 @pytest.mark.parametrize("backbone", ["classic", "rgb"])
 def test_weight_free_lazy_inputs_are_read_in_strips(backbone, tmp_path, monkeypatch):
-    monkeypatch.setattr("napari_deepseg.core.lazy.STRIP_PIXELS", 130 * 20)
+    monkeypatch.setattr("napari_deepseg.core.io.lazy.STRIP_PIXELS", 130 * 20)
     monkeypatch.setattr("napari_deepseg.core.features.simple.STRIP_PIXELS", 130 * 20)
     img = _image()[0].astype(np.uint16) * 7  # stretched by its minimum and maximum, found strip by strip
     ex = get_extractor(backbone)
@@ -293,7 +293,7 @@ def test_weight_free_lazy_inputs_are_read_in_strips(backbone, tmp_path, monkeypa
 def test_saliency_backbone_reads_tiles(monkeypatch):
     from test_saliency import tiny_cnn
 
-    monkeypatch.setattr("napari_deepseg.core.lazy.STRIP_PIXELS", 130 * 20)
+    monkeypatch.setattr("napari_deepseg.core.io.lazy.STRIP_PIXELS", 130 * 20)
     monkeypatch.setattr("napari_deepseg.core.features.simple.STRIP_PIXELS", 130 * 20)
     img, _ = _image((300, 260))
     ex = get_extractor("saliency", base="rgb", network=tiny_cnn(), tile=128)
@@ -305,8 +305,8 @@ def test_saliency_backbone_reads_tiles(monkeypatch):
 
 def test_session_never_reads_a_lazy_image_whole(resnet, monkeypatch):
     """set_image with a dask array: hashing, palette and resnet50 features all read parts."""
-    monkeypatch.setattr("napari_deepseg.core.lazy.STRIP_PIXELS", 260 * 20)
-    monkeypatch.setattr("napari_deepseg.core.palette.STRIP_PIXELS", 260 * 20)
+    monkeypatch.setattr("napari_deepseg.core.io.lazy.STRIP_PIXELS", 260 * 20)
+    monkeypatch.setattr("napari_deepseg.core.cut.palette.STRIP_PIXELS", 260 * 20)
     img, truth = _image((300, 260))
     rec = Recording(da.from_array(img, chunks=(40, 40, 3)))
     ex = copy.copy(resnet)

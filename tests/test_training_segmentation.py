@@ -20,16 +20,16 @@ torch = pytest.importorskip("torch")
 from PIL import Image
 
 from napari_deepseg.cli import main
-from napari_deepseg.core.predict import SegmentationModel
-from napari_deepseg.core.progress import Cancelled, CancelToken
-from napari_deepseg.core.robustness import (
+from napari_deepseg.core.models.predict import SegmentationModel
+from napari_deepseg.core.utils.progress import Cancelled, CancelToken
+from napari_deepseg.core.models.robustness import (
     LEVELS,
     PERTURBATIONS,
     perturb,
     plot_robustness,
     robustness_study,
 )
-from napari_deepseg.core.training import (
+from napari_deepseg.core.models.training import (
     IGNORE,
     ArraySample,
     TrainOptions,
@@ -38,22 +38,22 @@ from napari_deepseg.core.training import (
     fit,
     get_trainable,
 )
-from napari_deepseg.core.training.augment import Augmentation, augment_batch
-from napari_deepseg.core.training.checkpoint import (
+from napari_deepseg.core.models.training.augment import Augmentation, augment_batch
+from napari_deepseg.core.models.training.checkpoint import (
     MODEL_FILE,
     load_checkpoint,
     save_checkpoint,
 )
-from napari_deepseg.core.training.data import load_sample, target_from_annotation
-from napari_deepseg.core.training.distributed import DistContext, shard
-from napari_deepseg.core.training.loop import scheduled_lr
-from napari_deepseg.core.training.networks import build_network
-from napari_deepseg.core.training.segmentation import (
+from napari_deepseg.core.models.training.data import load_sample, target_from_annotation
+from napari_deepseg.core.models.training.distributed import DistContext, shard
+from napari_deepseg.core.models.training.loop import scheduled_lr
+from napari_deepseg.core.models.training.networks import build_network
+from napari_deepseg.core.models.training.segmentation import (
     ce_dice_loss,
     dice_bce_loss,
     segmentation_config,
 )
-from napari_deepseg.core.training.synthetic import shapes_sample, write_shapes_dataset
+from napari_deepseg.core.models.training.synthetic import shapes_sample, write_shapes_dataset
 
 SEG_MODELS = ("unet", "resnet34-unet", "clip-seg", "autoencoder")
 TINY = {"unet": {"width": 4}, "resnet34-unet": {"width": 4, "encoder_weights": "none"},

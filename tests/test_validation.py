@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_deepseg.core.progress import CancelToken, Cancelled, check, report
-from napari_deepseg.core.validation import as_float_image, check_positive, check_scribbles
+from napari_deepseg.core.utils.progress import CancelToken, Cancelled, check, report
+from napari_deepseg.core.utils.validation import as_float_image, check_positive, check_scribbles
 
 
 # --------------------------------------------------------------------------- as_float_image

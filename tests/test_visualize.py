@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_deepseg.core.visualize import PALETTE, demo_figure, overlay, side_by_side, to_rgb8
+from napari_deepseg.core.io.visualize import PALETTE, demo_figure, overlay, side_by_side, to_rgb8
 
 RED, BLUE, GREEN = PALETTE[0].tolist(), PALETTE[1].tolist(), PALETTE[2].tolist()
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from napari_deepseg.cli import main
-from napari_deepseg.core import volume as volume_module
-from napari_deepseg.core.metrics import iou
-from napari_deepseg.core.volume import VolumeSession, _Level, _lam_axes, block_sum3, check_spacing
+from napari_deepseg.core.cut import volume as volume_module
+from napari_deepseg.core.evaluation.metrics import iou
+from napari_deepseg.core.cut.volume import VolumeSession, _Level, _lam_axes, block_sum3, check_spacing
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

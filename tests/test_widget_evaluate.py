@@ -206,7 +206,7 @@ def test_automatic_proposal_bad_input(viewer, qtbot, errors, tmp_path):
 def test_saliency_widget_adds_an_image_layer(viewer, qtbot, errors):
     import torch
 
-    from napari_deepseg.core.saliency import SaliencyModel
+    from napari_deepseg.core.models.saliency import SaliencyModel
 
     torch.manual_seed(0)
     tiny = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),

@@ -18,7 +18,7 @@ from napari.layers import Labels
 from PIL import Image as PILImage
 
 from napari_deepseg._qt import train_widget as tw
-from napari_deepseg.core.training.synthetic import shapes_sample, write_shapes_dataset
+from napari_deepseg.core.models.training.synthetic import shapes_sample, write_shapes_dataset
 
 WAIT_MS = 120_000
 

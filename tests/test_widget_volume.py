@@ -14,7 +14,7 @@ pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
 from napari_deepseg._qt import scribble_widget as sw  # noqa: E402
-from napari_deepseg.core.volume import VolumeSession  # noqa: E402
+from napari_deepseg.core.cut.volume import VolumeSession  # noqa: E402
 
 from test_volume import one_plane_scribbles, sphere  # noqa: E402
 

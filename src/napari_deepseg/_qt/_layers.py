@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 from napari.layers import Image, Labels
 
-from ..core.validation import lazy_view
+from ..core.utils.validation import lazy_view
 
 #: key of this plugin's entry in ``layer.metadata``
 METADATA_KEY = "napari-deepseg"

@@ -3,7 +3,7 @@
 The small widgets of this plugin (proposal, saliency, evaluation) run one core
 function per button press. :class:`TaskRunner` starts it in a superqt
 ``FunctionWorker`` with a progress callback and a
-:class:`~napari_deepseg.core.progress.CancelToken`, connects the signals
+:class:`~napari_deepseg.core.utils.progress.CancelToken`, connects the signals
 *before* starting, cancels the previous request and delivers only the newest
 request's result or error, on the main thread.
 """
@@ -17,7 +17,7 @@ from napari.qt.threading import create_worker
 from napari.utils import progress
 from superqt.utils import FunctionWorker
 
-from ..core.progress import Cancelled, CancelToken
+from ..core.utils.progress import Cancelled, CancelToken
 from .scribble_widget import _ProgressRelay
 
 

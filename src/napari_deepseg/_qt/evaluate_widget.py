@@ -1,6 +1,6 @@
 """The *Evaluate* dock widget: scores of a predicted Labels layer (or folder) against a reference.
 
-A thin face of :mod:`napari_deepseg.core.evaluation`. **Evaluate layers**
+A thin face of :mod:`napari_deepseg.core.evaluation.folders`. **Evaluate layers**
 scores the whole predicted layer against the reference layer (every plane of
 nD data), fills the table with a row per class and a mean row, and draws an
 ``"<prediction> errors"`` Labels layer: 1 false positive (red), 2 false
@@ -28,7 +28,7 @@ from napari.layers import Labels
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QStyledItemDelegate
 
-from ..core.evaluation import (
+from ..core.evaluation.folders import (
     CLASS_COLUMNS,
     FALSE_NEGATIVE,
     FALSE_POSITIVE,

@@ -28,9 +28,9 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 from superqt.utils import FunctionWorker
 
-from ..core.clicks import Click, get_click_method
+from ..core.prompts.base import Click, get_click_method
 from ..core.features import available_backbones
-from ..core.progress import Cancelled, CancelToken
+from ..core.utils.progress import Cancelled, CancelToken
 from . import _layers
 from ._torch_guard import guard_triton_import
 

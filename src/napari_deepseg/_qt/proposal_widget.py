@@ -1,7 +1,7 @@
 """The *Automatic proposal* and *Saliency map* dock widgets.
 
-Thin faces of :mod:`napari_deepseg.core.proposals` and
-:mod:`napari_deepseg.core.saliency`: each reads the current 2-D plane of an
+Thin faces of :mod:`napari_deepseg.core.models.proposals` and
+:mod:`napari_deepseg.core.models.saliency`: each reads the current 2-D plane of an
 image layer, runs the model in a worker thread (:class:`TaskRunner`: the newest
 request wins) and writes a layer:
 
@@ -35,7 +35,7 @@ from magicgui.widgets import (
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
 
-from ..core.proposals import (
+from ..core.models.proposals import (
     DEFAULT_MODEL,
     MODELS,
     PRECISIONS,
@@ -228,7 +228,7 @@ class SaliencyWidget(_ModelWidget):
     """
 
     def __init__(self, napari_viewer):
-        from ..core.saliency import MODES
+        from ..core.models.saliency import MODES
 
         super().__init__(napari_viewer)
         self.mode = ComboBox(label="mode", choices=list(MODES), value="guided")
@@ -243,7 +243,7 @@ class SaliencyWidget(_ModelWidget):
 
     def compute(self) -> bool:
         """Start the map of the current plane of the selected image; returns whether it started."""
-        from ..core.saliency import SaliencyModel
+        from ..core.models.saliency import SaliencyModel
 
         try:
             image_layer = self.image_combo.value

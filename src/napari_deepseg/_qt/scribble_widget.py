@@ -7,7 +7,7 @@ current plane of an image layer and of a scribbles Labels layer, runs
 
 Threading rules (see ``docs/architecture.md``):
 
-* every request gets a number and a :class:`~napari_deepseg.core.progress.CancelToken`;
+* every request gets a number and a :class:`~napari_deepseg.core.utils.progress.CancelToken`;
   a new request cancels the running one;
 * signals are connected before the worker starts; layers are only touched on
   the main thread, when ``returned`` fires, and only for the newest request;
@@ -34,10 +34,10 @@ from qtpy.QtCore import QObject, QTimer, Signal, Slot
 from superqt.utils import FunctionWorker
 
 from ..core import PRESETS, SegmentationSession, available_backbones, get_extractor
-from ..core.progress import CancelToken, Cancelled
-from ..core.session import DEFAULT_LAMBDA
-from ..core.validation import check_rgb_channels, check_scribbles
-from ..core.volume import VolumeSession
+from ..core.utils.progress import CancelToken, Cancelled
+from ..core.cut.session import DEFAULT_LAMBDA
+from ..core.utils.validation import check_rgb_channels, check_scribbles
+from ..core.cut.volume import VolumeSession
 from . import _channels, _layers
 from ._torch_guard import guard_triton_import
 
@@ -108,7 +108,7 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
     options : Options
         Preset, λ and σ.
     progress, cancel
-        See :mod:`napari_deepseg.core.progress`.
+        See :mod:`napari_deepseg.core.utils.progress`.
 
     Returns
     -------

@@ -1,10 +1,10 @@
 """The *Train & predict* dock widget: train a segmentation model on corrected labels, let it label the rest.
 
-A thin face of :mod:`napari_deepseg.core.training` and :mod:`napari_deepseg.core.predict`:
+A thin face of :mod:`napari_deepseg.core.models.training` and :mod:`napari_deepseg.core.models.predict`:
 
 * **Training data**: image layers paired with their Labels layer (see :func:`pair_layers`), or a dataset
   folder (``images/`` + ``masks/``, or the Oxford-IIIT Pet layout).
-* **Train** runs :func:`~napari_deepseg.core.training.fit` in a worker thread; each finished epoch adds a
+* **Train** runs :func:`~napari_deepseg.core.models.training.fit` in a worker thread; each finished epoch adds a
   point to the live plot (train loss, validation Dice and IoU). **Cancel** stops it; the model in use (the
   *checkpoint* field) stays the previous one. A finished run becomes the model in use.
 * **Predict** labels the current image, every image layer, or a folder of files: layers get a
@@ -90,7 +90,7 @@ def pair_layers(viewer, image_layers) -> list:
 
 def samples_from_layers(pairs) -> list:
     """Training samples (copies) from layer pairs: a 2-D layer is one sample, a stack one per labelled plane."""
-    from ..core.training import ArraySample
+    from ..core.models.training import ArraySample
 
     samples = []
     for image_layer, labels_layer in pairs:
@@ -113,7 +113,7 @@ def write_training_pairs(pairs, folder) -> int:
     """
     from PIL import Image as PILImage
 
-    from ..core.io import write_labels
+    from ..core.io.files import write_labels
 
     root = Path(folder)
     (root / "images").mkdir(parents=True, exist_ok=True)
@@ -241,7 +241,7 @@ class TrainPredictWidget(Container):
         return chosen or [layer for _, layer in self._image_choices()]
 
     def _training_samples(self) -> list:
-        from ..core.training import find_samples
+        from ..core.models.training import find_samples
 
         if self.source.value == SOURCES[1]:
             folder = self.dataset.value
@@ -271,7 +271,7 @@ class TrainPredictWidget(Container):
     # ------------------------------------------------------------------ training
     def train(self) -> bool:
         """Start training on the chosen data; returns whether it started."""
-        from ..core.training import TrainOptions, get_trainable
+        from ..core.models.training import TrainOptions, get_trainable
 
         try:
             samples = self._training_samples()
@@ -281,8 +281,8 @@ class TrainPredictWidget(Container):
                 raise ValueError(f"learning rate must be a number, got {self.lr.value!r}") from None
             options = TrainOptions(epochs=self.epochs.value, batch_size=self.batch_size.value, lr=lr,
                                    patience=max(5, self.epochs.value // 4), schedule="cosine")
-            from ..core.training.channels import check_channels
-            from ..core.training.segmentation import segmentation_config
+            from ..core.models.training.channels import check_channels
+            from ..core.models.training.segmentation import segmentation_config
 
             segmentation_config(self.model.value, self.image_size.value, self.classes.value,
                                 self.net_width.value or None, check_channels(self.extra.value))
@@ -300,7 +300,7 @@ class TrainPredictWidget(Container):
         history = self.plot.history
 
         def run(progress=None, cancel=None):
-            from ..core.training import fit
+            from ..core.models.training import fit
 
             trainable = get_trainable(name, log=lambda msg: progress(0, 0, msg), **params)
 
@@ -338,7 +338,7 @@ class TrainPredictWidget(Container):
 
     # ------------------------------------------------------------------ prediction
     def _segmentation_model(self):
-        from ..core.predict import SegmentationModel
+        from ..core.models.predict import SegmentationModel
 
         folder = self.checkpoint.value
         if folder is None or str(folder) in ("", "."):
@@ -419,7 +419,7 @@ class TrainPredictWidget(Container):
         model = self._segmentation_model()
 
         def run(progress=None, cancel=None):
-            from ..core.io import read_image, write_labels
+            from ..core.io.files import read_image, write_labels
 
             for i, path in enumerate(files):
                 progress(i, len(files), path.name)

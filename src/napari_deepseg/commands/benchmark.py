@@ -34,8 +34,8 @@ def _progress_bar(total: int, desc: str, quiet: bool):
 
 
 def _run_clicks(args, items) -> dict:
-    from ..core import benchmark as B
-    from ..core.clicks import _METHODS, get_click_method
+    from ..core.evaluation import benchmark as B
+    from ..core.prompts.base import _METHODS, get_click_method
 
     method = get_click_method(args.method, **_method_params(_METHODS[args.method], args))
     runs, per_image = [], {}
@@ -54,7 +54,7 @@ def _run_clicks(args, items) -> dict:
 
 def _run_scribbles(args, items) -> dict:
     from ..core import SegmentationSession
-    from ..core import benchmark as B
+    from ..core.evaluation import benchmark as B
 
     if args.method != "graphcut":
         raise CLIError(f"the scribble protocol runs the graph cut; method '{args.method}' takes clicks only")
@@ -85,8 +85,8 @@ def run(args) -> int:
     """Run one protocol on one dataset; print a summary, optionally write JSON and a plot."""
     import time
 
-    from ..core import benchmark as B
-    from ..core.clicks import available_click_methods
+    from ..core.evaluation import benchmark as B
+    from ..core.prompts.base import available_click_methods
 
     for opt, suffixes in (("json", (".json",)), ("plot", PLOT_SUFFIXES)):
         value = getattr(args, opt)
@@ -126,7 +126,7 @@ def run(args) -> int:
 
 def add_parser(sub) -> None:
     """Add the ``benchmark`` sub-command."""
-    from ..core.benchmark import DEFAULT_IGNORE, MAX_CLICKS, TARGET_IOU
+    from ..core.evaluation.benchmark import DEFAULT_IGNORE, MAX_CLICKS, TARGET_IOU
 
     b = sub.add_parser("benchmark", help="score a method on a dataset with the click or scribble protocol",
                        description="DATASET holds images/ and masks/ with matching file stems.")

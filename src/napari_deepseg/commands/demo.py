@@ -15,7 +15,7 @@ PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 def _demo_backbone(requested: str):
     """``(name, params, note)``: resnet50 when its weights are on disk, else classic."""
     from ..core.features import ResNet50Features
-    from ..core.weights import find_local_weights
+    from ..core.io.weights import find_local_weights
 
     if requested not in ("auto", "resnet50"):
         return requested, {}, None
@@ -34,7 +34,7 @@ def run(args) -> int:
 
     from .. import samples
     from ..core import SegmentationSession
-    from ..core.visualize import demo_figure
+    from ..core.io.visualize import demo_figure
 
     out = Path(args.output)
     if out.suffix.lower() not in PICTURE_SUFFIXES:

@@ -22,8 +22,8 @@ def _classes(text):
 
 def run(args) -> int:
     """Pair files by stem, score each pair, print the means, write JSON/CSV."""
-    from ..core.evaluation import FILE_COLUMNS, evaluate_folders, write_csv, write_json
-    from ..core.metrics import SCORE_NAMES
+    from ..core.evaluation.folders import FILE_COLUMNS, evaluate_folders, write_csv, write_json
+    from ..core.evaluation.metrics import SCORE_NAMES
 
     for option, suffix in (("json", ".json"), ("csv", ".csv")):
         path = getattr(args, option)

@@ -29,8 +29,8 @@ def progress_bar(quiet: bool):
 def run(args) -> int:
     """Compute (or find) the features of one image and store them in a zarr feature cache."""
     from ..core import SegmentationSession
-    from ..core.feature_cache import store_path
-    from ..core.io import read_image
+    from ..core.io.feature_cache import store_path
+    from ..core.io.files import read_image
 
     if Path(args.output).suffix.lower() != ".zarr":
         raise CLIError(f"cannot write features to {args.output}: use a path ending in .zarr")

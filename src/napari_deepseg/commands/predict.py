@@ -17,7 +17,7 @@ def input_files(inputs) -> list:
     CLIError
         For a missing input, an empty folder or two inputs with the same stem.
     """
-    from ..core.training.data import IMAGE_SUFFIXES
+    from ..core.models.training.data import IMAGE_SUFFIXES
 
     files = []
     for item in inputs:
@@ -55,8 +55,8 @@ def run(args) -> int:
     """Load the checkpoint once, label every input, write one label image per input."""
     from tqdm import tqdm
 
-    from ..core.io import read_image, write_labels
-    from ..core.predict import SegmentationModel
+    from ..core.io.files import read_image, write_labels
+    from ..core.models.predict import SegmentationModel
 
     if args.threads:
         import torch

@@ -11,8 +11,8 @@ from ._common import CLIError
 
 def run(args) -> int:
     """Propose a mask, optionally refine it with the graph cut, write it."""
-    from ..core.io import LABEL_SUFFIXES, read_image, write_labels
-    from ..core.proposals import DeepLabProposer, parse_classes, refine_proposal
+    from ..core.io.files import LABEL_SUFFIXES, read_image, write_labels
+    from ..core.models.proposals import DeepLabProposer, parse_classes, refine_proposal
 
     for path in (args.output, args.scribbles_out):
         if path is not None and Path(path).suffix.lower() not in LABEL_SUFFIXES:
@@ -29,7 +29,7 @@ def run(args) -> int:
     mask = proposal.labels
     note = ""
     if args.refine or args.scribbles_out:
-        from ..core.proposals import proposal_scribbles
+        from ..core.models.proposals import proposal_scribbles
 
         if args.refine:
             mask, seeds = refine_proposal(image, proposal, backbone=args.features)
@@ -49,7 +49,7 @@ def run(args) -> int:
 
 def add_parser(sub) -> None:
     """Add the ``propose`` sub-command."""
-    from ..core.proposals import (
+    from ..core.models.proposals import (
         CLASS_GROUPS,
         DEFAULT_MODEL,
         INPUT_SIZE,

@@ -11,7 +11,7 @@ from ._common import CLIError
 
 
 def _perturbations(text):
-    from ..core.robustness import PERTURBATIONS
+    from ..core.models.robustness import PERTURBATIONS
 
     if not text:
         return list(PERTURBATIONS)
@@ -27,9 +27,9 @@ def run(args) -> int:
     """Evaluate the checkpoint on the dataset, clean and perturbed; print a table, write JSON / a plot."""
     from tqdm import tqdm
 
-    from ..core.predict import SegmentationModel
-    from ..core.robustness import plot_robustness, robustness_study
-    from ..core.training import find_samples
+    from ..core.models.predict import SegmentationModel
+    from ..core.models.robustness import plot_robustness, robustness_study
+    from ..core.models.training import find_samples
 
     for option, suffixes in (("json", (".json",)), ("plot", (".png", ".pdf", ".svg"))):
         path = getattr(args, option)

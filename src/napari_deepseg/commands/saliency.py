@@ -16,8 +16,8 @@ def run(args) -> int:
     """Compute the map and write it (float32 TIFF in [0, 1], or 8-bit PNG)."""
     import numpy as np
 
-    from ..core.io import read_image
-    from ..core.saliency import SaliencyModel
+    from ..core.io.files import read_image
+    from ..core.models.saliency import SaliencyModel
 
     out = Path(args.output)
     if out.suffix.lower() not in MAP_SUFFIXES:
@@ -44,7 +44,7 @@ def run(args) -> int:
 
 def add_parser(sub) -> None:
     """Add the ``saliency`` sub-command."""
-    from ..core.saliency import MODES
+    from ..core.models.saliency import MODES
 
     sa = sub.add_parser("saliency", help="gradient saliency map of an ImageNet VGG16",
                         description="Vanilla gradient (backprop), deconvnet or guided backprop of a class score; "

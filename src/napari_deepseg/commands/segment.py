@@ -23,8 +23,8 @@ def run(args) -> int:
             raise CLIError("--mode and --spacing are used with 3-D --scribbles, not with --points")
         return run_points(args)
     from ..core import SegmentationSession
-    from ..core.io import LABEL_SUFFIXES, read_image, read_labels, write_labels
-    from ..core.validation import as_float_image, channels_last, check_scribbles
+    from ..core.io.files import LABEL_SUFFIXES, read_image, read_labels, write_labels
+    from ..core.utils.validation import as_float_image, channels_last, check_scribbles
 
     if Path(args.output).suffix.lower() not in LABEL_SUFFIXES:
         raise CLIError(f"cannot write labels to {args.output}: use a file name ending in {', '.join(LABEL_SUFFIXES)}")
@@ -58,7 +58,7 @@ def _is_volume(image, scribbles, args) -> bool:
 
 def run_volume(args, image, scribbles, write_labels) -> int:
     """Segment a volume or stack with 3-D scribbles (``--mode 3d`` or ``planes``) and write a TIFF stack."""
-    from ..core.volume import VolumeSession
+    from ..core.cut.volume import VolumeSession
 
     if args.features not in ("classic", "rgb"):
         raise CLIError(f"3-D images use the weight-free colour model; --features {args.features} is for 2-D images")
@@ -99,9 +99,9 @@ def run_points(args) -> int:
     """Segment one image (each plane of a stack that has points) from a CSV of point prompts."""
     import numpy as np
 
-    from ..core.clicks import get_click_method
-    from ..core.io import LABEL_SUFFIXES, read_image, write_labels
-    from ..core.prompts import clicks_by_plane, read_points_csv
+    from ..core.prompts.base import get_click_method
+    from ..core.io.files import LABEL_SUFFIXES, read_image, write_labels
+    from ..core.prompts.files import clicks_by_plane, read_points_csv
 
     if Path(args.output).suffix.lower() not in LABEL_SUFFIXES:
         raise CLIError(f"cannot write labels to {args.output}: use a file name ending in {', '.join(LABEL_SUFFIXES)}")
@@ -136,7 +136,7 @@ def run_points(args) -> int:
 def add_parser(sub) -> None:
     """Add the ``segment`` sub-command."""
     from ..core import PRESETS
-    from ..core.session import DEFAULT_ITERATIONS
+    from ..core.cut.session import DEFAULT_ITERATIONS
 
     seg = sub.add_parser("segment", help="segment an image from a scribble image or point prompts")
     seg.add_argument("image", help="image file (PNG, JPEG, BMP, TIFF): grayscale, RGB or RGBA, 8/16-bit or float")

@@ -1,7 +1,7 @@
 """``napari-deepseg train MODEL DATASET -o DIR``: train a registered model on a dataset folder.
 
 Runs unchanged under ``torchrun --nproc-per-node N`` (data-parallel, see
-:mod:`napari_deepseg.core.training.distributed`); only rank 0 prints and writes.
+:mod:`napari_deepseg.core.models.training.distributed`); only rank 0 prints and writes.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def run(args) -> int:
     """Train and report one line per epoch on stderr (with a progress bar over the epochs)."""
     from tqdm import tqdm
 
-    from ..core.training import (
+    from ..core.models.training import (
         TrainOptions,
         find_samples,
         fit,
@@ -81,7 +81,7 @@ def run(args) -> int:
 
 def add_parser(sub) -> None:
     """Add the ``train`` sub-command."""
-    from ..core.training import available_trainables
+    from ..core.models.training import available_trainables
 
     tr = sub.add_parser("train", help="train a model (unet, resnet34-unet, clip-seg, autoencoder, pointclip) "
                                       "on images/ + masks/ or the Oxford-IIIT Pet layout",

@@ -17,9 +17,9 @@ Examples
 """
 
 from .features import available_backbones, get_extractor
-from .graphcut import PRESETS
-from .session import SegmentationSession, segment_image
-from .weights import WeightsUnavailableError
+from .cut.graphcut import PRESETS
+from .cut.session import SegmentationSession, segment_image
+from .io.weights import WeightsUnavailableError
 
 __all__ = [
     "PRESETS",

@@ -8,7 +8,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..progress import CancelToken, ProgressCallback
+from ..utils.progress import CancelToken, ProgressCallback
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class FeatureExtractor(abc.ABC):
     #: leading feature channels the default preset's weight-free appearance model adds to
     #: colour (``None``: the session's ``APPEARANCE_CHANNELS``); stride-1 backbones only
     appearance_channels = None
-    #: whether :meth:`_extract` takes a :class:`~napari_deepseg.core.lazy.LazyImage` and reads
+    #: whether :meth:`_extract` takes a :class:`~napari_deepseg.core.io.lazy.LazyImage` and reads
     #: it tile by tile (``False``: it gets the whole float32 image, as a numpy array)
     reads_tiles: bool = False
 
@@ -143,9 +143,9 @@ class FeatureExtractor(abc.ABC):
         Parameters
         ----------
         image : array-like or LazyImage
-            A float32 image as returned by :func:`napari_deepseg.core.validation.as_float_image`,
+            A float32 image as returned by :func:`napari_deepseg.core.utils.validation.as_float_image`,
             any image that function accepts, or a lazy one (dask, zarr,
-            :class:`~napari_deepseg.core.lazy.LazyImage`). Backbones with
+            :class:`~napari_deepseg.core.io.lazy.LazyImage`). Backbones with
             :attr:`reads_tiles` read it tile by tile and never load it whole.
         progress : callable, optional
             ``progress(done, total, message)``, once per tile.
@@ -156,7 +156,7 @@ class FeatureExtractor(abc.ABC):
         -------
         FeatureMap
         """
-        from ..lazy import as_lazy_image
+        from ..io.lazy import as_lazy_image
 
         lazy = as_lazy_image(image)
         return self._extract(lazy if self.reads_tiles else lazy.read_all(), progress, cancel)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..lazy import rgb_channels
-from ..progress import check, report
-from ..validation import check_rgb_channels
-from ..weights import WeightsUnavailableError
+from ..io.lazy import rgb_channels
+from ..utils.progress import check, report
+from ..utils.validation import check_rgb_channels
+from ..io.weights import WeightsUnavailableError
 from .base import FeatureExtractor, FeatureMap
 from .compress import pca_compress
 
@@ -173,7 +173,7 @@ def compress_tokens(grid: np.ndarray, n_components: int) -> np.ndarray:
     >>> compress_tokens(np.random.default_rng(0).normal(size=(3, 4, 50)).astype(np.float32), 5).shape
     (3, 4, 5)
     """
-    from ..appearance import single_threaded_blas
+    from ..utils.threads import single_threaded_blas
 
     rows, cols, ch = grid.shape
     with single_threaded_blas():

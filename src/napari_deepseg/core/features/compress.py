@@ -53,7 +53,7 @@ def pca_fit(sample: np.ndarray, n_components: int, mean=None):
         mean = sample.mean(axis=0, dtype=np.float64).astype(np.float32)
     if sample.shape[1] <= n_components:
         return mean, None
-    from ..appearance import single_threaded_blas
+    from ..utils.threads import single_threaded_blas
 
     centred = sample - mean
     # Principal axes from the channel covariance: channels are at most a few
@@ -80,7 +80,7 @@ def pca_project(data: np.ndarray, mean: np.ndarray, axes, step: int = 1 << 16) -
     flat = data.reshape(-1, ch).astype(np.float32, copy=False)
     if axes is None:
         return (flat - mean).reshape(*lead, ch)
-    from ..appearance import single_threaded_blas
+    from ..utils.threads import single_threaded_blas
 
     out = np.empty((flat.shape[0], axes.shape[1]), np.float32)
     with single_threaded_blas():  # see pca_fit

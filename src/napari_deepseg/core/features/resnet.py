@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..lazy import LazyImage, rgb_channels
-from ..progress import check, report
-from ..validation import check_rgb_channels
-from ..weights import resolve_torchvision_weights
+from ..io.lazy import LazyImage, rgb_channels
+from ..utils.progress import check, report
+from ..utils.validation import check_rgb_channels
+from ..io.weights import resolve_torchvision_weights
 from .base import FeatureExtractor, FeatureMap
 from .compress import pca_compress, pca_fit, pca_project
 
@@ -150,7 +150,7 @@ class ResNet50Features(FeatureExtractor):
     Notes
     -----
     The image is read tile by tile (with its halo) through
-    :class:`~napari_deepseg.core.lazy.LazyImage`, so a dask or zarr image is never
+    :class:`~napari_deepseg.core.io.lazy.LazyImage`, so a dask or zarr image is never
     loaded whole; a shrunk image (``max_side``) is built strip by strip.
     """
 

@@ -2,7 +2,7 @@
 
 The original works found gradient saliency a useful extra cue for the cut, on
 natural and aerial images alike. This backbone puts the saliency map of
-:mod:`napari_deepseg.core.saliency` in front of the channels of a weight-free
+:mod:`napari_deepseg.core.models.saliency` in front of the channels of a weight-free
 backbone (``classic`` or ``rgb``), at full resolution (stride 1), scaled to
 the spread of the other channels times ``weight``. The ``seed`` preset uses it
 in both its appearance costs and its contrast edges; the ``default`` preset's
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..lazy import rgb_channels
-from ..progress import report
-from ..validation import check_rgb_channels
+from ..io.lazy import rgb_channels
+from ..utils.progress import report
+from ..utils.validation import check_rgb_channels
 from .base import FeatureExtractor, FeatureMap
 
 #: weight-free backbones the saliency channel can be added to
@@ -38,7 +38,7 @@ class SaliencyFeatures(FeatureExtractor):
         Scale of the saliency channel relative to the spread of the base
         channels (0 turns it off).
     weights, device, allow_download, tile
-        As :class:`~napari_deepseg.core.saliency.SaliencyModel`.
+        As :class:`~napari_deepseg.core.models.saliency.SaliencyModel`.
     rgb_channels : tuple of 3 int, optional
         The image channels VGG16 reads as red, green and blue (the base bank reads
         every channel). ``None``: the first three (one channel repeated).
@@ -59,7 +59,7 @@ class SaliencyFeatures(FeatureExtractor):
     def __init__(self, mode: str = "guided", class_index=None, base: str = "classic", weight: float = 1.0,
                  weights=None, device: str = "auto", allow_download: bool = True, tile: int = 768, network=None,
                  rgb_channels=None):
-        from ..saliency import check_mode
+        from ..models.saliency import check_mode
 
         self.mode = check_mode(mode)
         self.class_index = None if class_index is None else int(class_index)
@@ -81,9 +81,9 @@ class SaliencyFeatures(FeatureExtractor):
                 **({} if self.rgb_channels is None else {"rgb_channels": self.rgb_channels})}
 
     def saliency_model(self):
-        """The :class:`~napari_deepseg.core.saliency.SaliencyModel` (built once)."""
+        """The :class:`~napari_deepseg.core.models.saliency.SaliencyModel` (built once)."""
         if self._model is None:
-            from ..saliency import SaliencyModel
+            from ..models.saliency import SaliencyModel
 
             self._model = SaliencyModel(weights=self.weights, device=self.device, allow_download=self.allow_download,
                                         tile=self.tile, network=self._network)

@@ -6,8 +6,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import color, feature
 
-from ..lazy import row_strips
-from ..progress import check, report
+from ..io.lazy import row_strips
+from ..utils.progress import check, report
 from .base import FeatureExtractor, FeatureMap
 from .compress import pca_compress
 

@@ -1,0 +1,28 @@
+"""The scribble cut: from an image and strokes to a label image.
+
+What lives here
+---------------
+``session``
+    :class:`SegmentationSession` (the per-image cache, ``set_image``, ``segment``
+    dispatch) and :func:`segment_image`.
+``image``
+    :class:`ImageFeatures`, what one image (or one pyramid level) keeps.
+``energy``
+    The default preset's energy on one level: image-wide colour mixture or deep
+    linear model, 8-neighbour contrast n-links, star convexity, GrabCut refits.
+``seed``
+    The ``seed`` preset (the original notebook's energy).
+``pyramid``
+    The coarse-to-fine driver of the default preset's two-label cut.
+``graphcut``, ``multilevel``
+    Max-flow graphs and solvers; the band machinery of the coarse-to-fine cut.
+``palette``, ``appearance``
+    Colour palettes of images; appearance models of the classes.
+``volume``
+    :class:`~napari_deepseg.core.cut.volume.VolumeSession`, the 3-D / per-plane cut.
+
+What it may import
+------------------
+:mod:`napari_deepseg.core.features`, :mod:`napari_deepseg.core.io` and
+:mod:`napari_deepseg.core.utils`; never the prompts, models or evaluation.
+"""

@@ -1,0 +1,434 @@
+"""Coarse-to-fine (banded) graph cuts: solve a half-resolution problem, refine a band at full resolution.
+
+The coarse problem has a quarter of the nodes: unaries are summed over 2 x 2
+blocks, edges come from block-averaged colour and features with λ doubled (a
+coarse edge stands for two fine ones), and a block is a hard seed when it holds
+seeds of one label only. The fine problem keeps only the pixels within
+``radius`` of the coarse boundary (and around seeds the coarse cut got wrong);
+every other pixel keeps its coarse label, which enters the band's unaries
+through the n-links and star edges that cross the band's edge. Time and memory
+then grow with the object's boundary rather than its area. This is an
+approximation of the full-resolution cut; ``docs/performance.md`` reports the
+IoU between the two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from . import graphcut
+
+FACTOR = 2
+
+
+def coarse_shape(shape) -> tuple:
+    """``ceil(shape / FACTOR)`` for each axis.
+
+    Examples
+    --------
+    >>> coarse_shape((5, 8))
+    (3, 4)
+    """
+    return tuple(-(-n // FACTOR) for n in shape)
+
+
+def _pad_even(a: np.ndarray) -> np.ndarray:
+    rows, cols = a.shape[:2]
+    pad = ((0, -rows % FACTOR), (0, -cols % FACTOR)) + ((0, 0),) * (a.ndim - 2)
+    return np.pad(a, pad, mode="edge") if any(p[1] for p in pad) else a
+
+
+def block_reduce(a: np.ndarray, how: str = "mean") -> np.ndarray:
+    """Mean or sum over ``FACTOR x FACTOR`` blocks (edge-padded to whole blocks).
+
+    Examples
+    --------
+    >>> block_reduce(np.arange(4.).reshape(2, 2), "sum").tolist()
+    [[6.0]]
+    """
+    p = _pad_even(np.asarray(a))
+    rows, cols = p.shape[0] // FACTOR, p.shape[1] // FACTOR
+    blocks = p.reshape(rows, FACTOR, cols, FACTOR, *p.shape[2:])
+    out = blocks.sum(axis=(1, 3), dtype=np.float32)
+    return out / np.float32(FACTOR * FACTOR) if how == "mean" else out
+
+
+def coarse_hard(hard: np.ndarray) -> np.ndarray:
+    """Block seeds: the class of a block whose seeds all agree, ``-1`` elsewhere.
+
+    Examples
+    --------
+    >>> coarse_hard(np.array([[0, -1, 1, 1], [0, 1, -1, -1]])).tolist()
+    [[-1, 1]]
+    """
+    p = _pad_even(hard)
+    rows, cols = p.shape[0] // FACTOR, p.shape[1] // FACTOR
+    blocks = p.reshape(rows, FACTOR, cols, FACTOR).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
+    top = blocks.max(axis=-1)
+    low = np.where(blocks >= 0, blocks, np.iinfo(np.int32).max).min(axis=-1)
+    return np.where((top >= 0) & (top == low), top, -1).astype(np.int32)
+
+
+def upsample_labels(coarse: np.ndarray, shape) -> np.ndarray:
+    """Nearest-neighbour upsampling of a coarse labelling to ``shape``."""
+    return np.repeat(np.repeat(coarse, FACTOR, axis=0), FACTOR, axis=1)[: shape[0], : shape[1]]
+
+
+def label_edges(labels: np.ndarray) -> np.ndarray:
+    """Pixels (voxels) with a face neighbour of another label: both sides of every boundary, any dimension.
+
+    Examples
+    --------
+    >>> label_edges(np.array([[0, 0, 1, 1]], bool)).astype(int).tolist()
+    [[0, 1, 1, 0]]
+    """
+    edge = np.zeros(labels.shape, bool)
+    for axis in range(labels.ndim):
+        hi = tuple(slice(1, None) if a == axis else slice(None) for a in range(labels.ndim))
+        lo = tuple(slice(None, -1) if a == axis else slice(None) for a in range(labels.ndim))
+        d = labels[hi] != labels[lo]
+        edge[hi] |= d
+        edge[lo] |= d
+    return edge
+
+
+def band_mask(init_fg: np.ndarray, hard_fg: np.ndarray, hard_bg: np.ndarray, radius: int) -> np.ndarray:
+    """Pixels within ``radius`` (chessboard distance) of the boundary of ``init_fg`` or of a seed it contradicts.
+
+    Any dimension: the 3-D cut (:mod:`~napari_deepseg.core.cut.volume`) uses it for voxels.
+
+    The boundary is found by comparing shifted arrays and dilated by writing
+    around its pixels only, so the cost follows the boundary's length, not the area.
+    """
+    edge = label_edges(init_fg)
+    edge |= hard_fg & ~init_fg
+    edge |= hard_bg & init_fg
+    return grow(np.zeros(init_fg.shape, bool), np.flatnonzero(edge), radius)
+
+
+def coarse_seeds(hard_fg: np.ndarray, hard_bg: np.ndarray):
+    """Block seeds of a two-label problem: a block is a seed of the one label its seeds have.
+
+    The same as :func:`coarse_hard` for two labels, from the seeds' coordinates
+    only (strokes are few pixels of a large image).
+
+    Examples
+    --------
+    >>> fg = np.array([[1, 0, 0, 0], [1, 0, 0, 1]], bool); bg = np.array([[0, 1, 0, 0], [0, 0, 0, 0]], bool)
+    >>> [a.astype(int).tolist() for a in coarse_seeds(fg, bg)]
+    [[[0, 1]], [[0, 0]]]
+    """
+    shape = coarse_shape(hard_fg.shape)
+    out = []
+    for hard in (hard_fg, hard_bg):
+        rr, cc = np.nonzero(hard)
+        block = np.zeros(shape, bool)
+        block[rr // FACTOR, cc // FACTOR] = True
+        out.append(block)
+    both = out[0] & out[1]
+    return out[0] & ~both, out[1] & ~both
+
+
+def block_sum(a: np.ndarray) -> np.ndarray:
+    """Sum over ``FACTOR x FACTOR`` blocks of a 2-D array (edge-padded), by strided views.
+
+    Faster than :func:`block_reduce` for one channel (no reshaped reduction).
+
+    Examples
+    --------
+    >>> block_sum(np.arange(6.).reshape(2, 3)).tolist()
+    [[8.0, 14.0]]
+    """
+    p = _pad_even(np.asarray(a, np.float32))
+    out = p[0::2, 0::2] + p[1::2, 0::2]
+    out += p[0::2, 1::2]
+    out += p[1::2, 1::2]
+    return out
+
+
+class ArrayEdges:
+    """Edge weights read from precomputed :class:`~napari_deepseg.core.cut.graphcut.NLinks` arrays."""
+
+    def __init__(self, nlinks: graphcut.NLinks):
+        self.shape, self.offsets, self.nlinks = nlinks.shape, nlinks.offsets, nlinks
+
+    def weights(self, k: int, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+        """Weights of the edges ``(p, p + offsets[k])`` for pixels ``p = (rr, cc)`` whose neighbour exists."""
+        dr, dc = self.offsets[k]
+        return self.nlinks.weights[k][rr - max(0, -dr), cc - max(0, -dc)]
+
+
+class ColourEdges:
+    """Contrast weights ``lam / |offset| * exp(-|c_p - c_q|^2 / sigma^2)`` computed for the pixels asked.
+
+    Parameters
+    ----------
+    colour_at : callable
+        ``colour_at(flat_indices) -> (n, channels)`` float32 colours.
+    shape : tuple
+        ``(rows, cols)``.
+    lam, sigma : float
+        Smoothness weight and contrast scale.
+    offsets : tuple
+        Neighbour offsets (8-neighbourhood by default).
+    """
+
+    def __init__(self, colour_at, shape, lam: float, sigma: float, offsets=graphcut.OFFSETS_8):
+        self.colour_at, self.shape, self.offsets = colour_at, tuple(shape), tuple(offsets)
+        self.lam, self.sigma = float(lam), float(sigma)
+
+    def weights(self, k: int, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+        dr, dc = self.offsets[k]
+        cols = self.shape[1]
+        d = self.colour_at(rr * cols + cc) - self.colour_at((rr + dr) * cols + (cc + dc))
+        d2 = np.einsum("ij,ij->i", d, d) if d.ndim == 2 else d * d
+        return np.exp(d2 * np.float32(-1.0 / (self.sigma * self.sigma))) * np.float32(self.lam / np.hypot(dr, dc))
+
+
+class StarSteps:
+    """One step of every pixel towards its nearest centre pixel (star convexity), on request.
+
+    The same implication edges as :func:`~napari_deepseg.core.cut.graphcut.star_edges`, but
+    only for the pixels asked (a band), from a k-d tree of the centres instead of a
+    distance transform of the whole image. Ties between equidistant centres may
+    be broken differently.
+    """
+
+    def __init__(self, centres: np.ndarray):
+        from scipy.spatial import cKDTree
+
+        self.shape = centres.shape
+        self.points = np.argwhere(centres).astype(np.int32)
+        self.tree = cKDTree(self.points) if self.points.size else None
+
+    def step(self, flat: np.ndarray) -> np.ndarray:
+        """Flat index one step towards the nearest centre, ``-1`` for centres themselves (and without centres)."""
+        out = np.full(flat.shape, -1, np.int64)
+        if self.tree is None or not flat.size:
+            return out
+        cols = self.shape[1]
+        rr, cc = np.divmod(flat, cols)
+        _, near = self.tree.query(np.stack([rr, cc], axis=1), k=1)
+        vy = self.points[near, 0] - rr
+        vx = self.points[near, 1] - cc
+        span = np.maximum(np.abs(vy), np.abs(vx))
+        move = span > 0
+        s = np.maximum(span, 1).astype(np.float32)
+        out[move] = ((rr + np.rint(vy / s).astype(np.int64)) * cols + cc + np.rint(vx / s).astype(np.int64))[move]
+        return out
+
+
+class ArrayStar:
+    """:class:`StarSteps` over precomputed ``(p, q)`` star edges (faster for repeated small bands)."""
+
+    def __init__(self, star, n: int):
+        self.next = np.full(n, -1, np.int64)
+        self.next[star[0]] = star[1]
+
+    def step(self, flat):
+        return self.next[flat]
+
+
+def _fixed_neighbours(src, snk, node, neighbour_fg, weight) -> None:
+    """Fold edges to fixed pixels into t-links: a fixed object neighbour makes background pay."""
+    n = src.size
+    src += np.bincount(node[neighbour_fg], weight[neighbour_fg], minlength=n)
+    snk += np.bincount(node[~neighbour_fg], weight[~neighbour_fg], minlength=n)
+
+
+def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None) -> np.ndarray:
+    """Re-solve the pixels of ``band`` at full resolution, the rest fixed to ``init_fg``.
+
+    Parameters
+    ----------
+    cost_fg, cost_bg : numpy.ndarray or callable
+        Unary costs: ``(rows, cols)`` arrays, or ``cost_fg(flat) -> (fg, bg)`` giving
+        both for the flat pixel indices asked (then ``cost_bg`` is ignored).
+    nlinks : graphcut.NLinks or edge source
+        Pairwise weights: arrays, or an object with ``shape``, ``offsets`` and
+        ``weights(k, rows, cols)`` (:class:`ColourEdges`, :class:`ArrayEdges`).
+    init_fg : numpy.ndarray of bool
+        Labelling outside the band (object = True).
+    band : numpy.ndarray of bool
+        Pixels to re-solve.
+    hard_fg, hard_bg : numpy.ndarray of bool
+        Seeds: always respected inside the band, also against a star
+        implication from a fixed pixel outside it.
+    star : tuple of numpy.ndarray or StarSteps, optional
+        Star edges ``(p, q)`` (object at ``p`` implies object at ``q``), or a
+        :class:`StarSteps` computing them for the pixels asked.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        The full-resolution object mask.
+    """
+    return _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star)[0]
+
+
+def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None):
+    """:func:`solve_band`, also returning the flat indices of the fixed pixels the solution contradicts."""
+    import maxflow
+
+    edges = ArrayEdges(nlinks) if isinstance(nlinks, graphcut.NLinks) else nlinks
+    shape = edges.shape
+    rows, cols = shape
+    flat_band = band.ravel()
+    nodes = np.flatnonzero(flat_band)
+    ids = np.full(flat_band.size, -1, np.int64) if flat_band.size < (1 << 22) else None
+    if ids is not None:
+        ids[nodes] = np.arange(nodes.size)
+
+    def node_id(flat):  # position of band pixels in ``nodes``
+        return ids[flat] if ids is not None else np.searchsorted(nodes, flat)
+
+    fixed_fg = init_fg.ravel()
+    if callable(cost_fg):
+        cf, cb = cost_fg(nodes)
+    else:
+        cf, cb = cost_fg.ravel()[nodes], cost_bg.ravel()[nodes]
+    src = np.asarray(cb, np.float64).copy()  # cost of background
+    snk = np.asarray(cf, np.float64).copy()  # cost of object
+    g = maxflow.GraphFloat(nodes.size, 4 * nodes.size)
+    g.add_nodes(nodes.size)
+    nr, nc = np.divmod(nodes, cols)
+    pairs = []  # (band node, fixed pixel) of every edge across the band's edge
+    for k, (dr, dc) in enumerate(edges.offsets):
+        # edges (p, p + off) with p in the band
+        qr, qc = nr + dr, nc + dc
+        ok = (qr >= 0) & (qr < rows) & (qc >= 0) & (qc < cols)
+        p_id, q_flat = np.flatnonzero(ok), qr[ok] * cols + qc[ok]
+        wp = edges.weights(k, nr[ok], nc[ok]).astype(np.float64)
+        inside = flat_band[q_flat]
+        g.add_edges(p_id[inside], node_id(q_flat[inside]), wp[inside], wp[inside])
+        _fixed_neighbours(src, snk, p_id[~inside], fixed_fg[q_flat[~inside]], wp[~inside])
+        pairs.append((p_id[~inside], q_flat[~inside]))
+        # edges (p - off, p) with p in the band and p - off outside it
+        pr, pc = nr - dr, nc - dc
+        ok = (pr >= 0) & (pr < rows) & (pc >= 0) & (pc < cols)
+        other = pr[ok] * cols + pc[ok]
+        out = ~flat_band[other]
+        wq = edges.weights(k, pr[ok][out], pc[ok][out]).astype(np.float64)
+        _fixed_neighbours(src, snk, np.flatnonzero(ok)[out], fixed_fg[other[out]], wq)
+        pairs.append((np.flatnonzero(ok)[out], other[out]))
+    big = 1e9
+    seed_fg = hard_fg.ravel()[nodes]
+    seed_bg = hard_bg.ravel()[nodes]
+    star_fg = np.zeros(nodes.size, bool)
+    star_bg = np.zeros(nodes.size, bool)
+    if star is not None and not (isinstance(star, tuple) and not star[0].size):
+        steps = ArrayStar(star, flat_band.size) if isinstance(star, tuple) else star
+        q = steps.step(nodes)  # band p -> q
+        has = q >= 0
+        q_in = np.zeros(nodes.size, bool)
+        q_in[has] = flat_band[q[has]]
+        g.add_edges(np.flatnonzero(q_in), node_id(q[q_in]), np.full(q_in.sum(), big), np.zeros(q_in.sum()))
+        out_bg = has & ~q_in
+        out_bg[out_bg] = ~fixed_fg[q[out_bg]]
+        star_bg[out_bg] = True  # p -> q with q fixed background: p cannot be object
+        ring = np.unique(np.concatenate([q for _, q in pairs]))
+        ring = ring[fixed_fg[ring]]  # fixed object pixels next to the band
+        rq = steps.step(ring)
+        rq = rq[rq >= 0]
+        rq = rq[flat_band[rq]]
+        star_fg[node_id(rq)] = True  # a fixed object pixel forces its step into the band
+    # the strokes always win; a star implication yields where it contradicts one
+    force_fg = seed_fg | (star_fg & ~seed_bg)
+    force_bg = (seed_bg | (star_bg & ~seed_fg)) & ~force_fg
+    src[force_fg], snk[force_fg] = big, 0.0
+    src[force_bg], snk[force_bg] = 0.0, big
+    out, contacts = solve_nodes(g, src, snk, nodes, fixed_fg, pairs)
+    return out.reshape(shape), contacts
+
+
+def solve_nodes(graph, src, snk, nodes: np.ndarray, fixed: np.ndarray, pairs: list):
+    """Add the t-links, solve, and write the band's labels over the fixed labelling.
+
+    Shared by the 2-D band (:func:`solve_band`) and the 3-D one (:mod:`~napari_deepseg.core.cut.volume`).
+
+    Parameters
+    ----------
+    graph : maxflow.GraphFloat
+        The band's graph, one node per entry of ``nodes``, n-links added.
+    src, snk : numpy.ndarray
+        Per-node capacities to the source (cost of background) and sink (cost of object).
+    nodes : numpy.ndarray
+        Flat indices of the band's pixels.
+    fixed : numpy.ndarray of bool
+        Flat labelling outside the band (object = True).
+    pairs : list of tuple
+        ``(band node position, fixed flat index)`` arrays of every edge across the band's edge.
+
+    Returns
+    -------
+    mask : numpy.ndarray of bool
+        Flat object mask.
+    contacts : numpy.ndarray
+        Flat indices of the fixed pixels the band's solution disagrees with across the band's edge.
+    """
+    graph.add_grid_tedges(np.arange(nodes.size), src, snk)
+    graph.maxflow()
+    label = ~graph.get_grid_segments(np.arange(nodes.size))
+    out = fixed.copy()
+    out[nodes] = label
+    if not pairs:
+        return out, np.zeros(0, np.int64)
+    p_all = np.concatenate([p for p, _ in pairs])
+    q_all = np.concatenate([q for _, q in pairs])
+    return out, np.unique(q_all[label[p_all] != fixed[q_all]])
+
+
+def grow(mask: np.ndarray, flat: np.ndarray, radius: int) -> np.ndarray:
+    """``mask`` with the pixels within ``radius`` (chessboard distance) of the flat indices ``flat`` set.
+
+    Works on the few pixels given, not the whole image; any dimension (2-D bands, 3-D bands).
+
+    Examples
+    --------
+    >>> grow(np.zeros((1, 5), bool), np.array([2]), 1).astype(int).tolist()
+    [[0, 1, 1, 1, 0]]
+    """
+    coords = np.unravel_index(np.asarray(flat, np.int64), mask.shape)
+
+    def fill(axis: int, index: tuple) -> None:  # one clipped coordinate per axis and offset
+        if axis == mask.ndim:
+            mask[index] = True
+            return
+        for d in range(-radius, radius + 1):
+            fill(axis + 1, index + (np.clip(coords[axis] + d, 0, mask.shape[axis] - 1),))
+
+    fill(0, ())
+    return mask
+
+
+#: growth rounds of :func:`refine_band` at most
+MAX_GROWTH_ROUNDS = 8
+
+
+def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, radius: int = 3,
+                max_rounds: int = MAX_GROWTH_ROUNDS):
+    """:func:`solve_band`, grown where the solution presses against the band's edge.
+
+    After each solve, the fixed pixels that disagree with a neighbour inside the
+    band are added to the band with ``radius`` pixels
+    around them, and the band is solved again, until the boundary lies inside the
+    band everywhere (or ``max_rounds`` solves). A coarse cut that is wrong by more
+    than the band's width (a shadow the coarse level took for the object) is then
+    corrected instead of kept.
+
+    Returns
+    -------
+    fg : numpy.ndarray of bool
+        The object mask.
+    rounds : int
+        Solves made.
+    """
+    band = band.copy()
+    for rounds in range(1, max_rounds + 1):
+        fg, contacts = _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star)
+        if not contacts.size:
+            break
+        grow(band, contacts, max(1, radius))
+    return fg, rounds
+
