@@ -8,7 +8,7 @@ from skimage.color import rgb2lab
 
 from napari_deepseg.core import SegmentationSession
 from napari_deepseg.core.cut import appearance
-from napari_deepseg.core.cut.session import perceptual_colour
+from napari_deepseg.core.cut.image import perceptual_colour
 
 from _synthetic import disk_image, disk_scribbles
 

@@ -21,7 +21,7 @@ from napari_deepseg.core.features import get_extractor
 from napari_deepseg.core.io.files import read_image, read_labels
 from napari_deepseg.core.io.lazy import LazyImage, rgb_channels
 from napari_deepseg.core.evaluation.metrics import iou
-from napari_deepseg.core.cut.session import image_key
+from napari_deepseg.core.cut.image import image_key
 from napari_deepseg.core.utils.validation import MAX_CHANNELS, channels_last, check_rgb_channels, image_layout
 
 

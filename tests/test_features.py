@@ -659,7 +659,7 @@ def test_resnet_negative_max_side():
 
 
 def test_resnet_max_side_is_part_of_the_cache_key(random_weights, small_image):
-    from napari_deepseg.core.cut.session import image_key
+    from napari_deepseg.core.cut.image import image_key
 
     a = get_extractor("resnet50", weights=random_weights["pth"], device="cpu")
     b = get_extractor("resnet50", weights=random_weights["pth"], device="cpu", max_side=512)
@@ -672,10 +672,10 @@ def test_resnet_max_side_is_part_of_the_cache_key(random_weights, small_image):
 def test_resnet_multilevel_cut_on_a_shrunk_grid(resnet_default, monkeypatch):
     """Deep features on a large image: the coarse problem sees the same grid at half the stride."""
     from _synthetic import disk_scribbles
-    from napari_deepseg.core.cut import multilevel, session as session_module
+    from napari_deepseg.core.cut import multilevel, pyramid
 
     img, truth = disk_image((320, 320), radius=90, channels=3, seed=6)
-    assert truth.size >= session_module.MULTILEVEL_MIN_PIXELS
+    assert truth.size >= pyramid.MULTILEVEL_MIN_PIXELS
     ses = SegmentationSession(_shrunk(resnet_default, 128))
     entry = ses.set_image(img)
     assert entry.features.stride == 24

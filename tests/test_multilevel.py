@@ -10,7 +10,7 @@ from scipy import ndimage as ndi
 from _synthetic import disk_image, disk_scribbles, three_class_image, three_class_scribbles
 from napari_deepseg.core import SegmentationSession
 from napari_deepseg.core.cut import graphcut, multilevel
-from napari_deepseg.core.cut import session as session_module
+from napari_deepseg.core.cut import pyramid
 from napari_deepseg.core.cut.graphcut import OFFSETS_8, contrast_nlinks, pair_slices
 from napari_deepseg.core.evaluation.metrics import iou
 from napari_deepseg.core.cut.multilevel import (
@@ -267,7 +267,7 @@ def _spy(monkeypatch, module, name):
 def big_disk():
     """A 400 x 400 disk (above MULTILEVEL_MIN_PIXELS) with its features set once."""
     image, truth = disk_image((400, 400), radius=120, noise=0.06, seed=5)
-    assert truth.size >= session_module.MULTILEVEL_MIN_PIXELS
+    assert truth.size >= pyramid.MULTILEVEL_MIN_PIXELS
     ses = SegmentationSession("classic")
     ses.set_image(image)
     return ses, truth, disk_scribbles(truth)
@@ -332,7 +332,7 @@ def test_multilevel_on_a_thin_image_falls_back(monkeypatch):
 
 def test_three_classes_on_a_big_image_use_alpha_expansion(monkeypatch):
     image, truth = three_class_image((320, 400), seed=2)
-    assert truth.size >= session_module.MULTILEVEL_MIN_PIXELS
+    assert truth.size >= pyramid.MULTILEVEL_MIN_PIXELS
     scrib = three_class_scribbles(truth)
     ses = SegmentationSession("classic")
     ses.set_image(image)

@@ -10,7 +10,7 @@ from _synthetic import disk_image, disk_scribbles
 from napari_deepseg.core import SegmentationSession
 from napari_deepseg.core.cut import graphcut, multilevel
 from napari_deepseg.core.utils import memory
-from napari_deepseg.core.cut import session as session_module
+from napari_deepseg.core.cut import pyramid
 from napari_deepseg.core.evaluation.metrics import iou
 from napari_deepseg.core.cut.palette import build_palette, strips
 from napari_deepseg.core.utils.validation import as_float_image
@@ -143,7 +143,7 @@ def test_refine_band_grows_past_a_coarse_error_wider_than_the_band():
 def test_several_levels_match_the_single_level_cut(monkeypatch):
     image, truth = disk_image((320, 320), radius=100, noise=0.05, seed=9)
     scrib = disk_scribbles(truth)
-    monkeypatch.setattr(session_module, "COARSEST_PIXELS", 5_000)  # 320 -> 160 -> 80 -> 40 (1600 px)
+    monkeypatch.setattr(pyramid, "COARSEST_PIXELS", 5_000)  # 320 -> 160 -> 80 -> 40 (1600 px)
     ses = SegmentationSession("classic")
     entry = ses.set_image(image)
     calls = []
@@ -172,11 +172,11 @@ def test_level_sigma_in_strips_equals_auto_sigma(monkeypatch):
     entry = ses.set_image(image)
     from napari_deepseg.core.cut import palette as palette_module
 
-    monkeypatch.setattr(session_module, "strips", lambda r, c, **k: palette_module.strips(r, c, pixels=70 * 7, **k))
-    got = session_module._level_sigma(entry, None)
+    monkeypatch.setattr(pyramid, "strips", lambda r, c, **k: palette_module.strips(r, c, pixels=70 * 7, **k))
+    got = pyramid.level_sigma(entry, None)
     ref = graphcut.auto_sigma([graphcut.neighbour_sqdiff(entry.colour, o) for o in graphcut.OFFSETS_8], "mean")
     assert got == pytest.approx(ref, rel=1e-5)
-    assert session_module._level_sigma(entry, 2.5) == 2.5
+    assert pyramid.level_sigma(entry, 2.5) == 2.5
 
 
 # =========================================================================== too large

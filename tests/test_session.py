@@ -10,7 +10,8 @@ from napari_deepseg.core import PRESETS, SegmentationSession, segment_image
 from napari_deepseg.core.cut import graphcut
 from napari_deepseg.core.evaluation.metrics import iou
 from napari_deepseg.core.utils.progress import CancelToken, Cancelled
-from napari_deepseg.core.cut.session import image_key, labels_from_index
+from napari_deepseg.core.cut.image import image_key
+from napari_deepseg.core.cut.session import labels_from_index
 
 DTYPES = [np.uint8, np.uint16, np.float32]
 CHANNELS = [1, 3, 4]

@@ -15,7 +15,6 @@ IoU between the two.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from . import graphcut
 

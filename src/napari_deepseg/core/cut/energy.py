@@ -1,0 +1,273 @@
+"""The default preset's energy on one level, and its single-level cut.
+
+The energy of a labelling is the sum of
+
+* **appearance** costs: for weight-free backbones an image-wide colour mixture
+  whose components are re-weighted per class (:class:`~napari_deepseg.core.cut.appearance.SharedMixtureModel`),
+  for deep backbones a linear model on the features' grid, upsampled;
+* **contrast n-links** on the 8-neighbourhood of full-resolution colour (plus the
+  features' differences for deep backbones), weighted by λ;
+* **star convexity** around the object strokes (hard implication edges);
+* optional soft evidence (:class:`Extra`: an extra unary, other labels to fit on).
+
+:func:`cut_default` minimises it GrabCut-style (fit, cut, refit, cut again)
+on a cached incremental graph. The coarse-to-fine driver
+(:mod:`~napari_deepseg.core.cut.pyramid`) solves the same energy on a pyramid.
+
+Interface: :func:`prepare`, :func:`cut_default`, :class:`Extra`, and the pieces
+the pyramid shares (:func:`cached_nlinks`, :func:`incremental_cut`,
+:func:`fit_appearance`, :func:`refit`, :func:`costs_for`, :func:`mixture_rows`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..features import FeatureMap
+from ..features.base import upsample_grid
+from ..utils.progress import check
+from ..utils.validation import check_scribbles
+from . import graphcut
+from .appearance import COST_CAP, MAX_SAMPLES_PER_CLASS, ImageMixture, LinearModel, SharedMixtureModel
+from .image import ImageFeatures
+
+#: components of the image-wide colour mixture shared by the class models
+MIXTURE_COMPONENTS = 24
+#: pixels of the image-wide colour mixture's fitting sample
+MIXTURE_SAMPLES = 20_000
+
+
+def seed_index(seeds: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """``(rows, cols)`` class index of each scribbled pixel, ``-1`` elsewhere."""
+    lut = np.full(int(seeds.max()) + 1, -1, np.int32)
+    lut[classes] = np.arange(classes.size, dtype=np.int32)
+    return lut[seeds]
+
+
+def seed_features(fm: FeatureMap, seeds: np.ndarray):
+    """Features and labels of the scribbled pixels (grid cell under each pixel)."""
+    rr, cc = np.nonzero(seeds)
+    s = fm.stride
+    return fm.data[rr // s, cc // s], seeds[rr, cc]
+
+
+def default_nlinks(entry: ImageFeatures, lam, sigma) -> graphcut.NLinks:
+    """8-neighbour contrast weights on full-resolution colour, combined with deep features."""
+    offsets = graphcut.OFFSETS_8
+    colour = [graphcut.neighbour_sqdiff(entry.colour, off) for off in offsets]
+    if entry.stride == 1:
+        combined = colour
+    else:
+        feats = graphcut.grid_sqdiffs(entry.features, offsets)
+        mc = float(np.mean([c.mean() for c in colour])) or 1.0
+        mf = float(np.mean([f.mean() for f in feats])) or 1.0
+        combined = [c / mc + f / mf for c, f in zip(colour, feats)]
+    return graphcut.contrast_nlinks(combined, offsets, entry.shape, lam, sigma, statistic="mean")
+
+
+def image_mixture(entry: ImageFeatures):
+    """The image-wide colour (+ leading texture channels) mixture, fitted once per image.
+
+    Colour alone is scored once per palette entry (``entry.mixture_on_palette``);
+    extra feature channels make it per pixel.
+    """
+    if entry.appearance is None:
+        n = entry.shape[0] * entry.shape[1]
+        if entry.appearance_channels == 0 and entry.palette is not None:
+            rng = np.random.default_rng(0)  # the pixels ImageMixture would draw from a per-pixel table
+            pick = rng.choice(n, MIXTURE_SAMPLES, replace=False) if n > MIXTURE_SAMPLES else np.arange(n)
+            sample = entry.lab[entry.palette.ids.ravel()[pick]]
+            entry.appearance = ImageMixture(entry.lab, n_components=MIXTURE_COMPONENTS, sample=sample)
+            entry.mixture_on_palette = True
+        else:
+            feats = entry.colour
+            if entry.appearance_channels > 0:
+                extra = entry.features.data[..., :entry.appearance_channels]
+                feats = np.concatenate([entry.colour, extra], axis=-1)
+            entry.appearance = ImageMixture(feats.reshape(-1, feats.shape[-1]), n_components=MIXTURE_COMPONENTS,
+                                            max_samples=MIXTURE_SAMPLES)
+    return entry.appearance
+
+
+def mixture_rows(entry: ImageFeatures, flat: np.ndarray) -> np.ndarray:
+    """Rows of the image mixture for the pixels at flat indices ``flat`` (palette entries or pixels)."""
+    return entry.palette.ids.ravel()[flat] if entry.mixture_on_palette else flat
+
+
+def costs_for(entry: ImageFeatures, model) -> np.ndarray:
+    """Per-pixel costs of every class, upsampled from the native grid for deep features."""
+    rows, cols = entry.shape
+    if isinstance(model, SharedMixtureModel):
+        costs = model.costs()
+        return costs[entry.palette.ids] if entry.mixture_on_palette else costs.reshape(rows, cols, -1)
+    grid = entry.features.data
+    costs = model.costs(grid.reshape(-1, grid.shape[-1])).reshape(grid.shape[0], grid.shape[1], -1)
+    return upsample_grid(costs, entry.features.stride, 0, rows, cols)
+
+
+def _grid_labels(labels: np.ndarray, stride: int, grid_shape) -> np.ndarray:
+    """Labels at the centre pixel of every grid cell (clipped to the image)."""
+    rows, cols = labels.shape
+    ys = np.minimum(np.arange(grid_shape[0]) * stride + stride // 2, rows - 1)
+    xs = np.minimum(np.arange(grid_shape[1]) * stride + stride // 2, cols - 1)
+    return labels[np.ix_(ys, xs)]
+
+
+def fit_appearance(entry: ImageFeatures, labels: np.ndarray, model=None):
+    """Fit the default preset's appearance model on the labelled pixels of ``labels``.
+
+    Deep backbones get a :class:`LinearModel` on the grid cells (all cells when
+    ``labels`` is a full labelling); weight-free ones re-weight the image's shared
+    colour mixture, reusing ``model`` when given (a refit).
+    """
+    if entry.stride > 1:
+        fm = entry.features
+        if model is None:  # the scribbles: the cell under each scribbled pixel
+            x, y = seed_features(fm, labels)
+        else:  # a full labelling: the label at the centre of each cell
+            x = fm.data.reshape(-1, fm.channels)
+            y = _grid_labels(labels, fm.stride, fm.data.shape[:2]).ravel()
+        return LinearModel().fit(x, y)
+    model = model or SharedMixtureModel(image_mixture(entry))
+    flat = np.flatnonzero(labels)
+    return model.fit(mixture_rows(entry, flat), labels.ravel()[flat])
+
+
+@dataclass
+class Extra:
+    """Optional soft evidence of a default-preset cut (see :meth:`SegmentationSession.segment`)."""
+
+    unary: Optional[np.ndarray] = None
+    fit_labels: Optional[np.ndarray] = None
+
+    @classmethod
+    def check(cls, unary, fit_labels, shape, classes) -> "Extra":
+        if unary is not None:
+            unary = np.asarray(unary, np.float32)
+            if unary.shape != (*shape, 2) or classes.size != 2:
+                raise ValueError(f"unary must have shape {(*shape, 2)} for a two-label cut, got {unary.shape}")
+            if not np.all(np.isfinite(unary)):
+                raise ValueError("unary costs must be finite")
+        if fit_labels is not None:
+            fit_labels = check_scribbles(fit_labels, shape, name="fit_labels")
+        return cls(unary, fit_labels)
+
+    def first_fit(self, seeds: np.ndarray) -> np.ndarray:
+        return seeds if self.fit_labels is None else self.fit_labels
+
+    def costs(self, costs: np.ndarray) -> np.ndarray:
+        """Appearance costs plus the extra unary, shifted to >= 0 and capped at COST_CAP."""
+        if self.unary is None:
+            return costs
+        total = costs + self.unary
+        total -= total.min(axis=-1, keepdims=True)
+        return np.minimum(total, COST_CAP, out=total)
+
+
+NO_EXTRA = Extra()
+
+
+def cached_nlinks(entry: ImageFeatures, lam, sigma):
+    """``(key, NLinks)`` of the default preset's 8-neighbour n-links with weight ``lam``, built once per entry.
+
+    The single-level cut asks for λ, a coarse level of the pyramid for λ·2ⁱ (a coarse
+    edge stands for 2ⁱ fine ones); deep-feature bands read the same arrays
+    (colour-only bands compute their weights on demand, see :func:`band_edges`).
+    """
+    key = ("default", lam, sigma)
+    if key not in entry.nlinks:
+        entry.nlinks[key] = default_nlinks(entry, lam, sigma)
+    return key, entry.nlinks[key]
+
+
+def cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
+                 extra: Extra = NO_EXTRA) -> np.ndarray:
+    """Learned appearance + contrast edges + star convexity, refitted GrabCut-style."""
+    key, nlinks = cached_nlinks(entry, lam, sigma)
+    hard = seed_index(seeds, classes)
+    model = fit_appearance(entry, extra.first_fit(seeds))
+    binary = classes.size == 2
+    if binary:
+        cut = incremental_cut(entry, key, nlinks, hard == 0)
+        big = cut.infinity
+    index = None
+    for _ in range(iterations + 1):
+        check(cancel)
+        if index is not None:
+            if binary:
+                model = refit(entry, model, seeds, classes, index == 0)
+            else:
+                model = fit_appearance(entry, np.where(seeds > 0, seeds, classes[index]), model)
+        costs = extra.costs(costs_for(entry, model))
+        if binary:
+            fg = cut.solve(*graphcut.tlinks(costs[..., 0], costs[..., 1], hard == 0, hard == 1, big))
+            index = np.where(fg, 0, 1).astype(np.int32)
+        else:
+            index = graphcut.solve_multilabel(costs, float(np.mean([w.mean() for w in nlinks.weights[:2]])), hard)
+    return index
+
+
+def mask_hash(mask: np.ndarray) -> str:
+    """Short content hash of a boolean mask."""
+    return hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=16).hexdigest()
+
+
+def incremental_cut(entry: ImageFeatures, key, nlinks, object_seeds: np.ndarray,
+                     max_tlink: float = COST_CAP + 1.0) -> graphcut.IncrementalCut:
+    """The cached graph for these n-links and object strokes (its star edges), or a new one."""
+    star_key = (key, mask_hash(object_seeds))
+    if entry.cut is None or entry.cut[0] != star_key:
+        entry.cut = (star_key, graphcut.IncrementalCut(nlinks, graphcut.star_edges(object_seeds), max_tlink))
+    return entry.cut[1]
+
+
+def _sample_class(rng, mask: np.ndarray, value: bool, count: int, limit: int) -> np.ndarray:
+    """Up to ``limit`` random flat indices where ``mask == value`` (``count`` of them), without a full index list."""
+    n = mask.size
+    if count <= limit:
+        return np.flatnonzero(mask.ravel() == value)
+    if count <= n // 8:
+        return rng.choice(np.flatnonzero(mask.ravel() == value), limit, replace=False)
+    while True:  # a common class: random positions, kept where the class matches
+        draw = rng.choice(n, min(n, int(limit * n / count * 1.5) + 64), replace=False)
+        hit = draw[mask.ravel()[draw] == value]
+        if hit.size >= limit:
+            return np.sort(hit[:limit])
+
+
+def refit(entry: ImageFeatures, model, seeds, classes, fg: np.ndarray):
+    """Refit the appearance model on the labelling ``fg`` (object mask) and the strokes (GrabCut's iteration).
+
+    Deep features take every grid cell (the label at its centre); the colour
+    mixture takes up to :data:`~napari_deepseg.core.cut.appearance.MAX_SAMPLES_PER_CLASS`
+    random pixels of each class, drawn without building a full-resolution label image.
+    The single-level and the coarse-to-fine cuts both refit through here.
+    """
+    rows, cols = entry.shape
+    if entry.stride > 1:
+        fm = entry.features
+        gr, gc = fm.data.shape[:2]
+        ys = np.minimum(np.arange(gr) * fm.stride + fm.stride // 2, rows - 1)
+        xs = np.minimum(np.arange(gc) * fm.stride + fm.stride // 2, cols - 1)
+        lab = np.where(fg[np.ix_(ys, xs)], classes[0], classes[1])
+        s = seeds[np.ix_(ys, xs)]
+        return LinearModel().fit(fm.data.reshape(-1, fm.channels), np.where(s > 0, s, lab).ravel())
+    rng = np.random.default_rng(0)
+    n_fg = int(np.count_nonzero(fg))
+    flat = np.concatenate([
+        _sample_class(rng, fg, True, n_fg, MAX_SAMPLES_PER_CLASS),
+        _sample_class(rng, fg, False, fg.size - n_fg, MAX_SAMPLES_PER_CLASS),
+    ])
+    labels = np.where(fg.ravel()[flat], classes[0], classes[1])
+    return model.fit(mixture_rows(entry, flat), labels)
+
+
+def prepare(entry: ImageFeatures, lam: float, sigma) -> None:
+    """Build the colour mixture and the n-links a single-level cut with ``lam`` and ``sigma`` reads."""
+    if entry.stride == 1:
+        image_mixture(entry)
+    cached_nlinks(entry, lam, sigma)

@@ -1,0 +1,275 @@
+"""The default preset's two-label cut solved coarse-to-fine.
+
+:func:`cut_multilevel` halves the image until the coarsest level is small
+(:func:`levels_of`), solves the energy of :mod:`~napari_deepseg.core.cut.energy`
+there whole, and re-solves only a band around the boundary at every finer level
+(:func:`~napari_deepseg.core.cut.multilevel.refine_band`). :func:`applies` says
+when a cut takes this path; :func:`prepare` builds what its first cut would build.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Optional
+
+import numpy as np
+
+from ..features import FeatureMap
+from ..utils.progress import check
+from . import graphcut, multilevel
+from .appearance import COST_CAP, SharedMixtureModel
+from .energy import (NO_EXTRA, Extra, cached_nlinks, costs_for, cut_default, fit_appearance, image_mixture,
+                     incremental_cut, mask_hash, refit)
+from .image import ImageFeatures
+from .palette import strips
+
+#: the default preset solves coarse-to-fine from this many pixels on (see multilevel.py)
+MULTILEVEL_MIN_PIXELS = 100_000
+#: half-width in pixels of the band re-solved around the boundary at each finer level
+BAND_RADIUS = 2
+#: the coarse-to-fine cut halves the image until its coarsest level has at most this many pixels
+COARSEST_PIXELS = 1_500_000
+
+
+def applies(shape, multilevel: Optional[bool]) -> bool:
+    """Whether a two-label default cut of an image of ``shape`` is solved coarse-to-fine.
+
+    ``None`` decides by size (:data:`MULTILEVEL_MIN_PIXELS`); images under 8 pixels a side never are.
+    """
+    rows, cols = shape
+    multi = rows * cols >= MULTILEVEL_MIN_PIXELS if multilevel is None else bool(multilevel)
+    return multi and min(rows, cols) >= 8
+
+
+def _coarse_entry(entry: ImageFeatures) -> ImageFeatures:
+    """The half-resolution level of an image (or of a coarser level), cached on the entry."""
+    if entry.coarse is None:
+        shape = multilevel.coarse_shape(entry.shape)
+        if entry.stride == 1:  # block means of full-resolution features, when first needed
+            parent = weakref.ref(entry)  # no reference cycle: an evicted image is freed at once
+
+            def feats():
+                return FeatureMap(multilevel.block_reduce(parent().features.data), 1, shape)
+        else:  # the same grid seen from the coarse image: half the stride
+            fm = entry.features
+            if fm.stride % multilevel.FACTOR == 0:
+                feats = FeatureMap(fm.data, fm.stride // multilevel.FACTOR, shape)
+            else:  # an odd stride cannot be halved: half as many cells, resampled, at the same stride
+                feats = FeatureMap(_resample_grid(fm.data, multilevel.coarse_shape(fm.data.shape[:2])), fm.stride,
+                                   shape)
+        colour = np.empty((*shape, entry.lab.shape[-1] if entry._colour is None else entry._colour.shape[-1]),
+                          np.float32)
+        for rows in strips(entry.shape[0], entry.shape[1], multiple=multilevel.FACTOR):  # strip by strip
+            lo = rows.start // multilevel.FACTOR
+            part = multilevel.block_reduce(entry.colour_rows(rows))
+            colour[lo : lo + part.shape[0]] = part
+        entry.coarse = ImageFeatures(entry.key + "/coarse", shape, feats, _colour=colour)
+    return entry.coarse
+
+
+def _resample_grid(grid: np.ndarray, shape) -> np.ndarray:
+    """Bilinear (antialiased) resampling of a ``(h, w, c)`` feature grid to ``shape`` cells."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(grid, np.float32)).permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        out = F.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False, antialias=True)
+    return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
+
+
+def levels_of(entry: ImageFeatures) -> list:
+    """``[entry, half, quarter, ...]`` down to :data:`COARSEST_PIXELS` (at least one coarse level)."""
+    levels = [entry]
+    while True:
+        top = levels[-1]
+        if len(levels) > 1 and (top.shape[0] * top.shape[1] <= COARSEST_PIXELS or min(top.shape) < 16):
+            return levels
+        levels.append(_coarse_entry(top))
+
+
+def level_sigma(level: ImageFeatures, sigma) -> float:
+    """σ of a level's colour n-links: ``sigma``, or GrabCut's ``sqrt(2 mean d²)`` over its 8-neighbour pairs.
+
+    Computed strip by strip (the same value :func:`graphcut.auto_sigma` gives on
+    whole arrays), once per level.
+    """
+    if sigma is not None:
+        return float(sigma)
+    if level.auto_sigma is None:
+        rows, cols = level.shape
+        total, count = 0.0, 0
+        for part in strips(rows, cols):
+            lo = max(0, part.start - 1)  # one row of overlap: pairs across strips are counted once
+            block = level.colour_rows(slice(lo, part.stop))
+            for off in graphcut.OFFSETS_8:
+                d = graphcut.neighbour_sqdiff(block, off)
+                if off[0] == 0 and lo < part.start:
+                    d = d[1:]  # the overlap row's horizontal pairs belong to the previous strip
+                total += float(d.sum(dtype=np.float64))
+                count += d.size
+        mean = 2.0 * total / max(1, count)
+        level.auto_sigma = float(np.sqrt(mean)) if mean > 0 else 1.0
+    return level.auto_sigma
+
+
+def band_edges(level: ImageFeatures, lam: float, sigma):
+    """Edge weights of a level's band: computed on demand from colour, or cached arrays for deep features."""
+    if level.stride == 1:
+        return multilevel.ColourEdges(level.colour_at, level.shape, lam, level_sigma(level, sigma))
+    return multilevel.ArrayEdges(cached_nlinks(level, lam, sigma)[1])
+
+
+#: levels up to this many pixels precompute every pixel's star step (one distance transform);
+#: larger ones ask a k-d tree for the band's pixels only
+STAR_TABLE_MAX_PIXELS = 4_000_000
+
+
+def _star_steps(level: ImageFeatures, object_seeds: np.ndarray):
+    """Star-convexity steps towards these object strokes (cached on the level while the strokes stay)."""
+    key = mask_hash(object_seeds)
+    if level.star is None or level.star[0] != key:
+        if object_seeds.size <= STAR_TABLE_MAX_PIXELS:
+            steps = multilevel.ArrayStar(graphcut.star_edges(object_seeds), object_seeds.size)
+        else:
+            steps = multilevel.StarSteps(object_seeds)
+        level.star = (key, steps)
+    return level.star[1]
+
+
+def _split(delta: np.ndarray):
+    """``(cost_fg, cost_bg)`` from the difference ``cost_fg - cost_bg`` (the same cut, up to a constant)."""
+    return np.maximum(delta, 0), np.maximum(-delta, 0)
+
+
+class _FineCosts:
+    """Object-minus-background costs of the full-resolution pixels, per palette entry when possible.
+
+    A binary cut only sees the difference of the two classes' costs, so one
+    channel is kept: a look-up table over the palette (no per-pixel array), or a
+    per-pixel array for deep features and extra unaries.
+    """
+
+    def __init__(self, entry: ImageFeatures, model, extra: "Extra"):
+        self.ids = None
+        if entry.mixture_on_palette and extra.unary is None and isinstance(model, SharedMixtureModel):
+            costs = model.costs()
+            self.lut = np.ascontiguousarray(costs[:, 0] - costs[:, 1])
+            self.ids = entry.palette.ids
+        else:
+            costs = extra.costs(costs_for(entry, model))
+            self.delta = np.ascontiguousarray(costs[..., 0] - costs[..., 1])
+
+    def at(self, flat: np.ndarray):
+        """``(cost_fg, cost_bg)`` of the pixels at flat indices ``flat``."""
+        if self.ids is None:
+            return _split(self.delta.ravel()[flat])
+        return _split(self.lut[self.ids.ravel()[flat]])
+
+    def full(self) -> np.ndarray:
+        """The difference for every pixel (float32 ``(rows, cols)``)."""
+        return self.delta if self.ids is None else self.lut[self.ids]
+
+    def coarse(self) -> np.ndarray:
+        """Block sums of the difference on the half-resolution grid, strip by strip."""
+        if self.ids is None:
+            return multilevel.block_sum(self.delta)
+        rows, cols = self.ids.shape
+        out = np.empty(multilevel.coarse_shape((rows, cols)), np.float32)
+        for part in strips(rows, cols, multiple=multilevel.FACTOR):
+            lo = part.start // multilevel.FACTOR
+            block = multilevel.block_sum(self.lut[self.ids[part]])
+            out[lo : lo + block.shape[0]] = block
+        return out
+
+
+#: deep-feature bands take at most this fraction of a level's pixels whose costs disagree with the level above
+DISAGREE_BUDGET = 0.02
+
+
+def _disagreement(init: np.ndarray, delta: np.ndarray, budget: float) -> np.ndarray:
+    """Pixels whose own cost difference argues against their label in ``init``, the strongest ``budget`` of them.
+
+    Examples
+    --------
+    >>> init = np.array([[True, True, False, False]])
+    >>> _disagreement(init, np.array([[3.0, -1.0, -5.0, 2.0]]), budget=1).tolist()
+    [[False, False, True, False]]
+    """
+    against = np.where(init, delta, -delta)  # > 0: the pixel prefers the other label
+    n = int(np.count_nonzero(against > 0))
+    if n <= budget:
+        return against > 0
+    keep = max(0, int(budget))
+    if keep == 0:
+        return np.zeros(init.shape, bool)
+    threshold = np.partition(against.ravel(), against.size - keep)[against.size - keep]
+    return against >= max(threshold, np.finfo(np.float32).tiny)
+
+
+def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
+                    extra: Extra = NO_EXTRA) -> np.ndarray:
+    """The default energy solved coarse-to-fine.
+
+    The image is halved until the coarsest level is small (:func:`levels_of`);
+    that level is solved whole (refits included) with a cached incremental
+    graph; every finer level re-solves only a band around the boundary of the
+    level above, grown where the boundary presses against the band's edge
+    (:func:`multilevel.refine_band`). Unaries of a coarse pixel are the sums of
+    its fine pixels', λ doubles per level (a coarse edge stands for two fine ones).
+    """
+    levels = levels_of(entry)
+    hards = [(seeds == classes[0], seeds == classes[1])]  # (object, background) seeds per level
+    for _ in levels[1:]:
+        hards.append(multilevel.coarse_seeds(*hards[-1]))
+    usable = [i for i, (f, b) in enumerate(hards) if i > 0 and f.any() and b.any()]
+    if not usable:
+        # every stroke of a label shares its 2x2 blocks with the other label: no coarse seeds
+        return cut_default(entry, seeds, classes, lam, sigma, iterations, cancel, extra)
+    k = max(usable)
+    top = levels[k]
+    ckey, c_nlinks = cached_nlinks(top, lam * 2**k, sigma)
+    c_cut = incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0)
+    model = fit_appearance(entry, extra.first_fit(seeds))
+    fg = None
+    for it in range(iterations + 1):
+        check(cancel)
+        if fg is not None:
+            model = refit(entry, model, seeds, classes, fg)
+        # a labelling that only feeds a refit (a few thousand sampled pixels) skips the band's growth
+        rounds = multilevel.MAX_GROWTH_ROUNDS if it == iterations else 1
+        fine = _FineCosts(entry, model, extra)
+        deltas = [None, fine.coarse()]
+        for _ in range(2, k + 1):
+            deltas.append(multilevel.block_sum(deltas[-1]))
+        cost_fg, cost_bg = _split(deltas[k])
+        fg = c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity))
+        for i in range(k - 1, -1, -1):  # each finer level: a band around the boundary of the one above
+            check(cancel)
+            level = levels[i]
+            init = multilevel.upsample_labels(fg, level.shape)
+            h_fg, h_bg = hards[i]
+            band = multilevel.band_mask(init, h_fg, h_bg, BAND_RADIUS)
+            if entry.stride > 1:  # deep costs vary cell by cell: re-solve the pixels they argue for most
+                d = fine.full() if i == 0 else deltas[i]
+                band |= _disagreement(init, d, DISAGREE_BUDGET * init.size)
+                del d
+            if i == 0:
+                costs = fine.at
+            else:
+                delta = deltas[i].ravel()
+                costs = lambda flat, d=delta: _split(d[flat])  # noqa: E731
+            fg, _ = multilevel.refine_band(costs, None, band_edges(level, lam * 2**i, sigma), init, band, h_fg,
+                                           h_bg, _star_steps(level, h_fg), radius=BAND_RADIUS, max_rounds=rounds)
+    return np.where(fg, 0, 1).astype(np.int32)
+
+
+def prepare(entry: ImageFeatures, lam: float, sigma) -> None:
+    """Build the colour mixture, the coarsest level's n-links and the band edges of every finer level."""
+    if entry.stride == 1:
+        image_mixture(entry)
+    levels = levels_of(entry)
+    k = len(levels) - 1
+    cached_nlinks(levels[k], lam * 2**k, sigma)
+    for i in range(k):
+        band_edges(levels[i], lam * 2**i, sigma)
