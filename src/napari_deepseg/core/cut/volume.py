@@ -311,7 +311,7 @@ class VolumeSession:
     def set_image(self, volume, spacing=None, progress: Optional[ProgressCallback] = None,
                   cancel: Optional[CancelToken] = None) -> VolumeFeatures:
         """Palette, perceptual colour and spacing of ``volume`` (``(planes, rows, cols[, 3])``, any dtype)."""
-        from .session import perceptual_colour
+        from .image import perceptual_colour
 
         arr = _volume_layout(volume)
         spacing = check_spacing(spacing)
