@@ -88,7 +88,8 @@ def test_core_imports_and_segments_without_gui_stack():
     assert out["loaded"] == [], f"GUI modules were imported: {out['loaded']}"
     assert out["attempts"] == [], f"the core tried to import GUI modules: {out['attempts']}"
     # every module of the core was imported
-    for name in ("graphcut", "session", "weights", "validation", "features.resnet", "io", "metrics"):
+    for name in ("cut.graphcut", "cut.session", "cut.energy", "cut.pyramid", "io.weights", "utils.validation",
+                 "features.resnet", "io.files", "evaluation.metrics", "prompts.clickcut", "models.proposals"):
         assert f"napari_deepseg.core.{name}" in out["modules"]
     # the 12x12 square (144 px) is found, the background scribble is background
     for backbone, (centre, corner, inside, total) in out["results"].items():

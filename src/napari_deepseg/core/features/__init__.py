@@ -1,5 +1,20 @@
 """Feature backbones behind one registry.
 
+What lives here
+---------------
+``base``
+    :class:`FeatureExtractor` (the template every backbone fills in) and
+    :class:`FeatureMap` (features at the backbone's native stride).
+``simple``, ``resnet``, ``clip``, ``saliency``
+    The backbones ``rgb`` / ``classic``, ``resnet50``, ``clip`` and ``saliency``.
+``compress``
+    Standardisation and PCA of feature channels.
+
+What it may import
+------------------
+:mod:`napari_deepseg.core.io`, :mod:`napari_deepseg.core.utils`, and the saliency
+model of :mod:`napari_deepseg.core.models` (the ``saliency`` backbone wraps it).
+
 Examples
 --------
 >>> sorted(available_backbones())[:3]
