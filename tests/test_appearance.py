@@ -197,3 +197,24 @@ def test_shared_mixture_model_three_classes():
     costs = model.costs()
     assert costs.shape == (1500, 3)
     assert np.mean(np.argmin(costs, axis=1) == truth) > 0.98
+
+
+def test_fit_gaussian_mixture_runs_scikit_learns_em():
+    """The same EM as GaussianMixture(full, k-means++): same parameters and steps, to rounding."""
+    import warnings
+
+    from sklearn.mixture import GaussianMixture
+
+    from napari_deepseg.core.cut.appearance import fit_gaussian_mixture
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(c, s, (600, 3)) for c, s in ((0, 1), (10, 2), (-8, 0.5), (4, 3))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = GaussianMixture(6, covariance_type="full", reg_covar=1e-2, max_iter=30, init_params="k-means++",
+                              random_state=0).fit(x)
+    got = fit_gaussian_mixture(x, 6, reg_covar=1e-2, max_iter=30, seed=0)
+    assert got.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(got.means_, ref.means_, atol=1e-6)
+    np.testing.assert_allclose(got.weights_, ref.weights_, atol=1e-8)
+    np.testing.assert_allclose(got.precisions_cholesky_, ref.precisions_cholesky_, atol=1e-6)

@@ -228,3 +228,18 @@ def test_rgba_zarr_image_stays_lazy_when_alpha_is_dropped():
     out = image_layout(z)
     assert out.shape == (40, 30, 3) and not isinstance(out, np.ndarray)
     assert int(np.asarray(out).max()) == 7
+
+
+def test_palette_by_sorting_equals_palette_by_table(monkeypatch):
+    """Small images sort their colour codes, large ones use a dense table: the same palette."""
+    from napari_deepseg.core.cut import palette as palette_module
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (60, 70, 3), dtype=np.uint8)
+    image[:20] = image[20:40]  # repeated colours
+    small = palette_module.build_palette(image)  # 4200 px << 2^24 codes: sorted
+    monkeypatch.setattr(palette_module, "TABLE_PIXELS_PER_CODE", 10**9)  # force the table
+    table = palette_module.build_palette(image)
+    for a, b in zip((small.ids, small.colours, small.counts), (table.ids, table.colours, table.counts)):
+        np.testing.assert_array_equal(a, b)
+    assert small.ids.dtype == np.int32

@@ -412,3 +412,45 @@ def test_backbone_appearance_channels_join_the_default_mixture():
         assert a > 0.95 and b < 0.2  # colour alone cannot find it
     finally:
         _REGISTRY.pop("test-cue", None)
+
+
+def test_prepare_does_the_image_level_work_and_changes_no_result():
+    from napari_deepseg.core.cut import pyramid
+
+    image, truth = disk_image((330, 340))  # above the coarse-to-fine size
+    assert image.shape[0] * image.shape[1] >= pyramid.MULTILEVEL_MIN_PIXELS
+    scribbles = disk_scribbles(truth)
+    plain = SegmentationSession("classic")
+    plain.set_image(image)
+    expected = plain.segment(scribbles)
+    session = SegmentationSession("classic")
+    calls = []
+    entry = session.prepare(image, progress=lambda d, t, m: calls.append((d, t, m)))
+    assert entry.appearance is not None and entry.coarse is not None  # the mixture, the pyramid
+    assert entry.coarse.nlinks and entry.auto_sigma is not None  # coarsest n-links, band edge σ
+    assert any("mixture" in m for _, _, m in calls) and calls[-1][0] == calls[-1][1]
+    np.testing.assert_array_equal(session.segment(scribbles), expected)
+
+
+def test_prepare_can_be_cancelled():
+    image, _ = disk_image((330, 340))
+    session = SegmentationSession("classic")
+    token = CancelToken()
+    session.set_image(image)
+    token.cancel()
+    with pytest.raises(Cancelled):
+        session.prepare_default(cancel=token)
+    with pytest.raises(RuntimeError, match="set_image"):
+        SegmentationSession("classic").prepare_default()
+
+
+def test_progress_of_a_coarse_to_fine_cut_names_its_levels():
+    image, truth = disk_image((330, 340))
+    session = SegmentationSession("classic")
+    session.set_image(image)
+    calls = []
+    session.segment(disk_scribbles(truth), progress=lambda d, t, m: calls.append((d, t, m)))
+    levels = [(d, t, m) for d, t, m in calls if "level" in m]
+    assert levels and "level 1 of" in levels[0][2] and "full resolution" in levels[-1][2]
+    dones = [d for d, t, _ in levels]
+    assert dones == sorted(dones) and all(d < t for d, t, _ in levels)

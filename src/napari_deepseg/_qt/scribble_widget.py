@@ -47,6 +47,8 @@ VOLUME_MODES = {"current plane": None, "3-D cut": "3d", "per plane": "planes"}
 DEFAULT_SIGMA_DISPLAY = 10.0
 #: delay between a finished stroke and the live re-run; strokes within it are merged
 LIVE_DELAY_MS = 30
+#: delay between choosing an image (or backbone, preset, ...) and preparing it in the background
+PREPARE_DELAY_MS = 100
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,19 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
         )
 
 
+def prepare_request(slot: SessionSlot, image, options: Options, progress=None, cancel=None) -> None:
+    """Worker body: the image-level work before any stroke (features, palette, colour mixture, n-links).
+
+    The first :func:`run_request` for this image then pays only for the cut.
+    """
+    with slot.lock:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        slot.session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
+        if options.preset == "default":
+            slot.session.prepare_default(options.lam, options.sigma, progress=progress, cancel=cancel)
+
+
 def one_line(exc: BaseException) -> str:
     """First line of an exception's message; the type name for unexpected kinds.
 
@@ -194,10 +209,18 @@ class ScribbleSegmentationWidget(Container):
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(LIVE_DELAY_MS)
         self._live_timer.timeout.connect(self._run_live)
+        self._preparing: Optional[Job] = None
+        self._prepared: Optional[tuple] = None
+        self._prepare_timer = QTimer(self.native)
+        self._prepare_timer.setSingleShot(True)
+        self._prepare_timer.setInterval(PREPARE_DELAY_MS)
+        self._prepare_timer.timeout.connect(self.prepare)
         self._build()
         self._connect()
+        self.native.destroyed.connect(self._on_destroyed)
         self.reset_choices()
         self._on_backbone_changed()
+        self._schedule_prepare()
 
     # -- construction ------------------------------------------------------------
     def _build(self) -> None:
@@ -226,6 +249,8 @@ class ScribbleSegmentationWidget(Container):
                                        "3-D cut (edges between planes weighted by the layer's scale), or every "
                                        "plane on its own (time series)")
         self.segment_button = PushButton(text="Segment")
+        self.cancel_button = PushButton(text="Cancel", enabled=False,
+                                        tooltip="stop the running segmentation; every layer stays as it was")
         self.live = CheckBox(text="Live", value=False)
         self.status = Label(value="")
         self.status.native.setWordWrap(True)  # long error messages must not widen the dock
@@ -233,7 +258,7 @@ class ScribbleSegmentationWidget(Container):
             self.image_combo, self.scribbles_combo, self.new_scribbles_button, self.backbone, self.preset,
             _row(self.lam_auto, self.lam, label="λ"), _row(self.sigma_auto, self.sigma, label="σ"),
             self.weights, self.device, self.channel_axis, self.rgb_channels, self.feature_cache, self.volume,
-            _row(self.segment_button, self.live, label=""), self.status,
+            _row(self.segment_button, self.cancel_button, self.live, label=""), self.status,
         ])
 
     def _connect(self) -> None:
@@ -249,7 +274,12 @@ class ScribbleSegmentationWidget(Container):
         self.lam_auto.changed.connect(lambda auto: setattr(self.lam, "enabled", not auto))
         self.sigma_auto.changed.connect(lambda auto: setattr(self.sigma, "enabled", not auto))
         self.segment_button.clicked.connect(lambda *_: self.segment())
+        self.cancel_button.clicked.connect(lambda *_: self.cancel())
         self.live.changed.connect(self._on_live_toggled)
+        for control in (self.image_combo, self.backbone, self.preset, self.weights, self.device, self.channel_axis,
+                        self.rgb_channels, self.feature_cache, self.volume, self.lam_auto, self.sigma_auto):
+            control.changed.connect(self._schedule_prepare)
+        self.viewer.dims.events.current_step.connect(self._schedule_prepare)
 
     def _image_choices(self, _widget=None) -> list:
         return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
@@ -346,6 +376,96 @@ class ScribbleSegmentationWidget(Container):
     def _run_live(self) -> None:
         if self.live.value:
             self.segment(live=True)
+
+    def _on_destroyed(self, *_args) -> None:
+        """The dock was closed: stop every worker (their results have nowhere to go)."""
+        for job in self._jobs.values():
+            job.token.cancel()
+        if self._preparing is not None:
+            self._preparing.token.cancel()
+        try:
+            self.viewer.dims.events.current_step.disconnect(self._schedule_prepare)
+        except (RuntimeError, TypeError, ValueError):
+            pass
+
+    # -- preparing the image -------------------------------------------------------
+    def _schedule_prepare(self, *_args) -> None:
+        """Prepare the chosen image shortly (changes within the delay are merged)."""
+        self._prepare_timer.start()
+
+    def prepare(self) -> bool:
+        """Start the image-level work for the chosen image plane in a worker (cancellable).
+
+        Features, palette, colour mixture and edge weights are computed as soon
+        as an image is chosen, so the first *Segment* pays only for the cut. It
+        never notifies: a problem shows in the status line, and *Segment* says
+        it again. Nothing is done for 3-D cuts or when the same plane and
+        options were prepared already.
+
+        Returns
+        -------
+        bool
+            Whether a worker was started.
+        """
+        image_layer = self.image_combo.value
+        if image_layer is None or VOLUME_MODES[self.volume.value] is not None or image_layer.ndim < 2:
+            return False
+        try:
+            options = self.options()
+            if options.volume or options.channel_axis is not None:
+                return False
+            plane = _layers.current_plane(image_layer, self.viewer.dims.point)
+            key = (id(image_layer), plane, options)
+            if key == self._prepared:
+                return False
+            image = _layers.plane_data(image_layer, plane)
+            slot = self._slot(options)
+        except (ValueError, TypeError, RuntimeError):
+            return False  # Segment reports it
+        if self._preparing is not None:
+            self._preparing.token.cancel()
+        job = Job(0, CancelToken(), image_layer, None, None)
+        self._preparing = job
+        emit = self._relay.progressed.emit
+        worker = create_worker(
+            prepare_request, slot, image, options,
+            progress=lambda done, total, msg="": emit(-1, int(done), int(total), str(msg)),
+            cancel=job.token, _start_thread=False, _worker_class=FunctionWorker, _ignore_errors=True,
+        )
+        worker.returned.connect(lambda *_: self._on_prepared(job, key))
+        worker.errored.connect(partial(self._on_prepare_failed, job))
+        worker.finished.connect(partial(self._on_prepare_finished, job))
+        self._update_buttons()
+        worker.start()
+        return True
+
+    @property
+    def preparing(self) -> bool:
+        """Whether the image-level work of the chosen image is still running."""
+        return self._preparing is not None
+
+    def _on_prepared(self, job: Job, key: tuple) -> None:
+        if job is self._preparing and not job.token.cancelled:
+            self._prepared = key
+            if not self._jobs:
+                self.status.value = f"'{job.image_layer.name}' ready: paint 1 = object, 2 = background"
+
+    def _on_prepare_failed(self, job: Job, exc: BaseException) -> None:
+        if job is self._preparing and not isinstance(exc, Cancelled) and not self._jobs:
+            self.status.value = f"could not prepare '{job.image_layer.name}': {one_line(exc)}"
+
+    def _on_prepare_finished(self, job: Job) -> None:
+        if job is self._preparing:
+            self._preparing = None
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        """Segment is disabled while a segmentation runs; Cancel is enabled while anything runs."""
+        try:
+            self.segment_button.enabled = not self._jobs
+            self.cancel_button.enabled = bool(self._jobs) or self._preparing is not None
+        except RuntimeError:  # the dock was closed while a worker was finishing
+            pass
 
     # -- requests ----------------------------------------------------------------
     def options(self) -> Options:
@@ -459,6 +579,7 @@ class ScribbleSegmentationWidget(Container):
         worker.errored.connect(partial(self._on_errored, job))
         worker.finished.connect(partial(self._on_finished, job))
         self.status.value = f"segmenting '{job.image_layer.name}' ({options.backbone}, {options.preset})…"
+        self._update_buttons()
         worker.start()
 
     @property
@@ -467,20 +588,34 @@ class ScribbleSegmentationWidget(Container):
         return bool(self._jobs)
 
     def cancel(self) -> None:
-        """Cancel every running request; their results will be dropped."""
+        """Cancel every running request and the preparation; their results are dropped, no layer changes."""
+        running = bool(self._jobs) or self._preparing is not None
         for job in self._jobs.values():
             job.token.cancel()
+        if self._preparing is not None:
+            self._preparing.token.cancel()
+            self._prepared = None
         self._latest += 1
+        if running:
+            self.status.value = "cancelled: every layer is as it was"
 
     # -- worker callbacks (main thread) --------------------------------------------
     def _on_progress(self, rid: int, done: int, total: int, message: str) -> None:
+        """A stage of a request (or of the preparation, ``rid`` -1): the status line and the progress bar."""
+        text = f"{message} ({done}/{total})" if total > 0 and message else message
+        if rid == -1:
+            if self._preparing is not None and not self._jobs and text:
+                self.status.value = f"preparing '{self._preparing.image_layer.name}': {text}"
+            return
         job = self._jobs.get(rid)
         pbar = None if job is None else job.pbar
         if pbar is None:
             return
+        if rid == self._latest and text:
+            self.status.value = f"segmenting '{job.image_layer.name}': {text}"
         if total > 0 and pbar.total != total:
             pbar.total = total
-        pbar.update(done - pbar.n)
+        pbar.update(min(done, max(total, done)) - pbar.n)
         if message:
             pbar.set_description(message)
 
@@ -492,6 +627,7 @@ class ScribbleSegmentationWidget(Container):
     def _on_errored(self, job: Job, exc: BaseException) -> None:
         if isinstance(exc, Cancelled) or job.rid != self._latest:
             return
+        self._prepared = None  # the session may hold a half-prepared image
         self.status.value = "failed"
         self._notify(one_line(exc))
 
@@ -500,6 +636,7 @@ class ScribbleSegmentationWidget(Container):
         if job.pbar is not None:
             job.pbar.close()
             job.pbar = None
+        self._update_buttons()
 
     # -- writing the result --------------------------------------------------------
     def _write_result(self, job: Job, labels: np.ndarray) -> None:

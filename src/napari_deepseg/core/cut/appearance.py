@@ -9,6 +9,7 @@ non-negative unary costs (lower = more likely), in the order of
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -134,18 +135,18 @@ class GaussianMixtureModel:
         return _finalise(out)
 
 
-def _quadratic_terms(x: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """``[x_i x_j (all i, j), x_i, 1]`` of the rows of ``x - centre`` (float32)."""
-    xc = np.asarray(x, np.float32) - centre.astype(np.float32)
+def _quadratic_terms(x: np.ndarray, centre: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """``[x_i x_j (all i, j), x_i, 1]`` of the rows of ``x - centre`` (float32 unless ``dtype``)."""
+    xc = np.asarray(x, dtype) - centre.astype(dtype)
     n, d = xc.shape
-    out = np.empty((n, d * d + d + 1), np.float32)
+    out = np.empty((n, d * d + d + 1), dtype)
     np.multiply(xc[:, :, None], xc[:, None, :], out=out[:, : d * d].reshape(n, d, d))
     out[:, d * d : d * d + d] = xc
     out[:, -1] = 1.0
     return out
 
 
-def _quadratic_weights(gmm, centre: np.ndarray) -> np.ndarray:
+def _quadratic_weights(gmm, centre: np.ndarray, dtype=np.float32) -> np.ndarray:
     """Weights ``W`` with ``_quadratic_terms(x) @ W = log(pi_k N(x | mu_k, Sigma_k))`` per component.
 
     Expanding the Mahalanobis distance turns the scoring of every pixel against
@@ -165,13 +166,111 @@ def _quadratic_weights(gmm, centre: np.ndarray) -> np.ndarray:
             -0.5 * mu @ pm + np.log(np.diag(chol)).sum() - 0.5 * d * np.log(2 * np.pi) + np.log(gmm.weights_[k])
         )
         cols.append(np.concatenate([-0.5 * prec.ravel(), pm, [const]]))
-    return np.stack(cols, axis=1).astype(np.float32)
+    return np.stack(cols, axis=1).astype(dtype)
+
+
+@dataclass
+class FittedMixture:
+    """Parameters of a Gaussian mixture with full covariances (the attribute names of scikit-learn's).
+
+    Attributes
+    ----------
+    weights_ : numpy.ndarray
+        ``(k,)`` mixing weights.
+    means_ : numpy.ndarray
+        ``(k, d)`` means.
+    precisions_cholesky_ : numpy.ndarray
+        ``(k, d, d)`` Cholesky factors of the precision matrices.
+    n_iter_ : int
+        EM steps taken.
+    """
+
+    weights_: np.ndarray
+    means_: np.ndarray
+    precisions_cholesky_: np.ndarray
+    n_iter_: int = 0
+
+
+def _gaussian_parameters(x: np.ndarray, outer: np.ndarray, resp: np.ndarray, reg_covar: float):
+    """Weights, means and precision Cholesky factors from responsibilities (the M-step).
+
+    ``x`` is centred (on the sample mean, for accuracy) and ``outer`` holds the
+    products ``x_i x_j`` of every row, so that every component's covariance
+    comes from one matrix product.
+    """
+    nk = resp.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
+    means = (resp.T @ x) / nk[:, None]
+    d = x.shape[1]
+    covs = (resp.T @ outer).reshape(-1, d, d) / nk[:, None, None] - means[:, :, None] * means[:, None, :]
+    covs[:, np.arange(d), np.arange(d)] += reg_covar
+    chol = np.linalg.cholesky(covs)
+    precisions_chol = np.swapaxes(np.linalg.inv(chol), 1, 2)  # solve_triangular(chol, I, lower=True).T
+    return nk / x.shape[0], means, precisions_chol
+
+
+def fit_gaussian_mixture(x: np.ndarray, n_components: int, reg_covar: float = 1e-2, max_iter: int = 30,
+                         tol: float = 1e-3, seed: int = 0) -> FittedMixture:
+    """EM for a full-covariance Gaussian mixture, as scikit-learn's ``GaussianMixture`` runs it.
+
+    The same initialisation (k-means++ seeds, each a component of its own), M-step
+    and stopping rule (change of the mean log-likelihood below ``tol``) as
+    ``GaussianMixture(covariance_type="full", init_params="k-means++")``; the
+    E-step scores every sample against every component with one matrix product
+    (:func:`_quadratic_terms`, about 10x faster in 3 dimensions than scoring
+    component by component).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(n, d)`` samples.
+    n_components, reg_covar, max_iter, tol, seed
+        As scikit-learn's ``GaussianMixture`` (``seed`` is its ``random_state``).
+
+    Returns
+    -------
+    FittedMixture
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.concatenate([rng.normal(0, 1, (200, 2)), rng.normal(8, 1, (200, 2))])
+    >>> m = fit_gaussian_mixture(x, 2)
+    >>> np.round(np.sort(m.means_[:, 0])).tolist()
+    [0.0, 8.0]
+    """
+    from sklearn.cluster import kmeans_plusplus
+
+    x = np.asarray(x, np.float64)
+    n, d = x.shape
+    resp = np.zeros((n, n_components))
+    _, seeds = kmeans_plusplus(x, n_components, random_state=np.random.RandomState(seed))
+    resp[seeds, np.arange(n_components)] = 1
+    centre = x.mean(axis=0)
+    terms = _quadratic_terms(x, centre, np.float64)  # [x x^T, x, 1] of the centred samples
+    xc, outer = terms[:, d * d : d * d + d], terms[:, : d * d]
+    weights, means, chols = _gaussian_parameters(xc, outer, resp, reg_covar)
+    lower, steps = -np.inf, 0
+    for steps in range(1, max_iter + 1):
+        model = FittedMixture(weights, means + centre, chols)
+        logp = terms @ _quadratic_weights(model, centre, np.float64)
+        top = logp.max(axis=1, keepdims=True)
+        resp = np.exp(logp - top)
+        total = resp.sum(axis=1, keepdims=True)
+        resp /= total
+        weights, means, chols = _gaussian_parameters(xc, outer, resp, reg_covar)
+        weights = weights / weights.sum()
+        previous, lower = lower, float((top[:, 0] + np.log(total[:, 0])).mean())
+        if abs(lower - previous) < tol:
+            break
+    means = means + centre
+    return FittedMixture(weights, means, chols, steps)
 
 
 class ImageMixture:
     """One Gaussian mixture fitted to the colours of a whole image, scored once.
 
     The expensive part of the :class:`SharedMixtureModel` class models: fitted
+    (:func:`fit_gaussian_mixture`, scikit-learn's EM with a faster E-step)
     on a subsample of the image's pixels and evaluated for every pixel once per
     image (at its first default-preset cut, then cached), so that a class model
     is only a vector of weights.
@@ -189,6 +288,8 @@ class ImageMixture:
     sample : numpy.ndarray, optional
         ``(n, dims)`` rows to fit on instead of a subsample of ``features``
         (e.g. pixels drawn from an image whose ``features`` are its distinct colours).
+    max_iter : int
+        EM steps of the fit.
 
     Attributes
     ----------
@@ -208,21 +309,15 @@ class ImageMixture:
     """
 
     def __init__(self, features: np.ndarray, n_components: int = 24, max_samples: int = 20_000, seed: int = 0,
-                 sample: Optional[np.ndarray] = None):
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.mixture import GaussianMixture
-
+                 sample: Optional[np.ndarray] = None, max_iter: int = 30):
         x = np.asarray(features)
         if sample is None:
             rng = np.random.default_rng(seed)
             sample = x if x.shape[0] <= max_samples else x[rng.choice(x.shape[0], max_samples, replace=False)]
         sample = np.asarray(sample, np.float64)
         k = int(max(1, min(n_components, sample.shape[0] // 20)))
-        gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-2, max_iter=30, init_params="k-means++",
-                              random_state=seed)
-        with single_threaded_blas(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gmm.fit(sample)
+        with single_threaded_blas():
+            gmm = fit_gaussian_mixture(sample, k, reg_covar=1e-2, max_iter=max_iter, seed=seed)
         gmm.weights_ = np.ones(k) / k  # component densities only: class models bring their own weights
         centre = gmm.means_.mean(axis=0)
         weights = _quadratic_weights(gmm, centre)

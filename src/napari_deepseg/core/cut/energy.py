@@ -29,7 +29,7 @@ import numpy as np
 
 from ..features import FeatureMap
 from ..features.base import upsample_grid
-from ..utils.progress import check
+from ..utils.progress import check, report
 from ..utils.validation import check_scribbles
 from . import graphcut
 from .appearance import COST_CAP, MAX_SAMPLES_PER_CLASS, ImageMixture, LinearModel, SharedMixtureModel
@@ -39,6 +39,8 @@ from .image import ImageFeatures
 MIXTURE_COMPONENTS = 24
 #: pixels of the image-wide colour mixture's fitting sample
 MIXTURE_SAMPLES = 20_000
+#: EM steps of the image-wide colour mixture's fit
+MIXTURE_ITERATIONS = 30
 
 
 def seed_index(seeds: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -81,7 +83,8 @@ def image_mixture(entry: ImageFeatures):
             rng = np.random.default_rng(0)  # the pixels ImageMixture would draw from a per-pixel table
             pick = rng.choice(n, MIXTURE_SAMPLES, replace=False) if n > MIXTURE_SAMPLES else np.arange(n)
             sample = entry.lab[entry.palette.ids.ravel()[pick]]
-            entry.appearance = ImageMixture(entry.lab, n_components=MIXTURE_COMPONENTS, sample=sample)
+            entry.appearance = ImageMixture(entry.lab, n_components=MIXTURE_COMPONENTS, sample=sample,
+                                            max_iter=MIXTURE_ITERATIONS)
             entry.mixture_on_palette = True
         else:
             feats = entry.colour
@@ -89,7 +92,7 @@ def image_mixture(entry: ImageFeatures):
                 extra = entry.features.data[..., :entry.appearance_channels]
                 feats = np.concatenate([entry.colour, extra], axis=-1)
             entry.appearance = ImageMixture(feats.reshape(-1, feats.shape[-1]), n_components=MIXTURE_COMPONENTS,
-                                            max_samples=MIXTURE_SAMPLES)
+                                            max_samples=MIXTURE_SAMPLES, max_iter=MIXTURE_ITERATIONS)
     return entry.appearance
 
 
@@ -185,7 +188,7 @@ def cached_nlinks(entry: ImageFeatures, lam, sigma):
 
 
 def cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
-                 extra: Extra = NO_EXTRA) -> np.ndarray:
+                extra: Extra = NO_EXTRA, progress=None) -> np.ndarray:
     """Learned appearance + contrast edges + star convexity, refitted GrabCut-style."""
     key, nlinks = cached_nlinks(entry, lam, sigma)
     hard = seed_index(seeds, classes)
@@ -195,8 +198,9 @@ def cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, ca
         cut = incremental_cut(entry, key, nlinks, hard == 0)
         big = cut.infinity
     index = None
-    for _ in range(iterations + 1):
+    for it in range(iterations + 1):
         check(cancel)
+        report(progress, it, iterations + 1, f"graph cut (round {it + 1} of {iterations + 1})")
         if index is not None:
             if binary:
                 model = refit(entry, model, seeds, classes, index == 0)
@@ -266,8 +270,12 @@ def refit(entry: ImageFeatures, model, seeds, classes, fg: np.ndarray):
     return model.fit(mixture_rows(entry, flat), labels)
 
 
-def prepare(entry: ImageFeatures, lam: float, sigma) -> None:
+def prepare(entry: ImageFeatures, lam: float, sigma, progress=None, cancel=None) -> None:
     """Build the colour mixture and the n-links a single-level cut with ``lam`` and ``sigma`` reads."""
+    report(progress, 0, 2, "colour mixture")
     if entry.stride == 1:
         image_mixture(entry)
+    check(cancel)
+    report(progress, 1, 2, "edge weights")
     cached_nlinks(entry, lam, sigma)
+    report(progress, 2, 2, "ready")

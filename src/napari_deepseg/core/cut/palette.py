@@ -26,6 +26,8 @@ from ..io.lazy import row_strips, value_range
 LEVELS = 256
 #: single-channel images that are not uint8 keep this many grey levels
 GREY_LEVELS = 4096
+#: images with at least one pixel per this many possible codes build the palette with a dense table
+TABLE_PIXELS_PER_CODE = 8
 #: rows per strip hold about this many pixels
 STRIP_PIXELS = 1 << 21
 
@@ -115,8 +117,11 @@ def build_palette(image) -> Palette:
     levels = 256 if exact else (GREY_LEVELS if channels == 1 else LEVELS)
     lo, hi = value_range(image)  # (0, 255) for uint8: the exact path
     space = levels**channels
-    ids = np.empty((rows, cols), np.int64 if space > 1 << 26 else np.int32)
-    present = np.zeros(space, bool) if space <= 1 << 26 else None
+    # a dense table of every possible code pays off only when the image has many pixels for it;
+    # smaller images sort their codes (the same palette, in the same order)
+    table = space <= 1 << 26 and rows * cols * TABLE_PIXELS_PER_CODE >= space
+    ids = np.empty((rows, cols), np.int32 if table else np.int64)
+    present = np.zeros(space, bool) if table else None
     for s in strips(rows, cols):
         block = np.asarray(image[s])
         q = block.astype(np.int64) if exact else _quantise(block, lo, hi, levels)
@@ -133,7 +138,7 @@ def build_palette(image) -> Palette:
         for s in strips(rows, cols):
             ids[s] = lut[ids[s]]
         del lut
-    else:  # too many codes for a table (several channels): sort them
+    else:  # too many possible codes for a table, or too few pixels: sort them
         codes, inverse = np.unique(ids, return_inverse=True)
         ids = inverse.reshape(rows, cols).astype(np.int32)
     ids = ids.astype(np.int32, copy=False)

@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from ..features import FeatureMap
-from ..utils.progress import check
+from ..utils.progress import check, report
 from . import graphcut, multilevel
 from .appearance import COST_CAP, SharedMixtureModel
 from .energy import (NO_EXTRA, Extra, cached_nlinks, costs_for, cut_default, fit_appearance, image_mixture,
@@ -208,7 +208,7 @@ def _disagreement(init: np.ndarray, delta: np.ndarray, budget: float) -> np.ndar
 
 
 def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
-                    extra: Extra = NO_EXTRA) -> np.ndarray:
+                   extra: Extra = NO_EXTRA, progress=None) -> np.ndarray:
     """The default energy solved coarse-to-fine.
 
     The image is halved until the coarsest level is small (:func:`levels_of`);
@@ -217,6 +217,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     level above, grown where the boundary presses against the band's edge
     (:func:`multilevel.refine_band`). Unaries of a coarse pixel are the sums of
     its fine pixels', λ doubles per level (a coarse edge stands for two fine ones).
+    ``progress`` hears of every level of every round (``done`` of ``total`` level solves).
     """
     levels = levels_of(entry)
     hards = [(seeds == classes[0], seeds == classes[1])]  # (object, background) seeds per level
@@ -225,8 +226,9 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     usable = [i for i, (f, b) in enumerate(hards) if i > 0 and f.any() and b.any()]
     if not usable:
         # every stroke of a label shares its 2x2 blocks with the other label: no coarse seeds
-        return cut_default(entry, seeds, classes, lam, sigma, iterations, cancel, extra)
+        return cut_default(entry, seeds, classes, lam, sigma, iterations, cancel, extra, progress)
     k = max(usable)
+    total, step = (iterations + 1) * (k + 1), 0
     top = levels[k]
     ckey, c_nlinks = cached_nlinks(top, lam * 2**k, sigma)
     c_cut = incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0)
@@ -234,6 +236,8 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     fg = None
     for it in range(iterations + 1):
         check(cancel)
+        stage = f"graph cut (round {it + 1} of {iterations + 1})" if iterations else "graph cut"
+        report(progress, step, total, f"{stage}: level 1 of {k + 1} (1/{2**k} resolution)")
         if fg is not None:
             model = refit(entry, model, seeds, classes, fg)
         # a labelling that only feeds a refit (a few thousand sampled pixels) skips the band's growth
@@ -244,8 +248,11 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
             deltas.append(multilevel.block_sum(deltas[-1]))
         cost_fg, cost_bg = _split(deltas[k])
         fg = c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity))
+        step += 1
         for i in range(k - 1, -1, -1):  # each finer level: a band around the boundary of the one above
             check(cancel)
+            where = "full resolution" if i == 0 else f"1/{2**i} resolution"
+            report(progress, step, total, f"{stage}: level {k - i + 1} of {k + 1} ({where}, band)")
             level = levels[i]
             init = multilevel.upsample_labels(fg, level.shape)
             h_fg, h_bg = hards[i]
@@ -261,15 +268,23 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
                 costs = lambda flat, d=delta: _split(d[flat])  # noqa: E731
             fg, _ = multilevel.refine_band(costs, None, band_edges(level, lam * 2**i, sigma), init, band, h_fg,
                                            h_bg, _star_steps(level, h_fg), radius=BAND_RADIUS, max_rounds=rounds)
+            step += 1
+    report(progress, total, total, "graph cut")
     return np.where(fg, 0, 1).astype(np.int32)
 
 
-def prepare(entry: ImageFeatures, lam: float, sigma) -> None:
+def prepare(entry: ImageFeatures, lam: float, sigma, progress=None, cancel=None) -> None:
     """Build the colour mixture, the coarsest level's n-links and the band edges of every finer level."""
+    report(progress, 0, 3, "colour mixture")
     if entry.stride == 1:
         image_mixture(entry)
+    check(cancel)
+    report(progress, 1, 3, "image pyramid")
     levels = levels_of(entry)
     k = len(levels) - 1
+    check(cancel)
+    report(progress, 2, 3, "edge weights")
     cached_nlinks(levels[k], lam * 2**k, sigma)
     for i in range(k):
         band_edges(levels[i], lam * 2**i, sigma)
+    report(progress, 3, 3, "ready")

@@ -126,20 +126,49 @@ class SegmentationSession:
         self._current = entry
         return entry
 
-    def prepare_default(self, lam: Optional[float] = None, sigma: Optional[float] = None) -> None:
-        """Build what the default preset's first cut would build lazily (colour mixture, n-links).
+    def prepare_default(self, lam: Optional[float] = None, sigma: Optional[float] = None,
+                        progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> None:
+        """Build what the default preset's first cut would build lazily (colour mixture, pyramid, n-links).
 
-        Call it after :meth:`set_image` when the first cut must be as fast as the later ones
-        (interactive clicks); it changes no result.
+        Call it after :meth:`set_image`, e.g. in a worker as soon as an image is
+        chosen, so that the first :meth:`segment` pays only for the cut (the
+        widget and the click methods do); it changes no result.
+
+        Parameters
+        ----------
+        lam, sigma : float, optional
+            The λ and σ the cuts will use (``None``: the preset's default, estimated).
+        progress, cancel
+            See :mod:`napari_deepseg.core.utils.progress`.
+
+        Raises
+        ------
+        RuntimeError
+            If no image was set.
         """
         if self._current is None:
             raise RuntimeError("no image set: call set_image(image) first")
         entry = self._current
         lam = DEFAULT_LAMBDA["default"] if lam is None else check_positive(lam, "lambda")
+        sigma = check_positive(sigma, "sigma", minimum=1e-6)
         if pyramid.applies(entry.shape, None):
-            pyramid.prepare(entry, lam, sigma)
+            pyramid.prepare(entry, lam, sigma, progress, cancel)
         else:
-            energy.prepare(entry, lam, sigma)
+            energy.prepare(entry, lam, sigma, progress, cancel)
+
+    def prepare(self, image, lam: Optional[float] = None, sigma: Optional[float] = None,
+                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                channel_axis: Optional[int] = None) -> "ImageFeatures":
+        """All the image-level work at once: :meth:`set_image` then :meth:`prepare_default`.
+
+        Returns
+        -------
+        ImageFeatures
+        """
+        entry = self.set_image(image, progress=progress, cancel=cancel, channel_axis=channel_axis)
+        check(cancel)
+        self.prepare_default(lam, sigma, progress=progress, cancel=cancel)
+        return entry
 
     def reset_image(self) -> None:
         """Forget the current image and every cached feature."""
@@ -226,7 +255,7 @@ class SegmentationSession:
         seeds = check_scribbles(scribbles, entry.shape)
         lam = DEFAULT_LAMBDA[preset] if lam is None else lam
         classes = np.unique(seeds[seeds > 0])
-        report(progress, 0, 2, "graph cut")
+        report(progress, 0, 1, "graph cut")
         check(cancel)
         _check_cut_fits(entry, preset, classes.size, multilevel)
         if preset == "seed":
@@ -235,8 +264,8 @@ class SegmentationSession:
             coarse_to_fine = classes.size == 2 and pyramid.applies(entry.shape, multilevel)
             cut = pyramid.cut_multilevel if coarse_to_fine else energy.cut_default
             extra = energy.Extra.check(unary, fit_labels, entry.shape, classes)
-            index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra)
-        report(progress, 2, 2, "graph cut")
+            index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress)
+        report(progress, 1, 1, "graph cut")
         return labels_from_index(index, classes)
 
 def _check_cut_fits(entry: ImageFeatures, preset: str, n_classes: int, multi: Optional[bool]) -> None:
