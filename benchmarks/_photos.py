@@ -24,30 +24,37 @@ def _resize(array: np.ndarray, size, resample) -> np.ndarray:
     return np.asarray(Image.fromarray(array).resize(size, resample))
 
 
-def strokes_from_mask(mask: np.ndarray, margin: int, width: int = 2, keep: float = 0.25, seed: int = 0) -> np.ndarray:
+def strokes_from_mask(mask: np.ndarray, margin: int, width: int = 2, keep: float = 0.35, seed: int = 0,
+                      min_area: int = 2000) -> np.ndarray:
     """Scribbles (1 object, 2 background) along the skeletons of the eroded object and background.
 
-    Only a fraction ``keep`` of each skeleton's pixels (whole random branches
-    are not modelled: contiguous pieces along it) is kept, so the strokes are
-    sparse like a user's.
+    Pieces of each skeleton (those in a random ``keep`` share of 64 x 64 cells)
+    are kept, so the strokes are sparse like a user's; every part of the eroded
+    object or background of at least ``min_area`` pixels keeps at least one
+    piece, as a user strokes every object they want.
     """
     from skimage.morphology import skeletonize
 
     out = np.zeros(mask.shape, np.uint8)
     rng = np.random.default_rng(seed)
+    cells = rng.random((mask.shape[0] // 64 + 1, mask.shape[1] // 64 + 1)) < keep
     for value, region in ((1, mask), (2, ~mask)):
         core = ndi.binary_erosion(region, iterations=margin) if margin else region
         if not core.any():
             core = ndi.binary_erosion(region, iterations=max(1, margin // 4))
         skel = skeletonize(core)
-        if keep < 1:  # pieces: drop skeleton pixels in random 64x64 cells
-            cells = rng.random((mask.shape[0] // 64 + 1, mask.shape[1] // 64 + 1)) < keep
-            rr, cc = np.nonzero(skel)
-            drop = ~cells[rr // 64, cc // 64]
-            skel[rr[drop], cc[drop]] = False
-            if not skel.any():
-                skel = skeletonize(core)
-        line = ndi.binary_dilation(skel, iterations=width) & core
+        rr, cc = np.nonzero(skel)
+        kept = np.zeros_like(skel)
+        on = cells[rr // 64, cc // 64]
+        kept[rr[on], cc[on]] = True
+        parts, n = ndi.label(core)
+        if n:
+            area = np.bincount(parts.ravel(), minlength=n + 1)
+            has = np.bincount(parts[kept], minlength=n + 1) > 0
+            for part in np.flatnonzero((area >= min_area) & ~has):
+                if part:
+                    kept |= skel & (parts == part)  # a part without a piece: its whole skeleton
+        line = ndi.binary_dilation(kept, iterations=width) & core
         out[line & (out == 0)] = value
     return out
 
@@ -70,14 +77,20 @@ def photo_mosaic(grid: int, tile: int = 1000, start: int = 0):
     return image, mask, strokes
 
 
-def upscaled_photo(megapixels: float, stem: str = "bool"):
-    """``(image, mask, strokes)`` of one GrabCut photo upscaled to about ``megapixels`` MP (ignore band: object if > 127)."""
+def upscaled_photo(megapixels: float, stem: str = "bool", square: bool = False):
+    """``(image, mask, strokes)`` of one GrabCut photo upscaled to about ``megapixels`` MP (ignore band: object if > 127).
+
+    ``square``: stretched to a square of that many pixels.
+    """
     base = datasets_dir() / "grabcut"
     path = next((base / "images").glob(stem + ".*"))
     photo = np.asarray(Image.open(path).convert("RGB"))
     m = np.asarray(Image.open(next((base / "masks").glob(stem + ".*"))).convert("L"))
     f = float(np.sqrt(megapixels * 1e6 / (photo.shape[0] * photo.shape[1])))
     size = (int(round(photo.shape[1] * f)), int(round(photo.shape[0] * f)))
+    if square:
+        side = int(round(np.sqrt(megapixels * 1e6)))
+        size, f = (side, side), side / min(photo.shape[:2])
     image = _resize(photo, size, Image.BICUBIC)
     mask = _resize(m, size, Image.NEAREST) > 127
     strokes = strokes_from_mask(mask, margin=max(4, int(12 * f)), seed=0)

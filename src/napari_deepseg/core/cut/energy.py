@@ -32,7 +32,8 @@ from ..features.base import upsample_grid
 from ..utils.progress import check, report
 from ..utils.validation import check_scribbles
 from . import graphcut
-from .appearance import COST_CAP, MAX_SAMPLES_PER_CLASS, ImageMixture, LinearModel, SharedMixtureModel
+from .appearance import (COST_CAP, MAX_SAMPLES_PER_CLASS, ImageMixture, LinearModel, LocalMixtureModel,
+                         SharedMixtureModel)
 from .image import ImageFeatures
 
 #: components of the image-wide colour mixture shared by the class models
@@ -41,6 +42,18 @@ MIXTURE_COMPONENTS = 24
 MIXTURE_SAMPLES = 20_000
 #: EM steps of the image-wide colour mixture's fit
 MIXTURE_ITERATIONS = 30
+#: images with a side of at least this many pixels re-weight the colour mixture cell by cell
+#: (:class:`~napari_deepseg.core.cut.appearance.LocalMixtureModel`); smaller ones use one image-wide model
+LOCAL_MIN_SIDE = 1024
+#: cell side of the local colour model
+LOCAL_CELL = 256
+#: refits of the local model sample this many pixels per class and cell (besides the image-wide sample)
+LOCAL_SAMPLES_PER_CELL = 400
+
+
+def uses_local_model(entry: ImageFeatures) -> bool:
+    """Whether the weight-free default cut of this image re-weights its colour mixture cell by cell."""
+    return entry.stride == 1 and entry.appearance_channels == 0 and max(entry.shape) >= LOCAL_MIN_SIDE
 
 
 def seed_index(seeds: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -104,6 +117,9 @@ def mixture_rows(entry: ImageFeatures, flat: np.ndarray) -> np.ndarray:
 def costs_for(entry: ImageFeatures, model) -> np.ndarray:
     """Per-pixel costs of every class, upsampled from the native grid for deep features."""
     rows, cols = entry.shape
+    if isinstance(model, LocalMixtureModel):
+        d = model.delta(entry.palette.ids, slice(None))
+        return np.stack([np.maximum(d, 0), np.maximum(-d, 0)], axis=-1)
     if isinstance(model, SharedMixtureModel):
         costs = model.costs()
         return costs[entry.palette.ids] if entry.mixture_on_palette else costs.reshape(rows, cols, -1)
@@ -135,9 +151,12 @@ def fit_appearance(entry: ImageFeatures, labels: np.ndarray, model=None):
             x = fm.data.reshape(-1, fm.channels)
             y = _grid_labels(labels, fm.stride, fm.data.shape[:2]).ravel()
         return LinearModel().fit(x, y)
-    model = model or SharedMixtureModel(image_mixture(entry))
+    if model is None:
+        mixture = image_mixture(entry)
+        local = uses_local_model(entry) and entry.mixture_on_palette
+        model = LocalMixtureModel(mixture, entry.shape, LOCAL_CELL) if local else SharedMixtureModel(mixture)
     flat = np.flatnonzero(labels)
-    return model.fit(mixture_rows(entry, flat), labels.ravel()[flat])
+    return model.fit(mixture_rows(entry, flat), labels.ravel()[flat], positions=flat)
 
 
 @dataclass
@@ -262,12 +281,15 @@ def refit(entry: ImageFeatures, model, seeds, classes, fg: np.ndarray):
         return LinearModel().fit(fm.data.reshape(-1, fm.channels), np.where(s > 0, s, lab).ravel())
     rng = np.random.default_rng(0)
     n_fg = int(np.count_nonzero(fg))
+    limit = MAX_SAMPLES_PER_CLASS
+    if isinstance(model, LocalMixtureModel):  # enough pixels in every cell
+        limit += LOCAL_SAMPLES_PER_CELL * model.grid[0] * model.grid[1]
     flat = np.concatenate([
-        _sample_class(rng, fg, True, n_fg, MAX_SAMPLES_PER_CLASS),
-        _sample_class(rng, fg, False, fg.size - n_fg, MAX_SAMPLES_PER_CLASS),
+        _sample_class(rng, fg, True, n_fg, limit),
+        _sample_class(rng, fg, False, fg.size - n_fg, limit),
     ])
     labels = np.where(fg.ravel()[flat], classes[0], classes[1])
-    return model.fit(mixture_rows(entry, flat), labels)
+    return model.fit(mixture_rows(entry, flat), labels, positions=flat)
 
 
 def prepare(entry: ImageFeatures, lam: float, sigma, progress=None, cancel=None) -> None:

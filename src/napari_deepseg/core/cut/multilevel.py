@@ -403,6 +403,14 @@ def grow(mask: np.ndarray, flat: np.ndarray, radius: int) -> np.ndarray:
 
 #: growth rounds of :func:`refine_band` at most
 MAX_GROWTH_ROUNDS = 8
+#: bands of at least this many pixels stop growing once fewer than :data:`GROWTH_TOLERANCE` of their
+#: pixels press on the band's edge (each round re-solves the whole band; on a large photograph the
+#: last rounds moved a handful of pixels for seconds each)
+GROWTH_MIN_NODES = 200_000
+#: share of a large band's pixels that may still press on its edge when it stops growing
+GROWTH_TOLERANCE = 1e-4
+#: a band grows to at most this many times its first size (a bound on every level's work)
+MAX_GROWTH_FACTOR = 4
 
 
 def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, radius: int = 3,
@@ -414,7 +422,10 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     around them, and the band is solved again, until the boundary lies inside the
     band everywhere (or ``max_rounds`` solves). A coarse cut that is wrong by more
     than the band's width (a shadow the coarse level took for the object) is then
-    corrected instead of kept.
+    corrected instead of kept. The work is bounded: a band stops growing at
+    :data:`MAX_GROWTH_FACTOR` times its first size, and a large band
+    (:data:`GROWTH_MIN_NODES`) once almost none of it (:data:`GROWTH_TOLERANCE`)
+    presses on its edge.
 
     Returns
     -------
@@ -424,9 +435,13 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
         Solves made.
     """
     band = band.copy()
+    limit = MAX_GROWTH_FACTOR * int(np.count_nonzero(band))
     for rounds in range(1, max_rounds + 1):
         fg, contacts = _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star)
-        if not contacts.size:
+        nodes = int(np.count_nonzero(band))
+        if not contacts.size or (nodes >= GROWTH_MIN_NODES and contacts.size < GROWTH_TOLERANCE * nodes):
+            break
+        if nodes >= limit:  # the bound: keep the labelling of the last solve
             break
         grow(band, contacts, max(1, radius))
     return fg, rounds

@@ -17,7 +17,7 @@ import numpy as np
 from ..features import FeatureMap
 from ..utils.progress import check, report
 from . import graphcut, multilevel
-from .appearance import COST_CAP, SharedMixtureModel
+from .appearance import COST_CAP, LocalMixtureModel, SharedMixtureModel
 from .energy import (NO_EXTRA, Extra, cached_nlinks, costs_for, cut_default, fit_appearance, image_mixture,
                      incremental_cut, mask_hash, refit)
 from .image import ImageFeatures
@@ -152,7 +152,12 @@ class _FineCosts:
 
     def __init__(self, entry: ImageFeatures, model, extra: "Extra"):
         self.ids = None
-        if entry.mixture_on_palette and extra.unary is None and isinstance(model, SharedMixtureModel):
+        if isinstance(model, LocalMixtureModel) and extra.unary is None:  # per pixel, strip by strip
+            rows, cols = entry.shape
+            self.delta = np.empty((rows, cols), np.float32)
+            for part in strips(rows, cols):
+                self.delta[part] = model.delta(entry.palette.ids[part], part)
+        elif entry.mixture_on_palette and extra.unary is None and isinstance(model, SharedMixtureModel):
             costs = model.costs()
             self.lut = np.ascontiguousarray(costs[:, 0] - costs[:, 1])
             self.ids = entry.palette.ids
