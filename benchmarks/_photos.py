@@ -80,18 +80,20 @@ def photo_mosaic(grid: int, tile: int = 1000, start: int = 0):
 def upscaled_photo(megapixels: float, stem: str = "bool", square: bool = False):
     """``(image, mask, strokes)`` of one GrabCut photo upscaled to about ``megapixels`` MP (ignore band: object if > 127).
 
-    ``square``: stretched to a square of that many pixels.
+    ``square``: stretched to a square of that many pixels. The strokes are drawn
+    on the photo at its own size and upscaled with it (nearest neighbour), as a
+    user paints at screen scale.
     """
     base = datasets_dir() / "grabcut"
     path = next((base / "images").glob(stem + ".*"))
     photo = np.asarray(Image.open(path).convert("RGB"))
-    m = np.asarray(Image.open(next((base / "masks").glob(stem + ".*"))).convert("L"))
+    m = np.asarray(Image.open(next((base / "masks").glob(stem + ".*"))).convert("L")) > 127
     f = float(np.sqrt(megapixels * 1e6 / (photo.shape[0] * photo.shape[1])))
     size = (int(round(photo.shape[1] * f)), int(round(photo.shape[0] * f)))
     if square:
         side = int(round(np.sqrt(megapixels * 1e6)))
-        size, f = (side, side), side / min(photo.shape[:2])
+        size = (side, side)
     image = _resize(photo, size, Image.BICUBIC)
-    mask = _resize(m, size, Image.NEAREST) > 127
-    strokes = strokes_from_mask(mask, margin=max(4, int(12 * f)), seed=0)
+    mask = _resize(m.astype(np.uint8) * 255, size, Image.BILINEAR) > 127
+    strokes = _resize(strokes_from_mask(m, margin=12, seed=0), size, Image.NEAREST)
     return image, mask, strokes
