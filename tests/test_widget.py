@@ -575,3 +575,48 @@ def test_progress_names_the_levels_of_a_large_cut(widget, viewer, qtbot):
     levels = [m for _, _, m in seen if "level" in m]
     assert levels and "level 1 of" in levels[0] and "full resolution" in levels[-1]
     assert all(0 <= d <= t for d, t, _ in seen if t > 0)
+
+
+# -- rough edges (issue 15) ---------------------------------------------------------------
+def test_live_follows_undo_and_redo(widget, viewer, qtbot, starts, errors):
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    widget.live.value = True
+    qtbot.waitUntil(lambda: len(starts) == 1 and not widget.busy, timeout=WAIT_MS)
+    scribbles.paint((60, 70), 2)  # a stroke: one run
+    qtbot.waitUntil(lambda: len(starts) == 2 and not widget.busy, timeout=WAIT_MS)
+    scribbles.undo()  # napari emits no paint or data event for undo
+    qtbot.waitUntil(lambda: len(starts) == 3 and not widget.busy, timeout=WAIT_MS)
+    assert np.array_equal(widget._last_strokes[1], scribbles.data)
+    scribbles.redo()
+    qtbot.waitUntil(lambda: len(starts) == 4 and not widget.busy, timeout=WAIT_MS)
+    scribbles.refresh()  # a redraw without new strokes: no run
+    qtbot.wait(300)
+    assert len(starts) == 4 and errors == []
+
+
+def test_long_words_are_shortened_in_the_status_line(widget, viewer):
+    path = "/home/someone/.cache/torch/hub/checkpoints/" + "x" * 80 + "/resnet50-0676ba61.pth"
+    widget.status.value = f"weights file not found: {path}"
+    shown = widget.status.native.text()
+    assert path not in shown and "…" in shown and shown.startswith("weights file not found: ")
+    assert max(len(w) for w in shown.split()) <= sw.STATUS_WORD_CHARS
+    assert widget.status.value.endswith(path) and widget.status.tooltip.endswith(path)  # the whole text is kept
+    assert widget.native.sizeHint().width() < 500
+
+
+def test_ticking_lambda_auto_shows_the_presets_value(widget):
+    widget.preset.value = "default"
+    widget.lam_auto.value = False
+    widget.lam.value = 10000.0
+    widget.lam_auto.value = True
+    assert widget.lam.value == sw.DEFAULT_LAMBDA["default"] and not widget.lam.enabled
+    widget.preset.value = "seed"
+    assert widget.lam.value == sw.DEFAULT_LAMBDA["seed"]
+
+
+def test_new_scribbles_brush_is_scaled_to_the_image(widget, viewer):
+    viewer.add_image(np.zeros((300, 451, 3), np.uint8), name="cat", rgb=True)
+    widget.image_combo.value = viewer.layers["cat"]
+    layer = widget.new_scribbles_layer()
+    assert layer.brush_size == 10  # 1/30 of the smaller side (was 3)

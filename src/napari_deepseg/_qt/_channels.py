@@ -87,7 +87,7 @@ def new_scribbles_layer(viewer, image_layer, axis: int):
         metadata={_layers.METADATA_KEY: {"role": _layers.ROLE_SCRIBBLES, "image": image_layer.name}},
         **geometry(image_layer, axis),
     )
-    layer.brush_size = max(3, min(shape[-2:]) // 80)
+    layer.brush_size = _layers.default_brush_size(shape)
     layer.selected_label = 1
     layer.mode = "paint"
     viewer.layers.selection.active = layer

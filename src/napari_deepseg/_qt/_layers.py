@@ -161,6 +161,17 @@ def layer_geometry(layer) -> dict:
     return {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
 
 
+def default_brush_size(shape) -> int:
+    """A brush a user sees and paints with at the initial zoom: 1/30 of the image's smaller side, 5 to 100 px.
+
+    Examples
+    --------
+    >>> default_brush_size((300, 451)), default_brush_size((40, 40)), default_brush_size((10000, 10000))
+    (10, 5, 100)
+    """
+    return int(min(100, max(5, round(min(shape[-2:]) / 30))))
+
+
 def new_scribbles_layer(viewer, image_layer) -> Labels:
     """Add an empty ``"<image> scribbles"`` Labels layer in brush mode with label 1 selected."""
     shape = spatial_shape(image_layer)
@@ -170,7 +181,7 @@ def new_scribbles_layer(viewer, image_layer) -> Labels:
         metadata={METADATA_KEY: {"role": ROLE_SCRIBBLES, "image": image_layer.name}},
         **layer_geometry(image_layer),
     )
-    layer.brush_size = max(3, min(shape[-2:]) // 80)
+    layer.brush_size = default_brush_size(shape)
     layer.selected_label = 1
     layer.mode = "paint"
     viewer.layers.selection.active = layer

@@ -144,6 +144,41 @@ def prepare_request(slot: SessionSlot, image, options: Options, progress=None, c
             slot.session.prepare_default(options.lam, options.sigma, progress=progress, cancel=cancel)
 
 
+#: words longer than this (paths, URLs) are shortened in the middle in the status line
+STATUS_WORD_CHARS = 36
+
+
+def elide_words(text: str, width: int = STATUS_WORD_CHARS) -> str:
+    """``text`` with every word longer than ``width`` shortened in the middle (for a narrow status line).
+
+    Examples
+    --------
+    >>> elide_words("weights not found: /home/me/.cache/torch/hub/checkpoints/resnet50-0676ba61.pth", 20)
+    'weights not found: /home/me/…ba61.pth'
+    """
+    def short(word: str) -> str:
+        if len(word) <= width:
+            return word
+        head = (width - 1) // 2
+        return word[:head] + "…" + word[len(word) - (width - 1 - head):]
+
+    return " ".join(short(w) for w in text.split(" "))
+
+
+class _StatusLine(Label):
+    """The status Label: wraps, shortens long words in the middle, keeps the whole text in its tooltip."""
+
+    @property
+    def value(self):
+        return self._full
+
+    @value.setter
+    def value(self, text) -> None:
+        self._full = "" if text is None else str(text)
+        Label.value.fset(self, elide_words(self._full))
+        self.tooltip = self._full if self._full != elide_words(self._full) else None
+
+
 def one_line(exc: BaseException) -> str:
     """First line of an exception's message; the type name for unexpected kinds.
 
@@ -210,6 +245,7 @@ class ScribbleSegmentationWidget(Container):
         self._live_timer.setInterval(LIVE_DELAY_MS)
         self._live_timer.timeout.connect(self._run_live)
         self._preparing: Optional[Job] = None
+        self._last_strokes: Optional[tuple] = None  # (plane, scribbles) of the last request
         self._prepared: Optional[tuple] = None
         self._prepare_timer = QTimer(self.native)
         self._prepare_timer.setSingleShot(True)
@@ -252,8 +288,9 @@ class ScribbleSegmentationWidget(Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False,
                                         tooltip="stop the running segmentation; every layer stays as it was")
         self.live = CheckBox(text="Live", value=False)
-        self.status = Label(value="")
+        self.status = _StatusLine(value="")
         self.status.native.setWordWrap(True)  # long error messages must not widen the dock
+        self.status.native.setMinimumWidth(10)  # nor the longest word
         self.extend([
             self.image_combo, self.scribbles_combo, self.new_scribbles_button, self.backbone, self.preset,
             _row(self.lam_auto, self.lam, label="λ"), _row(self.sigma_auto, self.sigma, label="σ"),
@@ -271,7 +308,7 @@ class ScribbleSegmentationWidget(Container):
         self.new_scribbles_button.clicked.connect(self.new_scribbles_layer)
         self.backbone.changed.connect(self._on_backbone_changed)
         self.preset.changed.connect(self._on_preset_changed)
-        self.lam_auto.changed.connect(lambda auto: setattr(self.lam, "enabled", not auto))
+        self.lam_auto.changed.connect(self._on_lam_auto)
         self.sigma_auto.changed.connect(lambda auto: setattr(self.sigma, "enabled", not auto))
         self.segment_button.clicked.connect(lambda *_: self.segment())
         self.cancel_button.clicked.connect(lambda *_: self.cancel())
@@ -315,6 +352,12 @@ class ScribbleSegmentationWidget(Container):
         self.device.enabled = needs
         self.rgb_channels.enabled = needs
 
+    def _on_lam_auto(self, auto: bool) -> None:
+        """*auto* shows the preset's λ (greyed): the value the cut will use."""
+        self.lam.enabled = not auto
+        if auto and self.preset.value in DEFAULT_LAMBDA:
+            self.lam.value = DEFAULT_LAMBDA[self.preset.value]
+
     def _on_preset_changed(self, preset) -> None:
         if self.lam_auto.value and preset in DEFAULT_LAMBDA:
             self.lam.value = DEFAULT_LAMBDA[preset]
@@ -357,12 +400,15 @@ class ScribbleSegmentationWidget(Container):
         if target is self._live_layer:
             return
         if self._live_layer is not None:
-            self._live_layer.events.paint.disconnect(self._on_scribbles_edited)
-            self._live_layer.events.data.disconnect(self._on_scribbles_edited)
+            for emitter in (self._live_layer.events.paint, self._live_layer.events.data,
+                            self._live_layer.events.set_data):
+                emitter.disconnect(self._on_scribbles_edited)
         self._live_layer = target
         if target is not None:
-            target.events.paint.connect(self._on_scribbles_edited)
-            target.events.data.connect(self._on_scribbles_edited)
+            # paint: a finished stroke or fill; data: data set from code; set_data: every refresh,
+            # which is the only signal of undo and redo (the run happens only if the strokes changed)
+            for emitter in (target.events.paint, target.events.data, target.events.set_data):
+                emitter.connect(self._on_scribbles_edited)
 
     def _on_scribbles_edited(self, _event=None) -> None:
         """A stroke was finished (or the data replaced): run again once the event loop is back.
@@ -374,8 +420,20 @@ class ScribbleSegmentationWidget(Container):
             self._live_timer.start()
 
     def _run_live(self) -> None:
-        if self.live.value:
-            self.segment(live=True)
+        """Run once for a burst of changes, and only when the strokes differ from the last run's."""
+        if not self.live.value:
+            return
+        layer = self.scribbles_combo.value
+        if layer is not None and self._last_strokes is not None:
+            try:
+                plane = _layers.current_plane(layer, self.viewer.dims.point)
+                current = np.asarray(_layers.layer_array(layer)[plane])
+            except (ValueError, TypeError, IndexError):
+                current = None
+            last_plane, last = self._last_strokes
+            if current is not None and plane == last_plane and np.array_equal(current, last):
+                return  # a refresh without new strokes (the view moved, a redraw)
+        self.segment(live=True)
 
     def _on_destroyed(self, *_args) -> None:
         """The dock was closed: stop every worker (their results have nowhere to go)."""
@@ -554,6 +612,7 @@ class ScribbleSegmentationWidget(Container):
         except (ValueError, TypeError, RuntimeError) as exc:
             self._notify(one_line(exc))
             return False
+        self._last_strokes = (inputs.plane, inputs.scribbles.copy())
         self._start(Job(self._next_rid(), CancelToken(), image_layer, scribbles_layer, inputs), slot, options)
         return True
 
