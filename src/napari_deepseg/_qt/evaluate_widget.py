@@ -41,7 +41,8 @@ from ..core.evaluation.folders import (
 )
 from . import _layers
 from ._tasks import TaskRunner
-from .scribble_widget import _row, one_line
+from ._messages import error_text
+from .scribble_widget import _row
 
 ROLE_ERRORS = "errors"
 #: colours of the error overlay
@@ -129,7 +130,7 @@ class EvaluateWidget(Container):
                 raise ValueError(f"prediction '{pred.name}' has shape {pshape} but reference '{ref.name}' "
                                  f"has shape {rshape}")
         except ValueError as exc:
-            self._notify(one_line(exc))
+            self._notify(error_text(exc))
             return False
         p = np.array(_layers.layer_array(pred), copy=True)
         t = np.array(_layers.layer_array(ref), copy=True)
@@ -221,7 +222,7 @@ class EvaluateWidget(Container):
         try:
             out = write_csv(path, self.rows, self.columns)
         except (ValueError, OSError) as exc:
-            self._notify(f"cannot write the CSV file {path}: {one_line(exc)}")
+            self._notify(f"cannot write the CSV file {path}: {error_text(exc)}")
             return None
         self.status.value = f"table written to {out}"
         return out
@@ -231,7 +232,7 @@ class EvaluateWidget(Container):
         show_error(message)
 
     def _on_error(self, exc) -> None:
-        self._notify(one_line(exc))
+        self._notify(error_text(exc))
 
 
 def binarize(pred: np.ndarray, truth: np.ndarray, ignore=None):

@@ -37,7 +37,8 @@ from napari.utils.notifications import show_error, show_info
 from . import _layers
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
-from .scribble_widget import DEVICES, one_line
+from ._messages import error_text
+from .scribble_widget import DEVICES
 
 ROLE_PREDICTION = "prediction"
 SEG_MODELS = ("unet", "resnet34-unet", "clip-seg", "autoencoder")
@@ -291,7 +292,7 @@ class TrainPredictWidget(Container):
                       "extra_channels": self.extra.value.strip() or ()}
             folder = self._run_folder()
         except (ValueError, TypeError, OSError) as exc:
-            self._notify(one_line(exc))
+            self._notify(error_text(exc, field=None))
             return False
         guard_triton_import()
         self.plot.history = []
@@ -327,7 +328,7 @@ class TrainPredictWidget(Container):
 
     def _train_failed(self, exc) -> None:
         self.cancel_button.enabled = False
-        self._notify(f"training failed: {one_line(exc)}; the previous model is kept")
+        self._notify(f"training failed: {error_text(exc, field=None)}; the previous model is kept")
 
     def cancel(self) -> None:
         """Stop the training; the model in use stays the previous one."""
@@ -369,7 +370,7 @@ class TrainPredictWidget(Container):
                 jobs.append((layer, plane, shape, np.array(_layers.layer_array(layer)[plane], copy=True)))
             model = self._segmentation_model()
         except (ValueError, TypeError, RuntimeError, OSError) as exc:
-            self._notify(one_line(exc))
+            self._notify(error_text(exc, field=None))
             return False
 
         def run(progress=None, cancel=None):
@@ -434,7 +435,7 @@ class TrainPredictWidget(Container):
         return True
 
     def _on_error(self, exc) -> None:
-        self._notify(one_line(exc))
+        self._notify(error_text(exc, field=None))
 
     # ------------------------------------------------------------------ corrections
     def add_corrections(self) -> int:
@@ -448,7 +449,7 @@ class TrainPredictWidget(Container):
                 raise ValueError("no image layer has a Labels layer ('<image> prediction' or '<image> labels')")
             count = write_training_pairs(pairs, folder)
         except (ValueError, TypeError, OSError) as exc:
-            self._notify(one_line(exc))
+            self._notify(error_text(exc, field=None))
             return 0
         total = len(list((Path(folder) / "masks").glob("*.png")))
         self.status.value = f"added {count} labelled image(s) to {folder} ({total} in all)"

@@ -21,7 +21,7 @@ import numpy as np
 from ..io.lazy import rgb_channels
 from ..utils.progress import check, report
 from ..utils.validation import check_rgb_channels
-from ..io.weights import WeightsUnavailableError
+from ..io.weights import WeightsUnavailableError, network_cause
 from .base import FeatureExtractor, FeatureMap
 from .compress import pca_compress
 
@@ -84,11 +84,9 @@ def load_clip_vision(checkpoint=DEFAULT_CLIP, device: str = "cpu", allow_downloa
             raise WeightsUnavailableError(
                 f"cannot load a CLIP vision model from folder {local}: {type(exc).__name__}: "
                 f"{' '.join(str(exc).split())[:200]}") from None
-        how = "offline (HF_HUB_OFFLINE is set)" if offline else "from the Hugging Face hub"
-        raise WeightsUnavailableError(
-            f"CLIP weights '{name}' are not available {how}: download them once with internet "
-            f"(they go to the Hugging Face cache, HF_HOME) or pass a local folder saved with save_pretrained"
-        ) from None
+        cause = ("HF_HUB_OFFLINE is set" if hub_offline() else "downloads are off" if not allow_download
+                 else network_cause(exc))
+        raise clip_missing(name, cause) from None
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
@@ -98,6 +96,28 @@ def load_clip_vision(checkpoint=DEFAULT_CLIP, device: str = "cpu", allow_downloa
         p.requires_grad_(False)
     _MODELS[key] = model
     return model
+
+
+def hf_cache_dir() -> str:
+    """The Hugging Face hub cache (``HF_HUB_CACHE``, or ``HF_HOME/hub``, by default ``~/.cache/huggingface/hub``)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return str(Path(os.environ["HF_HOME"]) / "hub")
+    try:
+        from huggingface_hub import constants
+
+        return str(constants.HF_HUB_CACHE)
+    except Exception:  # noqa: BLE001 - an odd install: say the default
+        return str(Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub")
+
+
+def clip_missing(name: str, cause: str, option: str = "--weights") -> WeightsUnavailableError:
+    """The error for CLIP weights that are neither in the cache nor downloadable (the facts, worded by each face)."""
+    return WeightsUnavailableError(
+        file=name, searched=[hf_cache_dir()], cause=cause, option=option, what="CLIP weights",
+        local="a folder saved with save_pretrained", override_env=None,
+        fetch="run it once with internet (the weights go to that cache)")
 
 
 def clip_available(checkpoint=DEFAULT_CLIP) -> bool:

@@ -283,10 +283,10 @@ class ResNet34UNetTrainer(SegmentationTrainer):
         try:
             state = resolve_torchvision_weights(url, weights_path=path)
         except WeightsUnavailableError as exc:
-            message = str(exc).replace("--weights PATH", "--encoder-weights PATH")
+            exc.option = "--encoder-weights"
             if choice != "auto":
-                raise WeightsUnavailableError(message) from None
-            self.log(f"ImageNet weights unavailable ({message}); the encoder starts from random weights")
+                raise exc from None
+            self.log(f"ImageNet weights unavailable ({exc}); the encoder starts from random weights")
             return net
         load_encoder_weights(net, state, path or url.rsplit("/", 1)[-1])
         self.log("encoder initialised with ImageNet ResNet-34 weights")
@@ -315,8 +315,13 @@ class CLIPSegTrainer(SegmentationTrainer):
 
     def build(self):
         from ...features.clip import load_clip_vision
+        from ...io.weights import WeightsUnavailableError
 
-        clip = load_clip_vision(self.backbone, self.device)
+        try:
+            clip = load_clip_vision(self.backbone, self.device)
+        except WeightsUnavailableError as exc:
+            exc.option = "--backbone"  # train's option for a local CLIP folder
+            raise
         self._config["hidden_size"] = int(clip.config.hidden_size)
         self._config["patch_size"] = int(clip.config.patch_size)
         return build_network(self._config, self.device, clip=clip)
