@@ -119,3 +119,34 @@ def test_clip_segment_offline_is_one_line(files):
 def test_clip_seg_training_offline_is_one_line(files):
     proc = run_cli(files, "train", "clip-seg", "ds", "-o", "ck", "--epochs", "1", "-q")
     _one_line_error(proc, "no internet connection", "--backbone PATH")
+
+
+# --------------------------------------------------------------------------- torchvision checkpoints
+@pytest.mark.parametrize("features, file", [("resnet50", "resnet50-11ad3fa6.pth"),
+                                            ("saliency", "vgg16-397923af.pth")])
+def test_pretrained_backbone_offline_is_one_line_and_quiet(files, features, file):
+    proc = run_cli(files, "segment", "img.png", "--scribbles", "scr.png", "-o", "out.png", "--features", features,
+                   "-q")
+    _one_line_error(proc, "no internet connection", file, "--weights PATH")
+    assert "Downloading" not in proc.stderr
+    assert not (files / "out.png").exists()
+
+
+def test_torchvision_download_line_goes_to_stderr(monkeypatch, tmp_path, capsys):
+    """When a download does start, torch.hub's "Downloading: ..." line is not on stdout."""
+    import torch.hub
+
+    from napari_deepseg.core.io import weights
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("NAPARI_DEEPSEG_WEIGHTS_DIR", raising=False)
+    monkeypatch.setattr(weights, "unreachable_cause", lambda url, timeout=None: None)
+
+    def fake_download(url, *args, **kwargs):
+        sys.stdout.write(f'Downloading: "{url}" to {tmp_path}\n')
+        return {"w": 1}
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_download)
+    assert weights.resolve_torchvision_weights("https://download.pytorch.org/models/x.pth") == {"w": 1}
+    out, err = capsys.readouterr()
+    assert out == "" and "Downloading" in err

@@ -303,9 +303,14 @@ def resolve_torchvision_weights(
 
     if not allow_download:
         raise missing("downloads are off")
+    cause = unreachable_cause(url)  # no network: one line now, before torch.hub says "Downloading"
+    if cause:
+        raise missing(cause)
     import torch.hub
 
     try:
-        return torch.hub.load_state_dict_from_url(url, progress=progress, map_location="cpu", weights_only=True)
+        with contextlib.redirect_stdout(sys.stderr):  # torch.hub writes "Downloading: ..." on stdout
+            return torch.hub.load_state_dict_from_url(url, progress=progress, map_location="cpu",
+                                                      weights_only=True)
     except Exception as exc:  # noqa: BLE001 - network errors vary; one clear line
         raise missing(network_cause(exc)) from None
