@@ -135,3 +135,26 @@ def test_bad_inputs_are_one_notification(widget, errors):
     assert not w.train() and "learning rate" in errors[-1]
     assert not w.add_corrections() and "dataset folder" in errors[-1]
     assert not w.busy
+
+
+def test_resnet34_unet_without_imagenet_weights_says_so(widget, qtbot, tmp_path, errors, monkeypatch):
+    """Offline, resnet34-unet trains from random weights: the status line and a notification say it."""
+    from napari_deepseg.core.io import weights
+    from napari_deepseg.core.io.weights import NO_INTERNET
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    monkeypatch.delenv("NAPARI_DEEPSEG_WEIGHTS_DIR", raising=False)
+    monkeypatch.setattr(weights, "unreachable_cause", lambda url, timeout=None: NO_INTERNET)
+    warned = []
+    monkeypatch.setattr(tw, "show_warning", warned.append)
+    viewer, w = widget
+    add_pairs(viewer)
+    w.model.value = "resnet34-unet"
+    w.epochs.value, w.batch_size.value = 1, 3  # 3 training pairs: no batch of one (BatchNorm at 1x1)
+    assert w.train()
+    qtbot.waitUntil(lambda: any("random weights" in m for m in warned), timeout=WAIT_MS)
+    note = next(m for m in warned if "random weights" in m)
+    assert "no internet connection" in note and "resnet34-b627a593.pth" in note and "\n" not in note
+    wait(qtbot, w)
+    assert not errors, errors
+    assert "trained" in w.status.value and "random weights" in w.status.value

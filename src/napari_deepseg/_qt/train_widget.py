@@ -32,7 +32,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 
 from . import _layers
 from ._tasks import TaskRunner
@@ -212,6 +212,8 @@ class TrainPredictWidget(Container):
         self.train_runner = TaskRunner(self.native)
         self.predict_runner = TaskRunner(self.native)
         self.train_runner._relay.progressed.connect(lambda *_: self.plot.draw())
+        self.train_runner._relay.progressed.connect(self._on_train_message)
+        self.warnings: list = []  # what the current training run told the user
         self._lock = threading.Lock()
         self._model_cache: tuple | None = None  # (folder, device, SegmentationModel)
         self._run = 0
@@ -236,6 +238,19 @@ class TrainPredictWidget(Container):
     def _notify(self, message: str) -> None:
         self.status.value = message
         show_error(message)
+
+    def _warn(self, message: str) -> None:
+        """A warning in the status line and as a notification (training still goes on)."""
+        self.warnings.append(message)
+        self.status.value = message
+        show_warning(message)
+
+    def _on_train_message(self, _rid, _done, _total, message: str) -> None:
+        """A trainer's ``warning: ...`` log line (main thread): say it, not only in the progress bar."""
+        from ..core.models.training.segmentation import WARNING
+
+        if message.startswith(WARNING):
+            self._warn(message[len(WARNING):])
 
     def _chosen_images(self) -> list:
         chosen = list(self.images.value or [])
@@ -295,6 +310,7 @@ class TrainPredictWidget(Container):
             self._notify(error_text(exc, field=None))
             return False
         guard_triton_import()
+        self.warnings = []
         self.plot.history = []
         self.plot.draw()
         name = self.model.value
@@ -325,6 +341,8 @@ class TrainPredictWidget(Container):
         self.status.value = (f"trained: best validation Dice {result.best_score:.3f} at epoch {result.best_epoch}; "
                              f"model in use: {result.folder}")
         show_info(self.status.value)
+        if self.warnings:  # said during training; the status line keeps them after it
+            self.status.value += "; note: " + "; ".join(self.warnings)
 
     def _train_failed(self, exc) -> None:
         self.cancel_button.enabled = False
