@@ -214,6 +214,7 @@ class TrainPredictWidget(Container):
         self.train_runner._relay.progressed.connect(lambda *_: self.plot.draw())
         self.train_runner._relay.progressed.connect(self._on_train_message)
         self.warnings: list = []  # what the current training run told the user
+        self._training: tuple = ("", 0)  # (model, labelled pairs) of the current training run
         self._lock = threading.Lock()
         self._model_cache: tuple | None = None  # (folder, device, SegmentationModel)
         self._run = 0
@@ -286,8 +287,14 @@ class TrainPredictWidget(Container):
 
     # ------------------------------------------------------------------ training
     def train(self) -> bool:
-        """Start training on the chosen data; returns whether it started."""
+        """Start training on the chosen data; returns whether it started.
+
+        Too few labelled pairs for the chosen model, and a near-zero validation
+        Dice at the end, are said in the status line and as warnings
+        (:mod:`~napari_deepseg.core.models.training.advice`).
+        """
         from ..core.models.training import TrainOptions, get_trainable
+        from ..core.models.training.advice import data_advice
 
         try:
             samples = self._training_samples()
@@ -329,10 +336,18 @@ class TrainPredictWidget(Container):
 
         self.status.value = f"training {name} on {len(samples)} images → {folder}"
         self.cancel_button.enabled = True
+        self._training = (name, len(samples))
         self.train_runner.start(run, on_result=self._trained, on_error=self._train_failed, desc=f"training {name}")
+        advice = data_advice(name, len(samples), val_fraction=options.val_fraction)
+        if advice:  # a warning: training still runs
+            self.warnings.append(advice)
+            show_warning(advice)
+            self.status.value = f"{advice} — training {name} on {len(samples)} images → {folder}"
         return True
 
     def _trained(self, result) -> None:
+        from ..core.models.training.advice import score_advice
+
         self.cancel_button.enabled = False
         if not result.best_epoch:
             self._notify("training produced no checkpoint; the previous model is kept")
@@ -341,6 +356,10 @@ class TrainPredictWidget(Container):
         self.status.value = (f"trained: best validation Dice {result.best_score:.3f} at epoch {result.best_epoch}; "
                              f"model in use: {result.folder}")
         show_info(self.status.value)
+        advice = score_advice(*self._training[:1], result.best_score, self._training[1])
+        if advice:
+            show_warning(advice)
+            self.warnings.append(advice)
         if self.warnings:  # said during training; the status line keeps them after it
             self.status.value += "; note: " + "; ".join(self.warnings)
 
