@@ -86,6 +86,9 @@ def load_clip_vision(checkpoint=DEFAULT_CLIP, device: str = "cpu", allow_downloa
     name = str(checkpoint)
     local = Path(name).expanduser()
     is_dir = local.is_dir()
+    if local.is_file():
+        raise WeightsUnavailableError(f"CLIP weights {name} is a file: pass a folder saved with save_pretrained "
+                                      "(config.json + model.safetensors) or a Hugging Face model id")
     if not is_dir and (name.startswith((".", "/", "~")) or local.suffix):
         raise WeightsUnavailableError(f"CLIP checkpoint folder not found: {name}")
     # a model already in the cache is loaded without asking the hub (fast, and works offline)

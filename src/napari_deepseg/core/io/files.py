@@ -46,6 +46,14 @@ def _open_pil(path):
         Image.MAX_IMAGE_PIXELS = old
 
 
+def _check_file(p: Path, what: str) -> None:
+    """Raise a one-line ``ValueError`` unless ``p`` is an existing file (a folder is said to be one)."""
+    if p.is_dir():
+        raise ValueError(f"{what} path {p} is a folder, not a file: name the {what} file itself")
+    if not p.is_file():
+        raise ValueError(f"{what} file not found: {p}")
+
+
 def read_image(path) -> np.ndarray:
     """Read an image file as a numpy array (``(rows, cols)`` or ``(rows, cols, channels)``).
 
@@ -55,8 +63,7 @@ def read_image(path) -> np.ndarray:
         If the file does not exist or is not a readable image.
     """
     p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"image file not found: {p}")
+    _check_file(p, "image")
     try:
         if p.suffix.lower() in (".tif", ".tiff"):
             return _read_tiff(p)
@@ -84,8 +91,7 @@ def read_labels(path) -> np.ndarray:
         drawing whose first channel loses painted pixels.
     """
     p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"label file not found: {p}")
+    _check_file(p, "label")
     try:
         if p.suffix.lower() in (".tif", ".tiff"):
             arr = _read_tiff(p)

@@ -238,6 +238,35 @@ def find_local_weights(url: str) -> Optional[Path]:
     return None
 
 
+def checkpoint_kind(path) -> str:
+    """``"checkpoint"`` when the file's first bytes could be one, else what it looks like (``"a text file"``).
+
+    PyTorch writes a zip archive (``PK``) or, in the legacy format, a pickle
+    (``0x80``); safetensors starts with an 8-byte header length then ``{``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".pth", delete=False) as f:
+    ...     _ = f.write("hello")
+    >>> checkpoint_kind(f.name)
+    'a text file'
+    """
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if not head:
+        return "empty"
+    if head[:2] == b"PK" or head[:1] == b"\x80" or (len(head) > 8 and head[8:9] == b"{"):
+        return "checkpoint"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "checkpoint"  # some other binary: let the reader say what is wrong
+    if all(c.isprintable() or c in "\r\n\t" for c in text):
+        return "a text file"
+    return "checkpoint"
+
+
 def load_state_dict_file(path) -> dict:
     """Read a state dict from ``.pth``/``.pt`` (``weights_only``) or ``.safetensors``.
 
@@ -249,8 +278,14 @@ def load_state_dict_file(path) -> dict:
     import torch
 
     p = Path(path).expanduser()
+    if p.is_dir():
+        raise WeightsUnavailableError(f"weights path {p} is a folder, not a file: choose the checkpoint file itself")
     if not p.is_file():
         raise WeightsUnavailableError(f"weights file not found: {p}")
+    kind = checkpoint_kind(p)
+    if kind != "checkpoint":
+        raise WeightsUnavailableError(
+            f"weights file {p} is {kind}, not a checkpoint: choose a PyTorch (.pth/.pt) or safetensors file")
     try:
         if p.suffix == ".safetensors":
             from safetensors.torch import load_file
