@@ -230,7 +230,7 @@ def _write_bad_case(tmp_path, case, disk, weights):
         words = ["weights", "not found", "none.pth"]
     elif case == "corrupt weights file":
         bad = tmp_path / "bad.pth"
-        bad.write_bytes(b"not a checkpoint")
+        bad.write_bytes(b"\x00\x01 not a checkpoint \xff")  # binary garbage (text files: test_cli_messages.py)
         extra = ["--features", "resnet50", "--device", "cpu", "--weights", str(bad)]
         words = ["cannot read weights", "bad.pth"]
     elif case == "weights of another network":

@@ -485,7 +485,7 @@ def test_fine_tuned_head_of_another_size_is_accepted(tmp_path):
 
 def test_garbage_weights_file(tmp_path):
     bad = tmp_path / "garbage.pth"
-    bad.write_bytes(b"this is not a checkpoint")
+    bad.write_bytes(b"\x00\x01 this is not a checkpoint \xff")  # binary: the reader's own error
     with pytest.raises(WeightsUnavailableError) as info:
         get_extractor("resnet50", weights=bad, device="cpu").load_model()
     assert "\n" not in str(info.value) and "cannot read weights file" in str(info.value)

@@ -253,3 +253,28 @@ def test_evaluate_binary_mode_for_0_255_references(viewer, qtbot, errors):
     assert "share no object label" not in w.status.value
     assert np.array_equal(viewer.layers["reference"].data, truth)  # nothing written to the user's layers
     assert not errors
+
+
+def test_evaluate_defaults_to_two_different_layers(viewer, qtbot, errors):
+    """The first press works: the reference defaults to another layer, one named like a reference when present."""
+    truth = np.zeros((6, 6), np.uint8)
+    truth[1:4, 1:4] = 1
+    viewer.add_labels(truth, name="cat ground truth")
+    viewer.add_labels(truth.copy(), name="cat segmentation")
+    w = dock(viewer, "Evaluate")
+    assert w.pred_combo.value is viewer.layers["cat segmentation"]
+    assert w.ref_combo.value is viewer.layers["cat ground truth"]
+    assert w.evaluate_layers()
+    wait(qtbot, w)
+    assert not errors, errors
+    # a layer added later does not move a choice that already differs ...
+    viewer.add_labels(truth.copy(), name="other")
+    assert w.ref_combo.value is viewer.layers["cat ground truth"]
+
+
+def test_evaluate_defaults_with_plain_names_and_a_later_gt(viewer, qtbot, errors):
+    w = dock(viewer, "Evaluate")
+    viewer.add_labels(np.zeros((4, 4), np.uint8), name="a")
+    assert w.pred_combo.value is w.ref_combo.value  # one layer: nothing else to choose
+    viewer.add_labels(np.zeros((4, 4), np.uint8), name="b_gt")
+    assert w.pred_combo.value is viewer.layers["a"] and w.ref_combo.value is viewer.layers["b_gt"]

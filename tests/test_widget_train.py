@@ -135,3 +135,60 @@ def test_bad_inputs_are_one_notification(widget, errors):
     assert not w.train() and "learning rate" in errors[-1]
     assert not w.add_corrections() and "dataset folder" in errors[-1]
     assert not w.busy
+
+
+def test_resnet34_unet_without_imagenet_weights_says_so(widget, qtbot, tmp_path, errors, monkeypatch):
+    """Offline, resnet34-unet trains from random weights: the status line and a notification say it."""
+    from napari_deepseg.core.io import weights
+    from napari_deepseg.core.io.weights import NO_INTERNET
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    monkeypatch.delenv("NAPARI_DEEPSEG_WEIGHTS_DIR", raising=False)
+    monkeypatch.setattr(weights, "unreachable_cause", lambda url, timeout=None: NO_INTERNET)
+    warned = []
+    monkeypatch.setattr(tw, "show_warning", warned.append)
+    viewer, w = widget
+    add_pairs(viewer)
+    w.model.value = "resnet34-unet"
+    w.epochs.value, w.batch_size.value = 1, 3  # 3 training pairs: no batch of one (BatchNorm at 1x1)
+    assert w.train()
+    qtbot.waitUntil(lambda: any("random weights" in m for m in warned), timeout=WAIT_MS)
+    note = next(m for m in warned if "random weights" in m)
+    assert "no internet connection" in note and "resnet34-b627a593.pth" in note and "\n" not in note
+    wait(qtbot, w)
+    assert not errors, errors
+    assert "trained" in w.status.value and "random weights" in w.status.value
+
+
+def test_too_few_pairs_and_a_near_zero_dice_are_warned(widget, qtbot, errors, monkeypatch):
+    """2 pairs for a UNet: a warning before training (with the typical number), another for Dice near zero."""
+    from napari_deepseg.core.models.training import loop
+
+    warned = []
+    monkeypatch.setattr(tw, "show_warning", warned.append)
+    viewer, w = widget
+    add_pairs(viewer, n=2)
+    w.epochs.value = 1
+    real_fit = loop.fit
+
+    def fit_scoring_zero(*args, **kwargs):  # the outcome of 2 pairs, without waiting for it
+        result = real_fit(*args, **kwargs)
+        result.best_score = 0.003
+        return result
+
+    monkeypatch.setattr(loop, "fit", fit_scoring_zero)
+    monkeypatch.setattr("napari_deepseg.core.models.training.fit", fit_scoring_zero)
+    assert w.train()
+    assert warned and "only 2 labelled image/label pairs for unet" in warned[0] and "20 or more" in warned[0]
+    assert "only 2" in w.status.value and "training unet" in w.status.value
+    wait(qtbot, w)
+    assert not errors, errors
+    assert any("best validation Dice 0.003 is near zero" in m for m in warned), warned
+    assert "trained" in w.status.value and "near zero" in w.status.value
+
+
+def test_enough_pairs_are_not_warned(widget, monkeypatch):
+    from napari_deepseg.core.models.training.advice import data_advice
+
+    assert data_advice("unet", 25) is None and data_advice("clip-seg", 12) is None
+    assert data_advice("resnet34-unet", 12, pretrained=False) is not None

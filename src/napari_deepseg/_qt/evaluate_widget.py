@@ -41,7 +41,8 @@ from ..core.evaluation.folders import (
 )
 from . import _layers
 from ._tasks import TaskRunner
-from .scribble_widget import _row, one_line
+from ._messages import error_text
+from .scribble_widget import _row
 
 ROLE_ERRORS = "errors"
 #: colours of the error overlay
@@ -103,6 +104,15 @@ class EvaluateWidget(Container):
             emitter.connect(self.reset_choices)
         self.reset_choices()
 
+    def reset_choices(self, *args) -> None:
+        """Refresh both combos; when they show the same layer, the reference moves to another (see :func:`default_pair`)."""
+        super().reset_choices(*args)
+        layers = [layer for _, layer in self._labels_choices()]
+        pred, ref = self.pred_combo.value, self.ref_combo.value
+        if len(layers) >= 2 and (pred is ref or pred is None or ref is None):
+            pred, ref = default_pair(layers, pred if pred is not ref else None)
+            self.pred_combo.value, self.ref_combo.value = pred, ref
+
     def _labels_choices(self, _widget=None) -> list:
         return [(layer.name, layer) for layer in self.viewer.layers
                 if isinstance(layer, Labels) and _layers.role(layer) != ROLE_ERRORS]
@@ -129,7 +139,7 @@ class EvaluateWidget(Container):
                 raise ValueError(f"prediction '{pred.name}' has shape {pshape} but reference '{ref.name}' "
                                  f"has shape {rshape}")
         except ValueError as exc:
-            self._notify(one_line(exc))
+            self._notify(error_text(exc))
             return False
         p = np.array(_layers.layer_array(pred), copy=True)
         t = np.array(_layers.layer_array(ref), copy=True)
@@ -221,7 +231,7 @@ class EvaluateWidget(Container):
         try:
             out = write_csv(path, self.rows, self.columns)
         except (ValueError, OSError) as exc:
-            self._notify(f"cannot write the CSV file {path}: {one_line(exc)}")
+            self._notify(f"cannot write the CSV file {path}: {error_text(exc)}")
             return None
         self.status.value = f"table written to {out}"
         return out
@@ -231,7 +241,51 @@ class EvaluateWidget(Container):
         show_error(message)
 
     def _on_error(self, exc) -> None:
-        self._notify(one_line(exc))
+        self._notify(error_text(exc))
+
+
+#: words in a layer name that mark a reference (ground truth) layer
+REFERENCE_WORDS = ("truth", "groundtruth", "gt", "reference", "ref", "mask")
+
+
+def _is_reference_name(name: str) -> bool:
+    """Whether a layer name reads like a reference: a word of :data:`REFERENCE_WORDS` in it.
+
+    Examples
+    --------
+    >>> [_is_reference_name(n) for n in ("ground truth", "cat_gt", "cat masks", "cat segmentation", "Labels")]
+    [True, True, True, False, False]
+    """
+    import re
+
+    words = re.split(r"[^a-z]+", name.lower())
+    return any(w == r or (len(r) > 3 and w.startswith(r)) for w in words for r in REFERENCE_WORDS if w)
+
+
+def default_pair(layers: list, keep_pred=None) -> tuple:
+    """``(prediction, reference)``: two different layers, the reference named like one if any is.
+
+    The reference is the last layer whose name reads like a reference ("truth", "gt", "reference", "mask",
+    …), else the first layer that is not the prediction; the prediction is ``keep_pred`` when given, else the
+    newest layer that does not read like a reference.
+
+    Examples
+    --------
+    >>> class L:
+    ...     def __init__(self, name): self.name = name
+    ...     def __repr__(self): return self.name
+    >>> default_pair([L("truth"), L("cat segmentation")])
+    (cat segmentation, truth)
+    >>> default_pair([L("a"), L("b")])
+    (b, a)
+    """
+    refs = [layer for layer in layers if _is_reference_name(layer.name) and layer is not keep_pred]
+    pred = keep_pred
+    if pred is None:
+        others = [layer for layer in layers if layer not in refs] or layers
+        pred = others[-1]
+    ref = refs[-1] if refs else next(layer for layer in layers if layer is not pred)
+    return pred, ref
 
 
 def binarize(pred: np.ndarray, truth: np.ndarray, ignore=None):

@@ -80,11 +80,9 @@ def plane_clicks(points: np.ndarray, positive: np.ndarray, plane: tuple) -> list
 
 def one_line(exc: BaseException) -> str:
     """First line of an exception's message (type name for unexpected kinds)."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else ""
-    if isinstance(exc, (ValueError, TypeError, RuntimeError)) and text:
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    from ._messages import error_text  # the widgets' wording (this widget has no weights field)
+
+    return error_text(exc, field=None)
 
 
 class PointPromptWidget(Container):

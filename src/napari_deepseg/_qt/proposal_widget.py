@@ -46,7 +46,8 @@ from ..core.models.proposals import (
 from . import _layers
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
-from .scribble_widget import DEVICES, one_line
+from ._messages import error_text
+from .scribble_widget import DEVICES
 
 ROLE_PROPOSAL = "proposal"
 ROLE_SALIENCY = "saliency"
@@ -118,7 +119,7 @@ class _ModelWidget(Container):
         show_error(message)
 
     def _on_error(self, exc) -> None:
-        self._notify(one_line(exc))
+        self._notify(error_text(exc))
 
 
 class AutomaticProposalWidget(_ModelWidget):

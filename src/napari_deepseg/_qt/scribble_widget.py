@@ -189,11 +189,9 @@ def one_line(exc: BaseException) -> str:
     >>> one_line(KeyError("x"))
     "KeyError: 'x'"
     """
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else ""
-    if isinstance(exc, (ValueError, TypeError, RuntimeError)) and text:
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    from ._messages import error_text  # the widgets' wording, weights advice included
+
+    return error_text(exc)
 
 
 class _ProgressRelay(QObject):

@@ -32,12 +32,13 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 
 from . import _layers
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
-from .scribble_widget import DEVICES, one_line
+from ._messages import error_text
+from .scribble_widget import DEVICES
 
 ROLE_PREDICTION = "prediction"
 SEG_MODELS = ("unet", "resnet34-unet", "clip-seg", "autoencoder")
@@ -211,6 +212,9 @@ class TrainPredictWidget(Container):
         self.train_runner = TaskRunner(self.native)
         self.predict_runner = TaskRunner(self.native)
         self.train_runner._relay.progressed.connect(lambda *_: self.plot.draw())
+        self.train_runner._relay.progressed.connect(self._on_train_message)
+        self.warnings: list = []  # what the current training run told the user
+        self._training: tuple = ("", 0)  # (model, labelled pairs) of the current training run
         self._lock = threading.Lock()
         self._model_cache: tuple | None = None  # (folder, device, SegmentationModel)
         self._run = 0
@@ -235,6 +239,19 @@ class TrainPredictWidget(Container):
     def _notify(self, message: str) -> None:
         self.status.value = message
         show_error(message)
+
+    def _warn(self, message: str) -> None:
+        """A warning in the status line and as a notification (training still goes on)."""
+        self.warnings.append(message)
+        self.status.value = message
+        show_warning(message)
+
+    def _on_train_message(self, _rid, _done, _total, message: str) -> None:
+        """A trainer's ``warning: ...`` log line (main thread): say it, not only in the progress bar."""
+        from ..core.models.training.segmentation import WARNING
+
+        if message.startswith(WARNING):
+            self._warn(message[len(WARNING):])
 
     def _chosen_images(self) -> list:
         chosen = list(self.images.value or [])
@@ -270,8 +287,14 @@ class TrainPredictWidget(Container):
 
     # ------------------------------------------------------------------ training
     def train(self) -> bool:
-        """Start training on the chosen data; returns whether it started."""
+        """Start training on the chosen data; returns whether it started.
+
+        Too few labelled pairs for the chosen model, and a near-zero validation
+        Dice at the end, are said in the status line and as warnings
+        (:mod:`~napari_deepseg.core.models.training.advice`).
+        """
         from ..core.models.training import TrainOptions, get_trainable
+        from ..core.models.training.advice import data_advice
 
         try:
             samples = self._training_samples()
@@ -291,9 +314,10 @@ class TrainPredictWidget(Container):
                       "extra_channels": self.extra.value.strip() or ()}
             folder = self._run_folder()
         except (ValueError, TypeError, OSError) as exc:
-            self._notify(one_line(exc))
+            self._notify(error_text(exc, field=None))
             return False
         guard_triton_import()
+        self.warnings = []
         self.plot.history = []
         self.plot.draw()
         name = self.model.value
@@ -312,10 +336,18 @@ class TrainPredictWidget(Container):
 
         self.status.value = f"training {name} on {len(samples)} images → {folder}"
         self.cancel_button.enabled = True
+        self._training = (name, len(samples))
         self.train_runner.start(run, on_result=self._trained, on_error=self._train_failed, desc=f"training {name}")
+        advice = data_advice(name, len(samples), val_fraction=options.val_fraction)
+        if advice:  # a warning: training still runs
+            self.warnings.append(advice)
+            show_warning(advice)
+            self.status.value = f"{advice} — training {name} on {len(samples)} images → {folder}"
         return True
 
     def _trained(self, result) -> None:
+        from ..core.models.training.advice import score_advice
+
         self.cancel_button.enabled = False
         if not result.best_epoch:
             self._notify("training produced no checkpoint; the previous model is kept")
@@ -324,10 +356,16 @@ class TrainPredictWidget(Container):
         self.status.value = (f"trained: best validation Dice {result.best_score:.3f} at epoch {result.best_epoch}; "
                              f"model in use: {result.folder}")
         show_info(self.status.value)
+        advice = score_advice(*self._training[:1], result.best_score, self._training[1])
+        if advice:
+            show_warning(advice)
+            self.warnings.append(advice)
+        if self.warnings:  # said during training; the status line keeps them after it
+            self.status.value += "; note: " + "; ".join(self.warnings)
 
     def _train_failed(self, exc) -> None:
         self.cancel_button.enabled = False
-        self._notify(f"training failed: {one_line(exc)}; the previous model is kept")
+        self._notify(f"training failed: {error_text(exc, field=None)}; the previous model is kept")
 
     def cancel(self) -> None:
         """Stop the training; the model in use stays the previous one."""
@@ -369,7 +407,7 @@ class TrainPredictWidget(Container):
                 jobs.append((layer, plane, shape, np.array(_layers.layer_array(layer)[plane], copy=True)))
             model = self._segmentation_model()
         except (ValueError, TypeError, RuntimeError, OSError) as exc:
-            self._notify(one_line(exc))
+            self._notify(error_text(exc, field=None))
             return False
 
         def run(progress=None, cancel=None):
@@ -434,7 +472,7 @@ class TrainPredictWidget(Container):
         return True
 
     def _on_error(self, exc) -> None:
-        self._notify(one_line(exc))
+        self._notify(error_text(exc, field=None))
 
     # ------------------------------------------------------------------ corrections
     def add_corrections(self) -> int:
@@ -448,7 +486,7 @@ class TrainPredictWidget(Container):
                 raise ValueError("no image layer has a Labels layer ('<image> prediction' or '<image> labels')")
             count = write_training_pairs(pairs, folder)
         except (ValueError, TypeError, OSError) as exc:
-            self._notify(one_line(exc))
+            self._notify(error_text(exc, field=None))
             return 0
         total = len(list((Path(folder) / "masks").glob("*.png")))
         self.status.value = f"added {count} labelled image(s) to {folder} ({total} in all)"

@@ -28,14 +28,42 @@ def _demo_backbone(requested: str):
     return "classic", {}, note
 
 
+def save_samples(folder) -> list:
+    """Write every bundled sample as ``NAME.png`` + ``NAME-scribbles.png`` (0/1/2) into ``folder``; returns the paths."""
+    from PIL import Image
+
+    from .. import samples
+    from ..core.io.files import write_labels
+
+    root = Path(folder)
+    if root.exists() and not root.is_dir():
+        raise CLIError(f"cannot save the samples in {root}: it is a file, not a folder")
+    root.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, make in (("cat", samples.cat_sample), ("aerial", samples.aerial_sample)):
+        image, scribbles = make()
+        Image.fromarray(image).save(root / f"{name}.png")
+        write_labels(root / f"{name}-scribbles.png", scribbles)
+        written += [root / f"{name}.png", root / f"{name}-scribbles.png"]
+    return written
+
+
 def run(args) -> int:
-    """Segment a bundled sample with its bundled scribbles; write image | scribbles | result."""
+    """Segment a bundled sample with its bundled scribbles; write image | scribbles | result.
+
+    With ``--save-sample DIR`` only write the samples as files for the other commands.
+    """
     from PIL import Image
 
     from .. import samples
     from ..core import SegmentationSession
     from ..core.io.visualize import demo_figure
 
+    if args.save_sample is not None:
+        written = save_samples(args.save_sample)
+        print("\n".join(str(p) for p in written))
+        print(f"try: {PROG} segment {written[0]} --scribbles {written[1]} -o cat-mask.png", file=sys.stderr)
+        return 0
     out = Path(args.output)
     if out.suffix.lower() not in PICTURE_SUFFIXES:
         raise CLIError(f"cannot write the demo picture to {out}: use a file name ending in {', '.join(PICTURE_SUFFIXES)}")
@@ -62,4 +90,7 @@ def add_parser(sub) -> None:
     demo.add_argument("-o", "--output", default="demo.png", help="output picture (PNG)")
     demo.add_argument("--sample", default="cat", choices=("cat", "aerial"))
     demo.add_argument("--features", default="auto", help="auto (resnet50 if its weights are cached, else classic)")
+    demo.add_argument("--save-sample", default=None, metavar="DIR",
+                      help="write the samples as files instead (cat.png, cat-scribbles.png, aerial.png, "
+                           "aerial-scribbles.png; scribbles 0 = not painted, 1 = object, 2 = background) and exit")
     demo.set_defaults(func=run)

@@ -145,7 +145,7 @@ def add_parser(sub) -> None:
     prompts.add_argument("--points", help="CSV of point prompts: row,col,positive (napari order; leading axes "
                          "first for stacks)")
     seg.add_argument("--method", default="points-graphcut", choices=POINT_METHODS,
-                     help="--points: training-free graph cut (default) or a trained pointclip checkpoint")
+                     help="--points: training-free graph cut or a trained pointclip checkpoint")
     seg.add_argument("--checkpoint", default=None, help="--method pointclip: checkpoint folder from 'train pointclip'")
     seg.add_argument("-o", "--output", required=True, help="output label image (.png or .tif)")
     add_backbone_options(seg)
@@ -157,12 +157,12 @@ def add_parser(sub) -> None:
                      help="zarr feature cache (see 'precompute'): features are read from it if present, else "
                           "computed and added to it")
     seg.add_argument("--mode", default=None, choices=("3d", "planes"),
-                     help="3-D images: one 3-D cut (default with 3-D scribbles) or every plane on its own")
+                     help="3-D images: one 3-D cut or every plane on its own (default: 3d with 3-D scribbles)")
     seg.add_argument("--spacing", type=float, nargs=3, default=None, metavar=("Z", "Y", "X"),
                      help="3-D images: voxel size along each axis (e.g. 2 1 1), for the 3-D edges")
     seg.add_argument("--preset", default="default", choices=PRESETS, help="energy preset")
-    seg.add_argument("--lambda", dest="lam", type=float, default=None, help="smoothness weight (preset default)")
-    seg.add_argument("--sigma", type=float, default=None, help="contrast scale (estimated from the image)")
-    seg.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="appearance refits (default preset)")
+    seg.add_argument("--lambda", dest="lam", type=float, default=None, help="smoothness weight (default: the preset's, 20 for default, 1 for seed)")
+    seg.add_argument("--sigma", type=float, default=None, help="contrast scale (default: estimated from the image)")
+    seg.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="appearance refits of the default preset")
     seg.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     seg.set_defaults(func=run)

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from ._common import CLIError
+from ._common import PROG, CLIError
 
 
 def model_params(factory, args) -> dict:
@@ -42,6 +42,8 @@ def run(args) -> int:
         get_trainable,
         trainable_factory,
     )
+    from ..core.models.training.advice import data_advice, score_advice
+    from ..core.models.training.segmentation import WARNING
 
     factory = trainable_factory(args.model)
     schedule = args.schedule or getattr(factory, "default_schedule", "constant")
@@ -56,7 +58,7 @@ def run(args) -> int:
     quiet = args.quiet or os.environ.get("RANK", "0") != "0"
     bar = tqdm(total=options.epochs, desc=args.model, unit="epoch", file=sys.stderr,
                disable=quiet or not sys.stderr.isatty(), leave=False)
-    say = (lambda msg: None) if quiet else (lambda msg: bar.write(msg, file=sys.stderr))
+    say = (lambda msg: None) if quiet else (lambda msg: bar.write(_prog_warning(msg), file=sys.stderr))
     t0 = time.perf_counter()
     if "log" in inspect.signature(factory).parameters:
         params["log"] = say
@@ -69,6 +71,10 @@ def run(args) -> int:
     try:
         trainable = get_trainable(args.model, **params)
         say(f"{args.model}: {len(samples)} annotated images in {args.dataset}")
+        pretrained = bool(getattr(trainable, "pretrained", True))
+        advice = data_advice(args.model, len(samples), pretrained, options.val_fraction)
+        if advice:
+            say(WARNING + advice)
         result = fit(trainable, samples, args.output, options, resume=args.resume, progress=progress, log=say)
     finally:
         bar.close()
@@ -76,7 +82,17 @@ def run(args) -> int:
         raise CLIError("training produced no checkpoint")
     say(f"best {trainable.monitor} {result.best_score:.4f} at epoch {result.best_epoch}; checkpoint in "
         f"{result.folder} ({time.perf_counter() - t0:.0f} s)")
+    advice = score_advice(args.model, result.best_score, len(samples), trainable.monitor, pretrained)
+    if advice:
+        say(WARNING + advice)
     return 0
+
+
+def _prog_warning(msg: str) -> str:
+    """``warning: ...`` lines of the trainer and the advice as ``napari-deepseg: warning: ...``."""
+    from ..core.models.training.segmentation import WARNING
+
+    return f"{PROG}: {msg}" if msg.startswith(WARNING) else msg
 
 
 def add_parser(sub) -> None:

@@ -13,6 +13,7 @@ transformers' ``weights_only`` reader for old ``.bin`` files).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 from ..io.lazy import rgb_channels
 from ..utils.progress import check, report
 from ..utils.validation import check_rgb_channels
-from ..io.weights import WeightsUnavailableError
+from ..io.weights import WeightsUnavailableError, network_cause, unreachable_cause
 from .base import FeatureExtractor, FeatureMap
 from .compress import pca_compress
 
@@ -39,6 +40,19 @@ def hub_offline() -> bool:
                for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
+def hub_endpoint() -> str:
+    """The Hugging Face hub's address (``HF_ENDPOINT``, by default https://huggingface.co)."""
+    return os.environ.get("HF_ENDPOINT", "").strip() or "https://huggingface.co"
+
+
+def _hub_logger_level(level: int) -> int:
+    """Set the ``huggingface_hub`` logger's level; returns the previous one."""
+    log = logging.getLogger("huggingface_hub")
+    old = log.level
+    log.setLevel(level)
+    return old
+
+
 def load_clip_vision(checkpoint=DEFAULT_CLIP, device: str = "cpu", allow_download: bool = True):
     """A CLIP vision encoder in eval mode on ``device`` (cached per checkpoint and device).
 
@@ -53,6 +67,13 @@ def load_clip_vision(checkpoint=DEFAULT_CLIP, device: str = "cpu", allow_downloa
     allow_download : bool
         ``False`` only looks in the local cache.
 
+    Notes
+    -----
+    A model already in the cache is loaded without contacting the hub. Before a
+    download the hub (or the proxy in between) is probed with a 2 s timeout
+    (:func:`~napari_deepseg.core.io.weights.unreachable_cause`): with no network
+    the error comes in a second or two, not after the hub client's retries.
+
     Raises
     ------
     WeightsUnavailableError
@@ -62,18 +83,30 @@ def load_clip_vision(checkpoint=DEFAULT_CLIP, device: str = "cpu", allow_downloa
     key = (str(checkpoint), device)
     if key in _MODELS:
         return _MODELS[key]
-    from transformers import CLIPVisionModel
-    from transformers.utils import logging as hf_logging
-
     name = str(checkpoint)
     local = Path(name).expanduser()
     is_dir = local.is_dir()
+    if local.is_file():
+        raise WeightsUnavailableError(f"CLIP weights {name} is a file: pass a folder saved with save_pretrained "
+                                      "(config.json + model.safetensors) or a Hugging Face model id")
     if not is_dir and (name.startswith((".", "/", "~")) or local.suffix):
         raise WeightsUnavailableError(f"CLIP checkpoint folder not found: {name}")
     # a model already in the cache is loaded without asking the hub (fast, and works offline)
-    offline = hub_offline() or not allow_download or (not is_dir and clip_available(name))
+    cached = not is_dir and clip_available(name)
+    offline = hub_offline() or not allow_download or cached
+    if not is_dir and not cached:
+        # no copy and no network: say so now (before importing transformers, ~9 s here),
+        # not after the hub client's 30-40 s of retries
+        cause = ("HF_HUB_OFFLINE is set" if hub_offline() else "downloads are off" if not allow_download
+                 else unreachable_cause(hub_endpoint()))
+        if cause:
+            raise clip_missing(name, cause)
+    from transformers import CLIPVisionModel
+    from transformers.utils import logging as hf_logging
+
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "some weights were not used" for full CLIP checkpoints
+    hub_level = _hub_logger_level(logging.ERROR)  # the hub client's "Retrying in 1s" lines
     bars = hf_logging.is_progress_bar_enabled()
     if offline or is_dir:
         hf_logging.disable_progress_bar()  # no download: transformers' "Loading weights" bar is noise
@@ -84,13 +117,12 @@ def load_clip_vision(checkpoint=DEFAULT_CLIP, device: str = "cpu", allow_downloa
             raise WeightsUnavailableError(
                 f"cannot load a CLIP vision model from folder {local}: {type(exc).__name__}: "
                 f"{' '.join(str(exc).split())[:200]}") from None
-        how = "offline (HF_HUB_OFFLINE is set)" if offline else "from the Hugging Face hub"
-        raise WeightsUnavailableError(
-            f"CLIP weights '{name}' are not available {how}: download them once with internet "
-            f"(they go to the Hugging Face cache, HF_HOME) or pass a local folder saved with save_pretrained"
-        ) from None
+        cause = ("HF_HUB_OFFLINE is set" if hub_offline() else "downloads are off" if not allow_download
+                 else network_cause(exc))
+        raise clip_missing(name, cause) from None
     finally:
         hf_logging.set_verbosity(verbosity)
+        _hub_logger_level(hub_level)
         if bars:
             hf_logging.enable_progress_bar()
     model = model.eval().to(device)
@@ -98,6 +130,28 @@ def load_clip_vision(checkpoint=DEFAULT_CLIP, device: str = "cpu", allow_downloa
         p.requires_grad_(False)
     _MODELS[key] = model
     return model
+
+
+def hf_cache_dir() -> str:
+    """The Hugging Face hub cache (``HF_HUB_CACHE``, or ``HF_HOME/hub``, by default ``~/.cache/huggingface/hub``)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return str(Path(os.environ["HF_HOME"]) / "hub")
+    try:
+        from huggingface_hub import constants
+
+        return str(constants.HF_HUB_CACHE)
+    except Exception:  # noqa: BLE001 - an odd install: say the default
+        return str(Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub")
+
+
+def clip_missing(name: str, cause: str, option: str = "--weights") -> WeightsUnavailableError:
+    """The error for CLIP weights that are neither in the cache nor downloadable (the facts, worded by each face)."""
+    return WeightsUnavailableError(
+        file=name, searched=[hf_cache_dir()], cause=cause, option=option, what="CLIP weights",
+        local="a folder saved with save_pretrained", override_env=None,
+        fetch="run it once with internet (the weights go to that cache)")
 
 
 def clip_available(checkpoint=DEFAULT_CLIP) -> bool:
@@ -109,7 +163,9 @@ def clip_available(checkpoint=DEFAULT_CLIP) -> bool:
         from huggingface_hub import try_to_load_from_cache
 
         return isinstance(try_to_load_from_cache(name, "config.json"), str) and any(
-            isinstance(try_to_load_from_cache(name, f), str) for f in ("model.safetensors", "pytorch_model.bin")
+            isinstance(try_to_load_from_cache(name, f), str)
+            for f in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
+                      "pytorch_model.bin.index.json")
         )
     except Exception:  # noqa: BLE001 - an unusable cache means "not available"
         return False

@@ -46,6 +46,14 @@ def _open_pil(path):
         Image.MAX_IMAGE_PIXELS = old
 
 
+def _check_file(p: Path, what: str) -> None:
+    """Raise a one-line ``ValueError`` unless ``p`` is an existing file (a folder is said to be one)."""
+    if p.is_dir():
+        raise ValueError(f"{what} path {p} is a folder, not a file: name the {what} file itself")
+    if not p.is_file():
+        raise ValueError(f"{what} file not found: {p}")
+
+
 def read_image(path) -> np.ndarray:
     """Read an image file as a numpy array (``(rows, cols)`` or ``(rows, cols, channels)``).
 
@@ -55,8 +63,7 @@ def read_image(path) -> np.ndarray:
         If the file does not exist or is not a readable image.
     """
     p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"image file not found: {p}")
+    _check_file(p, "image")
     try:
         if p.suffix.lower() in (".tif", ".tiff"):
             return _read_tiff(p)
@@ -73,14 +80,18 @@ def read_image(path) -> np.ndarray:
 def read_labels(path) -> np.ndarray:
     """Read a label image: palette PNGs give their indices; colour files their first channel.
 
+    A colour file is read by its first channel only when that keeps every
+    painted pixel: a red/blue drawing (blue strokes have no red) is refused with
+    the way to convert it, not read as "255 where red, 0 elsewhere".
+
     Raises
     ------
     ValueError
-        If the file does not exist or cannot be read.
+        If the file does not exist or cannot be read, or it is a colour
+        drawing whose first channel loses painted pixels.
     """
     p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"label file not found: {p}")
+    _check_file(p, "label")
     try:
         if p.suffix.lower() in (".tif", ".tiff"):
             arr = _read_tiff(p)
@@ -91,8 +102,25 @@ def read_labels(path) -> np.ndarray:
         raise ValueError(f"cannot read labels {p}: {type(exc).__name__}: {exc}") from None
     tiff_volume = p.suffix.lower() in (".tif", ".tiff") and arr.ndim == 3 and arr.shape[-1] not in (3, 4)
     if arr.ndim == 3 and not tiff_volume:  # a colour file: its first channel (a TIFF stack stays 3-D)
+        _check_first_channel(p, arr)
         arr = arr[..., 0]
     return arr
+
+
+def _check_first_channel(path: Path, arr: np.ndarray) -> None:
+    """Refuse a colour label file whose first channel misses painted pixels (e.g. blue strokes)."""
+    colour = arr[..., :3] if arr.shape[-1] >= 3 else arr[..., :1]
+    painted = colour.max(axis=-1) > 0
+    if arr.shape[-1] == 4:
+        painted &= arr[..., 3] > 0  # transparent pixels are not painted
+    lost = int(np.count_nonzero(painted & (colour[..., 0] == 0)))
+    if lost:
+        raise ValueError(
+            f"label file {path} is a colour picture whose first channel, which is what is read, misses {lost} "
+            "painted pixels (blue or green strokes): label files hold one value per pixel (scribbles: 0 = not "
+            "painted, 1 = object, 2 = background, k = class k); save them as a palette PNG (its indices are "
+            "read) or a greyscale PNG of these values, e.g. from napari's Labels layer, or convert a red (object) "
+            "/ blue (background) drawing as the README's 'Scribble files' shows")
 
 
 def write_labels(path, labels: np.ndarray) -> Path:

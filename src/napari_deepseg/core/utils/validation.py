@@ -12,6 +12,9 @@ import numpy as np
 SCRIBBLE_NONE = 0
 SCRIBBLE_OBJECT = 1
 SCRIBBLE_BACKGROUND = 2
+#: the largest scribble label: more classes than anyone paints, fewer than the grey levels of a mask
+#: (127, 128, 255), which :func:`check_scribbles` refuses with advice instead of cutting 128 against 255
+MAX_SCRIBBLE_LABEL = 63
 #: most channels of an image with an explicit channel axis: the colour palette codes a pixel's
 #: channels (256 levels each) in one int64 (:func:`~napari_deepseg.core.cut.palette.build_palette`)
 MAX_CHANNELS = 7
@@ -319,7 +322,16 @@ def check_scribbles(scribbles, shape: tuple[int, int], name: str = "scribbles") 
     ------
     ValueError
         If the shape differs from ``shape``, values are negative or not whole
-        numbers, or fewer than two different labels are painted.
+        numbers, a label exceeds :data:`MAX_SCRIBBLE_LABEL` (values such as
+        128 and 255 come from a grey mask or a drawing, see :func:`grey_mask_advice`),
+        or fewer than two different labels are painted.
+
+    Notes
+    -----
+    Grey-mask values are refused, not mapped: which grey is the object is not
+    knowable (255 is the object in most masks, but 128 is GrabCut's unknown
+    band, and a drawing may use either for the background), and a guess that
+    swaps object and background would pass silently.
 
     Examples
     --------
@@ -342,6 +354,8 @@ def check_scribbles(scribbles, shape: tuple[int, int], name: str = "scribbles") 
     if arr.size and arr.min() < 0:
         raise ValueError(f"{name} must be >= 0 (0 = unlabelled), got minimum {arr.min()}")
     present = np.unique(arr[arr > 0])
+    if present.size and present[-1] > MAX_SCRIBBLE_LABEL:
+        raise ValueError(grey_mask_advice(name, present))
     if present.size == 0:
         raise ValueError(
             f"{name} are empty: paint at least one object (1) and one background (2) stroke"
@@ -352,6 +366,26 @@ def check_scribbles(scribbles, shape: tuple[int, int], name: str = "scribbles") 
             "and one background (2) stroke"
         )
     return arr
+
+
+def grey_mask_advice(name: str, present) -> str:
+    """The message for scribbles whose labels look like a grey mask (0/128/255) rather than 0/1/2.
+
+    Examples
+    --------
+    >>> grey_mask_advice("scribbles", [128, 255])
+    'scribbles hold labels 128, 255, which look like a grey mask or a drawing, not scribble labels (0 = not painted, 1 = object, 2 = background, k = class k up to 63): convert them, e.g. numpy.select([s == 255, s == 128], [1, 2]) when 255 marks the object and 128 the background, or save the strokes as a palette PNG whose indices are 0, 1, 2'
+    """
+    values = [int(v) for v in present]
+    shown = ", ".join(map(str, values[:6])) + (", ..." if len(values) > 6 else "")
+    if len(values) >= 2:
+        obj, bg = values[-1], values[-2]
+        how = f"numpy.select([s == {obj}, s == {bg}], [1, 2]) when {obj} marks the object and {bg} the background"
+    else:
+        how = f"numpy.where(s == {values[0]}, 1, 0) for object strokes, plus background strokes painted as 2"
+    return (f"{name} hold labels {shown}, which look like a grey mask or a drawing, not scribble labels "
+            f"(0 = not painted, 1 = object, 2 = background, k = class k up to {MAX_SCRIBBLE_LABEL}): convert "
+            f"them, e.g. {how}, or save the strokes as a palette PNG whose indices are 0, 1, 2")
 
 
 def check_positive(value, name: str, allow_none: bool = True, maximum: float = 1e6, minimum: float = 0.0):

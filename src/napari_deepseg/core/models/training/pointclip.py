@@ -107,9 +107,14 @@ class PointCLIPTrainer(Trainable):
         import torch
 
         from ...features.clip import load_clip_vision
+        from ...io.weights import WeightsUnavailableError
 
         dev = resolve_device(device)
-        clip = load_clip_vision(backbone, dev)
+        try:
+            clip = load_clip_vision(backbone, dev)
+        except WeightsUnavailableError as exc:
+            exc.option = "--backbone"  # train's option for a local CLIP folder
+            raise
         cfg = default_config(backbone, clip.config.hidden_size, clip.config.patch_size, int(image_size))
         torch.manual_seed(seed)
         self.model = PointCLIPModel(cfg, dev)

@@ -163,7 +163,14 @@ class SegmentationTrainer(Trainable):
     seed : int
         Seed of the initial weights.
     log : callable, optional
-        Receives status lines (weights found or not, pretraining epochs).
+        Receives status lines (weights found or not, pretraining epochs); lines
+        the user must see start with :data:`WARNING` (see :meth:`warn`).
+
+    Attributes
+    ----------
+    warnings : list of str
+        What the user should know about this run (an encoder that starts from
+        random weights), also sent to ``log``.
     """
 
     monitor = "dice"
@@ -179,9 +186,15 @@ class SegmentationTrainer(Trainable):
         self._config = segmentation_config(self.arch, image_size, classes, width, extra_channels, **more)
         self.augmentation = Augmentation() if augment else None
         self.log = log or (lambda _msg: None)
+        self.warnings: list = []
         torch.manual_seed(int(seed))
         self.net = self.build()
         self.forward = self.net
+
+    def warn(self, message: str) -> None:
+        """Record ``message`` in :attr:`warnings` and send it to the log as ``"warning: ..."``."""
+        self.warnings.append(message)
+        self.log(WARNING + message)
 
     # -- what a subclass changes -----------------------------------------------------------------
     def build(self):
@@ -249,6 +262,28 @@ class UNetTrainer(SegmentationTrainer):
     arch = "unet"
 
 
+#: the start of a log line the user must see (the Train widget shows it as a notification)
+WARNING = "warning: "
+
+
+def random_encoder_note(exc) -> str:
+    """What a resnet34-unet run without ImageNet weights tells the user (from the error's facts).
+
+    Examples
+    --------
+    >>> from napari_deepseg.core.io.weights import WeightsUnavailableError
+    >>> random_encoder_note(WeightsUnavailableError(file="r.pth", searched=["/c"], cause="no internet connection"))
+    'no ImageNet weights for the resnet34-unet encoder (no internet connection): it starts from random weights, which needs more labelled images and epochs; for ImageNet weights put r.pth in /c or the folder named by NAPARI_DEEPSEG_WEIGHTS_DIR'
+    """
+    why = getattr(exc, "cause", None) or " ".join(str(exc).split())[:120]
+    note = (f"no ImageNet weights for the resnet34-unet encoder ({why}): it starts from random weights, "
+            "which needs more labelled images and epochs")
+    if getattr(exc, "file", None) and getattr(exc, "searched", None):
+        where = exc.searched[-1] + (f" or the folder named by {exc.override_env}" if exc.override_env else "")
+        note += f"; for ImageNet weights put {exc.file} in {where}"
+    return note
+
+
 @register_trainable("resnet34-unet")
 class ResNet34UNetTrainer(SegmentationTrainer):
     """UNet decoder on a torchvision ResNet-34 encoder.
@@ -262,6 +297,8 @@ class ResNet34UNetTrainer(SegmentationTrainer):
     """
 
     arch = "resnet34-unet"
+    #: whether the encoder starts from ImageNet weights (``False`` after the random fallback)
+    pretrained = True
 
     def __init__(self, image_size: int = 256, classes: int = 2, device: str = "auto", width: int | None = None,
                  extra_channels=(), augment: bool = True, seed: int = 0, log=None, encoder_weights: str = "auto"):
@@ -275,6 +312,7 @@ class ResNet34UNetTrainer(SegmentationTrainer):
         net = super().build()
         choice = self.encoder_weights
         if choice == "none":
+            self.pretrained = False
             return net
         import torchvision
 
@@ -283,10 +321,11 @@ class ResNet34UNetTrainer(SegmentationTrainer):
         try:
             state = resolve_torchvision_weights(url, weights_path=path)
         except WeightsUnavailableError as exc:
-            message = str(exc).replace("--weights PATH", "--encoder-weights PATH")
+            exc.option = "--encoder-weights"
             if choice != "auto":
-                raise WeightsUnavailableError(message) from None
-            self.log(f"ImageNet weights unavailable ({message}); the encoder starts from random weights")
+                raise exc from None
+            self.pretrained = False
+            self.warn(random_encoder_note(exc))
             return net
         load_encoder_weights(net, state, path or url.rsplit("/", 1)[-1])
         self.log("encoder initialised with ImageNet ResNet-34 weights")
@@ -315,8 +354,13 @@ class CLIPSegTrainer(SegmentationTrainer):
 
     def build(self):
         from ...features.clip import load_clip_vision
+        from ...io.weights import WeightsUnavailableError
 
-        clip = load_clip_vision(self.backbone, self.device)
+        try:
+            clip = load_clip_vision(self.backbone, self.device)
+        except WeightsUnavailableError as exc:
+            exc.option = "--backbone"  # train's option for a local CLIP folder
+            raise
         self._config["hidden_size"] = int(clip.config.hidden_size)
         self._config["patch_size"] = int(clip.config.patch_size)
         return build_network(self._config, self.device, clip=clip)
