@@ -65,8 +65,10 @@ def test_box_labels_outside_is_background_and_clicks_replace_the_centre():
     assert seeds[9, 9] == 0 and seeds[4, 4] == 1
     whole, _ = box_labels(Box(0, 0, 20, 20), (20, 20))  # the whole image: its border is the background
     assert (whole[0] == 2).all() and whole[1:-1, 1:-1].max() == 1
-    with pytest.raises(ValueError, match="cover the box centre"):
-        box_labels(Box(2, 2, 18, 18), (20, 20), [Click(9, 9, False)], [4])
+    moved, _ = box_labels(Box(2, 2, 18, 18), (20, 20), [Click(9, 9, False)], [4])
+    assert moved[9, 9] == 2 and (moved == 1).sum() > 0  # the seed moves off the negative click
+    with pytest.raises(ValueError, match="covers the whole box"):
+        box_labels(Box(2, 2, 5, 5), (20, 20), [Click(3, 3, False)], [4])
 
 
 def test_box_segments_the_disk_and_clicks_correct_it(disk, method):

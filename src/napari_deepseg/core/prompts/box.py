@@ -12,7 +12,8 @@ preset: colour mixture, contrast edges, star convexity, refits), with
   refitted from the cut GrabCut-style :data:`BOX_ITERATIONS` times;
 * a small hard object seed at the box centre (a disk of :data:`CENTRE_RADIUS`),
   the centre of the star-convexity prior, until a positive click gives the
-  object a centre of its own or a negative click covers the box centre;
+  object a centre of its own (a negative click on the centre moves the seed to
+  the free pixel farthest from every seed);
 * when the box covers the whole image, the one-pixel image border stands for
   the background (as for clicks).
 
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from .base import Click
 from ..utils.validation import SCRIBBLE_BACKGROUND, SCRIBBLE_OBJECT
@@ -188,8 +190,9 @@ def box_labels(box: Box, shape, clicks: Sequence[Click] = (), radii: Sequence[in
     radii : sequence of int
         One disk radius per click.
     centre_radius : int
-        Radius of the object seed at the box centre, used while no click is
-        positive and no negative click covers the centre.
+        Radius of the object seed at the box centre, used while no click (or
+        stroke) is positive; when a negative click covers the centre, the seed goes
+        to the free pixel farthest from every seed instead.
     core_shrink : float
         The first fit's object: the box shrunk by this fraction of its size on each side.
     strokes : numpy.ndarray, optional
@@ -230,13 +233,16 @@ def box_labels(box: Box, shape, clicks: Sequence[Click] = (), radii: Sequence[in
             raise ValueError("scribbles with a box take 0 (none), 1 (object) and 2 (background) only")
         seeds[strokes > 0] = strokes[strokes > 0]
         has_object = has_object or bool((strokes == SCRIBBLE_OBJECT).any())
-    cr, cc = box.centre
-    if not has_object and seeds[cr, cc] != SCRIBBLE_BACKGROUND:
+    if not has_object:
+        cr, cc = box.centre
+        if seeds[cr, cc] != 0:  # a negative click covers the centre: the free pixel farthest from every seed
+            free = seeds == 0
+            if not free.any():
+                raise ValueError("the background covers the whole box: add a positive click on the object")
+            cr, cc = np.unravel_index(int(np.argmax(ndimage.distance_transform_edt(free))), free.shape)
         centre = np.zeros_like(seeds)
-        paint_disk(centre, cr, cc, int(centre_radius), SCRIBBLE_OBJECT)
+        paint_disk(centre, int(cr), int(cc), int(centre_radius), SCRIBBLE_OBJECT)
         seeds[(centre == SCRIBBLE_OBJECT) & (seeds == 0)] = SCRIBBLE_OBJECT
-    if not (seeds == SCRIBBLE_OBJECT).any():
-        raise ValueError("the negative clicks cover the box centre: add a positive click on the object")
     fit = np.where(seeds == SCRIBBLE_BACKGROUND, SCRIBBLE_BACKGROUND, 0).astype(np.uint8)
     hr, hc = int(core_shrink * (box.r1 - box.r0)), int(core_shrink * (box.c1 - box.c0))
     core = fit[box.r0 + hr:box.r1 - hr, box.c0 + hc:box.c1 - hc]
