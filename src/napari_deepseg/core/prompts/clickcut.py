@@ -211,7 +211,7 @@ class GraphCutClicks(ClickMethod):
         ------
         ValueError
             For a box of zero area or outside the image, a click outside the image,
-            or negative clicks covering the box centre with no positive click.
+            or background seeds covering the whole box.
         """
         if self._shape is None:
             raise RuntimeError("no image set: call set_image(image) before predict_box()")
