@@ -15,7 +15,7 @@ ALLOWED = {
     "io": {"utils", "features.base"},
     "features": {"io", "utils", "models.saliency"},  # the saliency backbone wraps the saliency model
     "cut": {"features", "io", "utils"},
-    "evaluation": {"io", "utils", "prompts.base"},
+    "evaluation": {"io", "utils", "prompts.base", "prompts.box"},
     "models": {"features", "io", "utils", "evaluation", "prompts", "cut"},
     "prompts": {"cut", "features", "io", "utils", "models", "evaluation"},
 }

@@ -298,6 +298,7 @@ def test_cli_segment_points_errors(tmp_path, shapes, capsys):
                  "-o", str(tmp_path / "m.png")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "checkpoint" in err
-    with pytest.raises(SystemExit) as info:  # neither --scribbles nor --points: a one-line usage error
-        main(["segment", str(image), "-o", str(tmp_path / "m.png")])
-    assert info.value.code == 2 and "--points" in capsys.readouterr().err
+    # neither --scribbles nor --points nor --box: one line, exit 2
+    assert main(["segment", str(image), "-o", str(tmp_path / "m.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--points" in err and "--box" in err

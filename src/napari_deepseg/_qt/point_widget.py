@@ -1,6 +1,14 @@
-"""The *Point prompts* dock widget: click on an object, get its mask, commit it as an instance.
+"""The *Point prompts* dock widget: a box and clicks on an object, its mask, committed as an instance.
 
-A thin face of the click methods of the core (``points-graphcut``, ``pointclip``):
+A thin face of the click methods of the core (``graphcut``, the default, ``points-graphcut``, ``pointclip``):
+
+* ``New box`` adds a ``"<image> box"`` Shapes layer with the rectangle tool: the
+  last rectangle starts an object (outside is background), clicks then correct
+  it in the same cut (``graphcut`` only);
+* ``Refine label`` takes an object of a Labels layer (the layer chosen under
+  *refine layer*, the label under the cursor or the *label* box) as the current
+  object: clicks or a box change it only within *refine bound* pixels of the new
+  input, commit writes it back under the same id (other pixels untouched);
 
 * a Points layer holds the prompts; every point has a ``positive`` feature,
   shown by its colour (green object, red background); ``T`` toggles the sign of
@@ -9,8 +17,12 @@ A thin face of the click methods of the core (``points-graphcut``, ``pointclip``
   (the newest request wins, a stale result is dropped); the mask is shown in a
   ``"<image> prompt mask"`` preview layer;
 * ``C`` commits the mask into the ``"<image> objects"`` instance Labels layer
-  with the next free id (only on pixels no earlier object holds, with undo),
-  ``Shift+C`` clears the prompts. Committed objects are never changed.
+  with the next free id (only on pixels no earlier object holds, one undoable
+  edit), ``Shift+C`` clears the prompts. Committed objects are never changed
+  and are background for the next cut; ``R`` refines the label under the cursor.
+
+The pure logic (ids, protected commits, the refine region) is
+:mod:`napari_deepseg.core.prompts.objects`.
 """
 
 from __future__ import annotations
@@ -21,26 +33,30 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
-from napari.layers import Image, Labels, Points
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox
+from napari.layers import Image, Labels, Points, Shapes
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 from superqt.utils import FunctionWorker
 
 from ..core.prompts.base import Click, get_click_method
+from ..core.prompts.box import Box, box_from_mask, check_box, clip_box
+from ..core.prompts.objects import (commit_object, deepest_point, default_refine_bound, next_free_id, object_mask,
+                                    refine_region)
 from ..core.features import available_backbones
 from ..core.utils.progress import Cancelled, CancelToken
 from . import _layers
 from ._torch_guard import guard_triton_import
 
-PREDICTORS = ("points-graphcut", "pointclip")
+PREDICTORS = ("graphcut", "points-graphcut", "pointclip")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 POSITIVE_COLOUR = "lime"
 NEGATIVE_COLOUR = "red"
 ROLE_PROMPTS = "prompts"
 ROLE_PREVIEW = "prompt-mask"
 ROLE_OBJECTS = "objects"
+ROLE_BOX = "box"
 #: delay that merges point edits arriving together (e.g. a paste) into one request
 EDIT_DELAY_MS = 20
 
@@ -53,13 +69,69 @@ class PredictorSlot:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, cancel: CancelToken) -> np.ndarray:
-    """Worker body: ``set_image`` (cached by the method) and ``predict``."""
+@dataclass
+class Refinement:
+    """An existing object being refined: its layer, id, plane and mask when it was picked."""
+
+    layer: Labels
+    label_id: int
+    plane: tuple
+    mask: np.ndarray
+
+
+def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, cancel: CancelToken, box=None,
+                   protected=None, refine=None, bound: float = 0.0) -> np.ndarray:
+    """Worker body: ``set_image`` (cached by the method), then ``predict`` or ``predict_box``.
+
+    ``protected`` pixels (committed objects) are hard background: they lie
+    outside any box of the cut and are removed from its mask. With ``refine``
+    (the object's old mask) the cut runs in the object's box (enlarged by 10 %)
+    with a click at its deepest point unless a click is positive, and the result
+    replaces the old mask only within ``bound`` pixels of the new clicks and box.
+    """
     with slot.lock:
         cancel.raise_if_cancelled()
         slot.method.set_image(image, cancel=cancel)
         cancel.raise_if_cancelled()
-        return np.asarray(slot.method.predict(clicks, cancel=cancel), bool)
+        cut_box, cut_clicks = box, list(clicks)
+        if refine is not None and box is None:
+            cut_box = box_from_mask(refine, 0.1)
+            if not any(c.positive for c in cut_clicks):
+                cut_clicks = [Click(*deepest_point(refine), True)] + cut_clicks
+        if cut_box is not None:
+            mask = slot.method.predict_box(cut_box, cut_clicks, cancel=cancel)
+        else:
+            mask = slot.method.predict(cut_clicks, cancel=cancel)
+        mask = np.asarray(mask, bool)
+        if refine is not None:
+            region = refine_region(mask.shape, [(c.row, c.col) for c in clicks], box, bound)
+            mask = np.where(region, mask, refine)
+        if protected is not None:
+            mask &= ~protected
+        return mask
+
+
+def box_from_shapes(layer, shape) -> Box | None:
+    """The last rectangle of a Shapes layer as a box inside an image of ``shape`` (``None``: no shape).
+
+    Raises
+    ------
+    ValueError
+        If the layer holds a shape that is not a rectangle, or the box has no area inside the image.
+    """
+    if layer is None or not len(layer.data):
+        return None
+    others = sorted({t for t in layer.shape_type if t != "rectangle"})
+    if others:
+        raise ValueError(f"shapes layer '{layer.name}' holds a {others[0]}: draw rectangles only for boxes")
+    corners = np.asarray(layer.data[-1], float)[:, -2:]
+    lo, hi = np.floor(corners.min(0) + 0.5), np.floor(corners.max(0) + 0.5) + 1
+    raw = Box(int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1]))
+    box = clip_box(raw, shape)
+    if box.r1 <= box.r0 or box.c1 <= box.c0:
+        raise ValueError(f"box ({raw.r0},{raw.c0})-({raw.r1},{raw.c1}) lies outside the {shape[0]}x{shape[1]} "
+                         f"image: draw it on the image")
+    return check_box(box, shape)
 
 
 def plane_clicks(points: np.ndarray, positive: np.ndarray, plane: tuple) -> list:
@@ -102,6 +174,8 @@ class PointPromptWidget(Container):
         self._positive = True
         self._mask: tuple | None = None  # (image layer, plane, mask) of the newest result
         self._connected: Points | None = None
+        self._box_layer: Shapes | None = None
+        self._refine: Refinement | None = None
         self._quiet = False
         self._timer = QTimer(self.native)
         self._timer.setSingleShot(True)
@@ -116,18 +190,24 @@ class PointPromptWidget(Container):
         self.image_combo = ComboBox(label="image", choices=self._image_choices)
         self.points_combo = ComboBox(label="points", choices=self._points_choices)
         self.new_points_button = PushButton(text="New points layer")
-        self.predictor = ComboBox(label="predictor", choices=list(PREDICTORS), value="points-graphcut")
+        self.predictor = ComboBox(label="predictor", choices=list(PREDICTORS), value="graphcut")
         self.features = ComboBox(label="features", choices=["auto", *available_backbones()], value="auto")
         self.checkpoint = FileEdit(label="checkpoint", mode="d", nullable=True)
         self.device = ComboBox(label="device", choices=list(DEVICES), value="auto")
         self.mode_button = PushButton(text="New points: positive (T)")
         self.commit_button = PushButton(text="Commit object (C)")
         self.clear_button = PushButton(text="Clear prompts (Shift+C)")
+        self.box_button = PushButton(text="New box (rectangle)")
+        self.refine_layer = ComboBox(label="refine layer", choices=self._labels_choices, nullable=True)
+        self.refine_label = SpinBox(label="label", min=0, max=2**31 - 1, value=0)
+        self.refine_bound = SpinBox(label="refine bound (px, 0 auto)", min=0, max=100_000, value=0)
+        self.refine_button = PushButton(text="Refine label (R)")
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
         self.extend([self.image_combo, self.points_combo, self.new_points_button, self.predictor, self.features,
-                     self.checkpoint, self.device, self.mode_button, self.commit_button, self.clear_button,
-                     self.status])
+                     self.checkpoint, self.device, self.mode_button, self.box_button, self.commit_button,
+                     self.clear_button, self.refine_layer, self.refine_label, self.refine_bound,
+                     self.refine_button, self.status])
         events = self.viewer.layers.events
         for emitter in (events.inserted, events.removed, events.reordered, events.renamed):
             emitter.connect(self.reset_choices)
@@ -139,9 +219,16 @@ class PointPromptWidget(Container):
         self.mode_button.clicked.connect(lambda *_: self.toggle_mode())
         self.commit_button.clicked.connect(lambda *_: self.commit())
         self.clear_button.clicked.connect(lambda *_: self.clear())
+        self.box_button.clicked.connect(lambda *_: self.new_box_layer())
+        self.refine_button.clicked.connect(lambda *_: self.refine())
+        self.refine_bound.changed.connect(lambda *_: self.schedule())
 
     def _image_choices(self, _w=None) -> list:
         return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _labels_choices(self, _w=None) -> list:
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if isinstance(layer, Labels) and _layers.role(layer) != ROLE_PREVIEW]
 
     def _points_choices(self, _w=None) -> list:
         return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Points)]
@@ -192,6 +279,7 @@ class PointPromptWidget(Container):
         layer.bind_key("t", lambda _layer: self.toggle_mode(), overwrite=True)
         layer.bind_key("c", lambda _layer: self.commit(), overwrite=True)
         layer.bind_key("Shift-c", lambda _layer: self.clear(), overwrite=True)
+        layer.bind_key("r", lambda _layer: self.refine_at_cursor(), overwrite=True)
         self._recolour(layer)
 
     def _recolour(self, layer: Points) -> None:
@@ -210,6 +298,83 @@ class PointPromptWidget(Container):
         layer.selected_data = set()
         layer.feature_defaults = {"positive": self._positive}
         layer.current_face_color = POSITIVE_COLOUR if self._positive else NEGATIVE_COLOUR
+
+    # -- the box layer and refinement ---------------------------------------------------
+    def new_box_layer(self) -> Shapes | None:
+        """Add (or reuse) the ``"<image> box"`` Shapes layer with the rectangle tool selected."""
+        image_layer = self.image_combo.value
+        if image_layer is None:
+            self._notify("no image layer selected: open an image first")
+            return None
+        if len(_layers.spatial_shape(image_layer)) != 2:
+            self._notify("boxes are for 2-D images: use points on a stack")
+            return None
+        name = f"{image_layer.name} box"
+        layer = self.viewer.layers[name] if name in self.viewer.layers else None
+        if not isinstance(layer, Shapes):
+            layer = self.viewer.add_shapes(name=name, edge_color="yellow", face_color="transparent", edge_width=2,
+                                           metadata={_layers.METADATA_KEY: {"role": ROLE_BOX,
+                                                                            "image": image_layer.name}},
+                                           **_layers.layer_geometry(image_layer))
+        self._connect_box(layer)
+        self.viewer.layers.selection.active = layer
+        layer.mode = "add_rectangle"
+        self.status.value = "drag a box around the object; then click to correct it, C commits"
+        return layer
+
+    def _connect_box(self, layer: Shapes) -> None:
+        if layer is self._box_layer:
+            return
+        if self._box_layer is not None:
+            self._box_layer.events.data.disconnect(self._on_points_edited)
+        self._box_layer = layer
+        layer.events.data.connect(self._on_points_edited)
+        layer.bind_key("c", lambda _layer: self.commit(), overwrite=True)
+        layer.bind_key("Shift-c", lambda _layer: self.clear(), overwrite=True)
+
+    def refine(self, layer: Labels | None = None, label_id: int | None = None) -> bool:
+        """Make object ``label_id`` of ``layer`` the current object (defaults: the refine layer and label boxes).
+
+        Returns whether it was picked; bad input is a one-line notification and changes nothing.
+        """
+        layer = self.refine_layer.value if layer is None else layer
+        label_id = int(self.refine_label.value if label_id is None else label_id)
+        image_layer = self.image_combo.value
+        if not isinstance(layer, Labels):
+            self._notify("no labels layer to refine: choose one under 'refine layer'")
+            return False
+        if image_layer is None or _layers.spatial_shape(layer) != _layers.spatial_shape(image_layer):
+            self._notify(f"labels layer '{layer.name}' does not match the image's shape")
+            return False
+        plane = _layers.current_plane(image_layer, self.viewer.dims.point)
+        try:
+            mask = object_mask(np.asarray(layer.data[plane]), label_id)
+        except ValueError as exc:
+            self._notify(one_line(exc))
+            return False
+        self._refine = Refinement(layer, label_id, plane, mask)
+        self._show(image_layer, plane, mask, self._next_rid())
+        self.status.value = (f"refining label {label_id} of '{layer.name}': clicks or a box change it within "
+                             f"{self._bound(mask.shape)} px; C writes it back")
+        return True
+
+    def refine_at_cursor(self) -> bool:
+        """``R``: refine the label under the cursor in the refine layer (or the selected Labels layer)."""
+        layer = self.refine_layer.value
+        if not isinstance(layer, Labels):
+            layer = next((lay for lay in self.viewer.layers.selection if isinstance(lay, Labels)), None)
+        if not isinstance(layer, Labels):
+            self._notify("no labels layer to refine: choose one under 'refine layer'")
+            return False
+        pos = np.round(layer.world_to_data(self.viewer.cursor.position)).astype(int)
+        if not all(0 <= p < n for p, n in zip(pos, layer.data.shape)):
+            self._notify("the cursor is outside the labels layer: point at the object to refine")
+            return False
+        return self.refine(layer, int(layer.data[tuple(pos)]))
+
+    def _bound(self, shape) -> int:
+        value = int(self.refine_bound.value)
+        return value if value > 0 else default_refine_bound(shape)
 
     def toggle_mode(self) -> bool:
         """Switch the sign of new points; returns ``True`` when new points are positive."""
@@ -248,6 +413,11 @@ class PointPromptWidget(Container):
             if not Path(ckpt).is_dir():
                 raise ValueError(f"checkpoint folder not found: {ckpt}")
             params = {"checkpoint": str(ckpt), "device": self.device.value}
+        elif name == "graphcut":  # the scribble cut's backbones; weight-free ones take no device
+            features = "classic" if self.features.value == "auto" else self.features.value
+            params = {"features": features}
+            if features in ("resnet50", "clip", "saliency"):
+                params["device"] = self.device.value
         else:
             params = {"features": self.features.value, "device": self.device.value}
         key = (name, tuple(sorted(params.items())))
@@ -277,7 +447,12 @@ class PointPromptWidget(Container):
         if outside:
             raise ValueError(f"point at (row {outside[0].row}, col {outside[0].col}) lies outside the "
                              f"{rows}x{cols} image: move or delete it")
-        return image_layer, plane, image, clicks
+        box = None
+        if self._box_layer is not None and self._box_layer in self.viewer.layers:
+            box = box_from_shapes(self._box_layer, (rows, cols))
+            if box is not None and len(shape) != 2:
+                raise ValueError("boxes are for 2-D images: use points on a stack")
+        return image_layer, plane, image, clicks, box
 
     def predict(self, auto: bool = False) -> bool:
         """Start a prediction for the current points; returns whether a worker started.
@@ -286,8 +461,10 @@ class PointPromptWidget(Container):
         only updates the status line instead of raising a notification.
         """
         try:
-            image_layer, plane, image, clicks = self._inputs()
+            image_layer, plane, image, clicks, box = self._inputs()
         except TypeError as exc:  # no image / points layer yet
+            if self._box_layer is not None and self._box_layer in self.viewer.layers and len(self._box_layer.data):
+                return self._predict_box_only(auto)
             if auto:
                 self.status.value = one_line(exc)
             else:
@@ -296,30 +473,73 @@ class PointPromptWidget(Container):
         except ValueError as exc:
             self._notify(one_line(exc))
             return False
+        return self._start(image_layer, plane, image, clicks, box)
+
+    def _predict_box_only(self, auto: bool) -> bool:
+        """A box and no points layer: the box alone."""
+        image_layer = self.image_combo.value
+        if not isinstance(image_layer, Image):
+            return False
+        try:
+            shape = _layers.spatial_shape(image_layer)
+            box = box_from_shapes(self._box_layer, shape[-2:])
+        except ValueError as exc:
+            self._notify(one_line(exc))
+            return False
+        plane = _layers.current_plane(image_layer, self.viewer.dims.point)
+        image = np.array(_layers.layer_array(image_layer)[plane], copy=True)
+        return self._start(image_layer, plane, image, [], box)
+
+    def _start(self, image_layer, plane, image, clicks, box) -> bool:
+        """Start the worker for these prompts (or show what is missing)."""
+        refine = self._refine
+        if refine is not None and (refine.layer not in self.viewer.layers or refine.plane != plane):
+            self._refine = refine = None
         rid = self._next_rid()
-        if not clicks:
+        if refine is not None and not clicks and box is None:
+            self._show(image_layer, plane, refine.mask, rid)
+            return False
+        if not clicks and box is None:
             self._show(image_layer, plane, None, rid)
             self.status.value = "no points on this plane"
             return False
-        if not any(c.positive for c in clicks):
+        if box is None and refine is None and not any(c.positive for c in clicks):
             self._show(image_layer, plane, None, rid)
             self.status.value = "add a positive point on the object (T toggles the sign)"
             return False
         try:
             slot = self._slot()
+            if (box is not None or refine is not None) and not getattr(slot.method, "takes_box", False):
+                raise ValueError(f"predictor {self.predictor.value} takes no box or refinement: use graphcut")
         except (ValueError, TypeError, RuntimeError) as exc:
             self._notify(one_line(exc))
             return False
+        protected = self._protected(image_layer, plane)
+        old = None if refine is None else refine.mask
+        bound = self._bound(image.shape[:2])
         token = CancelToken()
         self._running[rid] = token
-        worker = create_worker(run_prediction, slot, image, clicks, token, _start_thread=False,
-                               _worker_class=FunctionWorker, _ignore_errors=True)
+        worker = create_worker(run_prediction, slot, image, clicks, token, box, protected, old, bound,
+                               _start_thread=False, _worker_class=FunctionWorker, _ignore_errors=True)
         worker.returned.connect(partial(self._on_returned, rid, image_layer, plane))
         worker.errored.connect(partial(self._on_errored, rid))
         worker.finished.connect(partial(self._running.pop, rid, None))
-        self.status.value = f"predicting ({self.predictor.value}, {len(clicks)} points)…"
+        self.status.value = f"predicting ({self.predictor.value}, {len(clicks)} points{', a box' if box else ''})…"
         worker.start()
         return True
+
+    def _protected(self, image_layer, plane: tuple):
+        """Committed pixels the cut must leave alone: other objects of the objects (or refined) layer."""
+        refine = self._refine
+        if refine is not None:
+            data = np.asarray(refine.layer.data[plane])
+            return (data != 0) & (data != refine.label_id)
+        name = f"{image_layer.name} objects"
+        layer = self.viewer.layers[name] if name in self.viewer.layers else None
+        if isinstance(layer, Labels) and _layers.role(layer) == ROLE_OBJECTS:
+            data = np.asarray(layer.data[plane])
+            return data != 0 if data.any() else None
+        return None
 
     def _next_rid(self) -> int:
         for token in self._running.values():
@@ -381,28 +601,35 @@ class PointPromptWidget(Container):
             self.viewer.layers.selection.active = active
 
     def commit(self) -> int:
-        """Write the current mask as a new object (next free id) and clear the prompts; returns the id (0: none)."""
+        """Write the current object (a new id, or the refined id in its layer) as one undoable edit.
+
+        Clears the prompts; returns the id (0: nothing committed, a notification says why).
+        """
         if self._mask is None or self.busy:
-            self._notify("nothing to commit: add a positive point and wait for its mask")
+            self._notify("nothing to commit: draw a box or add a positive point and wait for its mask")
             return 0
         image_layer, plane, mask = self._mask
         if image_layer not in self.viewer.layers:
             self._notify("the image layer was removed")
             return 0
         active = self.viewer.layers.selection.active
-        objects = self._role_layer(image_layer, ROLE_OBJECTS, f"{image_layer.name} objects", np.int32)
-        new_id = int(np.max(objects.data)) + 1 if objects.data.size else 1
-        if new_id > np.iinfo(objects.data.dtype).max:
-            objects.data = objects.data.astype(np.int64)
-        free = mask & (np.asarray(objects.data[plane]) == 0)  # earlier objects are never changed
-        labels = np.array(objects.data[plane], copy=True)
-        labels[free] = new_id
-        _layers.write_plane(objects, plane, labels)
+        refine = self._refine
+        if refine is not None and refine.layer in self.viewer.layers:
+            target, label_id = refine.layer, refine.label_id
+        else:
+            target = self._role_layer(image_layer, ROLE_OBJECTS, f"{image_layer.name} objects", np.int32)
+            label_id = next_free_id(target.data)
+        old = np.asarray(target.data[plane])
+        labels = commit_object(old, mask, label_id)  # other objects are never changed
+        if labels.dtype != target.data.dtype:
+            target.data = target.data.astype(labels.dtype)
+        _layers.write_plane(target, plane, labels)
         if active is not None and active in self.viewer.layers:
             self.viewer.layers.selection.active = active
         self.clear()
-        self.status.value = f"committed object {new_id} ({int(free.sum())} pixels) to '{objects.name}'"
-        return new_id
+        self.status.value = (f"committed object {label_id} ({int((labels == label_id).sum())} pixels) "
+                             f"to '{target.name}'")
+        return label_id
 
     def clear(self) -> None:
         """Remove every prompt and the preview (committed objects stay)."""
@@ -415,6 +642,15 @@ class PointPromptWidget(Container):
                 layer.data = np.zeros((0, layer.ndim))
             finally:
                 self._quiet = False
+        box = self._box_layer
+        if isinstance(box, Shapes) and box in self.viewer.layers and len(box.data):
+            self._quiet = True
+            try:
+                box.selected_data = set()
+                box.data = []
+            finally:
+                self._quiet = False
+        self._refine = None
         image_layer = self.image_combo.value
         if self._mask is not None:
             image_layer, plane, _ = self._mask

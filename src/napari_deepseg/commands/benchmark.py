@@ -1,4 +1,4 @@
-"""``napari-deepseg benchmark``: the click and scribble protocols on a dataset folder."""
+"""``napari-deepseg benchmark``: the click, box and scribble protocols on a dataset folder."""
 
 from __future__ import annotations
 
@@ -52,6 +52,29 @@ def _run_clicks(args, items) -> dict:
     return summary
 
 
+def _run_boxes(args, items) -> dict:
+    from ..core.evaluation import benchmark as B
+    from ..core.prompts.base import _METHODS, get_click_method
+
+    method = get_click_method(args.method, **_method_params(_METHODS[args.method], args))
+    if not getattr(method, "takes_box", False):
+        raise CLIError(f"method '{args.method}' takes no box; the box protocol runs graphcut")
+    runs, per_image = [], {}
+    with _progress_bar(len(items), f"{args.method} box", args.quiet) as bar:
+        for stem, run in B.run_boxes_on_dataset(method, items, ignore=args.ignore, margin=args.box_margin,
+                                                max_clicks=args.max_clicks, target=args.target):
+            runs.append(run)
+            b = run.box
+            per_image[stem] = {"box": [b.r0, b.c0, b.r1, b.c1], "box_iou": round(run.box_iou, 4),
+                               "noc85": run.noc(0.85, args.max_clicks), "noc90": run.noc(0.90, args.max_clicks),
+                               "ious": [round(v, 4) for v in run.ious]}
+            bar.set_postfix(miou_box=f"{sum(r.box_iou for r in runs) / len(runs):.3f}")
+            bar.update()
+    summary = B.summarize_boxes(runs, args.max_clicks)
+    summary.update(per_image=per_image, box_margin=args.box_margin)
+    return summary
+
+
 def _run_scribbles(args, items) -> dict:
     from ..core import SegmentationSession
     from ..core.evaluation import benchmark as B
@@ -76,6 +99,12 @@ def _print_summary(args, result: dict) -> None:
               f"NoF@90 {result['nof90']}, mIoU@1 {result['miou_at_clicks'][0]:.3f}, "
               f"mIoU@5 {result['miou_at_clicks'][min(4, len(result['miou_at_clicks']) - 1)]:.3f}, "
               f"{1000 * result['seconds_per_click']:.0f} ms/click (median), {result['seconds_total']:.0f} s in all")
+    elif args.protocol == "box":
+        print(f"{args.dataset.name}: {result['n']} images, box margin {args.box_margin:g}, "
+              f"{args.method}/{args.features}: mIoU after the box {result['miou_box']:.3f}, then "
+              f"NoC@85 {result['noc85']:.2f}, NoC@90 {result['noc90']:.2f}, NoF@85 {result['nof85']}, "
+              f"NoF@90 {result['nof90']}, {1000 * result['seconds_per_update']:.0f} ms/update (median), "
+              f"{result['seconds_total']:.0f} s in all")
     else:
         print(f"{args.dataset.name}/{args.scribbles_dir}: {result['n']} images, {args.features}: "
               f"mean IoU {result['miou']:.3f}, {result['seconds_total']:.0f} s in all")
@@ -96,6 +125,8 @@ def run(args) -> int:
         raise CLIError("--plot draws click curves: use it with --protocol clicks")
     if args.method not in available_click_methods():
         raise CLIError(f"unknown method '{args.method}'; choose one of {', '.join(available_click_methods())}")
+    if not 0 <= args.box_margin <= 10:
+        raise CLIError(f"--box-margin must be between 0 and 10 (a fraction of the object's size), got {args.box_margin}")
     if not 1 <= args.max_clicks <= 100:
         raise CLIError(f"--max-clicks must be between 1 and 100, got {args.max_clicks}")
     if args.limit is not None and args.limit < 1:
@@ -103,7 +134,8 @@ def run(args) -> int:
     args.dataset = Path(args.dataset)
     items = B.dataset_items(args.dataset, args.limit)
     t0 = time.perf_counter()
-    result = _run_clicks(args, items) if args.protocol == "clicks" else _run_scribbles(args, items)
+    runner = {"clicks": _run_clicks, "box": _run_boxes, "scribbles": _run_scribbles}[args.protocol]
+    result = runner(args, items)
     result["seconds_total"] = time.perf_counter() - t0
     result.update(dataset=args.dataset.name, protocol=args.protocol, method=args.method, features=args.features)
     if args.protocol == "scribbles":
@@ -127,11 +159,16 @@ def run(args) -> int:
 def add_parser(sub) -> None:
     """Add the ``benchmark`` sub-command."""
     from ..core.evaluation.benchmark import DEFAULT_IGNORE, MAX_CLICKS, TARGET_IOU
+    from ..core.prompts.box import DEFAULT_MARGIN
 
-    b = sub.add_parser("benchmark", help="score a method on a dataset with the click or scribble protocol",
+    b = sub.add_parser("benchmark", help="score a method on a dataset with the click, box or scribble protocol",
                        description="DATASET holds images/ and masks/ with matching file stems.")
     b.add_argument("dataset", help="dataset folder with images/ and masks/ (e.g. ../shared/datasets/grabcut)")
-    b.add_argument("--protocol", choices=("clicks", "scribbles"), default="clicks")
+    b.add_argument("--protocol", choices=("clicks", "box", "scribbles"), default="clicks",
+                   help="clicks; box (a box around the object, then clicks); scribbles")
+    b.add_argument("--box-margin", type=float, default=DEFAULT_MARGIN,
+                   help=f"box protocol: the object's tight box enlarged by this fraction of its size on each side "
+                        f"(default {DEFAULT_MARGIN:g})")
     b.add_argument("--scribbles-dir", default="scribbles-set-1", help="scribble folder inside DATASET (scribbles)")
     b.add_argument("--method", default="graphcut", help="click method (default graphcut)")
     add_backbone_options(b)

@@ -1,4 +1,4 @@
-"""``napari-deepseg segment``: one image, a scribble image or point prompts, a label mask out."""
+"""``napari-deepseg segment``: one image, a scribble image, point prompts and/or a box, a label mask out."""
 
 from __future__ import annotations
 
@@ -8,12 +8,18 @@ from pathlib import Path
 
 from ._common import CLIError, add_backbone_options, backbone_params
 
-#: click methods answering ``--points``
-POINT_METHODS = ("points-graphcut", "pointclip")
+#: click methods answering ``--points`` (the first is the default)
+POINT_METHODS = ("graphcut", "points-graphcut", "pointclip")
 
 
 def run(args) -> int:
-    """Segment one image from a scribble image (or point prompts) and write the label mask."""
+    """Segment one image from a scribble image, point prompts or a box and write the label mask."""
+    if args.scribbles is None and args.points is None and args.box is None:
+        raise CLIError("give the prompts: --scribbles, --points and/or --box")
+    if args.box is not None:
+        return run_box(args)
+    if args.scribbles is not None and args.points is not None:
+        raise CLIError("--points and --scribbles go together only with a --box")
     if args.points is not None:
         if args.feature_cache is not None:
             raise CLIError("--feature-cache is used with --scribbles, not with --points")
@@ -89,6 +95,8 @@ def point_method_params(args) -> dict:
         return {"checkpoint": args.checkpoint, "device": args.device}
     if args.checkpoint is not None:
         raise CLIError("--checkpoint is only used by --method pointclip")
+    if args.method == "graphcut":
+        return {"features": args.features, "lam": args.lam, **backbone_params(args)}
     params = {"features": args.features, "device": args.device}
     if args.weights is not None:
         params["weights"] = args.weights
@@ -133,6 +141,45 @@ def run_points(args) -> int:
     return 0
 
 
+def run_box(args) -> int:
+    """Segment one 2-D image from a box (``--box R0,C0,R1,C1``), optionally with points and scribbles."""
+    import numpy as np
+
+    from ..core.prompts.base import get_click_method
+    from ..core.prompts.box import parse_box
+    from ..core.io.files import LABEL_SUFFIXES, read_image, read_labels, write_labels
+    from ..core.prompts.files import read_points_csv
+    from ..core.prompts.base import clicks_from_arrays
+
+    if args.method != "graphcut":
+        raise CLIError(f"--box is answered by --method graphcut, not {args.method}")
+    for opt in ("feature_cache", "channel_axis", "mode", "spacing"):
+        if getattr(args, opt) is not None:
+            raise CLIError(f"--{opt.replace('_', '-')} is not used with --box")
+    if Path(args.output).suffix.lower() not in LABEL_SUFFIXES:
+        raise CLIError(f"cannot write labels to {args.output}: use a file name ending in {', '.join(LABEL_SUFFIXES)}")
+    box = parse_box(args.box)
+    image = read_image(args.image)
+    clicks = []
+    if args.points is not None:
+        coords, positive = read_points_csv(args.points)
+        if coords.shape[1] != 2:
+            raise CLIError(f"--box takes 2-D points (row,col,positive), got {coords.shape[1]} coordinates")
+        clicks = clicks_from_arrays(coords, positive)
+    strokes = None if args.scribbles is None else read_labels(args.scribbles)
+    t0 = time.perf_counter()
+    method = get_click_method("graphcut", **point_method_params(args))
+    method.set_image(image)
+    t1 = time.perf_counter()
+    mask = np.asarray(method.predict_box(box, clicks, strokes=strokes), np.uint8)
+    t2 = time.perf_counter()
+    out = write_labels(args.output, mask)
+    if not args.quiet:
+        print(f"{out}: graphcut, box ({box.r0},{box.c0})-({box.r1},{box.c1}), {len(clicks)} points, "
+              f"{int(mask.sum())} object pixels, set_image {t1 - t0:.2f} s, cut {t2 - t1:.3f} s", file=sys.stderr)
+    return 0
+
+
 def add_parser(sub) -> None:
     """Add the ``segment`` sub-command."""
     from ..core import PRESETS
@@ -140,12 +187,15 @@ def add_parser(sub) -> None:
 
     seg = sub.add_parser("segment", help="segment an image from a scribble image or point prompts")
     seg.add_argument("image", help="image file (PNG, JPEG, BMP, TIFF): grayscale, RGB or RGBA, 8/16-bit or float")
-    prompts = seg.add_mutually_exclusive_group(required=True)
-    prompts.add_argument("--scribbles", help="label image: 0 none, 1 object, 2 background, k class k")
-    prompts.add_argument("--points", help="CSV of point prompts: row,col,positive (napari order; leading axes "
-                         "first for stacks)")
-    seg.add_argument("--method", default="points-graphcut", choices=POINT_METHODS,
-                     help="--points: training-free graph cut or a trained pointclip checkpoint")
+    seg.add_argument("--scribbles", help="label image: 0 none, 1 object, 2 background, k class k")
+    seg.add_argument("--points", help="CSV of point prompts: row,col,positive (napari order; leading axes "
+                     "first for stacks)")
+    seg.add_argument("--box", metavar="R0,C0,R1,C1",
+                     help="a box around the object: top-left and bottom-right corners (row,col; end exclusive); "
+                          "combinable with --points and --scribbles")
+    seg.add_argument("--method", default="graphcut", choices=POINT_METHODS,
+                     help="--points: the graph cut with clicks as seeds (default), the point-prompt graph cut "
+                          "or a trained pointclip checkpoint")
     seg.add_argument("--checkpoint", default=None, help="--method pointclip: checkpoint folder from 'train pointclip'")
     seg.add_argument("-o", "--output", required=True, help="output label image (.png or .tif)")
     add_backbone_options(seg)

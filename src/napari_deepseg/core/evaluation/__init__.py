@@ -7,10 +7,10 @@ What lives here
 ``folders``
     Score tables of label images and folders of masks, error overlays, CSV/JSON.
 ``benchmark``
-    The number-of-clicks and scribble protocols over the public datasets.
+    The number-of-clicks, box and scribble protocols over the public datasets.
 
 What it may import
 ------------------
 :mod:`napari_deepseg.core.io`, :mod:`napari_deepseg.core.utils` and the click
-interface of :mod:`napari_deepseg.core.prompts`.
+interface and box prompt of :mod:`napari_deepseg.core.prompts` (``prompts.base``, ``prompts.box``).
 """

@@ -1,9 +1,10 @@
-"""The interaction benchmarks of the field: the click protocol and the scribble protocol.
+"""The interaction benchmarks of the field: the click, box and scribble protocols.
 
 The click protocol is the one of RITM, SimpleClick, FocalClick and the SAM
 evaluations (see :func:`next_click`). Any :class:`~napari_deepseg.core.prompts.base.ClickMethod`
 runs under it; :func:`run_click_protocol` scores one image, :func:`summarize_clicks`
-turns many into the NoC / NoF / mIoU figures.
+turns many into the NoC / NoF / mIoU figures. The box protocol
+(:func:`run_box_protocol`) starts from a box around the object and continues with clicks.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..prompts.base import Click, ClickMethod
+from ..prompts.box import DEFAULT_MARGIN, Box, box_from_mask
 from .metrics import iou
 
 #: GrabCut's unknown band; pixels of this value in a reference mask are ignored
@@ -153,6 +155,95 @@ def run_click_protocol(method: ClickMethod, image, truth, ignore=DEFAULT_IGNORE,
     return run
 
 
+@dataclass
+class BoxRun(ClickRun):
+    """One image under the box protocol: the box, its IoU, then the clicks' (see :class:`ClickRun`).
+
+    :meth:`ClickRun.noc` counts clicks *after* the box: 0 when the box alone reaches the threshold.
+    """
+
+    box: Optional[Box] = None
+    box_iou: float = 0.0
+    box_seconds: float = 0.0
+
+    def noc(self, threshold: float, max_clicks: int = MAX_CLICKS) -> int:
+        if self.box_iou >= threshold:
+            return 0
+        return super().noc(threshold, max_clicks)
+
+
+def run_box_protocol(method: ClickMethod, image, truth, ignore=DEFAULT_IGNORE, margin: float = DEFAULT_MARGIN,
+                     max_clicks: int = MAX_CLICKS, target: float = TARGET_IOU) -> BoxRun:
+    """The box protocol: a box around the reference object, then the click protocol from the box's mask.
+
+    The box is the tight bounding box of the reference object (``ignore`` pixels
+    excluded) enlarged by ``margin`` of its height/width on each side and clipped
+    to the image (:func:`~napari_deepseg.core.prompts.box.box_from_mask`). The method's
+    ``predict_box`` answers the box, then every click (placed by :func:`next_click`
+    on the current mask) together with the box, until ``target`` or ``max_clicks``.
+
+    Returns
+    -------
+    BoxRun
+    """
+    truth = np.asarray(truth)
+    if truth.ndim != 2:
+        raise ValueError(f"reference mask must be 2-D, got shape {truth.shape}")
+    if np.asarray(image).shape[:2] != truth.shape:
+        raise ValueError(f"image is {np.asarray(image).shape[:2]} but its mask is {truth.shape}")
+    if not getattr(method, "takes_box", False):
+        raise ValueError(f"method {method.name!r} takes no box; the box protocol runs graphcut")
+    box = box_from_mask(truth, margin, ignore=ignore)
+    method.set_image(image)
+    t0 = time.perf_counter()
+    pred = np.asarray(method.predict_box(box), dtype=bool)
+    run = BoxRun(box=box, box_seconds=time.perf_counter() - t0)
+    run.box_iou = iou(pred, truth, ignore=ignore)
+    clicked = np.zeros(truth.shape, bool)
+    if run.box_iou >= target:
+        return run
+    for _ in range(max_clicks):
+        click = next_click(pred, truth, clicked, ignore)
+        clicked[click.row, click.col] = True
+        run.clicks.append(click)
+        t0 = time.perf_counter()
+        pred = np.asarray(method.predict_box(box, list(run.clicks)), dtype=bool)
+        run.seconds.append(time.perf_counter() - t0)
+        run.ious.append(iou(pred, truth, ignore=ignore))
+        if run.ious[-1] >= target:
+            break
+    return run
+
+
+def summarize_boxes(runs: List[BoxRun], max_clicks: int = MAX_CLICKS) -> dict:
+    """Mean IoU after the box, then NoC@85/90 and NoF after it (see :func:`summarize_clicks`).
+
+    Examples
+    --------
+    >>> a = BoxRun(box_iou=0.92); b = BoxRun(box_iou=0.8, ious=[0.87, 0.91])
+    >>> s = summarize_boxes([a, b]); round(s["miou_box"], 2), s["noc85"], s["noc90"]
+    (0.86, 0.5, 1.0)
+    """
+    if not runs:
+        raise ValueError("no images were scored")
+    noc = {t: [r.noc(t / 100, max_clicks) for r in runs] for t in (85, 90)}
+    fails = {t: sum(r.box_iou < t / 100 and not any(v >= t / 100 for v in r.ious[:max_clicks]) for r in runs)
+             for t in (85, 90)}
+    seconds = [r.box_seconds for r in runs] + [s for r in runs for s in r.seconds]
+    return {
+        "n": len(runs),
+        "max_clicks": max_clicks,
+        "miou_box": float(np.mean([r.box_iou for r in runs])),
+        "noc85": float(np.mean(noc[85])),
+        "noc90": float(np.mean(noc[90])),
+        "nof85": fails[85],
+        "nof90": fails[90],
+        "seconds_per_box": float(np.median([r.box_seconds for r in runs])),
+        "seconds_per_update": float(np.median(seconds)),
+        "clicks_total": sum(len(r.seconds) for r in runs),
+    }
+
+
 def _failures(runs: List[ClickRun], threshold: float, max_clicks: int) -> int:
     """Images whose IoU never reached ``threshold`` within ``max_clicks`` clicks."""
     return sum(not any(v >= threshold for v in r.ious[:max_clicks]) for r in runs)
@@ -252,6 +343,16 @@ def run_clicks_on_dataset(method: ClickMethod, items: List[DatasetItem], ignore=
         if progress is not None:
             progress(k + 1, len(items), item.stem)
         yield item.stem, run
+
+
+def run_boxes_on_dataset(method: ClickMethod, items: List[DatasetItem], ignore=DEFAULT_IGNORE,
+                         margin: float = DEFAULT_MARGIN, max_clicks: int = MAX_CLICKS,
+                         target: float = TARGET_IOU) -> Iterator[tuple]:
+    """Yield ``(stem, BoxRun)`` for every item under :func:`run_box_protocol`."""
+    for item in items:
+        image, mask = item.load()
+        yield item.stem, run_box_protocol(method, image, mask, ignore=ignore, margin=margin,
+                                          max_clicks=max_clicks, target=target)
 
 
 def run_scribble_protocol(segment: Callable, items: List[DatasetItem], root, scribbles_dir: str,

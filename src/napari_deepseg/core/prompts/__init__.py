@@ -7,7 +7,13 @@ What lives here
     (:func:`register_click_method`, :func:`get_click_method`,
     :func:`available_click_methods`).
 ``clickcut``
-    ``graphcut``: clicks painted as adaptive disk seeds for the scribble cut.
+    ``graphcut`` (the default everywhere): clicks painted as adaptive disk seeds
+    for the scribble cut; it also takes a box (``predict_box``).
+``box``
+    :class:`Box` prompts: outside hard background, a GrabCut-style cut inside.
+``objects``
+    Object-by-object annotation: next free id, commits that protect committed
+    objects, the region a refinement may change.
 ``pointcut``
     ``points-graphcut``: a point-prompt graph cut on deep or weight-free features.
 ``pointclip``
@@ -27,9 +33,14 @@ and :mod:`napari_deepseg.core.utils`.
 
 from .base import (Click, ClickMethod, available_click_methods, check_clicks, clicks_from_arrays,
                    get_click_method, register_click_method)
+from .box import Box, box_from_mask, check_box, parse_box
 from . import clickcut, pointclip, pointcut  # noqa: F401,E402  (the engines register themselves)
 
 __all__ = [
+    "Box",
+    "box_from_mask",
+    "check_box",
+    "parse_box",
     "Click",
     "ClickMethod",
     "available_click_methods",

@@ -58,6 +58,22 @@ def clicks_from_arrays(points, positive) -> list:
     return [Click(int(round(r)), int(round(c)), bool(p)) for (r, c), p in zip(pts, pos)]
 
 
+def check_click_positions(clicks: Sequence[Click], shape) -> list:
+    """Validate that every click lies inside an image of shape ``(rows, cols)``; return them as a list.
+
+    Raises
+    ------
+    ValueError
+        If a click lies outside the image.
+    """
+    clicks = list(clicks)
+    rows, cols = shape[:2]
+    for k, c in enumerate(clicks):
+        if not (0 <= c.row < rows and 0 <= c.col < cols):
+            raise ValueError(f"click {k + 1} at (row {c.row}, col {c.col}) lies outside the {rows}x{cols} image")
+    return clicks
+
+
 def check_clicks(clicks: Sequence[Click], shape) -> list:
     """Validate clicks against an image shape ``(rows, cols)``; return them as a list.
 
@@ -66,11 +82,7 @@ def check_clicks(clicks: Sequence[Click], shape) -> list:
     ValueError
         If a click lies outside the image or there is no positive click.
     """
-    clicks = list(clicks)
-    rows, cols = shape[:2]
-    for k, c in enumerate(clicks):
-        if not (0 <= c.row < rows and 0 <= c.col < cols):
-            raise ValueError(f"click {k + 1} at (row {c.row}, col {c.col}) lies outside the {rows}x{cols} image")
+    clicks = check_click_positions(clicks, shape)
     if not any(c.positive for c in clicks):
         raise ValueError("add at least one positive click on the object")
     return clicks
@@ -95,6 +107,22 @@ class ClickMethod(ABC):
     @abstractmethod
     def predict(self, clicks: Sequence[Click], cancel: Optional[CancelToken] = None) -> np.ndarray:
         """Boolean object mask for the clicks so far (at least one positive)."""
+
+    #: whether :meth:`predict_box` is implemented
+    takes_box: bool = False
+
+    def predict_box(self, box, clicks: Sequence[Click] = (), cancel: Optional[CancelToken] = None) -> np.ndarray:
+        """Boolean object mask for a :class:`~napari_deepseg.core.prompts.box.Box` and correcting clicks.
+
+        Methods that take boxes set :attr:`takes_box` and override this; the
+        others raise.
+
+        Raises
+        ------
+        ValueError
+            If the method takes no box.
+        """
+        raise ValueError(f"click method {self.name!r} takes no box; use graphcut for boxes")
 
 
 _METHODS: Dict[str, Callable[..., ClickMethod]] = {}

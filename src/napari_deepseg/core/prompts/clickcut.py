@@ -21,7 +21,8 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .base import Click, ClickMethod, check_clicks, register_click_method
+from .base import Click, ClickMethod, check_click_positions, check_clicks, register_click_method
+from .box import BOX_ITERATIONS, CENTRE_RADIUS, Box, box_labels, check_box
 from ..utils.progress import CancelToken, ProgressCallback
 from ..cut.session import DEFAULT_ITERATIONS, SegmentationSession
 from ..utils.validation import SCRIBBLE_BACKGROUND, SCRIBBLE_OBJECT, check_positive
@@ -135,6 +136,8 @@ class GraphCutClicks(ClickMethod):
         GrabCut-style refits of the appearance models.
     lam : float, optional
         Smoothness weight (the default preset's when ``None``).
+    box_iterations : int
+        Appearance refits of a cut with a box (:meth:`predict_box`).
     **backbone_params
         Passed to the backbone.
 
@@ -142,25 +145,30 @@ class GraphCutClicks(ClickMethod):
     -----
     The method remembers the clicks and mask of its last prediction: when the next
     call adds one click to them, that click's adaptive radius is measured on the
-    last mask. Any other list of clicks starts afresh.
+    last mask. Any other list of clicks starts afresh. The same holds for the
+    clicks after a box: the first one's radius is measured on the box's mask.
     """
+
+    takes_box = True
 
     def __init__(self, features: str = "classic", radius_mode: str = "adaptive", radius: int = CLICK_RADIUS,
                  border: str = "hard", distance_weight: float = 0.0, iterations: int = DEFAULT_ITERATIONS,
-                 lam: Optional[float] = None, **backbone_params):
+                 lam: Optional[float] = None, box_iterations: int = BOX_ITERATIONS, **backbone_params):
         if radius_mode not in RADIUS_MODES:
             raise ValueError(f"radius_mode must be one of {', '.join(RADIUS_MODES)}; got {radius_mode!r}")
         if border not in BORDER_MODES:
             raise ValueError(f"border must be one of {', '.join(BORDER_MODES)}; got {border!r}")
         if not 0 <= int(radius) <= 100:
             raise ValueError(f"radius must be between 0 and 100 pixels, got {radius!r}")
-        if distance_weight < 0 or int(iterations) < 0:
-            raise ValueError("distance_weight and iterations must be >= 0")
+        if distance_weight < 0 or int(iterations) < 0 or int(box_iterations) < 0:
+            raise ValueError("distance_weight, iterations and box_iterations must be >= 0")
         self.session = SegmentationSession(features, **backbone_params)
         self.radius_mode, self.radius, self.border = radius_mode, int(radius), border
         self.distance_weight, self.iterations = float(distance_weight), int(iterations)
         self.lam = check_positive(lam, "lambda")
+        self.box_iterations = int(box_iterations)
         self._shape = None
+        self._last_box = None  # (box, clicks, mask, radii) of the last box prediction
         self._last = None  # (clicks, mask) of the last prediction on this image
         self._radii: list = []
 
@@ -170,6 +178,7 @@ class GraphCutClicks(ClickMethod):
         self.session.prepare_default(self.lam)
         self._shape = entry.shape
         self._last, self._radii = None, []
+        self._last_box = None
 
     def predict(self, clicks: Sequence[Click], cancel: Optional[CancelToken] = None) -> np.ndarray:
         if self._shape is None:
@@ -188,6 +197,43 @@ class GraphCutClicks(ClickMethod):
                                     fit_labels=fit) == 1
         self._last = (list(clicks), mask)
         return mask
+
+    def predict_box(self, box: Box, clicks: Sequence[Click] = (), cancel: Optional[CancelToken] = None,
+                    strokes: Optional[np.ndarray] = None) -> np.ndarray:
+        """Object mask for a box and the clicks correcting it, in one cut (see :mod:`.box`).
+
+        Outside the box is hard background; positive clicks add object disks,
+        negative clicks background disks (adaptive radii, measured on the previous
+        mask when the call adds one click to the last box prediction). ``strokes``,
+        a scribble image (1 object, 2 background), is painted over them.
+
+        Raises
+        ------
+        ValueError
+            For a box of zero area or outside the image, a click outside the image,
+            or background seeds covering the whole box.
+        """
+        if self._shape is None:
+            raise RuntimeError("no image set: call set_image(image) before predict_box()")
+        box = check_box(box, self._shape)
+        clicks = check_click_positions(clicks, self._shape)
+        radii = self._box_click_radii(box, clicks)
+        seeds, fit = box_labels(box, self._shape, clicks, radii, CENTRE_RADIUS, strokes=strokes)
+        mask = self.session.segment(seeds, lam=self.lam, iterations=self.box_iterations, cancel=cancel,
+                                    fit_labels=fit) == 1
+        self._last_box = (box, list(clicks), mask, radii)
+        return mask
+
+    def _box_click_radii(self, box: Box, clicks: list) -> list:
+        """One disk radius per click after a box, each fixed when its click was made."""
+        if self.radius_mode == "fixed":
+            return [self.radius] * len(clicks)
+        last = self._last_box
+        if last is not None and last[0] == box and last[1] == clicks:
+            return last[3]
+        if last is not None and last[0] == box and last[1] == clicks[:-1]:
+            return last[3] + [adaptive_radius(clicks[-1], last[2])]
+        return [self.radius] * len(clicks)
 
     def _click_radii(self, clicks: list) -> list:
         """One disk radius per click, each fixed when its click was made."""

@@ -1,0 +1,251 @@
+"""Box prompts: a rectangle around the object starts a GrabCut-style cut.
+
+A box says *the object lies inside*: every pixel outside it is a hard
+background seed, the inside is unknown. The cut is the project's own scribble
+energy (:class:`~napari_deepseg.core.cut.session.SegmentationSession`'s default
+preset: colour mixture, contrast edges, star convexity, refits), with
+
+* the appearance models first fitted on *the box's core = object, outside =
+  background* (``fit_labels``; the core is the box shrunk by
+  :data:`CORE_SHRINK` of its size on each side, the ring between them is left
+  out of the first fit: it holds most of the background inside the box), then
+  refitted from the cut GrabCut-style :data:`BOX_ITERATIONS` times;
+* a small hard object seed at the box centre (a disk of :data:`CENTRE_RADIUS`),
+  the centre of the star-convexity prior, until a positive click gives the
+  object a centre of its own (a negative click on the centre moves the seed to
+  the free pixel farthest from every seed);
+* when the box covers the whole image, the one-pixel image border stands for
+  the background (as for clicks).
+
+Clicks correct the same object in the same cut: positive clicks are object
+disks, negative ones background disks (see
+:meth:`~napari_deepseg.core.prompts.clickcut.GraphCutClicks.predict_box`).
+What each choice was worth under the box protocol is in ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from .base import Click
+from ..utils.validation import SCRIBBLE_BACKGROUND, SCRIBBLE_OBJECT
+
+#: GrabCut-style appearance refits of a box cut
+BOX_ITERATIONS = 3
+#: the first appearance fit takes the box shrunk by this fraction of its size on each side as the object
+CORE_SHRINK = 0.2
+#: radius of the hard object seed at the box centre
+CENTRE_RADIUS = 2
+#: default margin of the box protocol: a fraction of the object's size added on each side
+DEFAULT_MARGIN = 0.10
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in napari's ``(row, col)`` order, end exclusive.
+
+    Attributes
+    ----------
+    r0, c0 : int
+        Top-left corner (first row and column inside).
+    r1, c1 : int
+        Bottom-right corner (first row and column past the box).
+
+    Examples
+    --------
+    >>> Box(1, 2, 4, 6).shape, Box(1, 2, 4, 6).centre
+    ((3, 4), (2, 3))
+    """
+
+    r0: int
+    c0: int
+    r1: int
+    c1: int
+
+    @property
+    def shape(self) -> tuple:
+        """``(rows, cols)`` of the box."""
+        return self.r1 - self.r0, self.c1 - self.c0
+
+    @property
+    def centre(self) -> tuple:
+        """``(row, col)`` of the box's centre pixel."""
+        return (self.r0 + self.r1 - 1) // 2, (self.c0 + self.c1 - 1) // 2
+
+    def mask(self, shape) -> np.ndarray:
+        """Boolean ``shape[:2]`` image, ``True`` inside the box."""
+        inside = np.zeros(shape[:2], bool)
+        inside[max(self.r0, 0):max(self.r1, 0), max(self.c0, 0):max(self.c1, 0)] = True
+        return inside
+
+
+def parse_box(text: str) -> Box:
+    """A box from ``"R0,C0,R1,C1"`` (integers, end exclusive).
+
+    Raises
+    ------
+    ValueError
+        If the text is not four comma-separated integers.
+
+    Examples
+    --------
+    >>> parse_box("10, 20, 110, 220")
+    Box(r0=10, c0=20, r1=110, c1=220)
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4:
+        raise ValueError(f"box must be four integers R0,C0,R1,C1 (top-left and bottom-right corners), got {text!r}")
+    return Box(*values)
+
+
+def check_box(box: Box, shape) -> Box:
+    """Validate a box against an image shape ``(rows, cols)``; return it.
+
+    Raises
+    ------
+    ValueError
+        If the box has zero area or does not lie inside the image
+        (``0 <= r0 < r1 <= rows`` and ``0 <= c0 < c1 <= cols``).
+    """
+    rows, cols = shape[:2]
+    if box.r1 <= box.r0 or box.c1 <= box.c0:
+        raise ValueError(f"box ({box.r0},{box.c0})-({box.r1},{box.c1}) has zero area: the bottom-right corner must "
+                         f"lie below and right of the top-left one")
+    if not (0 <= box.r0 and box.r1 <= rows and 0 <= box.c0 and box.c1 <= cols):
+        raise ValueError(f"box ({box.r0},{box.c0})-({box.r1},{box.c1}) lies outside the {rows}x{cols} image "
+                         f"(rows 0..{rows}, cols 0..{cols}, end exclusive)")
+    return box
+
+
+def clip_box(box: Box, shape) -> Box:
+    """The part of ``box`` inside an image of ``shape`` (zero area when they do not overlap).
+
+    Examples
+    --------
+    >>> clip_box(Box(-3, 2, 5, 40), (10, 20))
+    Box(r0=0, c0=2, r1=5, c1=20)
+    """
+    rows, cols = shape[:2]
+    r0, c0 = min(max(box.r0, 0), rows), min(max(box.c0, 0), cols)
+    return Box(r0, c0, max(min(box.r1, rows), r0), max(min(box.c1, cols), c0))
+
+
+def box_from_mask(mask, margin: float = DEFAULT_MARGIN, ignore=None) -> Box:
+    """The tight bounding box of a reference mask's object, enlarged by ``margin`` of its size on each side.
+
+    Parameters
+    ----------
+    mask : array-like
+        ``(rows, cols)``: non-zero object (``ignore`` excluded).
+    margin : float
+        Fraction of the box's height (width) added above and below (left and right),
+        rounded to whole pixels; the result is clipped to the image.
+    ignore : int, optional
+        A mask value that is not object (GrabCut's 128 band).
+
+    Raises
+    ------
+    ValueError
+        If the mask holds no object pixel or ``margin`` is negative.
+
+    Examples
+    --------
+    >>> m = np.zeros((20, 20), np.uint8); m[5:15, 8:12] = 255
+    >>> box_from_mask(m, 0.1)
+    Box(r0=4, c0=8, r1=16, c1=12)
+    """
+    mask = np.asarray(mask)
+    if not margin >= 0:
+        raise ValueError(f"box margin must be >= 0 (a fraction of the object's size), got {margin!r}")
+    obj = mask != 0 if ignore is None else (mask != 0) & (mask != ignore)
+    if not obj.any():
+        raise ValueError("the reference mask holds no object pixel: no box to draw")
+    rr = np.flatnonzero(obj.any(axis=1))
+    cc = np.flatnonzero(obj.any(axis=0))
+    r0, r1, c0, c1 = int(rr[0]), int(rr[-1]) + 1, int(cc[0]), int(cc[-1]) + 1
+    mr, mc = int(round(margin * (r1 - r0))), int(round(margin * (c1 - c0)))
+    return clip_box(Box(r0 - mr, c0 - mc, r1 + mr, c1 + mc), mask.shape)
+
+
+def box_labels(box: Box, shape, clicks: Sequence[Click] = (), radii: Sequence[int] = (),
+               centre_radius: int = CENTRE_RADIUS, core_shrink: float = CORE_SHRINK, strokes=None) -> tuple:
+    """Hard seeds and first-fit labels of a box (with clicks) for the scribble cut.
+
+    Parameters
+    ----------
+    box : Box
+        Inside the image (see :func:`check_box`).
+    shape : tuple
+        ``(rows, cols)``.
+    clicks : sequence of Click
+        Corrections: object (positive) and background (negative) disks.
+    radii : sequence of int
+        One disk radius per click.
+    centre_radius : int
+        Radius of the object seed at the box centre, used while no click (or
+        stroke) is positive; when a negative click covers the centre, the seed goes
+        to the free pixel farthest from every seed instead.
+    core_shrink : float
+        The first fit's object: the box shrunk by this fraction of its size on each side.
+    strokes : numpy.ndarray, optional
+        ``(rows, cols)`` scribbles (1 object, 2 background, 0 none) painted over the clicks;
+        object strokes, like positive clicks, replace the centre seed.
+
+    Returns
+    -------
+    seeds : numpy.ndarray of uint8
+        ``(rows, cols)``: 2 outside the box (the image border when the box covers
+        the whole image) and on negative clicks, 1 on positive clicks or the centre.
+    fit : numpy.ndarray of uint8
+        The appearance models' first fit: 2 where ``seeds`` is 2, 1 on the box's
+        core and the object seeds, 0 (left out) elsewhere.
+
+    Examples
+    --------
+    >>> seeds, fit = box_labels(Box(1, 1, 6, 6), (7, 7), centre_radius=0)
+    >>> int((seeds == 2).sum()), int((seeds == 1).sum()), int(seeds[3, 3]), int((fit == 1).sum())
+    (24, 1, 1, 9)
+    """
+    from .clickcut import paint_disk
+
+    rows, cols = shape[:2]
+    seeds = np.where(box.mask(shape), 0, SCRIBBLE_BACKGROUND).astype(np.uint8)
+    if not seeds.any():
+        seeds[[0, -1], :] = SCRIBBLE_BACKGROUND
+        seeds[:, [0, -1]] = SCRIBBLE_BACKGROUND
+    for click, radius in zip(clicks, radii):
+        paint_disk(seeds, click.row, click.col, int(radius),
+                   SCRIBBLE_OBJECT if click.positive else SCRIBBLE_BACKGROUND)
+    has_object = any(c.positive for c in clicks)
+    if strokes is not None:
+        strokes = np.asarray(strokes)
+        if strokes.shape != seeds.shape:
+            raise ValueError(f"scribbles have shape {strokes.shape} but the image is {seeds.shape}")
+        if not np.isin(strokes, (0, SCRIBBLE_OBJECT, SCRIBBLE_BACKGROUND)).all():
+            raise ValueError("scribbles with a box take 0 (none), 1 (object) and 2 (background) only")
+        seeds[strokes > 0] = strokes[strokes > 0]
+        has_object = has_object or bool((strokes == SCRIBBLE_OBJECT).any())
+    if not has_object:
+        cr, cc = box.centre
+        if seeds[cr, cc] != 0:  # a negative click covers the centre: the free pixel farthest from every seed
+            free = seeds == 0
+            if not free.any():
+                raise ValueError("the background covers the whole box: add a positive click on the object")
+            cr, cc = np.unravel_index(int(np.argmax(ndimage.distance_transform_edt(free))), free.shape)
+        centre = np.zeros_like(seeds)
+        paint_disk(centre, int(cr), int(cc), int(centre_radius), SCRIBBLE_OBJECT)
+        seeds[(centre == SCRIBBLE_OBJECT) & (seeds == 0)] = SCRIBBLE_OBJECT
+    fit = np.where(seeds == SCRIBBLE_BACKGROUND, SCRIBBLE_BACKGROUND, 0).astype(np.uint8)
+    hr, hc = int(core_shrink * (box.r1 - box.r0)), int(core_shrink * (box.c1 - box.c0))
+    core = fit[box.r0 + hr:box.r1 - hr, box.c0 + hc:box.c1 - hc]
+    core[core == 0] = SCRIBBLE_OBJECT
+    fit[seeds == SCRIBBLE_OBJECT] = SCRIBBLE_OBJECT
+    return seeds, fit

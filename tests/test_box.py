@@ -1,0 +1,178 @@
+"""Box prompts: parsing and validation, the box cut with clicks, the box protocol, and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from _synthetic import disk_image
+from napari_deepseg.cli import main
+from napari_deepseg.core.evaluation.benchmark import BoxRun, run_box_protocol, summarize_boxes
+from napari_deepseg.core.evaluation.metrics import iou
+from napari_deepseg.core.io.files import read_labels
+from napari_deepseg.core.prompts import Box, box_from_mask, check_box, get_click_method, parse_box
+from napari_deepseg.core.prompts.base import Click
+from napari_deepseg.core.prompts.box import box_labels, clip_box
+
+
+@pytest.fixture(scope="module")
+def disk():
+    return disk_image((64, 80), radius=16)
+
+
+@pytest.fixture(scope="module")
+def method(disk):
+    m = get_click_method("graphcut", features="classic")
+    m.set_image(disk[0])
+    return m
+
+
+def test_parse_and_check_box():
+    assert parse_box("1,2,30,40") == Box(1, 2, 30, 40)
+    with pytest.raises(ValueError, match="four integers"):
+        parse_box("1,2,3")
+    with pytest.raises(ValueError, match="four integers"):
+        parse_box("a,b,c,d")
+    with pytest.raises(ValueError, match="zero area"):
+        check_box(Box(5, 5, 5, 9), (10, 10))
+    with pytest.raises(ValueError, match="outside the 10x10 image"):
+        check_box(Box(2, 2, 11, 8), (10, 10))
+    with pytest.raises(ValueError, match="outside"):
+        check_box(Box(-1, 0, 4, 4), (10, 10))
+    assert clip_box(Box(20, 20, 30, 30), (10, 10)).shape == (0, 0)
+
+
+def test_box_from_mask_margin_clip_and_ignore():
+    m = np.zeros((40, 50), np.uint8)
+    m[10:30, 20:30] = 255
+    m[5, 0] = 128  # the ignore band is not object
+    assert box_from_mask(m, 0.0, ignore=128) == Box(10, 20, 30, 30)
+    assert box_from_mask(m, 0.1, ignore=128) == Box(8, 19, 32, 31)
+    assert box_from_mask(m, 1.0, ignore=128) == Box(0, 10, 40, 40)  # clipped to the image
+    with pytest.raises(ValueError, match="no object"):
+        box_from_mask(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="margin"):
+        box_from_mask(m, -0.1)
+
+
+def test_box_labels_outside_is_background_and_clicks_replace_the_centre():
+    seeds, fit = box_labels(Box(2, 2, 18, 18), (20, 20))
+    assert (seeds[:2] == 2).all() and (seeds[:, 18:] == 2).all()
+    assert seeds[9, 9] == 1 and (seeds[2:18, 2:18] != 2).all()
+    assert (fit[seeds == 2] == 2).all() and fit[9, 9] == 1 and fit[3, 3] == 0  # the ring is left out of the fit
+    seeds, _ = box_labels(Box(2, 2, 18, 18), (20, 20), [Click(4, 4, True)], [1])
+    assert seeds[9, 9] == 0 and seeds[4, 4] == 1
+    whole, _ = box_labels(Box(0, 0, 20, 20), (20, 20))  # the whole image: its border is the background
+    assert (whole[0] == 2).all() and whole[1:-1, 1:-1].max() == 1
+    moved, _ = box_labels(Box(2, 2, 18, 18), (20, 20), [Click(9, 9, False)], [4])
+    assert moved[9, 9] == 2 and (moved == 1).sum() > 0  # the seed moves off the negative click
+    with pytest.raises(ValueError, match="covers the whole box"):
+        box_labels(Box(2, 2, 5, 5), (20, 20), [Click(3, 3, False)], [4])
+
+
+def test_box_segments_the_disk_and_clicks_correct_it(disk, method):
+    image, truth = disk
+    box = box_from_mask(truth, 0.1)
+    mask = method.predict_box(box)
+    assert iou(mask, truth) > 0.9
+    assert not mask[~box.mask(truth.shape)].any()  # never outside the box
+    # a negative click inside the disk carves it out near the click; the rest stays object
+    r, c = np.argwhere(truth)[len(np.argwhere(truth)) // 2]
+    corrected = method.predict_box(box, [Click(int(r), int(c), False)])
+    assert not corrected[r, c] and corrected.sum() < mask.sum()
+
+
+def test_predict_box_bad_input(disk, method):
+    with pytest.raises(ValueError, match="zero area"):
+        method.predict_box(Box(10, 10, 10, 20))
+    with pytest.raises(ValueError, match="outside the 64x80 image"):
+        method.predict_box(Box(0, 0, 65, 20))
+    with pytest.raises(ValueError, match="outside the 64x80 image"):
+        method.predict_box(Box(0, 0, 30, 30), [Click(70, 3, True)])
+    with pytest.raises(ValueError, match="takes no box"):
+        get_click_method("points-graphcut", features="rgb").predict_box(Box(0, 0, 4, 4))
+
+
+def test_box_protocol_and_summary(disk, method):
+    image, truth = disk
+    run = run_box_protocol(method, image, truth.astype(np.uint8) * 255, margin=0.1, max_clicks=3, target=0.99)
+    assert run.box == box_from_mask(truth, 0.1)
+    assert run.box_iou > 0.9 and len(run.ious) <= 3
+    assert run.noc(0.85) == 0  # the box alone reaches 85 %
+    s = summarize_boxes([run, BoxRun(box_iou=0.5, ious=[0.6, 0.95])], max_clicks=3)
+    assert s["n"] == 2 and s["noc85"] == pytest.approx(1.0) and s["nof85"] == 0
+    assert s["miou_box"] == pytest.approx((run.box_iou + 0.5) / 2)
+
+
+def _save_disk(tmp_path, disk):
+    path = tmp_path / "disk.png"
+    Image.fromarray(disk[0]).save(path)
+    return path
+
+
+def test_cli_segment_box_points_and_scribbles(tmp_path, capsys, disk):
+    image, truth = disk
+    path = _save_disk(tmp_path, disk)
+    box = box_from_mask(truth, 0.1)
+    text = f"{box.r0},{box.c0},{box.r1},{box.c1}"
+    assert main(["segment", str(path), "--box", text, "-o", str(tmp_path / "a.png")]) == 0
+    assert "box" in capsys.readouterr().err
+    a = read_labels(tmp_path / "a.png") > 0
+    assert iou(a, truth) > 0.9
+    (tmp_path / "p.csv").write_text("row,col,positive\n32,40,0\n")
+    scr = np.zeros(truth.shape, np.uint8)
+    scr[30:34, 24:28] = 1
+    Image.fromarray(scr).save(tmp_path / "s.png")
+    assert main(["segment", str(path), "--box", text, "--points", str(tmp_path / "p.csv"), "--scribbles",
+                 str(tmp_path / "s.png"), "-o", str(tmp_path / "b.png"), "-q"]) == 0
+    b = read_labels(tmp_path / "b.png") > 0
+    assert not b[32, 40] and b[31, 25]
+
+
+def test_cli_points_default_is_graphcut(tmp_path, capsys, disk):
+    path = _save_disk(tmp_path, disk)
+    (tmp_path / "p.csv").write_text("row,col,positive\n32,40,1\n")
+    assert main(["segment", str(path), "--points", str(tmp_path / "p.csv"), "-o", str(tmp_path / "m.png")]) == 0
+    err = capsys.readouterr().err
+    assert ": graphcut," in err and "points-graphcut" not in err
+    assert iou(read_labels(tmp_path / "m.png") > 0, disk[1]) > 0.9
+
+
+@pytest.mark.parametrize("box, message", [
+    ("0,0,65,10", "outside the 64x80 image"),
+    ("5,5,5,30", "zero area"),
+    ("1,2,3", "four integers"),
+])
+def test_cli_bad_box_is_one_line_exit_2(tmp_path, capsys, disk, box, message):
+    path = _save_disk(tmp_path, disk)
+    assert main(["segment", str(path), "--box", box, "-o", str(tmp_path / "m.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert not (tmp_path / "m.png").exists()
+
+
+def test_cli_no_prompt_and_box_with_other_method(tmp_path, capsys, disk):
+    path = _save_disk(tmp_path, disk)
+    assert main(["segment", str(path), "-o", str(tmp_path / "m.png")]) == 2
+    assert "--scribbles, --points and/or --box" in capsys.readouterr().err
+    assert main(["segment", str(path), "--box", "1,1,9,9", "--method", "points-graphcut",
+                 "-o", str(tmp_path / "m.png")]) == 2
+    assert "graphcut" in capsys.readouterr().err
+
+
+def test_cli_benchmark_box_protocol(tmp_path, capsys, disk):
+    import json
+
+    root = tmp_path / "set"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    Image.fromarray(disk[0]).save(root / "images" / "d.png")
+    Image.fromarray(disk[1].astype(np.uint8) * 255).save(root / "masks" / "d.png")
+    out = tmp_path / "r.json"
+    assert main(["benchmark", str(root), "--protocol", "box", "--box-margin", "0.2", "--json", str(out), "-q"]) == 0
+    data = json.loads(out.read_text())
+    assert data["protocol"] == "box" and data["box_margin"] == 0.2 and data["miou_box"] > 0.9
+    b = box_from_mask(disk[1], 0.2)
+    assert data["per_image"]["d"]["box"] == [b.r0, b.c0, b.r1, b.c1]
+    assert main(["benchmark", str(root), "--protocol", "box", "--box-margin", "-1"]) == 2

@@ -1,0 +1,157 @@
+"""Point prompts widget: box → clicks → commit → next object, refine → commit, undo, bad input (Xvfb)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _synthetic import disk_image
+
+try:  # triton before Mesa's LLVM (see napari_deepseg/_qt/_torch_guard.py)
+    import torchvision.models  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+from napari.layers import Shapes
+
+from napari_deepseg._qt import point_widget as pw
+
+WAIT_MS = 30_000
+
+
+@pytest.fixture
+def viewer(make_napari_viewer):
+    return make_napari_viewer()
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    seen = []
+    monkeypatch.setattr(pw, "show_error", seen.append)
+    return seen
+
+
+@pytest.fixture
+def widget(viewer, qtbot, errors):
+    _, w = viewer.window.add_plugin_dock_widget("napari-deepseg", "Point prompts")
+    w.features.value = "classic"
+    yield w
+    qtbot.waitUntil(lambda: not w.busy, timeout=WAIT_MS)
+
+
+def _two_disks():
+    image, left = disk_image((48, 96), radius=12, channels=3, dtype=np.uint8, seed=3)
+    image = image.copy()
+    right = np.roll(left, 44, axis=1)
+    image[right] = image[left][0]
+    left_only = np.roll(left, -22, axis=1)
+    image = np.roll(image, -22, axis=1)
+    return image, left_only, np.roll(right, -22, axis=1)
+
+
+def _wait(widget, qtbot):
+    qtbot.wait(100)  # the edit timer starts the request
+    qtbot.waitUntil(lambda: not widget.busy and widget._mask is not None, timeout=WAIT_MS)
+    return widget._mask[2]
+
+
+def _iou(a, b):
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def _rect(mask, pad=3):
+    rr, cc = np.nonzero(mask)
+    return np.array([[rr.min() - pad, cc.min() - pad], [rr.max() + pad, cc.max() + pad]], float)
+
+
+def test_default_predictor_is_graphcut(widget):
+    assert widget.predictor.value == "graphcut"
+    assert set(pw.PREDICTORS) >= {"graphcut", "points-graphcut", "pointclip"}
+
+
+def test_box_clicks_commit_next_object_and_undo(viewer, widget, qtbot, errors):
+    image, a, b = _two_disks()
+    viewer.add_image(image, name="two", rgb=True)
+    widget.reset_choices()
+    shapes = widget.new_box_layer()
+    assert isinstance(shapes, Shapes) and shapes.mode == "add_rectangle"
+    shapes.add_rectangles(_rect(a))
+    mask = _wait(widget, qtbot)
+    assert _iou(mask, a) > 0.8 and not mask[b].any()
+    points = widget.new_points_layer()
+    widget.toggle_mode()  # a negative click inside the first disk corrects the same object
+    r, c = np.argwhere(a).mean(0).round().astype(int)
+    points.add([[r, c - 8]])
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    corrected = _wait(widget, qtbot)
+    assert not corrected[r, c - 8]
+    assert widget.commit() == 1
+    objects = viewer.layers["two objects"]
+    first = np.asarray(objects.data).copy()
+    assert (first[corrected] == 1).all() and (first[~corrected] == 0).all()
+    assert len(points.data) == 0 and len(shapes.data) == 0  # prompts of that object cleared
+    # the next object: a box over both disks may not take the first object's pixels
+    shapes.add_rectangles(np.array([[0, 0], [47, 95]], float))
+    second = _wait(widget, qtbot)
+    assert not second[first == 1].any()
+    assert widget.commit() == 2
+    data = np.asarray(objects.data)
+    assert np.array_equal(data[first == 1], first[first == 1])
+    objects.undo()  # one undo removes the second object only
+    assert np.array_equal(np.asarray(objects.data), first)
+    assert not errors, errors
+
+
+def test_refine_changes_only_near_the_input_and_keeps_the_id(viewer, widget, qtbot, errors):
+    image, a, b = _two_disks()
+    viewer.add_image(image, name="two", rgb=True)
+    labels = np.zeros(a.shape, np.int32)
+    labels[a] = 7
+    labels[b] = 3
+    labels[0:4, 0:4] = 9
+    user = viewer.add_labels(labels.copy(), name="mine")
+    widget.reset_choices()
+    widget.refine_bound.value = 6
+    assert widget.refine(user, 7)
+    points = widget.new_points_layer()
+    widget.toggle_mode()
+    r, c = np.argwhere(a).mean(0).round().astype(int)
+    points.add([[r, c]])  # remove the centre of object 7
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    refined = _wait(widget, qtbot)
+    assert not refined[r, c]
+    assert widget.commit() == 7
+    data = np.asarray(user.data)
+    far = np.hypot(*np.mgrid[:a.shape[0], :a.shape[1]] - np.array([r, c])[:, None, None]) > 6
+    assert np.array_equal(data[far], labels[far])  # bit for bit outside the bound
+    assert data[r, c] == 0 and (data[labels == 3] == 3).all() and (data[labels == 9] == 9).all()
+    user.undo()
+    assert np.array_equal(np.asarray(user.data), labels)
+    assert not errors, errors
+
+
+def test_bad_input_is_one_line_and_changes_no_layer(viewer, widget, qtbot, errors):
+    image, a, _ = _two_disks()
+    viewer.add_image(image, name="two", rgb=True)
+    user = viewer.add_labels(np.where(a, 5, 0).astype(np.int32), name="mine")
+    widget.reset_choices()
+    before = [layer.name for layer in viewer.layers]
+    assert widget.commit() == 0 and "nothing to commit" in errors[-1]
+    assert not widget.refine(user, 0) and "label 0" in errors[-1]
+    assert not widget.refine(user, 4) and "no object with label 4" in errors[-1]
+    shapes = widget.new_box_layer()
+    shapes.add_rectangles(np.array([[60, 120], [80, 140]], float))  # outside the 48x96 image
+    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    assert "outside the 48x96 image" in errors[-1]
+    shapes.data = []
+    shapes.add_ellipses(np.array([[5, 5], [20, 20]], float))
+    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    assert "draw rectangles only" in errors[-1]
+    assert all("\n" not in e for e in errors)
+    assert widget._mask is None
+    assert [layer.name for layer in viewer.layers] == before + ["two box"]
+    assert np.array_equal(np.asarray(user.data), np.where(a, 5, 0))
