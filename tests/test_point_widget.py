@@ -141,3 +141,18 @@ def test_mask_and_objects_lie_below_the_prompts(viewer, widget, qtbot, errors):
     assert names.index("disk objects") < names.index("disk prompts")
     assert names[-1] == "disk prompts" and viewer.layers.selection.active is points
     assert widget.points_combo.value is points and not errors
+
+
+def test_a_failed_prediction_clears_the_preview(viewer, widget, qtbot, errors):
+    points, truth = _setup(viewer, widget, qtbot)
+    rr, cc = np.argwhere(truth).mean(0).round().astype(int)
+    points.add([[rr, cc]])
+    _wait_mask(widget, qtbot)
+    preview = viewer.layers["disk prompt mask"]
+    assert preview.data.any()
+    points.add([[500, 5]])  # a point outside the image: the request fails
+    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    assert errors and "outside" in errors[-1]
+    assert not preview.data.any() and widget._mask is None  # no stale mask on screen, nothing to commit
+    assert widget.commit() == 0

@@ -468,10 +468,10 @@ class PointPromptWidget(Container):
             if auto:
                 self.status.value = one_line(exc)
             else:
-                self._notify(one_line(exc))
+                self._fail(one_line(exc))
             return False
         except ValueError as exc:
-            self._notify(one_line(exc))
+            self._fail(one_line(exc))
             return False
         return self._start(image_layer, plane, image, clicks, box)
 
@@ -484,7 +484,7 @@ class PointPromptWidget(Container):
             shape = _layers.spatial_shape(image_layer)
             box = box_from_shapes(self._box_layer, shape[-2:])
         except ValueError as exc:
-            self._notify(one_line(exc))
+            self._fail(one_line(exc))
             return False
         plane = _layers.current_plane(image_layer, self.viewer.dims.point)
         image = np.array(_layers.layer_array(image_layer)[plane], copy=True)
@@ -512,7 +512,7 @@ class PointPromptWidget(Container):
             if (box is not None or refine is not None) and not getattr(slot.method, "takes_box", False):
                 raise ValueError(f"predictor {self.predictor.value} takes no box or refinement: use graphcut")
         except (ValueError, TypeError, RuntimeError) as exc:
-            self._notify(one_line(exc))
+            self._fail(one_line(exc))
             return False
         protected = self._protected(image_layer, plane)
         old = None if refine is None else refine.mask
@@ -561,7 +561,7 @@ class PointPromptWidget(Container):
     def _on_errored(self, rid: int, exc: BaseException) -> None:
         if isinstance(exc, Cancelled) or rid != self._latest:
             return
-        self._notify(one_line(exc))
+        self._fail(one_line(exc))
 
     # -- layers -------------------------------------------------------------------------
     def _role_layer(self, image_layer, role: str, name: str, dtype, colormap=None) -> Labels:
@@ -657,6 +657,15 @@ class PointPromptWidget(Container):
             self._show(image_layer, plane, None, self._latest)
         self._mask = None
         self.status.value = "prompts cleared"
+
+    def _fail(self, message: str) -> None:
+        """A prediction failed: clear the preview (the last mask no longer answers the prompts), then notify."""
+        if self._mask is not None:
+            image_layer, plane, _ = self._mask
+            if image_layer in self.viewer.layers:
+                self._show(image_layer, plane, None, self._latest)
+            self._mask = None
+        self._notify(message)
 
     def _notify(self, message: str) -> None:
         self.status.value = message
