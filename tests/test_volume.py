@@ -235,3 +235,28 @@ def test_lazy_volumes_give_the_numpy_result(kind):
     ses = VolumeSession()
     ses.set_image(lazy)
     np.testing.assert_array_equal(ses.segment(scr), expected.segment(scr))
+
+
+def test_planes_without_strokes_get_no_specks():
+    """Per-plane mode: planes nobody painted keep their object, not 4-10 pixel specks of similar colour."""
+    from napari_deepseg.core.cut.volume import VolumeSession
+
+    rng = np.random.default_rng(1)
+    vol = (rng.random((6, 80, 80)) * 60).astype(np.uint8)
+    vol[:, 25:55, 25:55] = 200  # the object on every plane
+    specks = rng.random((6, 80, 80)) < 0.004  # single bright pixels in the background
+    vol[specks & (vol < 100)] = 200
+    scr = np.zeros(vol.shape, np.uint8)
+    scr[0, 35:45, 35:45] = 1
+    scr[0, 2:6, :] = 2
+    scr[0, :, 2:6] = 2
+    session = VolumeSession()
+    session.set_image(vol)
+    out = session.segment(scr, mode="planes")
+    from scipy import ndimage as ndi
+
+    for z in range(1, 6):  # no strokes there
+        islands, n = ndi.label(out[z])
+        sizes = np.bincount(islands.ravel())[1:]
+        assert n >= 1 and sizes.max() > 500  # the object is found
+        assert sizes.min() >= 16, (z, sorted(sizes)[:5])  # and no speck

@@ -13,7 +13,8 @@ where :math:`s_a` is the voxel spacing along the axis joining :math:`p` and
 strongly tied. ``mode="planes"`` drops the edges between planes, so every plane
 of a time series is cut on its own (with the appearance model learned from the
 strokes of all planes; a plane without strokes is labelled by that model and its
-own edges). Star convexity is not used in 3-D.
+own edges, and its object islands smaller than 0.1 % of the plane are dropped: see
+:func:`remove_specks`). Star convexity is not used in 3-D.
 
 Volumes above :data:`MULTILEVEL_MIN_VOXELS` are solved coarse to fine as in 2-D
 (:mod:`~napari_deepseg.core.cut.multilevel`): halved along every axis until the coarsest
@@ -392,7 +393,48 @@ class VolumeSession:
                 fg = _solve_band(level, delta, np.ones(v.shape, bool), np.zeros(v.shape, bool), fg_seed, bg_seed,
                                  lam_axes)[0]
         report(progress, 1, 1, "3-D graph cut")
+        if mode == "planes":
+            fg = remove_specks(fg, seeds)
         return fg.astype(np.uint8)
+
+
+#: in ``planes`` mode, object islands of a plane without strokes smaller than this share of the plane are dropped
+SPECK_SHARE = 0.001
+#: ... and always those of fewer than this many pixels
+SPECK_MIN_PIXELS = 16
+
+
+def remove_specks(fg: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Drop small object islands from the planes without strokes (``planes`` mode).
+
+    A plane nobody painted is labelled by the model the other planes' strokes
+    taught, and a few pixels of a similar colour then come out as 4-10-pixel
+    specks. Islands smaller than :data:`SPECK_SHARE` of the plane (at least
+    :data:`SPECK_MIN_PIXELS` pixels) are dropped there; planes with strokes are
+    left as the cut made them.
+
+    Examples
+    --------
+    >>> fg = np.zeros((2, 40, 40), bool); fg[:, 2:4, 2:4] = True; fg[:, 10:30, 10:30] = True
+    >>> seeds = np.zeros(fg.shape, np.uint8); seeds[0, 20, 20] = 1
+    >>> out = remove_specks(fg, seeds)
+    >>> bool(out[0, 2, 2]), bool(out[1, 2, 2]), bool(out[1, 20, 20])
+    (True, False, True)
+    """
+    from scipy import ndimage as ndi
+
+    out = fg.copy()
+    plane_px = fg.shape[1] * fg.shape[2]
+    smallest = max(SPECK_MIN_PIXELS, int(SPECK_SHARE * plane_px))
+    for z in range(fg.shape[0]):
+        if seeds[z].any() or not fg[z].any():
+            continue
+        islands, n = ndi.label(fg[z])
+        sizes = np.bincount(islands.ravel(), minlength=n + 1)
+        small = sizes < smallest
+        small[0] = False
+        out[z][small[islands]] = False
+    return out
 
 
 def _level0(v: VolumeFeatures, sigma) -> _Level:
