@@ -218,3 +218,31 @@ def test_fit_gaussian_mixture_runs_scikit_learns_em():
     np.testing.assert_allclose(got.means_, ref.means_, atol=1e-6)
     np.testing.assert_allclose(got.weights_, ref.weights_, atol=1e-8)
     np.testing.assert_allclose(got.precisions_cholesky_, ref.precisions_cholesky_, atol=1e-6)
+
+
+def test_local_mixture_model_tells_the_same_colour_apart_by_place():
+    """Red is object on the left and background on the right: only cell-wise weights can say so."""
+    from napari_deepseg.core.cut.appearance import ImageMixture, LocalMixtureModel
+
+    rows, cols = 64, 512
+    rng = np.random.default_rng(0)
+    colours = np.array([[80.0, 60, 50], [60, -40, 40], [30, 10, -50]])  # red, green, blue (L*a*b*)
+    # left half: red objects on green; right half: blue objects on red
+    ids = np.zeros((rows, cols), np.int64)
+    ids[:, : cols // 2] = 1
+    ids[16:48, 32:96] = 0
+    ids[:, cols // 2 :] = 0
+    ids[16:48, 320:384] = 2
+    palette = colours + rng.normal(0, 1, (3, 3))
+    sample = palette[ids.ravel()[rng.choice(ids.size, 3000)]] + rng.normal(0, 1, (3000, 3))
+    mixture = ImageMixture(palette, n_components=3, sample=sample)
+    obj = np.zeros((rows, cols), bool)
+    obj[16:48, 32:96] = True
+    obj[16:48, 320:384] = True
+    flat = np.arange(ids.size)
+    labels = np.where(obj.ravel(), 1, 2)
+    local = LocalMixtureModel(mixture, (rows, cols), cell=64, strength=20).fit(ids.ravel(), labels, positions=flat)
+    delta = local.delta(ids, slice(None))  # < 0: object cheaper
+    assert (delta[obj] < 0).mean() > 0.95 and (delta[~obj] > 0).mean() > 0.95
+    with pytest.raises(ValueError, match="positions"):
+        LocalMixtureModel(mixture, (rows, cols)).fit(ids.ravel(), labels)

@@ -43,8 +43,10 @@ MIXTURE_SAMPLES = 20_000
 #: EM steps of the image-wide colour mixture's fit
 MIXTURE_ITERATIONS = 30
 #: images with a side of at least this many pixels re-weight the colour mixture cell by cell
-#: (:class:`~napari_deepseg.core.cut.appearance.LocalMixtureModel`); smaller ones use one image-wide model
-LOCAL_MIN_SIDE = 1024
+#: (:class:`~napari_deepseg.core.cut.appearance.LocalMixtureModel`); ``None``: never (the default, see
+#: docs/performance.md "Photographs": 1024 lifts a 25 MP photo mosaic's IoU from 0.47 to 0.65 but slows the
+#: 25 MP aerial scene's first result from 5.5 to 18.9 s and its updates from 1.0 to 11.4 s)
+LOCAL_MIN_SIDE: Optional[int] = None
 #: cell side of the local colour model
 LOCAL_CELL = 256
 #: refits of the local model sample this many pixels per class and cell (besides the image-wide sample)
@@ -53,7 +55,8 @@ LOCAL_SAMPLES_PER_CELL = 400
 
 def uses_local_model(entry: ImageFeatures) -> bool:
     """Whether the weight-free default cut of this image re-weights its colour mixture cell by cell."""
-    return entry.stride == 1 and entry.appearance_channels == 0 and max(entry.shape) >= LOCAL_MIN_SIDE
+    return (LOCAL_MIN_SIDE is not None and entry.stride == 1 and entry.appearance_channels == 0
+            and max(entry.shape) >= LOCAL_MIN_SIDE)
 
 
 def seed_index(seeds: np.ndarray, classes: np.ndarray) -> np.ndarray:
