@@ -50,7 +50,7 @@ def test_second_session_loads_features_from_the_cache(widget, qtbot, tmp_path, m
     assert calls == [1] and store.is_dir()
     first = np.array(viewer.layers["disk segmentation"].data)
     assert ((first == 1) == truth).mean() > 0.95
-    assert list(w._sessions) == [("classic", (), str(store))]
+    assert ("classic", (), str(store)) in w._sessions  # (the widget may also have prepared the image without it)
 
     w._sessions.clear()  # a new session, as after restarting napari
     viewer.layers.remove("disk segmentation")

@@ -175,8 +175,11 @@ class _StatusLine(Label):
     @value.setter
     def value(self, text) -> None:
         self._full = "" if text is None else str(text)
-        Label.value.fset(self, elide_words(self._full))
-        self.tooltip = self._full if self._full != elide_words(self._full) else None
+        try:
+            Label.value.fset(self, elide_words(self._full))
+            self.tooltip = self._full if self._full != elide_words(self._full) else None
+        except RuntimeError:  # the dock was closed while a worker was finishing
+            pass
 
 
 def one_line(exc: BaseException) -> str:
