@@ -620,3 +620,50 @@ def test_new_scribbles_brush_is_scaled_to_the_image(widget, viewer):
     widget.image_combo.value = viewer.layers["cat"]
     layer = widget.new_scribbles_layer()
     assert layer.brush_size == 10  # 1/30 of the smaller side (was 3)
+
+
+# -- object by object (issue 12) -----------------------------------------------------------
+def _two_disks(viewer):
+    rng = np.random.default_rng(0)
+    image = (rng.random((80, 140, 3)) * 60).astype(np.uint8)
+    yy, xx = np.mgrid[:80, :140]
+    a = (yy - 40) ** 2 + (xx - 35) ** 2 < 18**2
+    b = (yy - 40) ** 2 + (xx - 105) ** 2 < 18**2
+    image[a | b] = [200, 60, 60]
+    layer = viewer.add_image(image, name="pair", rgb=True)
+    scribbles = viewer.add_labels(np.zeros((80, 140), np.uint8), name="pair scribbles")
+    return layer, scribbles, a, b
+
+
+def test_commit_objects_one_by_one(widget, viewer, qtbot, errors):
+    widget.preset.value = "default"
+    image_layer, scribbles, a, b = _two_disks(viewer)
+    select(widget, image_layer, scribbles)
+    assert widget.commit() == 0 and "nothing to commit" in errors[-1]  # no result yet: no layer made
+    assert "pair objects" not in viewer.layers
+    data = scribbles.data.copy()
+    data[38:43, 30:40] = 1
+    data[:3, :] = 2
+    data[:, 68:72] = 2  # between the disks: the second disk is background for now
+    data[:, -3:] = 2
+    scribbles.data = data
+    run(widget, qtbot)
+    assert iou(viewer.layers["pair segmentation"].data == 1, a) > 0.9
+    assert widget.commit() == 1
+    objects = viewer.layers["pair objects"]
+    assert iou(objects.data == 1, a) > 0.9
+    assert not scribbles.data.any() and not viewer.layers["pair segmentation"].data.any()  # cleared
+    first = objects.data.copy()
+    data = np.zeros_like(scribbles.data)
+    data[38:43, 100:110] = 1  # the second disk; no background stroke: the first object is background
+    data[:3, 80:] = 2
+    scribbles.data = data
+    run(widget, qtbot)
+    second = viewer.layers["pair segmentation"].data == 1
+    assert iou(second, b) > 0.9 and not (second & a).any()  # later objects never take committed pixels
+    assert widget.commit() == 2
+    assert np.array_equal(objects.data[first > 0], first[first > 0])  # object 1 untouched
+    assert iou(objects.data == 2, b) > 0.9
+    objects.undo()  # the second commit was one edit
+    np.testing.assert_array_equal(objects.data, first)
+    assert errors[1:] == []

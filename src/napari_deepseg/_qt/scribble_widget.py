@@ -36,7 +36,8 @@ from superqt.utils import FunctionWorker
 from ..core import PRESETS, SegmentationSession, available_backbones, get_extractor
 from ..core.utils.progress import CancelToken, Cancelled
 from ..core.cut.session import DEFAULT_LAMBDA
-from ..core.utils.validation import check_rgb_channels, check_scribbles
+from ..core.prompts.objects import commit_object, next_free_id
+from ..core.utils.validation import SCRIBBLE_BACKGROUND, check_rgb_channels, check_scribbles
 from ..core.cut.volume import VolumeSession
 from . import _channels, _layers
 from ._torch_guard import guard_triton_import
@@ -45,6 +46,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 #: the "3-D image" choice -> VolumeSession mode (None: the current plane, as for any stack)
 VOLUME_MODES = {"current plane": None, "3-D cut": "3d", "per plane": "planes"}
 DEFAULT_SIGMA_DISPLAY = 10.0
+#: the role of the instance layer both this widget and *Point prompts* commit objects into
+ROLE_OBJECTS = "objects"
 #: delay between a finished stroke and the live re-run; strokes within it are merged
 LIVE_DELAY_MS = 30
 #: delay between choosing an image (or backbone, preset, ...) and preparing it in the background
@@ -289,6 +292,10 @@ class ScribbleSegmentationWidget(Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False,
                                         tooltip="stop the running segmentation; every layer stays as it was")
         self.live = CheckBox(text="Live", value=False)
+        self.commit_button = PushButton(text="Commit object (C)",
+                                        tooltip="add the current object to '<image> objects' with the next free id "
+                                                "and clear its strokes; committed objects are background for the "
+                                                "next cut")
         self.status = _StatusLine(value="")
         self.status.native.setWordWrap(True)  # long error messages must not widen the dock
         self.status.native.setMinimumWidth(10)  # nor the longest word
@@ -296,7 +303,8 @@ class ScribbleSegmentationWidget(Container):
             self.image_combo, self.scribbles_combo, self.new_scribbles_button, self.backbone, self.preset,
             _row(self.lam_auto, self.lam, label="λ"), _row(self.sigma_auto, self.sigma, label="σ"),
             self.weights, self.device, self.channel_axis, self.rgb_channels, self.feature_cache, self.volume,
-            _row(self.segment_button, self.cancel_button, self.live, label=""), self.status,
+            _row(self.segment_button, self.cancel_button, self.live, label=""),
+            _row(self.commit_button, label=""), self.status,
         ])
 
     def _connect(self) -> None:
@@ -313,6 +321,7 @@ class ScribbleSegmentationWidget(Container):
         self.sigma_auto.changed.connect(lambda auto: setattr(self.sigma, "enabled", not auto))
         self.segment_button.clicked.connect(lambda *_: self.segment())
         self.cancel_button.clicked.connect(lambda *_: self.cancel())
+        self.commit_button.clicked.connect(lambda *_: self.commit())
         self.live.changed.connect(self._on_live_toggled)
         for control in (self.image_combo, self.backbone, self.preset, self.weights, self.device, self.channel_axis,
                         self.rgb_channels, self.feature_cache, self.volume, self.lam_auto, self.sigma_auto):
@@ -326,7 +335,7 @@ class ScribbleSegmentationWidget(Container):
         return [
             (layer.name, layer)
             for layer in self.viewer.layers
-            if isinstance(layer, Labels) and _layers.role(layer) != _layers.ROLE_SEGMENTATION
+            if isinstance(layer, Labels) and _layers.role(layer) not in (_layers.ROLE_SEGMENTATION, ROLE_OBJECTS)
         ]
 
     # -- control callbacks -------------------------------------------------------
@@ -343,8 +352,10 @@ class ScribbleSegmentationWidget(Container):
                 self.scribbles_combo.value = layer
                 return
 
-    def _on_scribbles_changed(self, _layer=None) -> None:
+    def _on_scribbles_changed(self, layer=None) -> None:
         self._update_live_connection()
+        if isinstance(layer, Labels):
+            layer.bind_key("c", lambda _layer: self.commit(), overwrite=True)
 
     def _on_backbone_changed(self, _value=None) -> None:
         """Weights and device only matter for backbones with pretrained weights."""
@@ -603,6 +614,8 @@ class ScribbleSegmentationWidget(Container):
                 inputs = _layers.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point)
             else:
                 inputs = _channels.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point, axis)
+            strokes = inputs.scribbles.copy()  # as painted (Live compares with these)
+            inputs.scribbles = self._protect_objects(image_layer, inputs.plane, inputs.scribbles)
             if live and np.unique(inputs.scribbles[inputs.scribbles > 0]).size < 2:
                 self.status.value = "Live: paint both object (1) and background (2)"
                 return False
@@ -613,9 +626,82 @@ class ScribbleSegmentationWidget(Container):
         except (ValueError, TypeError, RuntimeError) as exc:
             self._notify(one_line(exc))
             return False
-        self._last_strokes = (inputs.plane, inputs.scribbles.copy())
+        self._last_strokes = (inputs.plane, strokes)
         self._start(Job(self._next_rid(), CancelToken(), image_layer, scribbles_layer, inputs), slot, options)
         return True
+
+    # -- object by object ----------------------------------------------------------
+    def _objects_layer(self, image_layer, create: bool = False) -> Optional[Labels]:
+        """The ``"<image> objects"`` instance layer (shared with *Point prompts*), made on demand."""
+        name = f"{image_layer.name} objects"
+        shape = _layers.spatial_shape(image_layer)
+        for layer in self.viewer.layers:
+            if (isinstance(layer, Labels) and layer.name == name and _layers.role(layer) == ROLE_OBJECTS
+                    and _layers.spatial_shape(layer) == shape):
+                return layer
+        if not create:
+            return None
+        active = self.viewer.layers.selection.active
+        layer = self.viewer.add_labels(
+            np.zeros(shape, np.int32), name=name, opacity=0.5,
+            metadata={_layers.METADATA_KEY: {"role": ROLE_OBJECTS, "image": image_layer.name}},
+            **_layers.layer_geometry(image_layer))
+        if active is not None and active in self.viewer.layers:
+            self.viewer.layers.selection.active = active
+        return layer
+
+    def _protect_objects(self, image_layer, plane: tuple, scribbles: np.ndarray) -> np.ndarray:
+        """Committed objects are background for the next cut, unless painted over on purpose."""
+        objects = self._objects_layer(image_layer)
+        if objects is None:
+            return scribbles
+        taken = np.asarray(_layers.layer_array(objects)[plane]) > 0
+        if not taken.any():
+            return scribbles
+        return np.where(taken & (scribbles == 0), np.asarray(SCRIBBLE_BACKGROUND, scribbles.dtype), scribbles)
+
+    def commit(self) -> int:
+        """Commit the current object into ``"<image> objects"`` with the next free id (one undoable edit).
+
+        The object is label 1 of the result layer's current plane. Its strokes and
+        the result plane are cleared (each one undoable edit), committed objects
+        are never changed, and later cuts see them as background. Key: ``C`` on
+        the scribbles layer.
+
+        Returns
+        -------
+        int
+            The new object's id; 0 when there was nothing to commit (a notification says why).
+        """
+        image_layer, scribbles_layer = self.image_combo.value, self.scribbles_combo.value
+        if self.busy:
+            self._notify("a segmentation is running: wait for it (or Cancel), then commit")
+            return 0
+        if not isinstance(image_layer, Image):
+            self._notify("no image layer selected: open an image first")
+            return 0
+        result = _layers.find_result_layer(self.viewer, _layers.result_name(image_layer),
+                                           _layers.spatial_shape(image_layer), exclude=(scribbles_layer,))
+        plane = _layers.current_plane(image_layer, self.viewer.dims.point)
+        mask = None if result is None else np.asarray(_layers.layer_array(result)[plane]) == 1
+        if mask is None or not mask.any():
+            self._notify("nothing to commit: segment an object first (paint 1 on it, 2 around it)")
+            return 0
+        objects = self._objects_layer(image_layer, create=True)
+        old = np.asarray(_layers.layer_array(objects)[plane])
+        label_id = next_free_id(_layers.layer_array(objects))
+        labels = commit_object(old, mask, label_id)  # other objects keep every pixel
+        _layers.write_plane(objects, plane, labels.astype(objects.data.dtype, copy=False))
+        live, self.live.value = self.live.value, False  # clearing the strokes must not start a cut
+        try:
+            if isinstance(scribbles_layer, Labels) and scribbles_layer in self.viewer.layers:
+                _layers.write_plane(scribbles_layer, plane, np.zeros_like(np.asarray(scribbles_layer.data[plane])))
+            _layers.write_plane(result, plane, np.zeros_like(np.asarray(result.data[plane])))
+        finally:
+            self.live.value = live
+        self.status.value = (f"committed object {label_id} ({int((labels == label_id).sum())} pixels) to "
+                             f"'{objects.name}': paint the next object")
+        return label_id
 
     def _next_rid(self) -> int:
         """A new request number; every running request is cancelled."""
