@@ -74,7 +74,8 @@ def test_spacing_between_planes_weighs_their_ties():
     ses.set_image(vol, spacing=(1e6, 1, 1))
     far = ses.segment(scr)
     planes = ses.segment(scr, mode="planes")
-    np.testing.assert_array_equal(far, planes)
+    # the same cut, less the specks the per-plane mode drops from planes without strokes
+    np.testing.assert_array_equal(volume_module.remove_specks(far.astype(bool), scr), planes.astype(bool))
     ses.set_image(vol, spacing=(1, 1, 1))
     tied = ses.segment(scr)
     assert np.count_nonzero(tied != planes) > 0
