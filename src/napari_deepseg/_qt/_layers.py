@@ -20,6 +20,8 @@ from ..core.utils.validation import lazy_view
 METADATA_KEY = "napari-deepseg"
 ROLE_SEGMENTATION = "segmentation"
 ROLE_SCRIBBLES = "scribbles"
+#: the instance layer both the Scribble and the Point prompts widget commit objects into
+ROLE_OBJECTS = "objects"
 
 
 def layer_array(layer):
@@ -186,6 +188,30 @@ def new_scribbles_layer(viewer, image_layer) -> Labels:
     layer.mode = "paint"
     viewer.layers.selection.active = layer
     return layer
+
+
+def role_layer(viewer, image_layer, layer_role: str, name: str, dtype, colormap=None, create: bool = True):
+    """The Labels layer ``name`` this plugin made with ``layer_role`` for the image (a user's layer is never reused).
+
+    Made (empty, half opaque, on the image's geometry) when missing and ``create``;
+    ``None`` otherwise.
+    """
+    shape = spatial_shape(image_layer)
+    for layer in viewer.layers:
+        if (isinstance(layer, Labels) and role(layer) == layer_role and layer.name == name
+                and spatial_shape(layer) == shape):
+            return layer
+    if not create:
+        return None
+    kwargs = {"colormap": colormap} if colormap is not None else {}
+    return viewer.add_labels(np.zeros(shape, dtype), name=name, opacity=0.5,
+                             metadata={METADATA_KEY: {"role": layer_role, "image": image_layer.name}},
+                             **layer_geometry(image_layer), **kwargs)
+
+
+def objects_name(image_layer) -> str:
+    """Name of the instance layer of an image's committed objects: ``"<image> objects"``."""
+    return f"{image_layer.name} objects"
 
 
 def result_name(image_layer) -> str:

@@ -55,7 +55,6 @@ POSITIVE_COLOUR = "lime"
 NEGATIVE_COLOUR = "red"
 ROLE_PROMPTS = "prompts"
 ROLE_PREVIEW = "prompt-mask"
-ROLE_OBJECTS = "objects"
 ROLE_BOX = "box"
 #: delay that merges point edits arriving together (e.g. a paste) into one request
 EDIT_DELAY_MS = 20
@@ -536,7 +535,7 @@ class PointPromptWidget(Container):
             return (data != 0) & (data != refine.label_id)
         name = f"{image_layer.name} objects"
         layer = self.viewer.layers[name] if name in self.viewer.layers else None
-        if isinstance(layer, Labels) and _layers.role(layer) == ROLE_OBJECTS:
+        if isinstance(layer, Labels) and _layers.role(layer) == _layers.ROLE_OBJECTS:
             data = np.asarray(layer.data[plane])
             return data != 0 if data.any() else None
         return None
@@ -565,21 +564,15 @@ class PointPromptWidget(Container):
 
     # -- layers -------------------------------------------------------------------------
     def _role_layer(self, image_layer, role: str, name: str, dtype, colormap=None) -> Labels:
-        """The Labels layer of ``role`` for the image (created on demand; a user's layer is never reused).
+        """The Labels layer of ``role`` for the image (:func:`_layers.role_layer`), made on demand.
 
         A new layer goes just below the points layer, so that the prompts stay
         visible (green/red) on top of the mask.
         """
-        shape = _layers.spatial_shape(image_layer)
-        for layer in self.viewer.layers:
-            if (isinstance(layer, Labels) and _layers.role(layer) == role and layer.name == name
-                    and _layers.spatial_shape(layer) == shape):
-                return layer
-        kwargs = {"colormap": colormap} if colormap is not None else {}
-        layer = self.viewer.add_labels(
-            np.zeros(shape, dtype), name=name, opacity=0.5,
-            metadata={_layers.METADATA_KEY: {"role": role, "image": image_layer.name}},
-            **_layers.layer_geometry(image_layer), **kwargs)
+        existing = _layers.role_layer(self.viewer, image_layer, role, name, dtype, create=False)
+        if existing is not None:
+            return existing
+        layer = _layers.role_layer(self.viewer, image_layer, role, name, dtype, colormap)
         points = self.points_combo.value
         if isinstance(points, Points) and points in self.viewer.layers:
             src, dst = self.viewer.layers.index(layer), self.viewer.layers.index(points)
@@ -617,7 +610,7 @@ class PointPromptWidget(Container):
         if refine is not None and refine.layer in self.viewer.layers:
             target, label_id = refine.layer, refine.label_id
         else:
-            target = self._role_layer(image_layer, ROLE_OBJECTS, f"{image_layer.name} objects", np.int32)
+            target = self._role_layer(image_layer, _layers.ROLE_OBJECTS, _layers.objects_name(image_layer), np.int32)
             label_id = next_free_id(target.data)
         old = np.asarray(target.data[plane])
         labels = commit_object(old, mask, label_id)  # other objects are never changed

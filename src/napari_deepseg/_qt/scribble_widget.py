@@ -46,8 +46,6 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 #: the "3-D image" choice -> VolumeSession mode (None: the current plane, as for any stack)
 VOLUME_MODES = {"current plane": None, "3-D cut": "3d", "per plane": "planes"}
 DEFAULT_SIGMA_DISPLAY = 10.0
-#: the role of the instance layer both this widget and *Point prompts* commit objects into
-ROLE_OBJECTS = "objects"
 #: delay between a finished stroke and the live re-run; strokes within it are merged
 LIVE_DELAY_MS = 30
 #: delay between choosing an image (or backbone, preset, ...) and preparing it in the background
@@ -335,7 +333,8 @@ class ScribbleSegmentationWidget(Container):
         return [
             (layer.name, layer)
             for layer in self.viewer.layers
-            if isinstance(layer, Labels) and _layers.role(layer) not in (_layers.ROLE_SEGMENTATION, ROLE_OBJECTS)
+            if isinstance(layer, Labels)
+            and _layers.role(layer) not in (_layers.ROLE_SEGMENTATION, _layers.ROLE_OBJECTS)
         ]
 
     # -- control callbacks -------------------------------------------------------
@@ -633,19 +632,9 @@ class ScribbleSegmentationWidget(Container):
     # -- object by object ----------------------------------------------------------
     def _objects_layer(self, image_layer, create: bool = False) -> Optional[Labels]:
         """The ``"<image> objects"`` instance layer (shared with *Point prompts*), made on demand."""
-        name = f"{image_layer.name} objects"
-        shape = _layers.spatial_shape(image_layer)
-        for layer in self.viewer.layers:
-            if (isinstance(layer, Labels) and layer.name == name and _layers.role(layer) == ROLE_OBJECTS
-                    and _layers.spatial_shape(layer) == shape):
-                return layer
-        if not create:
-            return None
         active = self.viewer.layers.selection.active
-        layer = self.viewer.add_labels(
-            np.zeros(shape, np.int32), name=name, opacity=0.5,
-            metadata={_layers.METADATA_KEY: {"role": ROLE_OBJECTS, "image": image_layer.name}},
-            **_layers.layer_geometry(image_layer))
+        layer = _layers.role_layer(self.viewer, image_layer, _layers.ROLE_OBJECTS, _layers.objects_name(image_layer),
+                                   np.int32, create=create)
         if active is not None and active in self.viewer.layers:
             self.viewer.layers.selection.active = active
         return layer
