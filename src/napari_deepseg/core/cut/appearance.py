@@ -458,6 +458,9 @@ class LocalMixtureModel(SharedMixtureModel):
         self.cell = int(cell)
         self.strength = float(strength)
         self.grid = tuple(max(1, -(-n // self.cell)) for n in self.shape)
+        # the bilinear blend of every row and column between cell centres, once per image
+        self._row_blend = _cell_weights(self.shape[0], self.cell, self.grid[0])
+        self._col_blend = _cell_weights(self.shape[1], self.cell, self.grid[1])
 
     def fit(self, pixels: np.ndarray, labels: np.ndarray, positions: Optional[np.ndarray] = None
             ) -> "LocalMixtureModel":
@@ -499,10 +502,8 @@ class LocalMixtureModel(SharedMixtureModel):
 
         Capped at ±:data:`COST_CAP` as the other models' costs are; float32 ``ids.shape``.
         """
-        gr, gc = self.grid
-        r_lo, r_hi, r_w = _cell_weights(self.shape[0], self.cell, gr)
-        c_lo, c_hi, c_w = _cell_weights(self.shape[1], self.cell, gc)
-        r_lo, r_hi, r_w = r_lo[rows], r_hi[rows], r_w[rows]
+        r_lo, r_hi, r_w = (a[rows] for a in self._row_blend)
+        c_lo, c_hi, c_w = self._col_blend
         out = np.empty(ids.shape, np.float32)
         scale = np.float32(1.0 / _CODE_MAX)
         with single_threaded_blas():
