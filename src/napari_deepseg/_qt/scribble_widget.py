@@ -495,12 +495,7 @@ class ScribbleSegmentationWidget(Container):
             self._preparing.token.cancel()
         job = Job(0, CancelToken(), image_layer, None, None)
         self._preparing = job
-        emit = self._relay.progressed.emit
-        worker = create_worker(
-            prepare_request, slot, image, options,
-            progress=lambda done, total, msg="": emit(-1, int(done), int(total), str(msg)),
-            cancel=job.token, _start_thread=False, _worker_class=FunctionWorker, _ignore_errors=True,
-        )
+        worker = self._worker(prepare_request, (slot, image, options), -1, job.token)
         worker.returned.connect(lambda *_: self._on_prepared(job, key))
         worker.errored.connect(partial(self._on_prepare_failed, job))
         worker.finished.connect(partial(self._on_prepare_finished, job))
@@ -703,19 +698,23 @@ class ScribbleSegmentationWidget(Container):
         """Create the worker, connect its signals, then start it."""
         job.pbar = progress(total=0, desc=f"napari-deepseg: {job.image_layer.name}")
         self._jobs[job.rid] = job
-        emit = self._relay.progressed.emit
-        worker = create_worker(
-            run_request, slot, job.inputs.image, job.inputs.scribbles, options,
-            progress=lambda done, total, msg="": emit(job.rid, int(done), int(total), str(msg)),
-            cancel=job.token,
-            _start_thread=False, _worker_class=FunctionWorker, _ignore_errors=True,
-        )
+        args = (slot, job.inputs.image, job.inputs.scribbles, options)
+        worker = self._worker(run_request, args, job.rid, job.token)
         worker.returned.connect(partial(self._on_returned, job))
         worker.errored.connect(partial(self._on_errored, job))
         worker.finished.connect(partial(self._on_finished, job))
         self.status.value = f"segmenting '{job.image_layer.name}' ({options.backbone}, {options.preset})…"
         self._update_buttons()
         worker.start()
+
+    def _worker(self, fn, args: tuple, rid: int, token: CancelToken):
+        """An unstarted worker for ``fn(*args, progress=..., cancel=token)``, its progress relayed as request ``rid``."""
+        emit = self._relay.progressed.emit
+        return create_worker(
+            fn, *args,
+            progress=lambda done, total, msg="": emit(rid, int(done), int(total), str(msg)),
+            cancel=token, _start_thread=False, _worker_class=FunctionWorker, _ignore_errors=True,
+        )
 
     @property
     def busy(self) -> bool:
