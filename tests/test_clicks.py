@@ -174,3 +174,50 @@ def test_distance_prior_and_fixed_radius_run():
     m = get_click_method("graphcut", features="rgb", radius_mode="fixed", radius=3, distance_weight=2.0)
     m.set_image(image)
     assert iou(m.predict([Click(int(rr.mean()), int(cc.mean()), True)]), truth) > 0.85
+
+
+def _face_with_an_eye(seed=0):
+    """A bright rectangle on a dark textured ground, with a dark disk (an eye) inside it."""
+    rng = np.random.default_rng(seed)
+    rows, cols = 80, 100
+    image = np.empty((rows, cols, 3), np.float32)
+    image[:] = (0.15, 0.35, 0.15)
+    obj = np.zeros((rows, cols), bool)
+    obj[15:65, 15:85] = True
+    image[obj] = (0.9, 0.6, 0.3)
+    rr, cc = np.ogrid[:rows, :cols]
+    eye = (rr - 40) ** 2 + (cc - 66) ** 2 <= 100
+    image[eye] = (0.15, 0.35, 0.15)
+    image += rng.normal(0, 0.03, image.shape)
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8), obj & ~eye
+
+
+def test_soft_star_bends_around_a_dark_part_of_the_object():
+    """A hard star about the click must fill the eye or lose what lies behind it (issue 15, item 12).
+
+    Here it fills it; on the cat it cuts the face along the ray tangent to an eye.
+    The click engine's soft star keeps the eye out and the object behind it in.
+    """
+    image, truth = _face_with_an_eye()
+    click = [Click(40, 25, True)]
+    hard = get_click_method("graphcut", features="rgb", star_weight=None)
+    hard.set_image(image)
+    starred = hard.predict(click)
+    assert starred[40, 60:72].all()  # the eye is labelled object: every ray behind it must pass
+    soft = get_click_method("graphcut", features="rgb")  # the default: a soft star
+    soft.set_image(image)
+    mask = soft.predict(click)
+    assert not mask[38:43, 62:71].any() and mask[38:43, 78:85].all()
+    assert iou(mask, truth) > 0.98 > iou(starred, truth)
+
+
+def test_star_weight_is_checked():
+    with pytest.raises(ValueError, match="star_weight"):
+        get_click_method("graphcut", features="rgb", star_weight=0)
+    session = SegmentationSession("rgb")
+    image, _ = disk_image((30, 30))
+    session.set_image(image)
+    scribbles = np.zeros((30, 30), np.uint8)
+    scribbles[15, 15], scribbles[0, 0] = 1, 2
+    with pytest.raises(ValueError, match="star_weight"):
+        session.segment(scribbles, star_weight=-1.0)

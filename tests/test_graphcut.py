@@ -396,7 +396,7 @@ def test_incremental_cut_integer_and_float_graphs_agree(seed):
         assert a[hard_fg].all()
 
 
-def _cut_energy(fg, src, snk, nl, star):
+def _cut_energy(fg, src, snk, nl, star, star_weight=1e9):
     """Cut value of a labelling (True = source side) in the graph IncrementalCut builds."""
     e = float(np.where(fg, snk, src).sum())
     for off, w in zip(nl.offsets, nl.weights):
@@ -404,8 +404,32 @@ def _cut_energy(fg, src, snk, nl, star):
         e += float(w[fg[a] != fg[b]].sum())
     if star is not None:
         flat = fg.ravel()
-        e += 1e9 * float(np.count_nonzero(flat[star[0]] & ~flat[star[1]]))
+        e += star_weight * float(np.count_nonzero(flat[star[0]] & ~flat[star[1]]))
     return e
+
+
+@pytest.mark.parametrize("integer", [True, False], ids=["int", "float"])
+@pytest.mark.parametrize("seed", range(3))
+def test_soft_star_cut_is_the_minimum_on_tiny_grids(seed, integer):
+    """A broken ray costs star_weight: the cut is the exact minimum of that energy, not the hard star's."""
+    rng = np.random.default_rng(300 + seed)
+    shape = (3, 4)
+    nl = _quarter_nlinks(rng, shape)
+    centres = np.zeros(shape, bool)
+    centres[1, 1] = True
+    star = graphcut.star_edges(centres)
+    w = 0.5
+    cut = graphcut.IncrementalCut(nl, star, max_tlink=21.0, integer=integer, star_weight=w)
+    labellings = np.array(list(itertools.product((False, True), repeat=12))).reshape(-1, *shape)
+    differs = 0
+    for _ in range(6):
+        src, snk = _quarter_costs(rng, shape), _quarter_costs(rng, shape)
+        got = cut.solve(src, snk)
+        soft = [_cut_energy(lab, src, snk, nl, star, w) for lab in labellings]
+        assert _cut_energy(got, src, snk, nl, star, w) == pytest.approx(min(soft), abs=1e-6)
+        hard = labellings[int(np.argmin([_cut_energy(lab, src, snk, nl, star) for lab in labellings]))]
+        differs += int(not np.array_equal(got, hard))
+    assert differs  # the soft star does break rays the hard one keeps
 
 
 @pytest.mark.parametrize("seed", range(3))

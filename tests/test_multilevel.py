@@ -228,6 +228,29 @@ def test_solve_band_partial_is_the_cut_with_the_rest_fixed(seed):
     np.testing.assert_array_equal(got, ref)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_solve_band_soft_star_is_the_cut_with_the_rest_fixed(seed):
+    """A soft star in a band: in-band rays cost star_weight, rays across its edge become t-link costs."""
+    rng, nl, cost_fg, cost_bg, hard_fg, hard_bg = _random_problem(seed)
+    shape = nl.shape
+    star = graphcut.star_edges(hard_fg)
+    w = 1.5
+    init = rng.random(shape) < 0.5  # any labelling outside: a soft star need not hold there
+    init[hard_fg], init[hard_bg] = True, False
+    band = ndi.binary_dilation(rng.random(shape) < 0.1, iterations=1) | hard_fg | hard_bg
+    assert not band.all()
+    got = solve_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, star, star_weight=w)
+    np.testing.assert_array_equal(got[~band], init[~band])
+    fixed_fg, fixed_bg = hard_fg | (init & ~band), hard_bg | (~init & ~band)
+    cut = graphcut.IncrementalCut(nl, star, integer=False, star_weight=w)
+    ref = cut.solve(*graphcut.tlinks(cost_fg, cost_bg, fixed_fg, fixed_bg, 1e7))
+    np.testing.assert_array_equal(got, ref)
+    # the whole image as the band: the full soft-star cut
+    whole = solve_band(cost_fg, cost_bg, nl, init, np.ones(shape, bool), hard_fg, hard_bg, star, star_weight=w)
+    fresh = graphcut.IncrementalCut(nl, star, integer=False, star_weight=w)
+    np.testing.assert_array_equal(whole, fresh.solve(*graphcut.tlinks(cost_fg, cost_bg, hard_fg, hard_bg, 1e7)))
+
+
 def test_solve_band_respects_seeds_the_initial_labelling_contradicts():
     shape = (20, 24)
     nl = contrast_nlinks([np.zeros(np.zeros(shape)[pair_slices(shape, o)[0]].shape, np.float32) for o in OFFSETS_8],

@@ -7,7 +7,8 @@ The energy of a labelling is the sum of
   for deep backbones a linear model on the features' grid, upsampled;
 * **contrast n-links** on the 8-neighbourhood of full-resolution colour (plus the
   features' differences for deep backbones), weighted by λ;
-* **star convexity** around the object strokes (hard implication edges);
+* **star convexity** around the object strokes (hard implication edges), and
+  around every object the cut finds apart from the strokes (:func:`detached_objects`);
 * optional soft evidence (:class:`Extra`: an extra unary, other labels to fit on).
 
 :func:`cut_default` minimises it GrabCut-style (fit, cut, refit, cut again)
@@ -168,9 +169,10 @@ class Extra:
 
     unary: Optional[np.ndarray] = None
     fit_labels: Optional[np.ndarray] = None
+    star_weight: Optional[float] = None  # None: hard star convexity
 
     @classmethod
-    def check(cls, unary, fit_labels, shape, classes) -> "Extra":
+    def check(cls, unary, fit_labels, shape, classes, star_weight=None) -> "Extra":
         if unary is not None:
             unary = np.asarray(unary, np.float32)
             if unary.shape != (*shape, 2) or classes.size != 2:
@@ -179,7 +181,11 @@ class Extra:
                 raise ValueError("unary costs must be finite")
         if fit_labels is not None:
             fit_labels = check_scribbles(fit_labels, shape, name="fit_labels")
-        return cls(unary, fit_labels)
+        if star_weight is not None:
+            star_weight = float(star_weight)
+            if not (np.isfinite(star_weight) and star_weight > 0):
+                raise ValueError(f"star_weight must be a positive number (None: a hard star), got {star_weight!r}")
+        return cls(unary, fit_labels, star_weight)
 
     def first_fit(self, seeds: np.ndarray) -> np.ndarray:
         return seeds if self.fit_labels is None else self.fit_labels
@@ -209,6 +215,69 @@ def cached_nlinks(entry: ImageFeatures, lam, sigma):
     return key, entry.nlinks[key]
 
 
+#: a region the cut without a star finds apart from the object strokes becomes a star centre of its own
+#: when the starred cut already labels at least this share of it object
+DETACHED_MIN_SHARE = 0.5
+#: ... and when it holds at least this share of the level's pixels
+DETACHED_MIN_AREA = 0.001
+
+
+def detached_objects(starred: np.ndarray, free: np.ndarray, object_seeds: np.ndarray) -> Optional[np.ndarray]:
+    """Object regions apart from every object stroke that the starred cut reached through a wedge.
+
+    Star convexity makes every object pixel see a stroke along a straight ray.
+    A second object the user did not stroke (the next roof) can then only be
+    labelled object together with a wedge of background between it and the
+    nearest stroke. ``free``, the same energy cut without the star, shows such
+    objects as regions of their own. When the strokes mark several of its
+    regions (several separate objects: roofs, cells), the unstroked regions the
+    starred cut took anyway (:data:`DETACHED_MIN_SHARE` of them, and
+    :data:`DETACHED_MIN_AREA` of the image at least) are returned, to be star
+    centres of their own: the object keeps them and loses the wedge. Regions the
+    starred cut refused stay refused; strokes on one object only return ``None``
+    (a look-alike elsewhere in a photograph is clutter, which the star keeps out).
+
+    Parameters
+    ----------
+    starred, free : numpy.ndarray of bool
+        Object masks of the cut with and without the star.
+    object_seeds : numpy.ndarray of bool
+        The object strokes.
+
+    Returns
+    -------
+    numpy.ndarray of bool or None
+        The regions, or ``None`` when there are none.
+
+    Examples
+    --------
+    >>> free = np.zeros((1, 12), bool); free[0, [0, 1, 5, 6, 7, 10, 11]] = True
+    >>> starred = free.copy(); starred[0, 2:5] = True   # the wedge 2-4 to the unstroked 5-7
+    >>> seeds = np.zeros((1, 12), bool); seeds[0, [0, 11]] = True
+    >>> detached_objects(starred, free, seeds).nonzero()[1].tolist()
+    [5, 6, 7]
+    >>> seeds[0, 11] = False  # one stroked object
+    >>> detached_objects(starred, free, seeds) is None
+    True
+    """
+    from scipy import ndimage as ndi
+
+    labels, n = ndi.label(free, structure=np.ones((3,) * free.ndim, bool))
+    if n == 0:
+        return None
+    size = np.bincount(labels.ravel(), minlength=n + 1)
+    inside = np.bincount(labels.ravel(), weights=starred.ravel(), minlength=n + 1)
+    keep = (inside >= DETACHED_MIN_SHARE * size) & (size >= DETACHED_MIN_AREA * free.size)
+    keep[0] = False
+    stroked = np.unique(labels[object_seeds])
+    if np.count_nonzero(stroked) < 2:  # the strokes mark one object: a look-alike elsewhere is clutter
+        return None
+    keep[stroked] = False
+    if not keep.any():
+        return None
+    return keep[labels]
+
+
 def cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
                 extra: Extra = NO_EXTRA, progress=None) -> np.ndarray:
     """Learned appearance + contrast edges + star convexity, refitted GrabCut-style."""
@@ -217,7 +286,7 @@ def cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, ca
     model = fit_appearance(entry, extra.first_fit(seeds))
     binary = classes.size == 2
     if binary:
-        cut = incremental_cut(entry, key, nlinks, hard == 0)
+        cut = incremental_cut(entry, key, nlinks, hard == 0, star_weight=extra.star_weight)
         big = cut.infinity
     index = None
     for it in range(iterations + 1):
@@ -231,10 +300,28 @@ def cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, ca
         costs = extra.costs(costs_for(entry, model))
         if binary:
             fg = cut.solve(*graphcut.tlinks(costs[..., 0], costs[..., 1], hard == 0, hard == 1, big))
+            if it == iterations and extra.star_weight is None:
+                fg = recut_detached(fg, costs[..., 0], costs[..., 1], nlinks, hard == 0, hard == 1)
             index = np.where(fg, 0, 1).astype(np.int32)
         else:
             index = graphcut.solve_multilabel(costs, float(np.mean([w.mean() for w in nlinks.weights[:2]])), hard)
     return index
+
+
+def recut_detached(fg, cost_fg, cost_bg, nlinks, hard_fg, hard_bg, detached_out=None) -> np.ndarray:
+    """The starred cut ``fg`` again, with the :func:`detached_objects` it reached as star centres of their own.
+
+    Returns ``fg`` itself when there are none. ``detached_out``, a list, receives
+    the regions (or ``None``) for the finer levels of a pyramid.
+    """
+    free = graphcut.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg)
+    extra = detached_objects(fg, free, hard_fg)
+    if detached_out is not None:
+        detached_out.append(extra)
+    if extra is None:
+        return fg
+    star = graphcut.star_edges(hard_fg | extra)
+    return graphcut.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg, star=star)
 
 
 def mask_hash(mask: np.ndarray) -> str:
@@ -243,11 +330,12 @@ def mask_hash(mask: np.ndarray) -> str:
 
 
 def incremental_cut(entry: ImageFeatures, key, nlinks, object_seeds: np.ndarray,
-                     max_tlink: float = COST_CAP + 1.0) -> graphcut.IncrementalCut:
-    """The cached graph for these n-links and object strokes (its star edges), or a new one."""
-    star_key = (key, mask_hash(object_seeds))
+                     max_tlink: float = COST_CAP + 1.0, star_weight=None) -> graphcut.IncrementalCut:
+    """The cached graph for these n-links and object strokes (its star edges of ``star_weight``), or a new one."""
+    star_key = (key, mask_hash(object_seeds), star_weight)
     if entry.cut is None or entry.cut[0] != star_key:
-        entry.cut = (star_key, graphcut.IncrementalCut(nlinks, graphcut.star_edges(object_seeds), max_tlink))
+        star = graphcut.star_edges(object_seeds)
+        entry.cut = (star_key, graphcut.IncrementalCut(nlinks, star, max_tlink, star_weight=star_weight))
     return entry.cut[1]
 
 

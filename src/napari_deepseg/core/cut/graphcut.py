@@ -17,6 +17,7 @@ max-flow; more classes by alpha-expansion (:mod:`maxflow.fastmin`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -411,6 +412,11 @@ class IncrementalCut:
         integer scale, see :func:`integer_scale`).
     integer : bool
         ``False`` always builds a float graph (for unbounded unary costs).
+    star_weight : float, optional
+        ``None`` (default): the star edges are hard implications. A number makes
+        them soft: an object pixel whose step towards its centre is background
+        costs ``star_weight`` instead of being forbidden, so a ray may break where
+        the image argues for it strongly enough (a dark eye inside a face).
 
     Examples
     --------
@@ -422,12 +428,16 @@ class IncrementalCut:
     [[True, False, False, False]]
     """
 
-    def __init__(self, nlinks: NLinks, star=None, max_tlink: float = 20.0, integer: bool = True):
+    def __init__(self, nlinks: NLinks, star=None, max_tlink: float = 20.0, integer: bool = True,
+                 star_weight: Optional[float] = None):
         import maxflow
 
         self.shape = nlinks.shape
         n = self.shape[0] * self.shape[1]
-        self.scale = integer_scale(n, nlinks.max_node_weight() + max_tlink) if integer else 0
+        soft = star is not None and star[0].size and star_weight is not None
+        # a pixel has one star edge out and at most 8 in
+        node_max = nlinks.max_node_weight() + max_tlink + (9.0 * float(star_weight) if soft else 0.0)
+        self.scale = integer_scale(n, node_max) if integer else 0
         self.graph = (maxflow.GraphInt if self.scale else maxflow.GraphFloat)(n, 4 * n)
         self.nodes = self.graph.add_grid_nodes(self.shape)
         i, j, w = nlinks.flat(cache=n <= CACHE_EDGES_MAX_PIXELS)
@@ -436,8 +446,11 @@ class IncrementalCut:
         del i, j, w
         if star is not None and star[0].size:
             p, q = star
-            inf = INT_INFINITY if self.scale else 1e9  # an implication, never worth cutting
-            self.graph.add_edges(p, q, np.full(p.size, inf, self._dtype), np.zeros(p.size, self._dtype))
+            if soft:  # a ray broken at a price
+                cap = np.full(p.size, self._caps(np.float32(star_weight)), self._dtype)
+            else:  # an implication, never worth cutting
+                cap = np.full(p.size, INT_INFINITY if self.scale else 1e9, self._dtype)
+            self.graph.add_edges(p, q, cap, np.zeros(p.size, self._dtype))
         self._src = None
         self._snk = None
 

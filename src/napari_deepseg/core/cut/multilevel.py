@@ -236,7 +236,8 @@ def _fixed_neighbours(src, snk, node, neighbour_fg, weight) -> None:
     snk += np.bincount(node[~neighbour_fg], weight[~neighbour_fg], minlength=n)
 
 
-def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None) -> np.ndarray:
+def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None,
+               star_weight=None) -> np.ndarray:
     """Re-solve the pixels of ``band`` at full resolution, the rest fixed to ``init_fg``.
 
     Parameters
@@ -257,16 +258,19 @@ def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=N
     star : tuple of numpy.ndarray or StarSteps, optional
         Star edges ``(p, q)`` (object at ``p`` implies object at ``q``), or a
         :class:`StarSteps` computing them for the pixels asked.
+    star_weight : float, optional
+        ``None``: hard star implications; a number: each broken one costs this much
+        (see :class:`~napari_deepseg.core.cut.graphcut.IncrementalCut`).
 
     Returns
     -------
     numpy.ndarray of bool
         The full-resolution object mask.
     """
-    return _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star)[0]
+    return _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight)[0]
 
 
-def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None):
+def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, star_weight=None):
     """:func:`solve_band`, also returning the flat indices of the fixed pixels the solution contradicts."""
     import maxflow
 
@@ -322,7 +326,8 @@ def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
         has = q >= 0
         q_in = np.zeros(nodes.size, bool)
         q_in[has] = flat_band[q[has]]
-        g.add_edges(np.flatnonzero(q_in), node_id(q[q_in]), np.full(q_in.sum(), big), np.zeros(q_in.sum()))
+        cap = big if star_weight is None else float(star_weight)
+        g.add_edges(np.flatnonzero(q_in), node_id(q[q_in]), np.full(q_in.sum(), cap), np.zeros(q_in.sum()))
         out_bg = has & ~q_in
         out_bg[out_bg] = ~fixed_fg[q[out_bg]]
         star_bg[out_bg] = True  # p -> q with q fixed background: p cannot be object
@@ -332,6 +337,10 @@ def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
         rq = rq[rq >= 0]
         rq = rq[flat_band[rq]]
         star_fg[node_id(rq)] = True  # a fixed object pixel forces its step into the band
+        if star_weight is not None:  # soft star: the implications across the band's edge become costs
+            np.add.at(snk, np.flatnonzero(star_bg), float(star_weight))
+            np.add.at(src, node_id(rq), float(star_weight))
+            star_fg[:] = star_bg[:] = False
     # the strokes always win; a star implication yields where it contradicts one
     force_fg = seed_fg | (star_fg & ~seed_bg)
     force_bg = (seed_bg | (star_bg & ~seed_fg)) & ~force_fg
@@ -414,7 +423,7 @@ MAX_GROWTH_FACTOR = 4
 
 
 def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, radius: int = 3,
-                max_rounds: int = MAX_GROWTH_ROUNDS):
+                max_rounds: int = MAX_GROWTH_ROUNDS, star_weight=None):
     """:func:`solve_band`, grown where the solution presses against the band's edge.
 
     After each solve, the fixed pixels that disagree with a neighbour inside the
@@ -437,7 +446,7 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     band = band.copy()
     limit = MAX_GROWTH_FACTOR * int(np.count_nonzero(band))
     for rounds in range(1, max_rounds + 1):
-        fg, contacts = _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star)
+        fg, contacts = _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight)
         nodes = int(np.count_nonzero(band))
         if not contacts.size or (nodes >= GROWTH_MIN_NODES and contacts.size < GROWTH_TOLERANCE * nodes):
             break

@@ -19,7 +19,7 @@ from ..utils.progress import check, report
 from . import graphcut, multilevel
 from .appearance import COST_CAP, LocalMixtureModel, SharedMixtureModel
 from .energy import (NO_EXTRA, Extra, cached_nlinks, costs_for, cut_default, fit_appearance, image_mixture,
-                     incremental_cut, mask_hash, refit)
+                     incremental_cut, mask_hash, recut_detached, refit)
 from .image import ImageFeatures
 from .palette import strips
 
@@ -119,6 +119,10 @@ def band_edges(level: ImageFeatures, lam: float, sigma):
         return multilevel.ColourEdges(level.colour_at, level.shape, lam, level_sigma(level, sigma))
     return multilevel.ArrayEdges(cached_nlinks(level, lam, sigma)[1])
 
+
+#: a coarsest level of at most this many pixels also looks for objects apart from the strokes
+#: (:func:`~napari_deepseg.core.cut.energy.detached_objects`: one more max-flow without the star)
+DETACHED_MAX_PIXELS = 400_000
 
 #: levels up to this many pixels precompute every pixel's star step (one distance transform);
 #: larger ones ask a k-d tree for the band's pixels only
@@ -236,7 +240,9 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     total, step = (iterations + 1) * (k + 1), 0
     top = levels[k]
     ckey, c_nlinks = cached_nlinks(top, lam * 2**k, sigma)
-    c_cut = incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0)
+    soft = extra.star_weight
+    c_cut = incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0,
+                            star_weight=None if soft is None else soft * 2**k)
     model = fit_appearance(entry, extra.first_fit(seeds))
     fg = None
     for it in range(iterations + 1):
@@ -253,6 +259,15 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
             deltas.append(multilevel.block_sum(deltas[-1]))
         cost_fg, cost_bg = _split(deltas[k])
         fg = c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity))
+        centres = [h for h, _ in hards]  # star centres per level: the object strokes...
+        if it == iterations and soft is None and top.shape[0] * top.shape[1] <= DETACHED_MAX_PIXELS:
+            found = []  # ... and the objects the coarse cut finds apart from them
+            fg = recut_detached(fg, cost_fg, cost_bg, c_nlinks, *hards[k], detached_out=found)
+            up = found[0]
+            for i in range(k, -1, -1) if up is not None else ():
+                if i < k:
+                    up = multilevel.upsample_labels(up, levels[i].shape)
+                centres[i] = centres[i] | up
         step += 1
         for i in range(k - 1, -1, -1):  # each finer level: a band around the boundary of the one above
             check(cancel)
@@ -272,7 +287,8 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
                 delta = deltas[i].ravel()
                 costs = lambda flat, d=delta: _split(d[flat])  # noqa: E731
             fg, _ = multilevel.refine_band(costs, None, band_edges(level, lam * 2**i, sigma), init, band, h_fg,
-                                           h_bg, _star_steps(level, h_fg), radius=BAND_RADIUS, max_rounds=rounds)
+                                           h_bg, _star_steps(level, centres[i]), radius=BAND_RADIUS, max_rounds=rounds,
+                                           star_weight=None if soft is None else soft * 2**i)
             step += 1
     report(progress, total, total, "graph cut")
     return np.where(fg, 0, 1).astype(np.int32)

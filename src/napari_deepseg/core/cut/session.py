@@ -193,6 +193,7 @@ class SegmentationSession:
         multilevel: Optional[bool] = None,
         unary: Optional[np.ndarray] = None,
         fit_labels: Optional[np.ndarray] = None,
+        star_weight: Optional[float] = None,
     ) -> np.ndarray:
         """Cut the current image for the given scribbles.
 
@@ -228,6 +229,12 @@ class SegmentationSession:
             Default preset: a scribble-like label image the appearance models are
             first fitted on instead of ``scribbles`` (soft evidence, such as the
             image border standing for the background, that is not a hard constraint).
+        star_weight : float, optional
+            Default preset, two labels: ``None`` (default) makes the object star-convex
+            around its strokes (hard implications); a number makes each broken
+            implication cost that much, so the object may bend around a region that
+            looks like background (the click engine's choice, see
+            :mod:`~napari_deepseg.core.prompts.clickcut`).
 
         Returns
         -------
@@ -263,7 +270,7 @@ class SegmentationSession:
         else:
             coarse_to_fine = classes.size == 2 and pyramid.applies(entry.shape, multilevel)
             cut = pyramid.cut_multilevel if coarse_to_fine else energy.cut_default
-            extra = energy.Extra.check(unary, fit_labels, entry.shape, classes)
+            extra = energy.Extra.check(unary, fit_labels, entry.shape, classes, star_weight)
             index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress)
         report(progress, 1, 1, "graph cut")
         return labels_from_index(index, classes)

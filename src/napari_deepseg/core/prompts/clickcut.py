@@ -12,6 +12,10 @@ click protocol is in ``docs/benchmarks.md``:
   click asks, so a correction near a thin part does not spill over the boundary.
 * **the image border is background**, always (a hard seed), also after the first
   negative click; objects touching the border lose that one-pixel ring only.
+* **a soft star** around the object seeds (:data:`STAR_WEIGHT`): a hard star
+  convexity about a click cuts everything behind a dark part of the object
+  (the "shadow" of an eye seen from a click on the cheek) along straight rays;
+  a broken ray costs :data:`STAR_WEIGHT` instead, so the mask bends around it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ CLICK_RADIUS = 5
 MAX_RADIUS = 8
 #: the smallest adaptive radius
 MIN_RADIUS = 2
+#: cost of one broken star-convexity implication (``None``: hard, the scribble cut's choice)
+STAR_WEIGHT = 60.0
 RADIUS_MODES = ("adaptive", "fixed")
 BORDER_MODES = ("hard", "hard-until-negative", "soft")
 
@@ -138,6 +144,9 @@ class GraphCutClicks(ClickMethod):
         Smoothness weight (the default preset's when ``None``).
     box_iterations : int
         Appearance refits of a cut with a box (:meth:`predict_box`).
+    star_weight : float, optional
+        Cost of a broken star-convexity implication around the object seeds
+        (default :data:`STAR_WEIGHT`); ``None`` makes the star hard.
     **backbone_params
         Passed to the backbone.
 
@@ -153,7 +162,8 @@ class GraphCutClicks(ClickMethod):
 
     def __init__(self, features: str = "classic", radius_mode: str = "adaptive", radius: int = CLICK_RADIUS,
                  border: str = "hard", distance_weight: float = 0.0, iterations: int = DEFAULT_ITERATIONS,
-                 lam: Optional[float] = None, box_iterations: int = BOX_ITERATIONS, **backbone_params):
+                 lam: Optional[float] = None, box_iterations: int = BOX_ITERATIONS,
+                 star_weight: Optional[float] = STAR_WEIGHT, **backbone_params):
         if radius_mode not in RADIUS_MODES:
             raise ValueError(f"radius_mode must be one of {', '.join(RADIUS_MODES)}; got {radius_mode!r}")
         if border not in BORDER_MODES:
@@ -167,6 +177,7 @@ class GraphCutClicks(ClickMethod):
         self.distance_weight, self.iterations = float(distance_weight), int(iterations)
         self.lam = check_positive(lam, "lambda")
         self.box_iterations = int(box_iterations)
+        self.star_weight = None if star_weight is None else check_positive(star_weight, "star_weight")
         self._shape = None
         self._last_box = None  # (box, clicks, mask, radii) of the last box prediction
         self._last = None  # (clicks, mask) of the last prediction on this image
@@ -194,7 +205,7 @@ class GraphCutClicks(ClickMethod):
             fit[border] = SCRIBBLE_BACKGROUND
         unary = distance_prior(clicks, self._shape, self.distance_weight) if self.distance_weight > 0 else None
         mask = self.session.segment(seeds, lam=self.lam, iterations=self.iterations, cancel=cancel, unary=unary,
-                                    fit_labels=fit) == 1
+                                    fit_labels=fit, star_weight=self.star_weight) == 1
         self._last = (list(clicks), mask)
         return mask
 
@@ -220,7 +231,7 @@ class GraphCutClicks(ClickMethod):
         radii = self._box_click_radii(box, clicks)
         seeds, fit = box_labels(box, self._shape, clicks, radii, CENTRE_RADIUS, strokes=strokes)
         mask = self.session.segment(seeds, lam=self.lam, iterations=self.box_iterations, cancel=cancel,
-                                    fit_labels=fit) == 1
+                                    fit_labels=fit, star_weight=self.star_weight) == 1
         self._last_box = (box, list(clicks), mask, radii)
         return mask
 
