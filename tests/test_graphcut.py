@@ -408,19 +408,24 @@ def _cut_energy(fg, src, snk, nl, star, star_weight=1e9):
     return e
 
 
+def _tiny_star_problem(rng):
+    """A 3x4 grid's n-links, the star edges about one centre pixel, and all 4096 labellings."""
+    shape = (3, 4)
+    nl = _quarter_nlinks(rng, shape)
+    centres = np.zeros(shape, bool)
+    centres[1, 1] = True
+    labellings = np.array(list(itertools.product((False, True), repeat=12))).reshape(-1, *shape)
+    return shape, nl, graphcut.star_edges(centres), labellings
+
+
 @pytest.mark.parametrize("integer", [True, False], ids=["int", "float"])
 @pytest.mark.parametrize("seed", range(3))
 def test_soft_star_cut_is_the_minimum_on_tiny_grids(seed, integer):
     """A broken ray costs star_weight: the cut is the exact minimum of that energy, not the hard star's."""
     rng = np.random.default_rng(300 + seed)
-    shape = (3, 4)
-    nl = _quarter_nlinks(rng, shape)
-    centres = np.zeros(shape, bool)
-    centres[1, 1] = True
-    star = graphcut.star_edges(centres)
+    shape, nl, star, labellings = _tiny_star_problem(rng)
     w = 0.5
     cut = graphcut.IncrementalCut(nl, star, max_tlink=21.0, integer=integer, star_weight=w)
-    labellings = np.array(list(itertools.product((False, True), repeat=12))).reshape(-1, *shape)
     differs = 0
     for _ in range(6):
         src, snk = _quarter_costs(rng, shape), _quarter_costs(rng, shape)
@@ -435,13 +440,8 @@ def test_soft_star_cut_is_the_minimum_on_tiny_grids(seed, integer):
 @pytest.mark.parametrize("seed", range(3))
 def test_incremental_cut_is_the_minimum_on_tiny_grids(seed):
     rng = np.random.default_rng(200 + seed)
-    shape = (3, 4)
-    nl = _quarter_nlinks(rng, shape)
-    centres = np.zeros(shape, bool)
-    centres[1, 1] = True
-    star = graphcut.star_edges(centres)
+    shape, nl, star, labellings = _tiny_star_problem(rng)
     cut = graphcut.IncrementalCut(nl, star, max_tlink=21.0)
-    labellings = np.array(list(itertools.product((False, True), repeat=12))).reshape(-1, *shape)
     for _ in range(3):
         src, snk = _quarter_costs(rng, shape), _quarter_costs(rng, shape)
         got = cut.solve(src, snk)

@@ -31,7 +31,7 @@ import numpy as np
 from ..features import FeatureMap
 from ..features.base import upsample_grid
 from ..utils.progress import check, report
-from ..utils.validation import check_scribbles
+from ..utils.validation import check_positive, check_scribbles
 from . import graphcut
 from .appearance import (COST_CAP, MAX_SAMPLES_PER_CLASS, ImageMixture, LinearModel, LocalMixtureModel,
                          SharedMixtureModel)
@@ -181,11 +181,7 @@ class Extra:
                 raise ValueError("unary costs must be finite")
         if fit_labels is not None:
             fit_labels = check_scribbles(fit_labels, shape, name="fit_labels")
-        if star_weight is not None:
-            star_weight = float(star_weight)
-            if not (np.isfinite(star_weight) and star_weight > 0):
-                raise ValueError(f"star_weight must be a positive number (None: a hard star), got {star_weight!r}")
-        return cls(unary, fit_labels, star_weight)
+        return cls(unary, fit_labels, check_positive(star_weight, "star_weight"))
 
     def first_fit(self, seeds: np.ndarray) -> np.ndarray:
         return seeds if self.fit_labels is None else self.fit_labels
@@ -301,27 +297,34 @@ def cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, ca
         if binary:
             fg = cut.solve(*graphcut.tlinks(costs[..., 0], costs[..., 1], hard == 0, hard == 1, big))
             if it == iterations and extra.star_weight is None:
-                fg = recut_detached(fg, costs[..., 0], costs[..., 1], nlinks, hard == 0, hard == 1)
+                fg, _ = recut_detached(fg, costs[..., 0], costs[..., 1], nlinks, hard == 0, hard == 1)
             index = np.where(fg, 0, 1).astype(np.int32)
         else:
             index = graphcut.solve_multilabel(costs, float(np.mean([w.mean() for w in nlinks.weights[:2]])), hard)
     return index
 
 
-def recut_detached(fg, cost_fg, cost_bg, nlinks, hard_fg, hard_bg, detached_out=None) -> np.ndarray:
+def recut_detached(fg, cost_fg, cost_bg, nlinks, hard_fg, hard_bg):
     """The starred cut ``fg`` again, with the :func:`detached_objects` it reached as star centres of their own.
 
-    Returns ``fg`` itself when there are none. ``detached_out``, a list, receives
-    the regions (or ``None``) for the finer levels of a pyramid.
+    Returns
+    -------
+    fg : numpy.ndarray of bool
+        The new cut, or ``fg`` itself when there are no such objects.
+    detached : numpy.ndarray of bool or None
+        The objects (the finer levels of a pyramid add them to their star centres).
     """
+    from scipy import ndimage as ndi
+
+    # connected strokes lie in one region of the cut without the star: nothing to detach, no second cut
+    if ndi.label(hard_fg, structure=np.ones((3,) * hard_fg.ndim, bool))[1] < 2:
+        return fg, None
     free = graphcut.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg)
-    extra = detached_objects(fg, free, hard_fg)
-    if detached_out is not None:
-        detached_out.append(extra)
-    if extra is None:
-        return fg
-    star = graphcut.star_edges(hard_fg | extra)
-    return graphcut.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg, star=star)
+    detached = detached_objects(fg, free, hard_fg)
+    if detached is None:
+        return fg, None
+    star = graphcut.star_edges(hard_fg | detached)
+    return graphcut.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg, star=star), detached
 
 
 def mask_hash(mask: np.ndarray) -> str:

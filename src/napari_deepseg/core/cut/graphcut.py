@@ -434,7 +434,7 @@ class IncrementalCut:
 
         self.shape = nlinks.shape
         n = self.shape[0] * self.shape[1]
-        soft = star is not None and star[0].size and star_weight is not None
+        soft = star is not None and star[0].size > 0 and star_weight is not None
         # a pixel has one star edge out and at most 8 in
         node_max = nlinks.max_node_weight() + max_tlink + (9.0 * float(star_weight) if soft else 0.0)
         self.scale = integer_scale(n, node_max) if integer else 0

@@ -329,18 +329,18 @@ def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
         cap = big if star_weight is None else float(star_weight)
         g.add_edges(np.flatnonzero(q_in), node_id(q[q_in]), np.full(q_in.sum(), cap), np.zeros(q_in.sum()))
         out_bg = has & ~q_in
-        out_bg[out_bg] = ~fixed_fg[q[out_bg]]
-        star_bg[out_bg] = True  # p -> q with q fixed background: p cannot be object
+        out_bg[out_bg] = ~fixed_fg[q[out_bg]]  # p -> q with q fixed background
         ring = np.unique(np.concatenate([q for _, q in pairs]))
         ring = ring[fixed_fg[ring]]  # fixed object pixels next to the band
         rq = steps.step(ring)
         rq = rq[rq >= 0]
-        rq = rq[flat_band[rq]]
-        star_fg[node_id(rq)] = True  # a fixed object pixel forces its step into the band
-        if star_weight is not None:  # soft star: the implications across the band's edge become costs
-            np.add.at(snk, np.flatnonzero(star_bg), float(star_weight))
-            np.add.at(src, node_id(rq), float(star_weight))
-            star_fg[:] = star_bg[:] = False
+        rq = node_id(rq[flat_band[rq]])  # band pixels a fixed object pixel steps to
+        if star_weight is None:
+            star_bg[out_bg] = True  # p cannot be object
+            star_fg[rq] = True  # a fixed object pixel forces its step into the band
+        else:  # soft star: those implications become costs
+            snk[out_bg] += float(star_weight)
+            np.add.at(src, rq, float(star_weight))
     # the strokes always win; a star implication yields where it contradicts one
     force_fg = seed_fg | (star_fg & ~seed_bg)
     force_bg = (seed_bg | (star_bg & ~seed_fg)) & ~force_fg

@@ -241,8 +241,11 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     top = levels[k]
     ckey, c_nlinks = cached_nlinks(top, lam * 2**k, sigma)
     soft = extra.star_weight
-    c_cut = incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0,
-                            star_weight=None if soft is None else soft * 2**k)
+
+    def star_weight(i):  # a coarse star edge stands for 2^i fine ones, as the n-links do
+        return None if soft is None else soft * 2**i
+
+    c_cut = incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0, star_weight=star_weight(k))
     model = fit_appearance(entry, extra.first_fit(seeds))
     fg = None
     for it in range(iterations + 1):
@@ -259,14 +262,11 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
             deltas.append(multilevel.block_sum(deltas[-1]))
         cost_fg, cost_bg = _split(deltas[k])
         fg = c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity))
-        centres = [h for h, _ in hards]  # star centres per level: the object strokes...
+        centres = [h for h, _ in hards]  # star centres of the finer levels: the object strokes...
         if it == iterations and soft is None and top.shape[0] * top.shape[1] <= DETACHED_MAX_PIXELS:
-            found = []  # ... and the objects the coarse cut finds apart from them
-            fg = recut_detached(fg, cost_fg, cost_bg, c_nlinks, *hards[k], detached_out=found)
-            up = found[0]
-            for i in range(k, -1, -1) if up is not None else ():
-                if i < k:
-                    up = multilevel.upsample_labels(up, levels[i].shape)
+            fg, up = recut_detached(fg, cost_fg, cost_bg, c_nlinks, *hards[k])
+            for i in range(k - 1, -1, -1) if up is not None else ():  # ... and the objects found apart from them
+                up = multilevel.upsample_labels(up, levels[i].shape)
                 centres[i] = centres[i] | up
         step += 1
         for i in range(k - 1, -1, -1):  # each finer level: a band around the boundary of the one above
@@ -288,7 +288,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
                 costs = lambda flat, d=delta: _split(d[flat])  # noqa: E731
             fg, _ = multilevel.refine_band(costs, None, band_edges(level, lam * 2**i, sigma), init, band, h_fg,
                                            h_bg, _star_steps(level, centres[i]), radius=BAND_RADIUS, max_rounds=rounds,
-                                           star_weight=None if soft is None else soft * 2**i)
+                                           star_weight=star_weight(i))
             step += 1
     report(progress, total, total, "graph cut")
     return np.where(fg, 0, 1).astype(np.int32)
