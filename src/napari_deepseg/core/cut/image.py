@@ -60,6 +60,9 @@ class ImageFeatures:
     appearance_channels : int
         Leading feature channels the weight-free appearance mixture adds to colour
         (the backbone's ``appearance_channels``, else :data:`APPEARANCE_CHANNELS`).
+    last : object or None
+        The last coarse-to-fine cut of this image (:class:`~napari_deepseg.core.cut.pyramid.LastCut`):
+        what a local update after a new stroke starts from.
     """
 
     key: str
@@ -76,6 +79,7 @@ class ImageFeatures:
     star: Optional[tuple] = None
     auto_sigma: Optional[float] = None
     appearance_channels: int = APPEARANCE_CHANNELS
+    last: Optional[object] = None
 
     @property
     def image(self) -> np.ndarray:

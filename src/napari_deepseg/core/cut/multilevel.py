@@ -423,7 +423,7 @@ MAX_GROWTH_FACTOR = 4
 
 
 def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, radius: int = 3,
-                max_rounds: int = MAX_GROWTH_ROUNDS, star_weight=None):
+                max_rounds: int = MAX_GROWTH_ROUNDS, star_weight=None, limit=None):
     """:func:`solve_band`, grown where the solution presses against the band's edge.
 
     After each solve, the fixed pixels that disagree with a neighbour inside the
@@ -434,7 +434,9 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     corrected instead of kept. The work is bounded: a band stops growing at
     :data:`MAX_GROWTH_FACTOR` times its first size, and a large band
     (:data:`GROWTH_MIN_NODES`) once almost none of it (:data:`GROWTH_TOLERANCE`)
-    presses on its edge.
+    presses on its edge. ``limit`` (a bool mask) bounds the growth: the band
+    never leaves it, so every pixel outside ``band | limit`` keeps ``init_fg``
+    (the local update of :func:`~napari_deepseg.core.cut.pyramid.update_multilevel`).
 
     Returns
     -------
@@ -444,14 +446,20 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
         Solves made.
     """
     band = band.copy()
-    limit = MAX_GROWTH_FACTOR * int(np.count_nonzero(band))
+    most = MAX_GROWTH_FACTOR * int(np.count_nonzero(band))
     for rounds in range(1, max_rounds + 1):
         fg, contacts = _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight)
         nodes = int(np.count_nonzero(band))
         if not contacts.size or (nodes >= GROWTH_MIN_NODES and contacts.size < GROWTH_TOLERANCE * nodes):
             break
-        if nodes >= limit:  # the bound: keep the labelling of the last solve
+        if nodes >= most:  # the bound: keep the labelling of the last solve
             break
+        if limit is not None:
+            contacts = contacts[limit.ravel()[contacts]]
+            if not contacts.size:
+                break
         grow(band, contacts, max(1, radius))
+        if limit is not None:
+            band &= limit
     return fg, rounds
 

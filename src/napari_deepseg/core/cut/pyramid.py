@@ -10,9 +10,11 @@ when a cut takes this path; :func:`prepare` builds what its first cut would buil
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from ..features import FeatureMap
 from ..utils.progress import check, report
@@ -248,6 +250,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     c_cut = incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0, star_weight=star_weight(k))
     model = fit_appearance(entry, extra.first_fit(seeds))
     fg = None
+    fgs, detached = [None] * (k + 1), [None] * (k + 1)  # the last round's labelling and detached centres per level
     for it in range(iterations + 1):
         check(cancel)
         stage = f"graph cut (round {it + 1} of {iterations + 1})" if iterations else "graph cut"
@@ -265,9 +268,12 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
         centres = [h for h, _ in hards]  # star centres of the finer levels: the object strokes...
         if it == iterations and soft is None and top.shape[0] * top.shape[1] <= DETACHED_MAX_PIXELS:
             fg, up = recut_detached(fg, cost_fg, cost_bg, c_nlinks, *hards[k])
+            detached[k] = up
             for i in range(k - 1, -1, -1) if up is not None else ():  # ... and the objects found apart from them
                 up = multilevel.upsample_labels(up, levels[i].shape)
                 centres[i] = centres[i] | up
+                detached[i] = up
+        fgs[k] = fg
         step += 1
         for i in range(k - 1, -1, -1):  # each finer level: a band around the boundary of the one above
             check(cancel)
@@ -289,7 +295,11 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
             fg, _ = multilevel.refine_band(costs, None, band_edges(level, lam * 2**i, sigma), init, band, h_fg,
                                            h_bg, _star_steps(level, centres[i]), radius=BAND_RADIUS, max_rounds=rounds,
                                            star_weight=star_weight(i))
+            fgs[i] = fg
             step += 1
+    if extra.unary is None and extra.fit_labels is None:  # what a local update starts from
+        entry.last = LastCut(cut_key(lam, sigma, iterations, classes, soft), seeds.copy(), fine, deltas, fgs,
+                             detached, [None] * (k + 1))
     report(progress, total, total, "graph cut")
     return np.where(fg, 0, 1).astype(np.int32)
 
@@ -309,3 +319,163 @@ def prepare(entry: ImageFeatures, lam: float, sigma, progress=None, cancel=None)
     for i in range(k):
         band_edges(levels[i], lam * 2**i, sigma)
     report(progress, 3, 3, "ready")
+
+
+#: a local update (:func:`update_multilevel`) may change the pixels within this many pixels of the box that holds
+#: the changed strokes, on every side; nothing outside that window
+UPDATE_BOUND = 512
+#: a change whose window covers more than this share of the image is solved whole (:func:`cut_multilevel`)
+UPDATE_MAX_SHARE = 0.25
+
+
+@dataclass
+class LastCut:
+    """What the last coarse-to-fine cut of an image leaves for a local update (``ImageFeatures.last``).
+
+    Attributes
+    ----------
+    key : tuple
+        λ, σ, refits, classes and star weight of the cut (:func:`cut_key`): an update
+        with other parameters is a new cut.
+    seeds : numpy.ndarray
+        The strokes the result answers.
+    fine : _FineCosts
+        The full-resolution costs of the last appearance model (kept by updates).
+    deltas : list
+        Block sums of the cost difference per level (``[None, half, quarter, ...]``).
+    fgs : list of numpy.ndarray
+        The object mask of every level, full resolution first.
+    detached : list
+        Star centres the cut found apart from the strokes, per level (or ``None``).
+    stars : list
+        Star steps per level of the last update (a k-d tree of the centres), reused
+        while the object strokes stay the same.
+    """
+
+    key: tuple
+    seeds: np.ndarray
+    fine: _FineCosts
+    deltas: list
+    fgs: list
+    detached: list
+    stars: list
+
+
+def cut_key(lam, sigma, iterations, classes, star_weight) -> tuple:
+    """The parameters a local update must share with the cut it starts from."""
+    return (float(lam), None if sigma is None else float(sigma), int(iterations), tuple(int(c) for c in classes),
+            None if star_weight is None else float(star_weight))
+
+
+def update_window(rows: np.ndarray, cols: np.ndarray, shape, bound: int):
+    """The window a local update may change: the box of the pixels ``(rows, cols)`` grown by ``bound``.
+
+    Returns
+    -------
+    tuple of int
+        ``(r0, r1, c0, c1)``, end-exclusive, clipped to ``shape``.
+
+    Examples
+    --------
+    >>> update_window(np.array([5, 7]), np.array([40, 41]), (100, 50), 10)
+    (0, 18, 30, 50)
+    """
+    return (max(0, int(rows.min()) - bound), min(shape[0], int(rows.max()) + 1 + bound),
+            max(0, int(cols.min()) - bound), min(shape[1], int(cols.max()) + 1 + bound))
+
+
+def _level_window(window, i: int, shape):
+    """The window at pyramid level ``i`` (``2**i`` times coarser), covering the full-resolution one."""
+    f = multilevel.FACTOR**i
+    r0, r1, c0, c1 = window
+    return slice(r0 // f, min(shape[0], -(-r1 // f))), slice(c0 // f, min(shape[1], -(-c1 // f)))
+
+
+def _local_star(last: LastCut, i: int, centres: np.ndarray):
+    """k-d tree star steps of level ``i`` for these centres (kept on ``last`` while they stay the same)."""
+    key = mask_hash(centres)
+    if last.stars[i] is None or last.stars[i][0] != key:
+        last.stars[i] = (key, multilevel.StarSteps(centres))
+    return last.stars[i][1]
+
+
+def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
+                      extra: Extra = NO_EXTRA, progress=None, bound: Optional[int] = None) -> Optional[np.ndarray]:
+    """Answer changed strokes by re-solving only a window around them, from the last cut of this image.
+
+    The appearance model of the last cut is kept. Every level of the pyramid
+    is re-solved inside the window (the box of the pixels whose stroke changed,
+    grown by ``bound`` pixels on every side, at that level's scale): the
+    coarsest level whole, every finer level only on the boundary of the blocks
+    whose coarser label changed and around the changed strokes, its band
+    growing inside the window only. Pixels outside the window keep the last
+    result bit for bit; inside it, the result equals a cut with the kept model
+    whose labels outside the window are fixed.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Class indices (0 object, 1 background) as :func:`cut_multilevel` returns
+        them, or ``None`` where a local update does not apply: no earlier cut of
+        this image with the same parameters, extra evidence (``unary``,
+        ``fit_labels``), a window over :data:`UPDATE_MAX_SHARE` of the image, or
+        strokes that change the pyramid's depth. The caller then cuts whole.
+    """
+    last = entry.last
+    if (last is None or extra.unary is not None or extra.fit_labels is not None or seeds.shape != last.seeds.shape
+            or last.key != cut_key(lam, sigma, iterations, classes, extra.star_weight)):
+        return None
+    rr, cc = np.nonzero(seeds != last.seeds)
+    if not rr.size:
+        return np.where(last.fgs[0], 0, 1).astype(np.int32)
+    rows, cols = entry.shape
+    window = update_window(rr, cc, entry.shape, UPDATE_BOUND if bound is None else int(bound))
+    if (window[1] - window[0]) * (window[3] - window[2]) > UPDATE_MAX_SHARE * rows * cols:
+        return None
+    levels = levels_of(entry)
+    k = len(last.fgs) - 1
+    hards = [(seeds == classes[0], seeds == classes[1])]
+    for _ in levels[1:]:
+        hards.append(multilevel.coarse_seeds(*hards[-1]))
+    usable = [i for i, (f, b) in enumerate(hards) if i > 0 and f.any() and b.any()]
+    if not usable or max(usable) != k:
+        return None
+    soft = extra.star_weight
+    fgs = list(last.fgs)
+    for i in range(k, -1, -1):
+        check(cancel)
+        where = "full resolution" if i == 0 else f"1/{2**i} resolution"
+        report(progress, k - i, k + 1, f"local update: level {k - i + 1} of {k + 1} ({where})")
+        level = levels[i]
+        win = _level_window(window, i, level.shape)
+        inside = np.zeros(level.shape, bool)
+        inside[win] = True
+        h_fg, h_bg = hards[i]
+        if i == k:  # the coarsest level: the whole window
+            init, band = last.fgs[k], inside
+            edges = multilevel.ArrayEdges(cached_nlinks(level, lam * 2**k, sigma)[1])
+        else:  # the boundary of the blocks whose coarser label changed, and the changed strokes
+            ys = np.arange(win[0].start, win[0].stop) // multilevel.FACTOR
+            xs = np.arange(win[1].start, win[1].stop) // multilevel.FACTOR
+            new, old = fgs[i + 1][np.ix_(ys, xs)], last.fgs[i + 1][np.ix_(ys, xs)]
+            changed = new != old
+            init = last.fgs[i].copy()
+            init[win][changed] = new[changed]
+            focus = changed.copy()
+            focus[(rr >> i) - win[0].start, (cc >> i) - win[1].start] = True
+            focus = ndi.binary_dilation(focus, np.ones((3, 3), bool), iterations=BAND_RADIUS + 1)
+            band = np.zeros(level.shape, bool)
+            band[win] = multilevel.band_mask(init[win], h_fg[win], h_bg[win], BAND_RADIUS) & focus
+            edges = band_edges(level, lam * 2**i, sigma)
+        if not band.any():
+            fgs[i] = init
+            continue
+        detached = last.detached[i]
+        centres = h_fg if detached is None else h_fg | detached
+        costs = last.fine.at if i == 0 else (lambda flat, d=last.deltas[i].ravel(): _split(d[flat]))
+        fgs[i], _ = multilevel.refine_band(costs, None, edges, init, band, h_fg, h_bg, _local_star(last, i, centres),
+                                           radius=BAND_RADIUS, star_weight=None if soft is None else soft * 2**i,
+                                           limit=inside)
+    entry.last = replace(last, seeds=seeds.copy(), fgs=fgs)
+    report(progress, k + 1, k + 1, "local update")
+    return np.where(fgs[0], 0, 1).astype(np.int32)

@@ -66,6 +66,8 @@ class SegmentationSession:
         self.cache_size = max(1, int(cache_size))
         self._cache: "OrderedDict[str, ImageFeatures]" = OrderedDict()
         self._current: Optional[ImageFeatures] = None
+        #: whether the last :meth:`segment` was a local update (``local=True`` that applied)
+        self.last_local = False
 
     # -- expensive step -------------------------------------------------------
     def set_image(
@@ -194,6 +196,7 @@ class SegmentationSession:
         unary: Optional[np.ndarray] = None,
         fit_labels: Optional[np.ndarray] = None,
         star_weight: Optional[float] = None,
+        local: bool = False,
     ) -> np.ndarray:
         """Cut the current image for the given scribbles.
 
@@ -235,6 +238,17 @@ class SegmentationSession:
             implication cost that much, so the object may bend around a region that
             looks like background (the click engine's choice, see
             :mod:`~napari_deepseg.core.prompts.clickcut`).
+        local : bool
+            Default preset, two labels, coarse-to-fine: answer the strokes that
+            changed since the last cut of this image (same parameters) by a
+            local update (:func:`~napari_deepseg.core.cut.pyramid.update_multilevel`):
+            the appearance model is kept and only a window around the changed
+            strokes (:data:`~napari_deepseg.core.cut.pyramid.UPDATE_BOUND` pixels
+            around their box) is re-solved; every pixel outside it keeps its label.
+            Where that does not apply (first cut, other parameters, a change over a
+            quarter of the image) the whole image is cut. :attr:`last_local` says
+            which it was; cut again with ``local=False`` to refit the model on
+            the whole image.
 
         Returns
         -------
@@ -262,6 +276,7 @@ class SegmentationSession:
         seeds = check_scribbles(scribbles, entry.shape)
         lam = DEFAULT_LAMBDA[preset] if lam is None else lam
         classes = np.unique(seeds[seeds > 0])
+        self.last_local, index = False, None
         report(progress, 0, 1, "graph cut")
         check(cancel)
         _check_cut_fits(entry, preset, classes.size, multilevel)
@@ -271,7 +286,11 @@ class SegmentationSession:
             coarse_to_fine = classes.size == 2 and pyramid.applies(entry.shape, multilevel)
             cut = pyramid.cut_multilevel if coarse_to_fine else energy.cut_default
             extra = energy.Extra.check(unary, fit_labels, entry.shape, classes, star_weight)
-            index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress)
+            if local and coarse_to_fine:
+                index = pyramid.update_multilevel(entry, seeds, classes, lam, sigma, it, cancel, extra, progress)
+                self.last_local = index is not None
+            if index is None:
+                index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress)
         report(progress, 1, 1, "graph cut")
         return labels_from_index(index, classes)
 

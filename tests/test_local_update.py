@@ -1,0 +1,100 @@
+"""Local updates of the coarse-to-fine cut (issue 22): a changed stroke re-solves a bounded window only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _synthetic import disk_image, disk_scribbles
+from napari_deepseg.core import SegmentationSession
+from napari_deepseg.core.cut import pyramid
+from napari_deepseg.core.evaluation.metrics import iou
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+SHAPE = (400, 600)
+
+
+@pytest.fixture
+def scene(monkeypatch):
+    """A disk photo cut on three levels (400 x 600, 200 x 300, 100 x 150), its strokes and first result."""
+    monkeypatch.setattr(pyramid, "COARSEST_PIXELS", 20_000)
+    monkeypatch.setattr(pyramid, "UPDATE_BOUND", 60)
+    image, truth = disk_image(SHAPE, radius=120, seed=4)
+    strokes = disk_scribbles(truth, width=3, margin=6)
+    session = SegmentationSession("classic")
+    session.set_image(image)
+    first = session.segment(strokes)
+    assert len(session._current.last.fgs) == 3 and not session.last_local
+    return session, truth, strokes, first
+
+
+#: a square stroke on the disk's upper right part, apart from the object strokes (a cross through the centre)
+PATCH = (slice(115, 166), slice(355, 406))
+
+
+def _cut_through(strokes, value=2):
+    """The strokes plus a square of ``value`` on the disk's upper right part."""
+    more = strokes.copy()
+    more[PATCH] = value
+    return more
+
+
+def _outside(window, shape=SHAPE) -> np.ndarray:
+    r0, r1, c0, c1 = window
+    out = np.ones(shape, bool)
+    out[r0:r1, c0:c1] = False
+    return out
+
+
+def test_pixels_beyond_the_bound_keep_their_labels(scene):
+    session, truth, strokes, first = scene
+    more = _cut_through(strokes)
+    out = session.segment(more, local=True)
+    assert session.last_local
+    window = pyramid.update_window(np.array([115, 165]), np.array([355, 405]), SHAPE, 60)
+    outside = _outside(window)
+    np.testing.assert_array_equal(out[outside], first[outside])  # bit for bit beyond the bound
+    assert not out[more == 2].any() and out[more == 1].all()  # the strokes hold
+    assert (out[~outside] != first[~outside]).sum() > 500  # the square and its shadow left the object
+    # erasing the square is a local update too, and gives the first result back
+    back = session.segment(strokes, local=True)
+    assert session.last_local
+    np.testing.assert_array_equal(back[outside], first[outside])
+    assert iou(back == 1, first == 1) > 0.995
+
+
+def test_local_update_agrees_with_the_whole_cut(scene):
+    session, truth, strokes, first = scene
+    more = _cut_through(strokes)
+    local = session.segment(more, local=True)
+    assert session.last_local
+    whole = session.segment(more)
+    assert not session.last_local
+    assert iou(local == 1, whole == 1) > 0.98
+    grown = _cut_through(strokes, value=1)  # an object stroke where the object already is: nothing to change
+    assert iou(session.segment(grown, local=True) == 1, truth) > 0.97
+
+
+def test_local_update_falls_back_to_the_whole_cut(scene, monkeypatch):
+    session, truth, strokes, first = scene
+    np.testing.assert_array_equal(session.segment(strokes, local=True), first)  # nothing changed: the last result
+    assert session.last_local
+    more = _cut_through(strokes)
+    out = session.segment(more, lam=10.0, local=True)  # other parameters: a new cut
+    assert not session.last_local
+    np.testing.assert_array_equal(out, session.segment(more, lam=10.0))  # the whole cut, deterministic
+    monkeypatch.setattr(pyramid, "UPDATE_BOUND", 400)  # a window over a quarter of the image
+    session.segment(_cut_through(strokes, value=0), lam=10.0, local=True)
+    assert not session.last_local
+
+
+def test_first_local_call_is_the_whole_cut(monkeypatch):
+    monkeypatch.setattr(pyramid, "COARSEST_PIXELS", 20_000)
+    image, truth = disk_image(SHAPE, radius=120, seed=4)
+    strokes = disk_scribbles(truth, width=3, margin=6)
+    a, b = SegmentationSession("classic"), SegmentationSession("classic")
+    a.set_image(image)
+    b.set_image(image)
+    np.testing.assert_array_equal(a.segment(strokes, local=True), b.segment(strokes))
+    assert not a.last_local
