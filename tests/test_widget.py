@@ -539,9 +539,9 @@ def test_cancel_stops_a_run_and_leaves_every_layer(widget, viewer, qtbot, errors
     release = __import__("threading").Event()
     original = sw.run_request
 
-    def slow(slot, image, scribbles_, options, progress=None, cancel=None):
+    def slow(slot, image, scribbles_, options, progress=None, cancel=None, **kwargs):
         release.wait(10)  # a long cut: Cancel arrives while it runs
-        return original(slot, image, scribbles_, options, progress=progress, cancel=cancel)
+        return original(slot, image, scribbles_, options, progress=progress, cancel=cancel, **kwargs)
 
     monkeypatch.setattr(sw, "run_request", slow)
     assert widget.segment()
@@ -667,3 +667,66 @@ def test_commit_objects_one_by_one(widget, viewer, qtbot, errors):
     objects.undo()  # the second commit was one edit
     np.testing.assert_array_equal(objects.data, first)
     assert errors[1:] == []
+
+
+def test_a_stroke_updates_locally_then_refits_in_the_background(widget, viewer, qtbot, errors, monkeypatch):
+    from napari_deepseg.core.cut import pyramid
+
+    monkeypatch.setattr(pyramid, "UPDATE_BOUND", 40)  # a window of a few % of this image
+    widget.preset.value = "default"
+    image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    result = viewer.layers["disk segmentation"]
+    first = result.data.copy()
+    assert "locally" not in widget.status.value and not widget.refitting  # the first cut is whole
+    more = np.array(scribbles.data)
+    more[100:121, 200:221] = 2  # a background square on the disk, away from the object strokes
+    scribbles.data = more
+    run(widget, qtbot)
+    assert "updated locally" in widget.status.value, widget.status.value
+    local = result.data.copy()
+    outside = np.ones(first.shape, bool)
+    outside[100 - 40 : 121 + 40, 200 - 40 : 221 + 40] = False
+    np.testing.assert_array_equal(local[outside], first[outside])  # nothing beyond the bound moved
+    assert not local[100:121, 200:221].any() and (local != first).sum() >= 21 * 21
+    qtbot.waitUntil(lambda: not widget.refitting, timeout=WAIT_MS)  # the whole cut, in the background
+    assert "refitted on the whole image" in widget.status.value or "changed nothing" in widget.status.value
+    assert not result.data[100:121, 200:221].any()
+    assert iou(result.data == 1, truth) > 0.9
+    history = len(result._undo_history)
+    result.undo()  # one step per write: the refit (or, if it changed nothing, the local update) goes
+    assert len(result._undo_history) == history - 1
+    assert errors == []
+
+
+def test_a_new_stroke_cancels_the_background_refit(widget, viewer, qtbot, errors, monkeypatch):
+    from napari_deepseg.core.cut import pyramid
+
+    monkeypatch.setattr(pyramid, "UPDATE_BOUND", 40)
+    widget.preset.value = "default"
+    image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    release = __import__("threading").Event()
+    original = sw.run_request
+
+    def slow(slot, image, scribbles_, options, progress=None, cancel=None, local=False):
+        if not local:  # the background refit waits until the next stroke arrives
+            release.wait(10)
+        return original(slot, image, scribbles_, options, progress=progress, cancel=cancel, local=local)
+
+    monkeypatch.setattr(sw, "run_request", slow)
+    more = np.array(scribbles.data)
+    more[100:121, 200:221] = 2
+    scribbles.data = more
+    run(widget, qtbot)
+    qtbot.waitUntil(lambda: widget.refitting, timeout=WAIT_MS)
+    assert widget.segment_button.enabled  # painting and Segment go on while the refit runs
+    more[200:211, 150:161] = 2
+    scribbles.data = more
+    assert widget.segment()  # supersedes the refit
+    release.set()
+    qtbot.waitUntil(lambda: not widget.busy and not widget.refitting, timeout=WAIT_MS)
+    assert not viewer.layers["disk segmentation"].data[200:211, 150:161].any()
+    assert errors == []

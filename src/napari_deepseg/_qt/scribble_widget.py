@@ -97,9 +97,16 @@ class Job:
     inputs: _layers.PlaneInputs
     pbar: Optional[progress] = None
     started: float = field(default_factory=time.perf_counter)
+    #: ask the session for a local update (the strokes changed since its last cut of this plane)
+    local: bool = False
+    #: the whole cut that follows a local update in the background (the model refitted on the whole image)
+    refit: bool = False
+    slot: Optional[SessionSlot] = None
+    options: Optional[Options] = None
 
 
-def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=None, cancel=None) -> np.ndarray:
+def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=None, cancel=None,
+                local: bool = False) -> np.ndarray:
     """Worker body: features (cached by the session) and one cut.
 
     Parameters
@@ -112,6 +119,10 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
         Preset, λ and σ.
     progress, cancel
         See :mod:`napari_deepseg.core.utils.progress`.
+    local : bool
+        A local update where it applies (``SegmentationSession.segment(local=True)``:
+        only a window around the changed strokes is re-solved; the session's
+        ``last_local`` says whether it was).
 
     Returns
     -------
@@ -128,7 +139,7 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
         slot.session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
         return slot.session.segment(
             scribbles, preset=options.preset, lam=options.lam, sigma=options.sigma,
-            progress=progress, cancel=cancel,
+            progress=progress, cancel=cancel, local=local,
         )
 
 
@@ -526,7 +537,7 @@ class ScribbleSegmentationWidget(Container):
     def _update_buttons(self) -> None:
         """Segment is disabled while a segmentation runs; Cancel is enabled while anything runs."""
         try:
-            self.segment_button.enabled = not self._jobs
+            self.segment_button.enabled = not self.busy
             self.cancel_button.enabled = bool(self._jobs) or self._preparing is not None
         except RuntimeError:  # the dock was closed while a worker was finishing
             pass
@@ -621,7 +632,8 @@ class ScribbleSegmentationWidget(Container):
             self._notify(one_line(exc))
             return False
         self._last_strokes = (inputs.plane, strokes)
-        self._start(Job(self._next_rid(), CancelToken(), image_layer, scribbles_layer, inputs), slot, options)
+        self._start(Job(self._next_rid(), CancelToken(), image_layer, scribbles_layer, inputs,
+                        local=options.preset == "default"), slot, options)
         return True
 
     # -- object by object ----------------------------------------------------------
@@ -661,6 +673,8 @@ class ScribbleSegmentationWidget(Container):
         if self.busy:
             self._notify("a segmentation is running: wait for it (or Cancel), then commit")
             return 0
+        if self.refitting:  # the object as shown is committed; the background refit is dropped
+            self._next_rid()
         if not isinstance(image_layer, Image):
             self._notify("no image layer selected: open an image first")
             return 0
@@ -697,13 +711,18 @@ class ScribbleSegmentationWidget(Container):
     def _start(self, job: Job, slot: SessionSlot, options: Options) -> None:
         """Create the worker, connect its signals, then start it."""
         job.pbar = progress(total=0, desc=f"napari-deepseg: {job.image_layer.name}")
+        job.slot, job.options = slot, options
         self._jobs[job.rid] = job
         args = (slot, job.inputs.image, job.inputs.scribbles, options)
-        worker = self._worker(run_request, args, job.rid, job.token)
+        worker = self._worker(partial(run_request, local=True) if job.local else run_request, args, job.rid,
+                              job.token)
         worker.returned.connect(partial(self._on_returned, job))
         worker.errored.connect(partial(self._on_errored, job))
         worker.finished.connect(partial(self._on_finished, job))
-        self.status.value = f"segmenting '{job.image_layer.name}' ({options.backbone}, {options.preset})…"
+        if job.refit:
+            self.status.value += "; refitting the whole image in the background…"
+        else:
+            self.status.value = f"segmenting '{job.image_layer.name}' ({options.backbone}, {options.preset})…"
         self._update_buttons()
         worker.start()
 
@@ -718,8 +737,13 @@ class ScribbleSegmentationWidget(Container):
 
     @property
     def busy(self) -> bool:
-        """Whether any worker is still running."""
-        return bool(self._jobs)
+        """Whether a segmentation is running (a background refit does not count: it yields to the next request)."""
+        return any(not job.refit for job in self._jobs.values())
+
+    @property
+    def refitting(self) -> bool:
+        """Whether the whole cut that follows a local update is running in the background."""
+        return any(job.refit for job in self._jobs.values())
 
     def cancel(self) -> None:
         """Cancel every running request and the preparation; their results are dropped, no layer changes."""
@@ -746,7 +770,8 @@ class ScribbleSegmentationWidget(Container):
         if pbar is None:
             return
         if rid == self._latest and text:
-            self.status.value = f"segmenting '{job.image_layer.name}': {text}"
+            doing = "refitting '{}' in the background" if job.refit else "segmenting '{}'"
+            self.status.value = f"{doing.format(job.image_layer.name)}: {text}"
         if total > 0 and pbar.total != total:
             pbar.total = total
         pbar.update(min(done, max(total, done)) - pbar.n)
@@ -757,6 +782,16 @@ class ScribbleSegmentationWidget(Container):
         if job.rid != self._latest:
             return  # a newer request was started: this result is stale
         self._write_result(job, np.asarray(labels))
+        if self._was_local(job) and job.image_layer in self.viewer.layers:
+            # the local update kept the old appearance model: refit it on the whole image, in the background;
+            # the next request cancels it (the newest request wins)
+            refit = Job(self._next_rid(), CancelToken(), job.image_layer, job.scribbles_layer, job.inputs, refit=True)
+            self._start(refit, job.slot, job.options)
+
+    @staticmethod
+    def _was_local(job: Job) -> bool:
+        """Whether the job's session answered it with a local update (read on the main thread, job still newest)."""
+        return bool(job.local and job.slot is not None and getattr(job.slot.session, "last_local", False))
 
     def _on_errored(self, job: Job, exc: BaseException) -> None:
         if isinstance(exc, Cancelled) or job.rid != self._latest:
@@ -787,7 +822,13 @@ class ScribbleSegmentationWidget(Container):
         else:
             changed = _layers.write_plane(layer, plane, labels)
         seconds = time.perf_counter() - job.started
-        self.status.value = f"'{name}' updated in {seconds:.1f} s ({changed} pixels changed)"
+        if job.refit:
+            self.status.value = (f"'{name}' refitted on the whole image in {seconds:.1f} s "
+                                 f"({changed} pixels changed)" if changed else
+                                 f"'{name}': the refit on the whole image changed nothing ({seconds:.1f} s)")
+            return
+        how = "locally " if self._was_local(job) else ""
+        self.status.value = f"'{name}' updated {how}in {seconds:.1f} s ({changed} pixels changed)"
 
     def _add_result_layer(self, job: Job, name: str, labels: np.ndarray) -> Labels:
         """Add the result layer just below the scribbles, keeping the active layer active."""
