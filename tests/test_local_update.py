@@ -98,3 +98,45 @@ def test_first_local_call_is_the_whole_cut(monkeypatch):
     b.set_image(image)
     np.testing.assert_array_equal(a.segment(strokes, local=True), b.segment(strokes))
     assert not a.last_local
+
+
+# =========================================================================== fewer band solves (issue 22)
+def test_star_steps_remember_what_they_found(monkeypatch):
+    from napari_deepseg.core.cut import multilevel
+
+    rng = np.random.default_rng(0)
+    centres = np.zeros((90, 120), bool)
+    centres[rng.integers(0, 90, 30), rng.integers(0, 120, 30)] = True
+    steps = multilevel.StarSteps(centres)
+    fresh = multilevel.StarSteps(centres)
+    first = np.sort(rng.choice(centres.size, 2000, replace=False))
+    more = np.sort(rng.choice(centres.size, 3000, replace=False))
+    np.testing.assert_array_equal(steps.step(first), fresh._query(first))
+    asked = []
+    original = steps._query
+    monkeypatch.setattr(steps, "_query", lambda flat: asked.append(flat.size) or original(flat))
+    np.testing.assert_array_equal(steps.step(more), fresh._query(more))  # known and new pixels mixed
+    np.testing.assert_array_equal(steps.step(first[::-1]), fresh._query(first[::-1]))  # any order
+    assert asked == [np.setdiff1d(more, first).size]  # the tree was asked for the new pixels only, once
+
+
+def test_large_images_refit_from_the_coarse_labels(monkeypatch):
+    from napari_deepseg.core.cut import multilevel
+
+    monkeypatch.setattr(pyramid, "COARSEST_PIXELS", 20_000)
+    image, truth = disk_image(SHAPE, radius=120, seed=4)
+    strokes = disk_scribbles(truth, width=3, margin=6)
+    solves = []
+    original = multilevel.refine_band
+    monkeypatch.setattr(multilevel, "refine_band", lambda *a, **k: solves.append(1) or original(*a, **k))
+    banded = SegmentationSession("classic")
+    banded.set_image(image)
+    reference = banded.segment(strokes)
+    assert len(solves) == 2 * 2  # two rounds (fit, refit) of two band levels
+    monkeypatch.setattr(pyramid, "REFIT_FROM_COARSE_PIXELS", 0)
+    solves.clear()
+    coarse = SegmentationSession("classic")
+    coarse.set_image(image)
+    out = coarse.segment(strokes)
+    assert len(solves) == 2  # the refit round only
+    assert iou(out == 1, reference == 1) > 0.99 and iou(out == 1, truth) > 0.97
