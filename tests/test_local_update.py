@@ -140,3 +140,48 @@ def test_large_images_refit_from_the_coarse_labels(monkeypatch):
     out = coarse.segment(strokes)
     assert len(solves) == 2  # the refit round only
     assert iou(out == 1, reference == 1) > 0.99 and iou(out == 1, truth) > 0.97
+
+
+# =========================================================================== the HPF solver (issue 22)
+def _band_solution(monkeypatch, hpf_min_nodes, image_seed=4):
+    from napari_deepseg.core.cut import multilevel
+
+    monkeypatch.setattr(pyramid, "COARSEST_PIXELS", 20_000)
+    monkeypatch.setattr(multilevel, "HPF_MIN_NODES", hpf_min_nodes)
+    image, truth = disk_image(SHAPE, radius=120, seed=image_seed)
+    session = SegmentationSession("classic")
+    session.set_image(image)
+    return session.segment(disk_scribbles(truth, width=3, margin=6))
+
+
+def test_hpf_band_solves_give_the_bk_masks(monkeypatch):
+    pytest.importorskip("thinhpf")
+    from napari_deepseg.core.cut import multilevel
+
+    reference = _band_solution(monkeypatch, None)
+    used, bk = [], []
+    original, original_bk = multilevel._hpf_cut, multilevel._bk_cut
+    monkeypatch.setattr(multilevel, "_hpf_cut", lambda *a: used.append(a[0]) or original(*a))
+    monkeypatch.setattr(multilevel, "_bk_cut", lambda *a: bk.append(a[0]) or original_bk(*a))
+    np.testing.assert_array_equal(_band_solution(monkeypatch, 0), reference)
+    assert len(used) >= 4 and not bk  # every band (two levels, two rounds) was solved by HPF alone
+
+
+def test_hpf_is_skipped_where_hard_links_conflict_or_it_is_missing(monkeypatch):
+    from napari_deepseg.core.cut import multilevel
+
+    edges = multilevel.EdgeList()
+    edges.add_edges(np.array([0, 1]), np.array([1, 2]), np.array([1e9, 2.0]), np.array([0.0, 2.0]))
+    src, snk = np.array([1e9, 0.0, 0.0]), np.array([0.0, 1.0, 1e9])
+    assert not multilevel.hard_conflict(3, edges, src, snk, 1e8)
+    asked = []
+    monkeypatch.setattr(multilevel, "_hpf_cut", lambda *a: asked.append(1) or None)  # thinhpf missing
+    monkeypatch.setattr(multilevel, "HPF_MIN_NODES", 0)
+    assert multilevel.min_cut(3, edges, src, snk).tolist() == [True, True, False]  # BK's answer
+    assert asked == [1]
+    conflict = multilevel.EdgeList()  # 0 (forced object) implies 1 implies 2 (forced background)
+    conflict.add_edges(np.array([0, 1]), np.array([1, 2]), np.array([1e9, 1e9]), np.zeros(2))
+    assert multilevel.hard_conflict(3, conflict, src, snk, 1e8)
+    asked.clear()
+    multilevel.min_cut(3, conflict, src, snk)
+    assert asked == []  # BK chooses which hard link to break, as before
