@@ -135,10 +135,14 @@ def test_large_images_refit_from_the_coarse_labels(monkeypatch):
     assert len(solves) == 2 * 2  # two rounds (fit, refit) of two band levels
     monkeypatch.setattr(pyramid, "REFIT_FROM_COARSE_PIXELS", 0)
     solves.clear()
+    fit_rounds = []
+    original_fit = pyramid._fit_round
+    monkeypatch.setattr(pyramid, "_fit_round", lambda top, *a: fit_rounds.append(top.shape) or original_fit(top, *a))
     coarse = SegmentationSession("classic")
     coarse.set_image(image)
     out = coarse.segment(strokes)
     assert len(solves) == 2  # the refit round only
+    assert fit_rounds == [(100, 150)]  # the fit round was solved below the coarsest level (100 x 150), at 50 x 75
     assert iou(out == 1, reference == 1) > 0.99 and iou(out == 1, truth) > 0.97
 
 

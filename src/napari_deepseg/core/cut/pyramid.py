@@ -201,6 +201,29 @@ class _FineCosts:
 REFIT_FROM_COARSE_PIXELS: Optional[int] = 4_000_000
 
 
+#: ... and solve the round before the last one level coarser than the coarsest (issue 22: the coarsest level's
+#: max-flow was half of the cut of a 2048² ResNet-50 photo)
+PRE_ROUND_COARSER = True
+
+
+def _fit_round(top: ImageFeatures, hards, delta: np.ndarray, lam: float, sigma, star_weight, depth: int):
+    """A labelling for the refit, solved on the level below ``top`` (``None`` where it has no seeds of each label).
+
+    ``delta`` is ``top``'s cost difference, ``lam`` the coarser level's λ, ``depth`` its pyramid level.
+    """
+    if min(top.shape) < 32:
+        return None
+    h_fg, h_bg = multilevel.coarse_seeds(*hards)
+    if not (h_fg.any() and h_bg.any()):
+        return None
+    level = _coarse_entry(top)
+    _, nlinks = cached_nlinks(level, lam, sigma)
+    cut = graphcut.IncrementalCut(nlinks, graphcut.star_edges(h_fg), 4**depth * COST_CAP + 1.0,
+                                  star_weight=star_weight)
+    cost_fg, cost_bg = _split(multilevel.block_sum(delta))
+    return cut.solve(*graphcut.tlinks(cost_fg, cost_bg, h_fg, h_bg, cut.infinity))
+
+
 def upsample_to(labels: np.ndarray, shape, factor: int) -> np.ndarray:
     """Nearest-neighbour upsampling of a level's labels by ``factor`` (a power of two), cropped to ``shape``.
 
@@ -276,8 +299,8 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
         stage = f"graph cut (round {it + 1} of {iterations + 1})" if iterations else "graph cut"
         report(progress, step, total, f"{stage}: level 1 of {k + 1} (1/{2**k} resolution)")
         if fg is not None:
-            if fg.shape != entry.shape:  # the coarsest labels, upsampled: what the refit samples from
-                fg = upsample_to(fg, entry.shape, multilevel.FACTOR**k)
+            if fg.shape != entry.shape:  # a coarse level's labels, upsampled: what the refit samples from
+                fg = upsample_to(fg, entry.shape, 1 << int(round(np.log2(entry.shape[0] / fg.shape[0]))))
             model = refit(entry, model, seeds, classes, fg)
         # a labelling that only feeds a refit (a few thousand sampled pixels) skips the band's growth
         rounds = multilevel.MAX_GROWTH_ROUNDS if it == iterations else 1
@@ -286,6 +309,11 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
         for _ in range(2, k + 1):
             deltas.append(multilevel.block_sum(deltas[-1]))
         cost_fg, cost_bg = _split(deltas[k])
+        if it < iterations and coarse_refit and PRE_ROUND_COARSER:
+            fg = _fit_round(levels[k], hards[k], deltas[k], lam * 2 ** (k + 1), sigma, star_weight(k + 1), k + 1)
+            if fg is not None:  # only the refit reads it
+                step += k + 1
+                continue
         fg = c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity))
         centres = [h for h, _ in hards]  # star centres of the finer levels: the object strokes...
         if it == iterations and soft is None and top.shape[0] * top.shape[1] <= DETACHED_MAX_PIXELS:
