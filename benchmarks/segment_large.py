@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/segment_large.py [--size 2048] [--features resnet50] [--photo] [--json OUT]
+    python benchmarks/segment_large.py [--size 2048] [--features resnet50] [--photo | --mosaic 25] [--json OUT]
 
 Writes a synthetic aerial scene of SIZE x SIZE pixels with its example
 scribbles (``--photo``: a GrabCut photograph upscaled to SIZE x SIZE, texture
@@ -36,12 +36,19 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=2048)
     ap.add_argument("--features", default="resnet50")
     ap.add_argument("--photo", action="store_true", help="an upscaled photograph instead of the aerial scene")
+    ap.add_argument("--mosaic", type=int, default=0, metavar="MP",
+                    help="a mosaic of Berkeley photos of MP megapixels (1000² tiles) instead (--size is ignored)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         truth = None
-        if args.photo:
+        if args.mosaic:
+            from _photos import photo_mosaic
+
+            image, truth, scribbles = photo_mosaic(int(round(args.mosaic**0.5)))
+            args.size = image.shape[0]
+        elif args.photo:
             from _photos import upscaled_photo
 
             image, truth, scribbles = upscaled_photo(args.size * args.size / 1e6, square=True)
@@ -64,12 +71,14 @@ def main(argv=None):
         if proc.returncode:
             sys.exit(f"segment failed: {proc.stderr.strip()}")
         mask = np.asarray(Image.open(tmp / "mask.png"))
-    result = {"size": args.size, "features": args.features, "image": "photo" if args.photo else "aerial",
+    kind = "mosaic" if args.mosaic else "photo" if args.photo else "aerial"
+    result = {"size": args.size, "features": args.features, "image": kind,
               "wall_s": wall, "peak_rss_mb": peak_mb,
               "object_fraction": float((mask == 1).mean()), "cli_report": proc.stderr.strip()}
     if truth is not None:
         result["iou"] = float(((mask == 1) & truth).sum() / max(1, ((mask == 1) | truth).sum()))
-    print(f"{args.size}x{args.size} {args.features}: {wall:.1f} s, peak {peak_mb:.0f} MB "
+    iou_text = f", IoU {result['iou']:.3f}" if "iou" in result else ""
+    print(f"{kind} {args.size}x{args.size} {args.features}: {wall:.1f} s, peak {peak_mb:.0f} MB{iou_text} "
           f"({proc.stderr.strip()})")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
