@@ -97,3 +97,14 @@ def upscaled_photo(megapixels: float, stem: str = "bool", square: bool = False):
     mask = _resize(m.astype(np.uint8) * 255, size, Image.BILINEAR) > 127
     strokes = _resize(strokes_from_mask(m, margin=12, seed=0), size, Image.NEAREST)
     return image, mask, strokes
+
+
+def photo_run(spec: str):
+    """``(image, mask, strokes)`` of a run spec ``KIND:MP``: ``mosaic:25`` (:func:`photo_mosaic` on a 5 x 5 grid)
+    or ``upscaled:16`` (:func:`upscaled_photo`)."""
+    kind, mp = spec.split(":")[:2]
+    if kind == "mosaic":
+        return photo_mosaic(int(round(float(mp) ** 0.5)))
+    if kind == "upscaled":
+        return upscaled_photo(float(mp))
+    raise ValueError(f"run must be mosaic:MP or upscaled:MP, got {spec!r}")

@@ -56,11 +56,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
         return _child(argv[1], argv[2])
-    from _photos import photo_mosaic, upscaled_photo
+    from _photos import photo_run
 
     for run in argv or ["mosaic:25", "upscaled:16", "upscaled:64"]:
-        kind, mp = run.split(":")
-        image, _, strokes = photo_mosaic(int(round(float(mp) ** 0.5))) if kind == "mosaic" else upscaled_photo(float(mp))
+        image, _, strokes = photo_run(run)
         with tempfile.TemporaryDirectory() as tmp:
             np.save(Path(tmp) / "image.npy", image)
             np.save(Path(tmp) / "strokes.npy", strokes)

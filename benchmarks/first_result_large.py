@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _memory import hwm_mb  # noqa: E402
-from _photos import photo_mosaic, upscaled_photo  # noqa: E402
+from _photos import photo_run  # noqa: E402
 
 
 def first_result(image, truth, strokes) -> dict:
@@ -43,9 +43,7 @@ def first_result(image, truth, strokes) -> dict:
 
 def main(argv=None):
     for run in (sys.argv[1:] if argv is None else argv) or ["mosaic:25"]:
-        kind, mp = run.split(":")
-        data = photo_mosaic(int(round(float(mp) ** 0.5))) if kind == "mosaic" else upscaled_photo(float(mp))
-        print(json.dumps({"run": run, **first_result(*data)}), flush=True)
+        print(json.dumps({"run": run, **first_result(*photo_run(run))}), flush=True)
 
 
 if __name__ == "__main__":

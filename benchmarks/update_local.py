@@ -122,14 +122,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.child:
         return _child(args)
-    from _photos import photo_mosaic, upscaled_photo
+    from _photos import photo_run
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for run in args.runs:
-            kind, mp = run.split(":")
-            data = photo_mosaic(int(round(float(mp) ** 0.5))) if kind == "mosaic" else upscaled_photo(float(mp))
+            data = photo_run(run)
             for name, arr in zip(("image", "mask", "strokes"), data):
                 np.save(tmp / f"{name}.npy", arr)
             del data
