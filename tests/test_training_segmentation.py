@@ -229,6 +229,26 @@ def test_other_models_train_one_epoch(name, shapes, tmp_path):
         assert not any(p.requires_grad for p in tr.net.encoder.parameters())
 
 
+@pytest.mark.parametrize("n, batch_size", [(4, 2), (2, 4)])
+def test_resnet34_unet_trains_a_lone_last_image(n, batch_size, tmp_path):
+    """Issue 23: at 32 px a one-image batch leaves BatchNorm one value per channel (layer4 is 1x1).
+
+    4 images = 3 training images in batches of 2 (a lone last image); 2 images = one training image.
+    """
+    root = write_shapes_dataset(tmp_path / "ds", n=n, size=32, distractor=0)
+    tr = get_trainable("resnet34-unet", image_size=32, device="cpu", **TINY["resnet34-unet"])
+    seen = []
+    tr.net.encoder.layer4.register_forward_hook(lambda m, i, o: seen.append(o.shape[0]) if m.training else None)
+    before = {k: v.clone() for k, v in tr.net.state_dict().items()}
+    result = fit(tr, find_samples(root), tmp_path / "ck", TrainOptions(epochs=1, batch_size=batch_size))
+    state, config = load_checkpoint(tmp_path / "ck")
+    assert result.best_epoch == 1 and np.isfinite(result.history[0]["train_loss"])
+    assert seen == ([2, 2] if n == 4 else [2])  # the lone image went in as two augmented copies
+    assert any(not torch.equal(before[k], state[k]) for k in before if "num_batches" not in k)
+    larger = get_trainable("resnet34-unet", image_size=64, device="cpu", **TINY["resnet34-unet"])
+    assert not larger.lone_image_repeated()  # layer4 is 2x2 there: a lone image trains as it is
+
+
 def test_clip_seg_trains_and_predicts(tiny_clip, shapes, tmp_path):
     tr = get_trainable("clip-seg", backbone=tiny_clip, image_size=32, device="cpu", width=4)
     fit(tr, find_samples(shapes), tmp_path / "cs", TrainOptions(epochs=1, batch_size=4))

@@ -177,6 +177,8 @@ class SegmentationTrainer(Trainable):
     default_schedule = "cosine"
     supports_ddp = True
     arch = ""
+    #: stride of the network's deepest BatchNorm layer (see :meth:`lone_image_repeated`)
+    deepest_norm_stride = 16
 
     def __init__(self, image_size: int = 256, classes: int = 2, device: str = "auto", width: int | None = None,
                  extra_channels=(), augment: bool = True, seed: int = 0, log=None, **more):
@@ -235,8 +237,31 @@ class SegmentationTrainer(Trainable):
         y = torch.from_numpy(data.targets[idx].astype(np.int64))
         return x.to(self.device), y.to(self.device)
 
+    def lone_image_repeated(self) -> bool:
+        """Whether a training batch of one image is trained as two augmented copies of it.
+
+        BatchNorm in train mode needs more than one value per channel; a batch of one
+        image has a single value per channel where the network's deepest feature map
+        is 1x1 (``resnet34-unet``, stride 32, at ``image_size`` 32). Such a batch (the
+        last one of an epoch, every batch of ``batch_size`` 1, or a one-image training
+        set) is trained on the image twice, each copy augmented on its own; every
+        other batch is trained as it is.
+
+        Examples
+        --------
+        >>> small = ResNet34UNetTrainer(image_size=32, device="cpu", width=4, encoder_weights="none")
+        >>> big = ResNet34UNetTrainer(image_size=64, device="cpu", width=4, encoder_weights="none")
+        >>> small.lone_image_repeated(), big.lone_image_repeated()
+        (True, False)
+        """
+        return int(self._config["image_size"]) // self.deepest_norm_stride < 2
+
     def loss(self, data: SegmentationData, indices, rng):
-        x, y = self.batch(data, np.asarray(indices))
+        """Loss of the batch ``indices`` (a lone image repeated where :meth:`lone_image_repeated`)."""
+        indices = np.asarray(indices)
+        if indices.size == 1 and self.lone_image_repeated():
+            indices = np.repeat(indices, 2)
+        x, y = self.batch(data, indices)
         if self.augmentation is not None:
             x, y = augment_batch(x, y, rng, self.augmentation)
         return segmentation_loss(self.forward(x), y)
@@ -297,6 +322,7 @@ class ResNet34UNetTrainer(SegmentationTrainer):
     """
 
     arch = "resnet34-unet"
+    deepest_norm_stride = 32  # the encoder's layer4
     #: whether the encoder starts from ImageNet weights (``False`` after the random fallback)
     pretrained = True
 
