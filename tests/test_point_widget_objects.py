@@ -132,6 +132,42 @@ def test_refine_changes_only_near_the_input_and_keeps_the_id(viewer, widget, qtb
     assert not errors, errors
 
 
+def _press(viewer, key):
+    """Press and release ``key`` as the canvas does: through napari's keymap handler (active layer, then viewer)."""
+    handler = viewer.window._qt_viewer._key_map_handler
+    bound = handler.press_key(key)
+    handler.release_key(key)
+    return bound
+
+
+def test_r_key_refines_the_label_under_the_cursor(viewer, widget, qtbot, errors):
+    image, a, b = _two_disks()
+    scale = (2.0, 3.0)  # world != data coordinates: the cursor is converted through the labels layer
+    viewer.add_image(image, name="two", rgb=True, scale=scale)
+    labels = np.zeros(a.shape, np.int32)
+    labels[a], labels[b] = 7, 3
+    user = viewer.add_labels(labels.copy(), name="mine", scale=scale)
+    other = viewer.add_labels(np.where(b, 5, 0).astype(np.int32), name="other", scale=scale)
+    widget.reset_choices()
+    widget.refine_layer.value = user
+    points = widget.new_points_layer()
+    assert viewer.layers.selection.active is points
+    r, c = np.argwhere(b).mean(0)
+    viewer.cursor.position = (r * scale[0], c * scale[1])
+    assert _press(viewer, "r")
+    assert widget._refine is not None and widget._refine.layer is user and widget._refine.label_id == 3
+    assert widget._mask is not None and np.array_equal(widget._mask[2], labels == 3)
+    assert "refining label 3 of 'mine'" in widget.status.value
+    before = [layer.name for layer in viewer.layers]
+    viewer.cursor.position = (-20.0, 400.0)  # outside the labels layer
+    assert _press(viewer, "r")
+    assert len(errors) == 1 and "cursor is outside the labels layer" in errors[0] and "\n" not in errors[0]
+    assert widget._refine.layer is user and widget._refine.label_id == 3  # unchanged
+    assert [layer.name for layer in viewer.layers] == before
+    assert np.array_equal(np.asarray(user.data), labels)
+    assert np.array_equal(np.asarray(other.data), np.where(b, 5, 0))
+
+
 def test_bad_input_is_one_line_and_changes_no_layer(viewer, widget, qtbot, errors):
     image, a, _ = _two_disks()
     viewer.add_image(image, name="two", rgb=True)
