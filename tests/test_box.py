@@ -11,9 +11,9 @@ from napari_deepseg.cli import main
 from napari_deepseg.core.evaluation.benchmark import BoxRun, run_box_protocol, summarize_boxes
 from napari_deepseg.core.evaluation.metrics import iou
 from napari_deepseg.core.io.files import read_labels
-from napari_deepseg.core.prompts import Box, box_from_mask, check_box, get_click_method, parse_box
+from napari_deepseg.core.prompts import Box, box_from_mask, box_on_plane, check_box, get_click_method, parse_box
 from napari_deepseg.core.prompts.base import Click
-from napari_deepseg.core.prompts.box import box_labels, clip_box
+from napari_deepseg.core.prompts.box import box_labels, clip_box, rectangle_plane
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,32 @@ def test_parse_and_check_box():
     with pytest.raises(ValueError, match="outside"):
         check_box(Box(-1, 0, 4, 4), (10, 10))
     assert clip_box(Box(20, 20, 30, 30), (10, 10)).shape == (0, 0)
+
+
+def _corners(lead, r0, c0, r1, c1):
+    """A rectangle's four corners with leading coordinates ``lead`` (one tuple per corner, or one for all)."""
+    rc = [(r0, c0), (r0, c1), (r1, c1), (r1, c0)]
+    lead = lead if isinstance(lead, list) else [lead] * 4
+    return np.array([tuple(p) + q for p, q in zip(lead, rc)], float)
+
+
+def test_box_on_plane_of_a_stack():
+    assert box_on_plane(_corners((2,), 1, 1, 4, 5), (5, 10, 10)) == ((2,), Box(1, 1, 5, 6))
+    assert box_on_plane(_corners((1, 3.0004), 0, 0, 9, 9), (2, 4, 10, 10)) == ((1, 3), Box(0, 0, 10, 10))
+    assert box_on_plane(_corners((), -3, 2, 5, 40), (10, 20)) == ((), Box(0, 2, 6, 20))  # clipped, as in 2-D
+    assert rectangle_plane(_corners((2.6,), 1, 1, 4, 5), (5, 10, 10)) == (3,)
+
+
+@pytest.mark.parametrize("corners, shape, message", [
+    (_corners([(1,), (1,), (2,), (2,)], 1, 1, 4, 5), (5, 10, 10), "corners lie on different planes"),
+    (_corners((7,), 1, 1, 4, 5), (5, 10, 10), "outside the 5 planes"),
+    (_corners((), 1, 1, 4, 5), (5, 10, 10), "corners with 3 coordinates"),
+    (_corners((2,), 1, 1, 4, 5), (10, 10), "corners with 2 coordinates"),
+    (_corners((2,), 20, 20, 30, 30), (5, 10, 10), "outside the 10x10 image"),
+])
+def test_box_on_plane_bad_inputs(corners, shape, message):
+    with pytest.raises(ValueError, match=message):
+        box_on_plane(corners, shape)
 
 
 def test_box_from_mask_margin_clip_and_ignore():

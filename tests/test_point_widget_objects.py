@@ -191,3 +191,63 @@ def test_bad_input_is_one_line_and_changes_no_layer(viewer, widget, qtbot, error
     assert widget._mask is None
     assert [layer.name for layer in viewer.layers] == before + ["two box"]
     assert np.array_equal(np.asarray(user.data), np.where(a, 5, 0))
+
+
+def _stack(planes=4, shape=(40, 56)):
+    """A grayscale stack of disks (a different texture per plane) and the disk mask."""
+    images = [disk_image(shape, radius=10, channels=1, dtype=np.uint8, seed=k) for k in range(planes)]
+    return np.stack([im for im, _ in images]), images[0][1]
+
+
+def _plane_rect(plane, rect):
+    (r0, c0), (r1, c1) = rect
+    return np.array([[plane, r0, c0], [plane, r0, c1], [plane, r1, c1], [plane, r1, c0]], float)
+
+
+def test_box_on_one_plane_of_a_stack_changes_only_that_plane(viewer, widget, qtbot, errors):
+    stack, disk = _stack()
+    viewer.add_image(stack, name="stack")
+    viewer.dims.set_current_step(0, 2)
+    widget.reset_choices()
+    shapes = widget.new_box_layer()
+    assert isinstance(shapes, Shapes) and shapes.ndim == 3
+    shapes.add_rectangles(_plane_rect(2, _rect(disk)))
+    mask = _wait(widget, qtbot)
+    assert widget._mask[1] == (2,) and _iou(mask, disk) > 0.8
+    preview = np.asarray(viewer.layers["stack prompt mask"].data)
+    assert preview[2].any() and not preview[[0, 1, 3]].any()
+    assert pw.box_from_shapes(shapes, stack.shape, (1,)) is None  # a box belongs to its own plane
+    assert widget.commit() == 1
+    objects = np.asarray(viewer.layers["stack objects"].data)
+    assert objects.shape == stack.shape and _iou(objects[2] == 1, disk) > 0.8
+    assert not objects[[0, 1, 3]].any()
+    assert len(shapes.data) == 0 and not errors, errors
+
+
+def test_a_box_that_is_not_on_one_plane_is_refused(viewer, widget, qtbot, errors):
+    stack, disk = _stack()
+    viewer.add_image(stack, name="stack")
+    user = viewer.add_labels(np.zeros(stack.shape, np.int32), name="mine")
+    viewer.dims.set_current_step(0, 1)
+    widget.reset_choices()
+    before = [layer.name for layer in viewer.layers]
+    shapes = widget.new_box_layer()
+    tilted = _plane_rect(1, _rect(disk))
+    tilted[2:, 0] = 2  # two corners on plane 2
+    shapes.add_rectangles(tilted)
+    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    assert len(errors) == 1 and "corners lie on different planes" in errors[0]
+    assert widget._mask is None
+    # a 2-D rectangle over the stack: which plane it means is unknown
+    viewer.layers.remove(shapes)
+    flat = viewer.add_shapes(name="stack box", ndim=2)
+    assert widget.new_box_layer() is flat
+    flat.add_rectangles(_rect(disk))
+    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    assert len(errors) == 2 and "has 2 dimensions but the image has 3" in errors[1]
+    assert all("\n" not in e for e in errors)
+    assert widget._mask is None and widget.commit() == 0
+    assert [layer.name for layer in viewer.layers] == before + ["stack box"]
+    assert not np.asarray(user.data).any()

@@ -4,7 +4,8 @@ A thin face of the click methods of the core (``graphcut``, the default, ``point
 
 * ``New box`` adds a ``"<image> box"`` Shapes layer with the rectangle tool: the
   last rectangle starts an object (outside is background), clicks then correct
-  it in the same cut (``graphcut`` only);
+  it in the same cut (``graphcut`` only); on a stack a rectangle belongs to the
+  plane it is drawn on (the last one on the current plane is that plane's box);
 * ``Refine label`` takes an object of a Labels layer (the layer chosen under
   *refine layer*, the label under the cursor or the *label* box) as the current
   object: clicks or a box change it only within *refine bound* pixels of the new
@@ -41,7 +42,7 @@ from qtpy.QtCore import QTimer
 from superqt.utils import FunctionWorker
 
 from ..core.prompts.base import Click, get_click_method
-from ..core.prompts.box import Box, box_from_mask, check_box, clip_box
+from ..core.prompts.box import Box, box_from_mask, box_on_plane, rectangle_plane
 from ..core.prompts.objects import (commit_object, deepest_point, default_refine_bound, next_free_id, object_mask,
                                     refine_region)
 from ..core.features import available_backbones
@@ -110,27 +111,46 @@ def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, cancel:
         return mask
 
 
-def box_from_shapes(layer, shape) -> Box | None:
-    """The last rectangle of a Shapes layer as a box inside an image of ``shape`` (``None``: no shape).
+def box_from_shapes(layer, shape, plane: tuple = ()) -> Box | None:
+    """The last rectangle of a Shapes layer on ``plane`` as a box inside an image of spatial ``shape``.
+
+    On a stack every rectangle must lie on one plane (constant leading
+    coordinates); the last one on ``plane`` is the box of that plane.
+
+    Parameters
+    ----------
+    layer : napari.layers.Shapes or None
+    shape : tuple of int
+        Spatial shape of the image, ``(..., rows, cols)``.
+    plane : tuple of int
+        The current plane (``()`` for a 2-D image).
+
+    Returns
+    -------
+    Box or None
+        ``None`` when no rectangle lies on ``plane``.
 
     Raises
     ------
     ValueError
-        If the layer holds a shape that is not a rectangle, or the box has no area inside the image.
+        If the layer holds a shape that is not a rectangle, has another number of
+        dimensions than the image, holds a rectangle that does not lie on one
+        plane, or the box has no area inside the image.
     """
     if layer is None or not len(layer.data):
         return None
     others = sorted({t for t in layer.shape_type if t != "rectangle"})
     if others:
         raise ValueError(f"shapes layer '{layer.name}' holds a {others[0]}: draw rectangles only for boxes")
-    corners = np.asarray(layer.data[-1], float)[:, -2:]
-    lo, hi = np.floor(corners.min(0) + 0.5), np.floor(corners.max(0) + 0.5) + 1
-    raw = Box(int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1]))
-    box = clip_box(raw, shape)
-    if box.r1 <= box.r0 or box.c1 <= box.c0:
-        raise ValueError(f"box ({raw.r0},{raw.c0})-({raw.r1},{raw.c1}) lies outside the {shape[0]}x{shape[1]} "
-                         f"image: draw it on the image")
-    return check_box(box, shape)
+    shape = tuple(int(s) for s in shape)
+    if int(layer.ndim) != len(shape):
+        raise ValueError(f"shapes layer '{layer.name}' has {layer.ndim} dimensions but the image has {len(shape)} "
+                         f"({'x'.join(map(str, shape))}): draw the box in the layer 'New box' makes")
+    planes = [rectangle_plane(corners, shape) for corners in layer.data]
+    on_plane = [i for i, p in enumerate(planes) if p == tuple(plane)]
+    if not on_plane:
+        return None
+    return box_on_plane(layer.data[on_plane[-1]], shape)[1]
 
 
 def plane_clicks(points: np.ndarray, positive: np.ndarray, plane: tuple) -> list:
@@ -305,13 +325,12 @@ class PointPromptWidget(Container):
         if image_layer is None:
             self._notify("no image layer selected: open an image first")
             return None
-        if len(_layers.spatial_shape(image_layer)) != 2:
-            self._notify("boxes are for 2-D images: use points on a stack")
-            return None
+        ndim = len(_layers.spatial_shape(image_layer))
         name = f"{image_layer.name} box"
         layer = self.viewer.layers[name] if name in self.viewer.layers else None
         if not isinstance(layer, Shapes):
-            layer = self.viewer.add_shapes(name=name, edge_color="yellow", face_color="transparent", edge_width=2,
+            layer = self.viewer.add_shapes(name=name, ndim=ndim, edge_color="yellow", face_color="transparent",
+                                           edge_width=2,
                                            metadata={_layers.METADATA_KEY: {"role": ROLE_BOX,
                                                                             "image": image_layer.name}},
                                            **_layers.layer_geometry(image_layer))
@@ -448,9 +467,7 @@ class PointPromptWidget(Container):
                              f"{rows}x{cols} image: move or delete it")
         box = None
         if self._box_layer is not None and self._box_layer in self.viewer.layers:
-            box = box_from_shapes(self._box_layer, (rows, cols))
-            if box is not None and len(shape) != 2:
-                raise ValueError("boxes are for 2-D images: use points on a stack")
+            box = box_from_shapes(self._box_layer, shape, plane)
         return image_layer, plane, image, clicks, box
 
     def predict(self, auto: bool = False) -> bool:
@@ -479,13 +496,12 @@ class PointPromptWidget(Container):
         image_layer = self.image_combo.value
         if not isinstance(image_layer, Image):
             return False
+        plane = _layers.current_plane(image_layer, self.viewer.dims.point)
         try:
-            shape = _layers.spatial_shape(image_layer)
-            box = box_from_shapes(self._box_layer, shape[-2:])
+            box = box_from_shapes(self._box_layer, _layers.spatial_shape(image_layer), plane)
         except ValueError as exc:
             self._fail(one_line(exc))
             return False
-        plane = _layers.current_plane(image_layer, self.viewer.dims.point)
         image = np.array(_layers.layer_array(image_layer)[plane], copy=True)
         return self._start(image_layer, plane, image, [], box)
 
@@ -500,7 +516,7 @@ class PointPromptWidget(Container):
             return False
         if not clicks and box is None:
             self._show(image_layer, plane, None, rid)
-            self.status.value = "no points on this plane"
+            self.status.value = "no points or box on this plane"
             return False
         if box is None and refine is None and not any(c.positive for c in clicks):
             self._show(image_layer, plane, None, rid)

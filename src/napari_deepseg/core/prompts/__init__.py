@@ -33,12 +33,13 @@ and :mod:`napari_deepseg.core.utils`.
 
 from .base import (Click, ClickMethod, available_click_methods, check_clicks, clicks_from_arrays,
                    get_click_method, register_click_method)
-from .box import Box, box_from_mask, check_box, parse_box
+from .box import Box, box_from_mask, box_on_plane, check_box, parse_box
 from . import clickcut, pointclip, pointcut  # noqa: F401,E402  (the engines register themselves)
 
 __all__ = [
     "Box",
     "box_from_mask",
+    "box_on_plane",
     "check_box",
     "parse_box",
     "Click",

@@ -138,6 +138,101 @@ def clip_box(box: Box, shape) -> Box:
     return Box(r0, c0, max(min(box.r1, rows), r0), max(min(box.c1, cols), c0))
 
 
+#: how far the leading coordinates of a rectangle's corners may differ and still lie on one plane
+PLANE_TOLERANCE = 1e-3
+
+
+def rectangle_plane(corners, shape) -> tuple:
+    """The plane of a stack a rectangle lies on: its leading coordinates, rounded (``()`` for a 2-D image).
+
+    Parameters
+    ----------
+    corners : array-like
+        ``(k, ndim)`` corners in the image's data coordinates, napari order ``(..., row, col)``.
+    shape : sequence of int
+        Spatial shape of the image, ``(..., rows, cols)`` with ``len(shape) == ndim``.
+
+    Returns
+    -------
+    tuple of int
+        One index per axis before the rows.
+
+    Raises
+    ------
+    ValueError
+        If the corners have another number of coordinates than the image has
+        axes, their leading coordinates differ by more than :data:`PLANE_TOLERANCE`
+        (the rectangle does not lie on one plane), or the plane lies outside the stack.
+
+    Examples
+    --------
+    >>> rectangle_plane([[2, 1, 1], [2, 1, 5], [2, 4, 5], [2, 4, 1]], (5, 10, 10))
+    (2,)
+    >>> rectangle_plane([[1, 1], [4, 5]], (10, 10))
+    ()
+    """
+    pts = np.asarray(corners, float)
+    shape = tuple(int(s) for s in shape)
+    if pts.ndim != 2 or not len(pts) or pts.shape[1] != len(shape) or len(shape) < 2:
+        raise ValueError(f"a box needs corners with {len(shape)} coordinates (one per axis of the "
+                         f"{'x'.join(map(str, shape))} image), got corners of shape {pts.shape}")
+    lead = pts[:, :-2]
+    spread = np.ptp(lead, axis=0) if lead.size else np.zeros(0)
+    if np.any(spread > PLANE_TOLERANCE):
+        axis = int(np.argmax(spread))
+        raise ValueError(f"the box's corners lie on different planes (axis {axis}: "
+                         f"{lead[:, axis].min():g} to {lead[:, axis].max():g}): draw the rectangle on one plane")
+    plane = tuple(int(np.floor(v + 0.5)) for v in lead.mean(0)) if lead.size else ()
+    if not all(0 <= i < n for i, n in zip(plane, shape[:-2])):
+        raise ValueError(f"the box lies on plane {plane}, outside the {'x'.join(map(str, shape[:-2]))} planes of "
+                         f"the image: draw it on the image")
+    return plane
+
+
+def box_on_plane(corners, shape) -> tuple:
+    """The plane and the :class:`Box` of a rectangle drawn on one plane of an image of ``shape``.
+
+    Corners are rounded to the nearest pixel (both inclusive, so the box ends one
+    past the larger one) and the box is clipped to the plane.
+
+    Parameters
+    ----------
+    corners : array-like
+        ``(k, ndim)`` corners (a napari Shapes rectangle), napari order ``(..., row, col)``.
+    shape : sequence of int
+        Spatial shape of the image, ``(..., rows, cols)``.
+
+    Returns
+    -------
+    plane : tuple of int
+        See :func:`rectangle_plane`.
+    box : Box
+        The box on that plane.
+
+    Raises
+    ------
+    ValueError
+        As :func:`rectangle_plane`, or if the box has no area inside the plane.
+
+    Examples
+    --------
+    >>> box_on_plane([[2, 1, 1], [2, 1, 5], [2, 4, 5], [2, 4, 1]], (5, 10, 10))
+    ((2,), Box(r0=1, c0=1, r1=5, c1=6))
+    >>> box_on_plane([[-3.2, 2], [5, 40]], (10, 20))
+    ((), Box(r0=0, c0=2, r1=6, c1=20))
+    """
+    plane = rectangle_plane(corners, shape)
+    rc = np.asarray(corners, float)[:, -2:]
+    lo, hi = np.floor(rc.min(0) + 0.5), np.floor(rc.max(0) + 0.5) + 1
+    raw = Box(int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1]))
+    rows, cols = (int(s) for s in tuple(shape)[-2:])
+    box = clip_box(raw, (rows, cols))
+    if box.r1 <= box.r0 or box.c1 <= box.c0:
+        raise ValueError(f"box ({raw.r0},{raw.c0})-({raw.r1},{raw.c1}) lies outside the {rows}x{cols} "
+                         f"image: draw it on the image")
+    return plane, check_box(box, (rows, cols))
+
+
 def box_from_mask(mask, margin: float = DEFAULT_MARGIN, ignore=None) -> Box:
     """The tight bounding box of a reference mask's object, enlarged by ``margin`` of its size on each side.
 
