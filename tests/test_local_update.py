@@ -189,3 +189,19 @@ def test_hpf_is_skipped_where_hard_links_conflict_or_it_is_missing(monkeypatch):
     asked.clear()
     multilevel.min_cut(3, conflict, src, snk)
     assert asked == []  # BK chooses which hard link to break, as before
+
+
+def test_a_stroke_at_the_image_corner_is_local(scene):
+    # the window and its crops are clipped at the image's edges
+    session, truth, strokes, first = scene
+    more = strokes.copy()
+    more[385:400, 0:30] = 2  # background, in the corner: nothing to change
+    out = session.segment(more, local=True)
+    assert session.last_local
+    np.testing.assert_array_equal(out, first)
+    more[385:400, 570:600] = 1  # an object stroke in the other corner: a piece of object around it, nothing else
+    out = session.segment(more, local=True)
+    assert session.last_local and out[385:400, 570:600].all()
+    window = pyramid.update_window(np.array([385, 399]), np.array([570, 599]), SHAPE, 60)
+    outside = _outside(window)
+    np.testing.assert_array_equal(out[outside], first[outside])

@@ -195,10 +195,20 @@ class StarSteps:
     """
 
     def __init__(self, centres: np.ndarray):
+        self._set(np.argwhere(centres).astype(np.int32), centres.shape)
+
+    @classmethod
+    def from_points(cls, points: np.ndarray, shape) -> "StarSteps":
+        """Steps towards the centre pixels ``points`` (``(n, 2)`` rows and columns) of an image of ``shape``."""
+        steps = cls.__new__(cls)
+        steps._set(np.asarray(points, np.int32).reshape(-1, 2), shape)
+        return steps
+
+    def _set(self, points: np.ndarray, shape) -> None:
         from scipy.spatial import cKDTree
 
-        self.shape = centres.shape
-        self.points = np.argwhere(centres).astype(np.int32)
+        self.shape = tuple(shape)
+        self.points = points
         self.tree = cKDTree(self.points) if self.points.size else None
         # steps found so far (sorted flat indices and their steps): a band's growth rounds, the refit
         # round and later cuts with the same centres ask again for mostly the same pixels

@@ -319,6 +319,8 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
         if it == iterations and soft is None and top.shape[0] * top.shape[1] <= DETACHED_MAX_PIXELS:
             fg, up = recut_detached(fg, cost_fg, cost_bg, c_nlinks, *hards[k])
             detached[k] = up
+            if up is not None:
+                centres[k] = centres[k] | up
             for i in range(k - 1, -1, -1) if up is not None else ():  # ... and the objects found apart from them
                 up = multilevel.upsample_labels(up, levels[i].shape)
                 centres[i] = centres[i] | up
@@ -352,9 +354,9 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
             step += 1
     if extra.unary is None and extra.fit_labels is None:  # what a local update starts from
         entry.last = LastCut(cut_key(lam, sigma, iterations, classes, soft), seeds.copy(), fine, deltas, fgs,
-                             detached, [None] * (k + 1))
+                             detached, hards[k], centres[: k + 1])
     report(progress, total, total, "graph cut")
-    return np.where(fg, 0, 1).astype(np.int32)
+    return (~fg).view(np.uint8)  # class index: 0 object, 1 background
 
 
 def prepare(entry: ImageFeatures, lam: float, sigma, progress=None, cancel=None) -> None:
@@ -397,12 +399,14 @@ class LastCut:
     deltas : list
         Block sums of the cost difference per level (``[None, half, quarter, ...]``).
     fgs : list of numpy.ndarray
-        The object mask of every level, full resolution first.
+        The object mask of every level, full resolution first (updated in place).
     detached : list
         Star centres the cut found apart from the strokes, per level (or ``None``).
-    stars : list
-        Star steps per level of the last update (a k-d tree of the centres), reused
-        while the object strokes stay the same.
+    top_hards : tuple
+        The coarsest level's object and background seeds.
+    centres : list
+        Star centres per level: bool arrays after a whole cut, then ``(points, StarSteps)``
+        (k-d tree of the centre pixels) once an update needed them.
     """
 
     key: tuple
@@ -411,7 +415,8 @@ class LastCut:
     deltas: list
     fgs: list
     detached: list
-    stars: list
+    top_hards: tuple
+    centres: list
 
 
 def cut_key(lam, sigma, iterations, classes, star_weight) -> tuple:
@@ -444,12 +449,69 @@ def _level_window(window, i: int, shape):
     return slice(r0 // f, min(shape[0], -(-r1 // f))), slice(c0 // f, min(shape[1], -(-c1 // f)))
 
 
-def _local_star(last: LastCut, i: int, centres: np.ndarray):
-    """k-d tree star steps of level ``i`` for these centres (kept on ``last`` while they stay the same)."""
-    key = mask_hash(centres)
-    if last.stars[i] is None or last.stars[i][0] != key:
-        last.stars[i] = (key, multilevel.StarSteps(centres))
-    return last.stars[i][1]
+class _Crop:
+    """A rectangle of a pyramid level: its own flat indices, and the level's costs, edges and star steps
+    read through it (the solvers see a small image; the level's arrays are never copied whole)."""
+
+    def __init__(self, level_shape, rows: slice, cols: slice):
+        self.r0, self.c0, self.level_cols = rows.start, cols.start, level_shape[1]
+        self.rows, self.cols = rows, cols
+        self.shape = (rows.stop - rows.start, cols.stop - cols.start)
+
+    def to_level(self, flat: np.ndarray) -> np.ndarray:
+        r, c = np.divmod(flat, self.shape[1])
+        return (r + self.r0) * self.level_cols + (c + self.c0)
+
+    def to_crop(self, flat: np.ndarray) -> np.ndarray:
+        """Crop indices of level indices; ``-1`` for ``-1`` and for pixels outside the crop."""
+        r, c = np.divmod(flat, self.level_cols)
+        r, c = r - self.r0, c - self.c0
+        inside = (flat >= 0) & (r >= 0) & (r < self.shape[0]) & (c >= 0) & (c < self.shape[1])
+        return np.where(inside, r * self.shape[1] + c, -1)
+
+    def costs(self, costs):
+        return lambda flat: costs(self.to_level(flat))
+
+    def edges(self, edges):
+        crop = self
+
+        class Edges:
+            shape, offsets = crop.shape, edges.offsets
+
+            @staticmethod
+            def weights(k, rr, cc):
+                return edges.weights(k, rr + crop.r0, cc + crop.c0)
+
+        return Edges()
+
+    def star(self, steps):
+        crop = self
+
+        class Steps:
+            @staticmethod
+            def step(flat):
+                return crop.to_crop(steps.step(crop.to_level(flat)))
+
+        return Steps()
+
+
+def _star_centres(last: LastCut, i: int, crop: _Crop, centres: np.ndarray):
+    """Star steps of level ``i`` with the centres inside ``crop`` replaced by ``centres`` (k-d tree, kept on
+    ``last`` while the centres stay the same)."""
+    entry = last.centres[i]
+    if isinstance(entry, np.ndarray):  # first update after a whole cut: the centre pixels of the level
+        points = np.argwhere(entry).astype(np.int32)
+        entry = (points, multilevel.StarSteps.from_points(points, entry.shape))
+    points, steps = entry
+    inside = ((points[:, 0] >= crop.r0) & (points[:, 0] < crop.r0 + crop.shape[0])
+              & (points[:, 1] >= crop.c0) & (points[:, 1] < crop.c0 + crop.shape[1]))
+    new = np.argwhere(centres).astype(np.int32) + np.array([crop.r0, crop.c0], np.int32)
+    cols = np.int64(steps.shape[1])
+    if not np.array_equal(np.sort(points[inside, 0] * cols + points[inside, 1]), new[:, 0] * cols + new[:, 1]):
+        points = np.concatenate([points[~inside], new])
+        steps = multilevel.StarSteps.from_points(points, steps.shape)
+    last.centres[i] = (points, steps)
+    return steps
 
 
 def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
@@ -463,7 +525,9 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
     whose coarser label changed and around the changed strokes, its band
     growing inside the window only. Pixels outside the window keep the last
     result bit for bit; inside it, the result equals a cut with the kept model
-    whose labels outside the window are fixed.
+    whose labels outside the window are fixed. The work is that of the window:
+    every level is solved on a crop (the window and a one-pixel ring of fixed
+    labels), whatever the image's size.
 
     Returns
     -------
@@ -480,55 +544,72 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
         return None
     rr, cc = np.nonzero(seeds != last.seeds)
     if not rr.size:
-        return np.where(last.fgs[0], 0, 1).astype(np.int32)
+        return (~last.fgs[0]).view(np.uint8)
     rows, cols = entry.shape
     window = update_window(rr, cc, entry.shape, UPDATE_BOUND if bound is None else int(bound))
     if (window[1] - window[0]) * (window[3] - window[2]) > UPDATE_MAX_SHARE * rows * cols:
         return None
     levels = levels_of(entry)
     k = len(last.fgs) - 1
-    hards = [(seeds == classes[0], seeds == classes[1])]
-    for _ in levels[1:]:
+    f = multilevel.FACTOR**k
+    # the strokes of a region covering every level's window and its ring, aligned to the coarsest blocks
+    top_win = _level_window(window, k, levels[k].shape)
+    r0, c0 = max(0, top_win[0].start - 1) * f, max(0, top_win[1].start - 1) * f
+    r1, c1 = min(rows, (top_win[0].stop + 1) * f), min(cols, (top_win[1].stop + 1) * f)
+    region = seeds[r0:r1, c0:c1]
+    hards = [(region == classes[0], region == classes[1])]
+    for _ in range(k):
         hards.append(multilevel.coarse_seeds(*hards[-1]))
-    usable = [i for i, (f, b) in enumerate(hards) if i > 0 and f.any() and b.any()]
-    if not usable or max(usable) != k:
+    top_fg, top_bg = (h.copy() for h in last.top_hards)
+    kr, kc = r0 // f, c0 // f
+    top_fg[kr : kr + hards[k][0].shape[0], kc : kc + hards[k][0].shape[1]] = hards[k][0]
+    top_bg[kr : kr + hards[k][1].shape[0], kc : kc + hards[k][1].shape[1]] = hards[k][1]
+    if not (top_fg.any() and top_bg.any()):
         return None
+    if k + 1 < len(levels) and all(h.any() for h in multilevel.coarse_seeds(top_fg, top_bg)):
+        return None  # the strokes now reach a coarser level: the pyramid is deeper
     soft = extra.star_weight
-    fgs = list(last.fgs)
+    results = [None] * (k + 1)  # (crop, labels) per level
     for i in range(k, -1, -1):
         check(cancel)
         where = "full resolution" if i == 0 else f"1/{2**i} resolution"
         report(progress, k - i, k + 1, f"local update: level {k - i + 1} of {k + 1} ({where})")
         level = levels[i]
         win = _level_window(window, i, level.shape)
-        inside = np.zeros(level.shape, bool)
-        inside[win] = True
-        h_fg, h_bg = hards[i]
+        crop = _Crop(level.shape, slice(max(0, win[0].start - 1), min(level.shape[0], win[0].stop + 1)),
+                     slice(max(0, win[1].start - 1), min(level.shape[1], win[1].stop + 1)))
+        inside = np.zeros(crop.shape, bool)
+        inside[win[0].start - crop.r0 : win[0].stop - crop.r0, win[1].start - crop.c0 : win[1].stop - crop.c0] = True
+        hr, hc = crop.r0 - (r0 >> i), crop.c0 - (c0 >> i)  # the crop within the region's level-i seeds
+        h_fg, h_bg = (h[hr : hr + crop.shape[0], hc : hc + crop.shape[1]] for h in hards[i])
+        init = last.fgs[i][crop.rows, crop.cols].copy()
         if i == k:  # the coarsest level: the whole window
-            init, band = last.fgs[k], inside
+            band = inside
             edges = multilevel.ArrayEdges(cached_nlinks(level, lam * 2**k, sigma)[1])
         else:  # the boundary of the blocks whose coarser label changed, and the changed strokes
-            ys = np.arange(win[0].start, win[0].stop) // multilevel.FACTOR
-            xs = np.arange(win[1].start, win[1].stop) // multilevel.FACTOR
-            new, old = fgs[i + 1][np.ix_(ys, xs)], last.fgs[i + 1][np.ix_(ys, xs)]
-            changed = new != old
-            init = last.fgs[i].copy()
-            init[win][changed] = new[changed]
+            above, labels = results[i + 1]
+            ys = np.arange(crop.r0, crop.r0 + crop.shape[0]) // multilevel.FACTOR - above.r0
+            xs = np.arange(crop.c0, crop.c0 + crop.shape[1]) // multilevel.FACTOR - above.c0
+            new = labels[np.ix_(ys, xs)]
+            old = last.fgs[i + 1][above.rows, above.cols][np.ix_(ys, xs)]
+            changed = (new != old) & inside
+            init[changed] = new[changed]
             focus = changed.copy()
-            focus[(rr >> i) - win[0].start, (cc >> i) - win[1].start] = True
+            focus[(rr >> i) - crop.r0, (cc >> i) - crop.c0] = True
             focus = ndi.binary_dilation(focus, np.ones((3, 3), bool), iterations=BAND_RADIUS + 1)
-            band = np.zeros(level.shape, bool)
-            band[win] = multilevel.band_mask(init[win], h_fg[win], h_bg[win], BAND_RADIUS) & focus
+            band = multilevel.band_mask(init, h_fg, h_bg, BAND_RADIUS) & focus & inside
             edges = band_edges(level, lam * 2**i, sigma)
-        if not band.any():
-            fgs[i] = init
-            continue
-        detached = last.detached[i]
-        centres = h_fg if detached is None else h_fg | detached
-        costs = last.fine.at if i == 0 else (lambda flat, d=last.deltas[i].ravel(): _split(d[flat]))
-        fgs[i], _ = multilevel.refine_band(costs, None, edges, init, band, h_fg, h_bg, _local_star(last, i, centres),
-                                           radius=BAND_RADIUS, star_weight=None if soft is None else soft * 2**i,
-                                           limit=inside)
-    entry.last = replace(last, seeds=seeds.copy(), fgs=fgs)
+        if band.any():
+            detached = last.detached[i]
+            centres = h_fg if detached is None else h_fg | detached[crop.rows, crop.cols]
+            costs = last.fine.at if i == 0 else (lambda flat, d=last.deltas[i].ravel(): _split(d[flat]))
+            init, _ = multilevel.refine_band(crop.costs(costs), None, crop.edges(edges), init, band, h_fg, h_bg,
+                                             crop.star(_star_centres(last, i, crop, centres)), radius=BAND_RADIUS,
+                                             star_weight=None if soft is None else soft * 2**i, limit=inside)
+        results[i] = (crop, init)
+    for i, (crop, labels) in enumerate(results):  # every level solved: write the windows back
+        last.fgs[i][crop.rows, crop.cols] = labels
+    entry.last = replace(last, seeds=seeds.copy(), top_hards=(top_fg, top_bg))
     report(progress, k + 1, k + 1, "local update")
-    return np.where(fgs[0], 0, 1).astype(np.int32)
+    return (~last.fgs[0]).view(np.uint8)
+
