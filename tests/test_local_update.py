@@ -205,3 +205,18 @@ def test_a_stroke_at_the_image_corner_is_local(scene):
     window = pyramid.update_window(np.array([385, 399]), np.array([570, 599]), SHAPE, 60)
     outside = _outside(window)
     np.testing.assert_array_equal(out[outside], first[outside])
+
+
+def test_preview_gives_the_coarse_result_first(monkeypatch):
+    monkeypatch.setattr(pyramid, "COARSEST_PIXELS", 20_000)
+    image, truth = disk_image(SHAPE, radius=120, seed=4)
+    strokes = disk_scribbles(truth, width=3, margin=6)
+    session = SegmentationSession("classic")
+    session.set_image(image)
+    seen = []
+    out = session.segment(strokes, preview=seen.append)
+    assert len(seen) == 1 and seen[0].shape == SHAPE and seen[0].dtype == out.dtype
+    coarse = seen[0]
+    assert iou(coarse == 1, out == 1) > 0.95 and not np.array_equal(coarse, out)  # the bands refine it
+    blocks = coarse.reshape(100, 4, 150, 4)  # 4 x 4 blocks: the coarsest level (100 x 150) upsampled
+    assert (blocks == blocks[:, :1, :, :1]).all()

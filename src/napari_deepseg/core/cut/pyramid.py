@@ -260,7 +260,7 @@ def _disagreement(init: np.ndarray, delta: np.ndarray, budget: float) -> np.ndar
 
 
 def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
-                   extra: Extra = NO_EXTRA, progress=None) -> np.ndarray:
+                   extra: Extra = NO_EXTRA, progress=None, preview=None) -> np.ndarray:
     """The default energy solved coarse-to-fine.
 
     The image is halved until the coarsest level is small (:func:`levels_of`);
@@ -269,7 +269,9 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     level above, grown where the boundary presses against the band's edge
     (:func:`multilevel.refine_band`). Unaries of a coarse pixel are the sums of
     its fine pixels', λ doubles per level (a coarse edge stands for two fine ones).
-    ``progress`` hears of every level of every round (``done`` of ``total`` level solves).
+    ``progress`` hears of every level of every round (``done`` of ``total`` level solves);
+    ``preview``, if given, receives the last round's coarsest labelling upsampled to
+    full resolution (a bool object mask) before the bands refine it.
     """
     levels = levels_of(entry)
     hards = [(seeds == classes[0], seeds == classes[1])]  # (object, background) seeds per level
@@ -327,6 +329,8 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
                 detached[i] = up
         fgs[k] = fg
         step += 1
+        if preview is not None and it == iterations:
+            preview(upsample_to(fg, entry.shape, multilevel.FACTOR**k))
         if it < iterations and coarse_refit:  # the refit needs a sample, not a boundary: no bands
             step += k
             continue

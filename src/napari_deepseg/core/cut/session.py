@@ -197,6 +197,7 @@ class SegmentationSession:
         fit_labels: Optional[np.ndarray] = None,
         star_weight: Optional[float] = None,
         local: bool = False,
+        preview=None,
     ) -> np.ndarray:
         """Cut the current image for the given scribbles.
 
@@ -249,6 +250,11 @@ class SegmentationSession:
             quarter of the image) the whole image is cut. :attr:`last_local` says
             which it was; cut again with ``local=False`` to refit the model on
             the whole image.
+        preview : callable, optional
+            Coarse-to-fine cuts of the whole image: called once, from the thread
+            that cuts, with the coarsest level's result as labels of the image's
+            size (the same dtype as the result), before the full-resolution
+            bands refine it; a widget can show it while the bands are solved.
 
         Returns
         -------
@@ -289,7 +295,10 @@ class SegmentationSession:
             if local and coarse_to_fine:
                 index = pyramid.update_multilevel(entry, seeds, classes, lam, sigma, it, cancel, extra, progress)
                 self.last_local = index is not None
-            if index is None:
+            if index is None and coarse_to_fine and preview is not None:
+                index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress,
+                            preview=lambda fg: preview(labels_from_index((~fg).view(np.uint8), classes)))
+            elif index is None:
                 index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress)
         report(progress, 1, 1, "graph cut")
         return labels_from_index(index, classes)
