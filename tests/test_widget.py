@@ -534,7 +534,9 @@ def test_cancel_stops_a_run_and_leaves_every_layer(widget, viewer, qtbot, errors
     widget.preset.value = "default"
     image_layer, scribbles, _ = add_disk(viewer, shape=(320, 400))
     select(widget, image_layer, scribbles)
-    qtbot.waitUntil(lambda: not widget.preparing, timeout=WAIT_MS)
+    # the preparation starts 0.1 s after the choice: wait for it to start and end (a late one would
+    # overwrite the status line after the Cancel)
+    qtbot.waitUntil(lambda: not widget._prepare_timer.isActive() and not widget.preparing, timeout=WAIT_MS)
     before = snapshot(viewer)
     release = __import__("threading").Event()
     original = sw.run_request
@@ -729,4 +731,63 @@ def test_a_new_stroke_cancels_the_background_refit(widget, viewer, qtbot, errors
     release.set()
     qtbot.waitUntil(lambda: not widget.busy and not widget.refitting, timeout=WAIT_MS)
     assert not viewer.layers["disk segmentation"].data[200:211, 150:161].any()
+    assert errors == []
+
+
+def test_a_large_image_shows_the_coarse_result_first(widget, viewer, qtbot, errors, monkeypatch):
+    monkeypatch.setattr(sw, "PREVIEW_MIN_PIXELS", 0)  # this 320 x 400 image counts as large
+    widget.preset.value = "default"
+    image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
+    select(widget, image_layer, scribbles)
+    shown = []
+    relay = widget._relay._preview_callback
+
+    def record(rid, labels):
+        relay(rid, labels)
+        shown.append(np.array(viewer.layers["disk segmentation"].data, copy=True))
+
+    widget._relay._preview_callback = record
+    run(widget, qtbot)
+    result = viewer.layers["disk segmentation"]
+    assert len(shown) == 1 and iou(shown[0] == 1, truth) > 0.9  # the coarse result, shown in the layer
+    blocks = shown[0].reshape(160, 2, 200, 2)
+    assert (blocks == blocks[:, :1, :, :1]).all() and not np.array_equal(shown[0], result.data)
+    assert len(result._undo_history) == 0  # the first result: no undo step, as without a preview
+    first = result.data.copy()
+    more = np.array(scribbles.data)
+    more[100:121, 200:221] = 2
+    scribbles.data = more
+    run(widget, qtbot)  # the window covers this small image: a whole cut, previewed again
+    assert len(shown) == 2 and len(result._undo_history) == 1  # preview and result: one undo step
+    result.undo()
+    np.testing.assert_array_equal(result.data, first)
+    assert errors == []
+
+
+def test_cancel_after_the_preview_puts_the_layer_back(widget, viewer, qtbot, errors, monkeypatch):
+    monkeypatch.setattr(sw, "PREVIEW_MIN_PIXELS", 0)
+    widget.preset.value = "default"
+    image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    before = snapshot(viewer)
+    history = len(viewer.layers["disk segmentation"]._undo_history)
+    release = __import__("threading").Event()
+
+    def slow(slot, image, scribbles_, options, progress=None, cancel=None, local=False, preview=None):
+        preview(np.ones(image.shape[:2], np.uint8))  # a coarse result arrives, then the bands take long
+        release.wait(10)
+        cancel.raise_if_cancelled()
+        raise AssertionError("the run should have been cancelled")
+
+    monkeypatch.setattr(sw, "run_request", slow)
+    assert widget.segment()
+    qtbot.waitUntil(lambda: (viewer.layers["disk segmentation"].data == 1).all(), timeout=WAIT_MS)
+    widget.cancel_button.clicked.emit()
+    release.set()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    after = snapshot(viewer)
+    for name in before:
+        np.testing.assert_array_equal(after[name], before[name])
+    assert len(viewer.layers["disk segmentation"]._undo_history) == history
     assert errors == []

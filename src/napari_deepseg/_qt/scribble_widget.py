@@ -103,10 +103,14 @@ class Job:
     refit: bool = False
     slot: Optional[SessionSlot] = None
     options: Optional[Options] = None
+    #: the result plane as it was before this job's coarse preview was shown (``None``: no preview shown)
+    before: Optional[np.ndarray] = None
+    #: the result layer this job's preview created (the first result of an image)
+    created: Optional[Labels] = None
 
 
 def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=None, cancel=None,
-                local: bool = False) -> np.ndarray:
+                local: bool = False, preview=None) -> np.ndarray:
     """Worker body: features (cached by the session) and one cut.
 
     Parameters
@@ -123,6 +127,8 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
         A local update where it applies (``SegmentationSession.segment(local=True)``:
         only a window around the changed strokes is re-solved; the session's
         ``last_local`` says whether it was).
+    preview : callable, optional
+        Receives the coarse result of a whole coarse-to-fine cut before the bands refine it.
 
     Returns
     -------
@@ -139,7 +145,7 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
         slot.session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
         return slot.session.segment(
             scribbles, preset=options.preset, lam=options.lam, sigma=options.sigma,
-            progress=progress, cancel=cancel, local=local,
+            progress=progress, cancel=cancel, local=local, preview=preview,
         )
 
 
@@ -155,6 +161,9 @@ def prepare_request(slot: SessionSlot, image, options: Options, progress=None, c
         if options.preset == "default":
             slot.session.prepare_default(options.lam, options.sigma, progress=progress, cancel=cancel)
 
+
+#: images of at least this many pixels show the coarse result of a whole cut while its bands are solved
+PREVIEW_MIN_PIXELS = 4_000_000
 
 #: words longer than this (paths, URLs) are shortened in the middle in the status line
 STATUS_WORD_CHARS = 36
@@ -210,18 +219,26 @@ def one_line(exc: BaseException) -> str:
 
 
 class _ProgressRelay(QObject):
-    """Carries progress from a worker thread to the main thread (a queued signal)."""
+    """Carries progress (and coarse previews) from a worker thread to the main thread (queued signals)."""
 
     progressed = Signal(int, int, int, str)
+    previewed = Signal(int, object)
 
-    def __init__(self, callback, parent=None):
+    def __init__(self, callback, parent=None, preview_callback=None):
         super().__init__(parent)
         self._callback = callback
+        self._preview_callback = preview_callback
         self.progressed.connect(self._relay)
+        self.previewed.connect(self._relay_preview)
 
     @Slot(int, int, int, str)
     def _relay(self, rid, done, total, message):
         self._callback(rid, done, total, message)
+
+    @Slot(int, object)
+    def _relay_preview(self, rid, labels):
+        if self._preview_callback is not None:
+            self._preview_callback(rid, labels)
 
 
 def _row(*widgets, label: str) -> Container:
@@ -252,7 +269,8 @@ class ScribbleSegmentationWidget(Container):
         self._jobs: dict[int, Job] = {}
         self._latest = 0
         self._live_layer: Optional[Labels] = None
-        self._relay = _ProgressRelay(self._on_progress, parent=self.native)
+        self._relay = _ProgressRelay(self._on_progress, parent=self.native, preview_callback=self._on_preview)
+        self._previewing: Optional[Job] = None  # the job whose coarse preview the result layer shows
         self._live_timer = QTimer(self.native)
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(LIVE_DELAY_MS)
@@ -714,8 +732,11 @@ class ScribbleSegmentationWidget(Container):
         job.slot, job.options = slot, options
         self._jobs[job.rid] = job
         args = (slot, job.inputs.image, job.inputs.scribbles, options)
-        worker = self._worker(partial(run_request, local=True) if job.local else run_request, args, job.rid,
-                              job.token)
+        kwargs = {"local": True} if job.local else {}
+        if not job.refit and not options.volume and int(np.prod(job.inputs.shape[-2:])) >= PREVIEW_MIN_PIXELS:
+            emit, rid = self._relay.previewed.emit, job.rid
+            kwargs["preview"] = lambda labels: emit(rid, labels)
+        worker = self._worker(partial(run_request, **kwargs) if kwargs else run_request, args, job.rid, job.token)
         worker.returned.connect(partial(self._on_returned, job))
         worker.errored.connect(partial(self._on_errored, job))
         worker.finished.connect(partial(self._on_finished, job))
@@ -778,9 +799,58 @@ class ScribbleSegmentationWidget(Container):
         if message:
             pbar.set_description(message)
 
+    # -- the coarse preview of a large image ---------------------------------------
+    def _on_preview(self, rid: int, labels) -> None:
+        """Show a whole cut's coarse result in the result layer while its bands are solved (no undo step).
+
+        The plane as it was is kept on the job; the final result is written over
+        it as one undoable edit, and a cancelled, failed or stale job puts it back.
+        """
+        job = self._jobs.get(rid)
+        if job is None or rid != self._latest or job.image_layer not in self.viewer.layers:
+            return
+        layer = _layers.find_result_layer(self.viewer, _layers.result_name(job.image_layer), job.inputs.shape,
+                                          exclude=(job.scribbles_layer,))
+        if layer is None:  # the first result: the layer starts with the preview
+            job.created = self._add_result_layer(job, _layers.result_name(job.image_layer), np.asarray(labels))
+        else:
+            shown = self._previewing
+            job.before = shown.before if shown is not None and shown.before is not None else (
+                np.array(layer.data[job.inputs.plane], copy=True))
+            self._show_plane(layer, job.inputs.plane, np.asarray(labels))
+        self._previewing = job
+        self.status.value = f"'{job.image_layer.name}': coarse result shown, refining it at full resolution…"
+
+    @staticmethod
+    def _show_plane(layer: Labels, plane: tuple, labels: np.ndarray) -> None:
+        """Put ``labels`` into one plane of ``layer`` without an undo step (a preview, or taking one back)."""
+        data = layer.data
+        if labels.size and int(labels.max()) > np.iinfo(data.dtype).max:
+            labels = labels.astype(data.dtype)
+        data[plane] = labels
+        layer.refresh()
+
+    def _drop_preview(self, job: Job) -> None:
+        """Put back the plane a job's preview replaced, or remove the layer it created (if still shown)."""
+        if self._previewing is not job:
+            return
+        self._previewing = None
+        if job.created is not None:
+            if job.created in self.viewer.layers:
+                self.viewer.layers.remove(job.created)
+            return
+        layer = _layers.find_result_layer(self.viewer, _layers.result_name(job.image_layer), job.inputs.shape,
+                                          exclude=(job.scribbles_layer,))
+        if layer is not None:
+            self._show_plane(layer, job.inputs.plane, job.before)
+
     def _on_returned(self, job: Job, labels) -> None:
         if job.rid != self._latest:
+            self._drop_preview(job)
             return  # a newer request was started: this result is stale
+        if job.created is None:
+            self._drop_preview(job)  # the result is written over the plane as it was: one undo step
+        self._previewing = None
         self._write_result(job, np.asarray(labels))
         if self._was_local(job) and job.image_layer in self.viewer.layers:
             # the local update kept the old appearance model: refit it on the whole image, in the background;
@@ -794,6 +864,7 @@ class ScribbleSegmentationWidget(Container):
         return bool(job.local and job.slot is not None and getattr(job.slot.session, "last_local", False))
 
     def _on_errored(self, job: Job, exc: BaseException) -> None:
+        self._drop_preview(job)  # a cancelled or failed job leaves the result layer as it was
         if isinstance(exc, Cancelled) or job.rid != self._latest:
             return
         self._prepared = None  # the session may hold a half-prepared image
@@ -818,6 +889,9 @@ class ScribbleSegmentationWidget(Container):
         layer = _layers.find_result_layer(self.viewer, name, shape, exclude=(job.scribbles_layer,))
         if layer is None:
             self._add_result_layer(job, name, labels)
+            changed = int(np.count_nonzero(labels))
+        elif layer is job.created:  # the layer the preview made: the first result, no undo step
+            self._show_plane(layer, plane, labels)
             changed = int(np.count_nonzero(labels))
         else:
             changed = _layers.write_plane(layer, plane, labels)
