@@ -791,3 +791,21 @@ def test_cancel_after_the_preview_puts_the_layer_back(widget, viewer, qtbot, err
         np.testing.assert_array_equal(after[name], before[name])
     assert len(viewer.layers["disk segmentation"]._undo_history) == history
     assert errors == []
+
+
+def test_the_session_cache_keeps_the_most_recently_used(widget, viewer, qtbot, monkeypatch, tmp_path):
+    monkeypatch.setattr(sw, "MAX_SESSIONS", 2)
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)  # classic
+    classic = widget._sessions[("classic", ())]
+    widget.backbone.value = "rgb"
+    run(widget, qtbot)
+    widget.backbone.value = "classic"
+    run(widget, qtbot)  # classic is the most recent again: rgb is the least recently used
+    assert list(widget._sessions) == [("rgb", ()), ("classic", ())]
+    assert widget._sessions[("classic", ())] is classic  # reused, features and all
+    widget.feature_cache.value = str(tmp_path / "features.zarr")  # a third session key
+    run(widget, qtbot)
+    assert len(widget._sessions) == 2 and ("rgb", ()) not in widget._sessions  # rgb was dropped
+    assert widget._sessions[("classic", ())] is classic

@@ -12,13 +12,15 @@ Threading rules (see ``docs/architecture.md``):
 * signals are connected before the worker starts; layers are only touched on
   the main thread, when ``returned`` fires, and only for the newest request;
 * one :class:`SegmentationSession` (and a lock) per backbone and parameters, so
-  features are cached between requests and never computed twice at once.
+  features are cached between requests and never computed twice at once; the
+  :data:`MAX_SESSIONS` most recently used are kept.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -162,6 +164,9 @@ def prepare_request(slot: SessionSlot, image, options: Options, progress=None, c
             slot.session.prepare_default(options.lam, options.sigma, progress=progress, cancel=cancel)
 
 
+#: sessions (each with the features of its last images) the widget keeps, one per backbone and its parameters
+MAX_SESSIONS = 3
+
 #: images of at least this many pixels show the coarse result of a whole cut while its bands are solved
 PREVIEW_MIN_PIXELS = 4_000_000
 
@@ -265,7 +270,7 @@ class ScribbleSegmentationWidget(Container):
     def __init__(self, napari_viewer):
         super().__init__(labels=True)
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
-        self._sessions: dict[tuple, SessionSlot] = {}
+        self._sessions: "OrderedDict[tuple, SessionSlot]" = OrderedDict()  # least recently used first
         self._jobs: dict[int, Job] = {}
         self._latest = 0
         self._live_layer: Optional[Labels] = None
@@ -596,8 +601,17 @@ class ScribbleSegmentationWidget(Container):
         return Options(backbone, self.preset.value, lam, sigma, params, cache, axis)
 
     def _slot(self, options: Options) -> SessionSlot:
-        """The cached session for these options (created on first use)."""
+        """The cached session for these options (created on first use).
+
+        At most :data:`MAX_SESSIONS` are kept, the least recently used dropped
+        first (a worker still running on a dropped session keeps it until it ends).
+        """
         key = options.session_key
+        if key in self._sessions:
+            self._sessions.move_to_end(key)
+            return self._sessions[key]
+        while len(self._sessions) >= MAX_SESSIONS:
+            self._sessions.popitem(last=False)
         if options.params:  # a backbone with pretrained weights: torch will be imported
             guard_triton_import()
         if key not in self._sessions and options.volume:
