@@ -809,3 +809,42 @@ def test_the_session_cache_keeps_the_most_recently_used(widget, viewer, qtbot, m
     run(widget, qtbot)
     assert len(widget._sessions) == 2 and ("rgb", ()) not in widget._sessions  # rgb was dropped
     assert widget._sessions[("classic", ())] is classic
+
+
+def test_refine_a_label_with_strokes(widget, viewer, qtbot, errors):
+    from napari_deepseg.core.prompts.objects import refine_region
+
+    widget.preset.value = "default"
+    image, truth = disk_image((120, 160), seed=2)  # a disk of radius 30 at the centre
+    image_layer = viewer.add_image(image, name="disk", rgb=True)
+    labels = np.zeros((120, 160), np.int32)
+    labels[truth & (np.arange(160) < 80)[None, :]] = 1  # label 1: the disk's left half only
+    labels[50:70, 125:140] = 2  # another object, right of the disk
+    labels[5:15, 5:15] = 3  # and one far away
+    layer = viewer.add_labels(labels.copy(), name="labels")
+    scribbles = viewer.add_labels(np.zeros((120, 160), np.uint8), name="disk scribbles")
+    select(widget, image_layer, scribbles)
+    widget.refine_bound.value = 25
+    widget.refine_layer.value = layer
+    viewer.cursor.position = (60, 60)  # over label 1
+    assert widget.refine_at_cursor()
+    assert widget._refine.label_id == 1 and widget._refine.layer is layer
+    assert widget.commit() == 0 and "Segment first" in errors[-1]  # nothing refined yet
+    strokes = np.zeros((120, 160), np.uint8)
+    strokes[55:66, 86:100] = 1  # on the missing right half
+    scribbles.data = strokes.copy()  # (commit clears the layer's array in place)
+    run(widget, qtbot)
+    assert widget.commit() == 1
+    after = layer.data
+    region = refine_region((120, 160), strokes=strokes > 0, bound=25)
+    np.testing.assert_array_equal(after[~region], labels[~region])  # nothing beyond the bound changed
+    np.testing.assert_array_equal(after[labels == 2], 2)  # other labels never change
+    np.testing.assert_array_equal(after[labels == 3], 3)
+    grown = (after == 1) & ~(labels == 1)
+    assert grown.sum() > 300 and (truth[grown]).mean() > 0.95  # it grew into the disk, not the background
+    assert not scribbles.data.any() and widget._refine is None  # strokes cleared, refinement done
+    layer.undo()  # one undoable edit
+    np.testing.assert_array_equal(layer.data, labels)
+    errors.clear()
+    assert not widget.refine(layer, 7) and "no object with label 7" in errors[-1]  # one line, nothing picked
+    assert widget._refine is None

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, PushButton
+from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, PushButton,
+                               SpinBox)
 from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
 from napari.utils import progress
@@ -38,10 +39,10 @@ from superqt.utils import FunctionWorker
 from ..core import PRESETS, SegmentationSession, available_backbones, get_extractor
 from ..core.utils.progress import CancelToken, Cancelled
 from ..core.cut.session import DEFAULT_LAMBDA
-from ..core.prompts.objects import commit_object, next_free_id
+from ..core.prompts.objects import commit_object, next_free_id, refine_scribbles
 from ..core.utils.validation import SCRIBBLE_BACKGROUND, check_rgb_channels, check_scribbles
 from ..core.cut.volume import VolumeSession
-from . import _channels, _layers
+from . import _channels, _layers, _refine
 from ._torch_guard import guard_triton_import
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -109,6 +110,8 @@ class Job:
     before: Optional[np.ndarray] = None
     #: the result layer this job's preview created (the first result of an image)
     created: Optional[Labels] = None
+    #: refining a label: ``(Refinement, region it may change in, other objects' pixels)``
+    refine: Optional[tuple] = None
 
 
 def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=None, cancel=None,
@@ -276,6 +279,8 @@ class ScribbleSegmentationWidget(Container):
         self._live_layer: Optional[Labels] = None
         self._relay = _ProgressRelay(self._on_progress, parent=self.native, preview_callback=self._on_preview)
         self._previewing: Optional[Job] = None  # the job whose coarse preview the result layer shows
+        self._refine: Optional[_refine.Refinement] = None  # the label being refined
+        self._refined = False  # whether the result layer holds a cut of that refinement
         self._live_timer = QTimer(self.native)
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(LIVE_DELAY_MS)
@@ -328,6 +333,14 @@ class ScribbleSegmentationWidget(Container):
                                         tooltip="add the current object to '<image> objects' with the next free id "
                                                 "and clear its strokes; committed objects are background for the "
                                                 "next cut")
+        self.refine_layer = ComboBox(label="refine layer", choices=self._refine_choices, nullable=True,
+                                     tooltip="a Labels layer (a prediction, a training set) whose label to correct")
+        self.refine_label = SpinBox(label="label", min=0, max=2**31 - 1, value=0)
+        self.refine_bound = SpinBox(label="refine bound (px, 0 auto)", min=0, max=100_000, value=0,
+                                    tooltip="strokes change the label only within this distance of them")
+        self.refine_button = PushButton(text="Refine label (R)",
+                                        tooltip="correct that label with strokes; Commit writes it back under its id "
+                                                "(R over a label on the scribbles layer picks it)")
         self.status = _StatusLine(value="")
         self.status.native.setWordWrap(True)  # long error messages must not widen the dock
         self.status.native.setMinimumWidth(10)  # nor the longest word
@@ -336,7 +349,8 @@ class ScribbleSegmentationWidget(Container):
             _row(self.lam_auto, self.lam, label="λ"), _row(self.sigma_auto, self.sigma, label="σ"),
             self.weights, self.device, self.channel_axis, self.rgb_channels, self.feature_cache, self.volume,
             _row(self.segment_button, self.cancel_button, self.live, label=""),
-            _row(self.commit_button, label=""), self.status,
+            _row(self.commit_button, label=""), self.refine_layer, self.refine_label, self.refine_bound,
+            _row(self.refine_button, label=""), self.status,
         ])
 
     def _connect(self) -> None:
@@ -354,6 +368,7 @@ class ScribbleSegmentationWidget(Container):
         self.segment_button.clicked.connect(lambda *_: self.segment())
         self.cancel_button.clicked.connect(lambda *_: self.cancel())
         self.commit_button.clicked.connect(lambda *_: self.commit())
+        self.refine_button.clicked.connect(lambda *_: self.refine())
         self.live.changed.connect(self._on_live_toggled)
         for control in (self.image_combo, self.backbone, self.preset, self.weights, self.device, self.channel_axis,
                         self.rgb_channels, self.feature_cache, self.volume, self.lam_auto, self.sigma_auto):
@@ -362,6 +377,11 @@ class ScribbleSegmentationWidget(Container):
 
     def _image_choices(self, _widget=None) -> list:
         return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _refine_choices(self, _widget=None) -> list:
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if isinstance(layer, Labels) and _layers.role(layer) != _layers.ROLE_SEGMENTATION
+                and layer is not getattr(getattr(self, "scribbles_combo", None), "value", None)]
 
     def _scribbles_choices(self, _widget=None) -> list:
         return [
@@ -387,8 +407,11 @@ class ScribbleSegmentationWidget(Container):
 
     def _on_scribbles_changed(self, layer=None) -> None:
         self._update_live_connection()
+        if hasattr(self, "refine_layer"):
+            self.refine_layer.reset_choices()  # the scribbles layer is no label set to refine
         if isinstance(layer, Labels):
             layer.bind_key("c", lambda _layer: self.commit(), overwrite=True)
+            layer.bind_key("r", lambda _layer: self.refine_at_cursor(), overwrite=True)
 
     def _on_backbone_changed(self, _value=None) -> None:
         """Weights and device only matter for backbones with pretrained weights."""
@@ -652,7 +675,14 @@ class ScribbleSegmentationWidget(Container):
             else:
                 inputs = _channels.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point, axis)
             strokes = inputs.scribbles.copy()  # as painted (Live compares with these)
-            inputs.scribbles = self._protect_objects(image_layer, inputs.plane, inputs.scribbles)
+            refine = self._refine
+            inputs.scribbles = self._protect_objects(image_layer, inputs.plane, inputs.scribbles,
+                                                     keep=None if refine is None else refine.mask)
+            if refine is not None:
+                if live and not strokes.any():
+                    self.status.value = "Live: paint 1 where the label should grow, 2 where it should shrink"
+                    return False
+                job_refine = self._refine_seeds(refine, inputs)
             if live and np.unique(inputs.scribbles[inputs.scribbles > 0]).size < 2:
                 self.status.value = "Live: paint both object (1) and background (2)"
                 return False
@@ -664,9 +694,69 @@ class ScribbleSegmentationWidget(Container):
             self._notify(one_line(exc))
             return False
         self._last_strokes = (inputs.plane, strokes)
-        self._start(Job(self._next_rid(), CancelToken(), image_layer, scribbles_layer, inputs,
-                        local=options.preset == "default"), slot, options)
+        job = Job(self._next_rid(), CancelToken(), image_layer, scribbles_layer, inputs,
+                  local=options.preset == "default" and refine is None)
+        if refine is not None:
+            job.refine = job_refine
+        self._start(job, slot, options)
         return True
+
+    # -- refining a label ------------------------------------------------------------
+    def refine(self, layer: Optional[Labels] = None, label_id: Optional[int] = None) -> bool:
+        """Correct object ``label_id`` of ``layer`` with strokes (defaults: the *refine layer* and *label* boxes).
+
+        The next cuts start from the object: strokes change it only within the
+        refine bound of them (the rest of the object and every other pixel stay
+        fixed), other labels of the layer are background unless painted over, and
+        *Commit* writes it back into ``layer`` under ``label_id`` as one undoable edit.
+
+        Returns
+        -------
+        bool
+            Whether the label is now being refined (a notification says why not).
+        """
+        layer = self.refine_layer.value if layer is None else layer
+        label_id = int(self.refine_label.value if label_id is None else label_id)
+        try:
+            if VOLUME_MODES[self.volume.value] is not None:
+                raise ValueError("refining works on the current plane: set '3-D image' to 'current plane'")
+            refine = _refine.pick(self.viewer, self.image_combo.value, layer, label_id)
+        except ValueError as exc:
+            self._notify(one_line(exc))
+            return False
+        self._refine, self._refined = refine, False
+        bound = _refine.bound(self.refine_bound.value, refine.mask.shape)
+        self.status.value = (f"refining label {label_id} of '{layer.name}' ({int(refine.mask.sum())} pixels): "
+                             f"strokes change it within {bound} px; Segment, then Commit writes it back")
+        return True
+
+    def refine_at_cursor(self) -> bool:
+        """``R``: refine the label under the cursor in the *refine layer* (or the selected Labels layer)."""
+        try:
+            layer, label_id = _refine.label_at_cursor(self.viewer, self.refine_layer.value)
+        except ValueError as exc:
+            self._notify(one_line(exc))
+            return False
+        return self.refine(layer, label_id)
+
+    def _refine_seeds(self, refine: "_refine.Refinement", inputs) -> tuple:
+        """Replace the job's strokes by those of the refine cut; return its ``(refinement, region, others)``.
+
+        Raises
+        ------
+        ValueError
+            When the refined layer is gone or on another plane, for strokes of classes
+            above 2, or for no strokes at all.
+        """
+        if refine.layer not in self.viewer.layers or refine.plane != inputs.plane:
+            self._refine = None
+            raise ValueError("the refined label's layer or plane is gone: pick the label again (Refine label, R)")
+        if np.any(inputs.scribbles > SCRIBBLE_BACKGROUND):
+            raise ValueError("refining a label takes object (1) and background (2) strokes only")
+        others = refine.others()
+        bound = _refine.bound(self.refine_bound.value, refine.mask.shape)
+        inputs.scribbles, region = refine_scribbles(inputs.scribbles, refine.mask, bound, others)
+        return refine, region, others
 
     # -- object by object ----------------------------------------------------------
     def _objects_layer(self, image_layer, create: bool = False) -> Optional[Labels]:
@@ -678,12 +768,15 @@ class ScribbleSegmentationWidget(Container):
             self.viewer.layers.selection.active = active
         return layer
 
-    def _protect_objects(self, image_layer, plane: tuple, scribbles: np.ndarray) -> np.ndarray:
-        """Committed objects are background for the next cut, unless painted over on purpose."""
+    def _protect_objects(self, image_layer, plane: tuple, scribbles: np.ndarray, keep=None) -> np.ndarray:
+        """Committed objects are background for the next cut, unless painted over on purpose (or in ``keep``,
+        the object being refined)."""
         objects = self._objects_layer(image_layer)
         if objects is None:
             return scribbles
         taken = np.asarray(_layers.layer_array(objects)[plane]) > 0
+        if keep is not None:
+            taken &= ~keep
         if not taken.any():
             return scribbles
         return np.where(taken & (scribbles == 0), np.asarray(SCRIBBLE_BACKGROUND, scribbles.dtype), scribbles)
@@ -713,15 +806,24 @@ class ScribbleSegmentationWidget(Container):
         result = _layers.find_result_layer(self.viewer, _layers.result_name(image_layer),
                                            _layers.spatial_shape(image_layer), exclude=(scribbles_layer,))
         plane = _layers.current_plane(image_layer, self.viewer.dims.point)
+        refine = self._refine
+        if refine is not None and not self._refined:
+            self._notify(f"label {refine.label_id} is being refined: paint strokes and Segment first, then commit")
+            return 0
+        if refine is not None and (refine.layer not in self.viewer.layers or refine.plane != plane):
+            self._refine = None
+            self._notify("the refined label's layer or plane is gone: pick the label again (Refine label, R)")
+            return 0
         mask = None if result is None else np.asarray(_layers.layer_array(result)[plane]) == 1
         if mask is None or not mask.any():
             self._notify("nothing to commit: segment an object first (paint 1 on it, 2 around it)")
             return 0
-        objects = self._objects_layer(image_layer, create=True)
+        objects = refine.layer if refine is not None else self._objects_layer(image_layer, create=True)
         old = np.asarray(_layers.layer_array(objects)[plane])
-        label_id = next_free_id(_layers.layer_array(objects))
+        label_id = refine.label_id if refine is not None else next_free_id(_layers.layer_array(objects))
         labels = commit_object(old, mask, label_id)  # other objects keep every pixel
         _layers.write_plane(objects, plane, labels.astype(objects.data.dtype, copy=False))
+        self._refine, self._refined = None, False
         live, self.live.value = self.live.value, False  # clearing the strokes must not start a cut
         try:
             if isinstance(scribbles_layer, Labels) and scribbles_layer in self.viewer.layers:
@@ -729,7 +831,8 @@ class ScribbleSegmentationWidget(Container):
             _layers.write_plane(result, plane, np.zeros_like(np.asarray(result.data[plane])))
         finally:
             self.live.value = live
-        self.status.value = (f"committed object {label_id} ({int((labels == label_id).sum())} pixels) to "
+        done = "refined label" if refine is not None else "committed object"
+        self.status.value = (f"{done} {label_id} ({int((labels == label_id).sum())} pixels) in "
                              f"'{objects.name}': paint the next object")
         return label_id
 
@@ -865,7 +968,12 @@ class ScribbleSegmentationWidget(Container):
         if job.created is None:
             self._drop_preview(job)  # the result is written over the plane as it was: one undo step
         self._previewing = None
-        self._write_result(job, np.asarray(labels))
+        labels = np.asarray(labels)
+        if job.refine is not None:  # the refined object changes only inside its region, never over other labels
+            refine, region, others = job.refine
+            labels = (np.where(region, labels == 1, refine.mask) & ~others).astype(labels.dtype)
+            self._refined = refine is self._refine
+        self._write_result(job, labels)
         if self._was_local(job) and job.image_layer in self.viewer.layers:
             # the local update kept the old appearance model: refit it on the whole image, in the background;
             # the next request cancels it (the newest request wins)

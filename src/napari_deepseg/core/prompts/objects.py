@@ -8,7 +8,9 @@ Pure functions on label arrays shared by the widgets (no napari, no Qt):
   touching any other object's pixels (new objects take free pixels only; a
   refined object may also only change inside a region);
 * :func:`refine_region` / :func:`default_refine_bound` - the pixels within a
-  distance bound of new input (clicks, a box) where a refinement may act;
+  distance bound of new input (clicks, a box, strokes) where a refinement may act;
+* :func:`refine_scribbles` - the strokes of a scribble cut that refines one
+  object: the old object and background fixed outside that region;
 * :func:`deepest_point` - an object's most interior pixel (its implicit click).
 """
 
@@ -126,8 +128,8 @@ def default_refine_bound(shape) -> int:
     return max(MIN_REFINE_BOUND, int(round(REFINE_BOUND_FRACTION * min(shape[-2:]))))
 
 
-def refine_region(shape, points: Sequence = (), box=None, bound: float = 0.0) -> np.ndarray:
-    """Pixels within ``bound`` of the new input: clicked pixels and the box (its whole area).
+def refine_region(shape, points: Sequence = (), box=None, bound: float = 0.0, strokes=None) -> np.ndarray:
+    """Pixels within ``bound`` of the new input: clicked pixels, the box (its whole area) and stroke pixels.
 
     Parameters
     ----------
@@ -139,6 +141,8 @@ def refine_region(shape, points: Sequence = (), box=None, bound: float = 0.0) ->
         A new box.
     bound : float
         Euclidean distance in pixels (>= 0).
+    strokes : numpy.ndarray of bool, optional
+        New strokes, ``shape``.
 
     Raises
     ------
@@ -158,9 +162,69 @@ def refine_region(shape, points: Sequence = (), box=None, bound: float = 0.0) ->
             seeds[int(r), int(c)] = True
     if box is not None:
         seeds[max(box.r0, 0):max(box.r1, 0), max(box.c0, 0):max(box.c1, 0)] = True
+    if strokes is not None:
+        if np.shape(strokes) != seeds.shape:
+            raise ValueError(f"strokes have shape {np.shape(strokes)} but the image has {seeds.shape}")
+        seeds |= np.asarray(strokes, bool)
     if not seeds.any():
-        raise ValueError("no new click or box inside the image: nothing to refine around")
+        raise ValueError("no new click, box or stroke inside the image: nothing to refine around")
     return ndimage.distance_transform_edt(~seeds) <= bound
+
+
+def refine_scribbles(scribbles, old_mask, bound: float, others=None, obj: int = 1, background: int = 2):
+    """Strokes for a scribble cut that refines one object, and the region it may change.
+
+    Within ``bound`` pixels of the new strokes the user's strokes stand as they
+    are (other pixels there are free, except ``others``: pixels of other objects,
+    which are background unless painted on purpose). Everywhere else the old
+    object is fixed as object and the rest as background, so the cut can only
+    move the boundary near the new strokes, and the result there joins the old
+    mask without a seam.
+
+    Parameters
+    ----------
+    scribbles : numpy.ndarray of int
+        The new strokes (0 unlabelled, ``obj`` object, other values background classes).
+    old_mask : numpy.ndarray of bool
+        The object being refined.
+    bound : float
+        Distance bound in pixels (see :func:`refine_region`).
+    others : numpy.ndarray of bool, optional
+        Pixels of other objects in the refined layer.
+    obj, background : int
+        Stroke values of the object and of the background.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(seeds, region)``: the strokes to cut with (the dtype of ``scribbles``)
+        and the bool mask of the pixels the cut may change.
+
+    Raises
+    ------
+    ValueError
+        For mismatched shapes, a negative bound or no strokes.
+
+    Examples
+    --------
+    >>> old = np.zeros((1, 9), bool); old[0, :4] = True
+    >>> strokes = np.zeros((1, 9), int); strokes[0, 5] = 1
+    >>> seeds, region = refine_scribbles(strokes, old, bound=1)
+    >>> seeds.tolist(), region.astype(int).tolist()
+    ([[1, 1, 1, 1, 0, 1, 0, 2, 2]], [[0, 0, 0, 0, 1, 1, 1, 0, 0]])
+    """
+    scribbles = np.asarray(scribbles)
+    old_mask = np.asarray(old_mask, bool)
+    if old_mask.shape != scribbles.shape:
+        raise ValueError(f"object mask has shape {old_mask.shape} but the scribbles have {scribbles.shape}")
+    if not (scribbles > 0).any():
+        raise ValueError("no strokes: paint 1 where the object should grow, 2 where it should shrink")
+    region = refine_region(scribbles.shape, bound=bound, strokes=scribbles > 0)
+    fixed = np.where(old_mask, obj, background).astype(scribbles.dtype)
+    seeds = np.where(region, scribbles, fixed)
+    if others is not None:
+        seeds[region & np.asarray(others, bool) & (scribbles == 0)] = background
+    return seeds, region
 
 
 def deepest_point(mask) -> tuple:
