@@ -251,3 +251,24 @@ def test_a_box_that_is_not_on_one_plane_is_refused(viewer, widget, qtbot, errors
     assert widget._mask is None and widget.commit() == 0
     assert [layer.name for layer in viewer.layers] == before + ["stack box"]
     assert not np.asarray(user.data).any()
+
+
+@pytest.mark.parametrize("rows", [(100, 100), (100, 100.6)], ids=["zero-area", "0.6-px-high"])
+def test_a_box_thinner_than_a_pixel_is_one_line_and_commits_nothing(viewer, widget, qtbot, errors, rows):
+    """Issue 24, item 1: a zero-area box on the cat sample committed a 1-pixel object."""
+    from napari_deepseg.samples import cat_sample
+
+    viewer.add_image(cat_sample()[0], name="cat", rgb=True)
+    widget.reset_choices()
+    before = [layer.name for layer in viewer.layers]
+    shapes = widget.new_box_layer()
+    r0, r1 = rows
+    c1 = 100 if r1 == r0 else 140
+    shapes.add(np.array([[r0, 100], [r0, c1], [r1, c1], [r1, 100]], float), shape_type="rectangle")
+    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    assert len(errors) == 1 and "pixels high" in errors[0] and "\n" not in errors[0], errors
+    assert widget._mask is None and "pixels high" in widget.status.value
+    assert widget.commit() == 0 and "nothing to commit" in errors[-1]
+    assert [layer.name for layer in viewer.layers] == before + ["cat box"]
+
