@@ -272,3 +272,22 @@ def test_a_box_thinner_than_a_pixel_is_one_line_and_commits_nothing(viewer, widg
     assert widget.commit() == 0 and "nothing to commit" in errors[-1]
     assert [layer.name for layer in viewer.layers] == before + ["cat box"]
 
+
+def test_the_box_outline_stays_above_the_mask(viewer, widget, qtbot, errors):
+    """Issue 24, item 6: the magenta preview was added above the box layer and tinted its outline."""
+    image, a, _ = _two_disks()
+    viewer.add_image(image, name="two", rgb=True)
+    widget.reset_choices()
+    shapes = widget.new_box_layer()
+    shapes.add_rectangles(_rect(a))
+    _wait(widget, qtbot)
+    names = [layer.name for layer in viewer.layers]
+    assert names.index("two box") > names.index("two prompt mask")
+    points = widget.new_points_layer()
+    points.add([np.argwhere(a).mean(0)])
+    _wait(widget, qtbot)
+    assert widget.commit() == 1
+    names = [layer.name for layer in viewer.layers]
+    assert names.index("two box") > max(names.index("two prompt mask"), names.index("two objects"))
+    assert names.index("two prompts") > names.index("two objects")
+    assert not errors, errors

@@ -335,6 +335,7 @@ class PointPromptWidget(Container):
                                                                             "image": image_layer.name}},
                                            **_layers.layer_geometry(image_layer))
         self._connect_box(layer)
+        self._raise_above_masks(layer, image_layer)
         self.viewer.layers.selection.active = layer
         layer.mode = "add_rectangle"
         self.status.value = "drag a box around the object; then click to correct it, C commits"
@@ -582,19 +583,31 @@ class PointPromptWidget(Container):
     def _role_layer(self, image_layer, role: str, name: str, dtype, colormap=None) -> Labels:
         """The Labels layer of ``role`` for the image (:func:`_layers.role_layer`), made on demand.
 
-        A new layer goes just below the points layer, so that the prompts stay
-        visible (green/red) on top of the mask.
+        A new layer goes just below the prompt layers (points and box), so that
+        the prompts stay visible (green/red points, the yellow box outline) on top
+        of the mask.
         """
         existing = _layers.role_layer(self.viewer, image_layer, role, name, dtype, create=False)
         if existing is not None:
             return existing
         layer = _layers.role_layer(self.viewer, image_layer, role, name, dtype, colormap)
-        points = self.points_combo.value
-        if isinstance(points, Points) and points in self.viewer.layers:
-            src, dst = self.viewer.layers.index(layer), self.viewer.layers.index(points)
+        prompts = [self.viewer.layers.index(p) for p in (self.points_combo.value, self._box_layer)
+                   if isinstance(p, (Points, Shapes)) and p in self.viewer.layers]
+        if prompts:
+            src, dst = self.viewer.layers.index(layer), min(prompts)
             if src > dst:
                 self.viewer.layers.move(src, dst)
         return layer
+
+    def _raise_above_masks(self, layer, image_layer) -> None:
+        """Move a prompt layer above the image's preview and objects layers (which would tint it)."""
+        roles = (ROLE_PREVIEW, _layers.ROLE_OBJECTS)
+        masks = [self.viewer.layers.index(lay) for lay in self.viewer.layers
+                 if isinstance(lay, Labels) and _layers.role(lay) in roles
+                 and lay.metadata.get(_layers.METADATA_KEY, {}).get("image") == image_layer.name]
+        src = self.viewer.layers.index(layer)
+        if masks and src < max(masks):
+            self.viewer.layers.move(src, len(self.viewer.layers))
 
     def _show(self, image_layer, plane: tuple, mask, rid: int) -> None:
         """Show ``mask`` (or nothing) in the preview layer, keeping the points layer active."""
