@@ -98,6 +98,42 @@ def adaptive_radius(click: Click, previous: np.ndarray, largest: int = MAX_RADIU
     return int(np.clip(d / 2.0, smallest, largest))
 
 
+#: pixel connectivity of a mask's pieces (8-neighbours, as the cut's edges)
+PIECE_STRUCTURE = np.ones((3, 3), bool)
+
+
+def keep_pieces_touching(mask: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """The pieces (8-connected components) of ``mask`` that hold at least one pixel of ``anchors``.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool
+        ``(rows, cols)`` object mask.
+    anchors : numpy.ndarray of bool
+        ``(rows, cols)``: the prompts the object must touch (positive click disks).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        ``mask`` without the pieces that touch no anchor (a new array).
+
+    Examples
+    --------
+    >>> m = np.zeros((1, 7), bool); m[0, [0, 1, 4, 5]] = True
+    >>> a = np.zeros_like(m); a[0, 5] = True
+    >>> keep_pieces_touching(m, a).astype(int).tolist()
+    [[0, 0, 0, 0, 1, 1, 0]]
+    """
+    mask = np.asarray(mask, bool)
+    pieces, n = ndimage.label(mask, structure=PIECE_STRUCTURE)
+    if n <= 1 and (anchors & mask).any():
+        return mask.copy()
+    keep = np.zeros(n + 1, bool)
+    keep[np.unique(pieces[anchors & mask])] = True
+    keep[0] = False
+    return keep[pieces]
+
+
 def border_ring(shape) -> np.ndarray:
     """Boolean mask of the one-pixel image border."""
     ring = np.zeros(shape[:2], bool)
@@ -178,7 +214,7 @@ class GraphCutClicks(ClickMethod):
         self.lam = check_positive(lam, "lambda")
         self.box_iterations = int(box_iterations)
         self.star_weight = None if star_weight is None else check_positive(star_weight, "star_weight")
-        self._shape = None
+        self._shape = self._key = None
         self._last_box = None  # (box, clicks, mask, radii) of the last box prediction
         self._last = None  # (clicks, mask) of the last prediction on this image
         self._radii: list = []
@@ -187,9 +223,10 @@ class GraphCutClicks(ClickMethod):
                   cancel: Optional[CancelToken] = None) -> None:
         entry = self.session.set_image(image, progress=progress, cancel=cancel)
         self.session.prepare_default(self.lam)
-        self._shape = entry.shape
-        self._last, self._radii = None, []
-        self._last_box = None
+        if entry.key != self._key:  # the same image again (a widget calls this per edit) keeps the click memory
+            self._last, self._radii = None, []
+            self._last_box = None
+        self._shape, self._key = entry.shape, entry.key
 
     def predict(self, clicks: Sequence[Click], cancel: Optional[CancelToken] = None) -> np.ndarray:
         if self._shape is None:
@@ -206,6 +243,7 @@ class GraphCutClicks(ClickMethod):
         unary = distance_prior(clicks, self._shape, self.distance_weight) if self.distance_weight > 0 else None
         mask = self.session.segment(seeds, lam=self.lam, iterations=self.iterations, cancel=cancel, unary=unary,
                                     fit_labels=fit, star_weight=self.star_weight) == 1
+        mask = keep_pieces_touching(mask, seeds == SCRIBBLE_OBJECT)
         self._last = (list(clicks), mask)
         return mask
 
