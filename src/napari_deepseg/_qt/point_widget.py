@@ -43,6 +43,7 @@ from superqt.utils import FunctionWorker
 
 from ..core.prompts.base import Click, get_click_method
 from ..core.prompts.box import Box, box_from_mask, box_on_plane, rectangle_plane
+from ..core.prompts.clickcut import click_seeds, keep_pieces_touching
 from ..core.prompts.objects import (commit_object, deepest_point, default_refine_bound, next_free_id, object_mask,
                                     refine_region)
 from ..core.features import available_backbones
@@ -85,17 +86,23 @@ def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, cancel:
 
     ``protected`` pixels (committed objects) are hard background: they lie
     outside any box of the cut and are removed from its mask. With ``refine``
-    (the object's old mask) the cut runs in the object's box (enlarged by 10 %)
-    with a click at its deepest point unless a click is positive, and the result
-    replaces the old mask only within ``bound`` pixels of the new clicks and box.
+    (the object's old mask) the result replaces the old mask only within
+    ``bound`` pixels of the new clicks and box (the *region*); without a box the
+    cut runs in the box of the old object and the region together (enlarged by
+    10 %, so a click beyond the old object can add what it lies on), with a click
+    at the old object's deepest point unless a click is positive. Pieces of the
+    refined mask that touch neither a positive click nor the old object are dropped.
     """
     with slot.lock:
         cancel.raise_if_cancelled()
         slot.method.set_image(image, cancel=cancel)
         cancel.raise_if_cancelled()
         cut_box, cut_clicks = box, list(clicks)
+        region = None
+        if refine is not None:
+            region = refine_region(refine.shape, [(c.row, c.col) for c in clicks], box, bound)
         if refine is not None and box is None:
-            cut_box = box_from_mask(refine, 0.1)
+            cut_box = box_from_mask(refine | region, 0.1)
             if not any(c.positive for c in cut_clicks):
                 cut_clicks = [Click(*deepest_point(refine), True)] + cut_clicks
         if cut_box is not None:
@@ -104,10 +111,12 @@ def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, cancel:
             mask = slot.method.predict(cut_clicks, cancel=cancel)
         mask = np.asarray(mask, bool)
         if refine is not None:
-            region = refine_region(mask.shape, [(c.row, c.col) for c in clicks], box, bound)
             mask = np.where(region, mask, refine)
         if protected is not None:
             mask &= ~protected
+        if refine is not None:
+            mask = keep_pieces_touching(mask, refine | click_seeds([c for c in clicks if c.positive], mask.shape, 0)
+                                        .astype(bool))
         return mask
 
 
