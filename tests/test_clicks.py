@@ -221,3 +221,52 @@ def test_star_weight_is_checked():
     scribbles[15, 15], scribbles[0, 0] = 1, 2
     with pytest.raises(ValueError, match="star_weight"):
         session.segment(scribbles, star_weight=-1.0)
+
+
+@pytest.fixture(scope="module")
+def cat():
+    from napari_deepseg.samples import cat_sample
+
+    return cat_sample()[0]
+
+
+def _pieces(mask):
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask, np.ones((3, 3)))
+    return labels, n
+
+
+def test_one_positive_click_gives_one_piece_holding_it(cat):
+    """Issue 24, item 2: a click on the cat's eye also returned the other eye (4,220 + 2,104 px)."""
+    method = get_click_method("graphcut", features="classic")
+    method.set_image(cat)
+    mask = method.predict([Click(137, 199, True)])
+    labels, n = _pieces(mask)
+    assert n == 1 and labels[137, 199] == 1
+    assert 3000 < mask.sum() < 6000 and not mask[:, 260:].any()  # the clicked eye, not the other one
+
+
+def test_a_negative_click_removes_the_piece_it_lands_in(cat):
+    """Issue 24, item 2: a negative click in the middle of a piece removed 95 px, the piece stayed.
+
+    With a fresh method (as the widget had it: its set_image call forgot the last
+    mask) and with the click memory, every piece holds a positive click and the
+    negatively clicked region is gone.
+    """
+    pos, neg = Click(137, 199, True), Click(138, 319, False)
+    fresh = get_click_method("graphcut", features="classic")
+    fresh.set_image(cat)
+    mask = fresh.predict([pos, neg])
+    labels, n = _pieces(mask)
+    assert n == 1 and labels[137, 199] == 1 and not mask[:, 260:].any()
+    inside = Click(115, 170, False)  # the clicked eye's pupil: a region, not only the click's disk
+    method = get_click_method("graphcut", features="classic")
+    method.set_image(cat)
+    before = method.predict([pos])
+    assert before[115, 170]
+    method.set_image(cat)  # the widget calls set_image before every prediction: the click memory stays
+    after = method.predict([pos, inside])
+    removed = before & ~after
+    assert not after[115, 170] and removed.sum() > np.pi * 8 ** 2  # more than the largest disk
+    assert _pieces(after)[1] == 1

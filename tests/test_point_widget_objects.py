@@ -251,3 +251,85 @@ def test_a_box_that_is_not_on_one_plane_is_refused(viewer, widget, qtbot, errors
     assert widget._mask is None and widget.commit() == 0
     assert [layer.name for layer in viewer.layers] == before + ["stack box"]
     assert not np.asarray(user.data).any()
+
+
+@pytest.mark.parametrize("rows", [(100, 100), (100, 100.6)], ids=["zero-area", "0.6-px-high"])
+def test_a_box_thinner_than_a_pixel_is_one_line_and_commits_nothing(viewer, widget, qtbot, errors, rows):
+    """Issue 24, item 1: a zero-area box on the cat sample committed a 1-pixel object."""
+    from napari_deepseg.samples import cat_sample
+
+    viewer.add_image(cat_sample()[0], name="cat", rgb=True)
+    widget.reset_choices()
+    before = [layer.name for layer in viewer.layers]
+    shapes = widget.new_box_layer()
+    r0, r1 = rows
+    c1 = 100 if r1 == r0 else 140
+    shapes.add(np.array([[r0, 100], [r0, c1], [r1, c1], [r1, 100]], float), shape_type="rectangle")
+    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    assert len(errors) == 1 and "pixels high" in errors[0] and "\n" not in errors[0], errors
+    assert widget._mask is None and "pixels high" in widget.status.value
+    assert widget.commit() == 0 and "nothing to commit" in errors[-1]
+    assert [layer.name for layer in viewer.layers] == before + ["cat box"]
+
+
+def test_the_box_outline_stays_above_the_mask(viewer, widget, qtbot, errors):
+    """Issue 24, item 6: the magenta preview was added above the box layer and tinted its outline."""
+    image, a, _ = _two_disks()
+    viewer.add_image(image, name="two", rgb=True)
+    widget.reset_choices()
+    shapes = widget.new_box_layer()
+    shapes.add_rectangles(_rect(a))
+    _wait(widget, qtbot)
+    names = [layer.name for layer in viewer.layers]
+    assert names.index("two box") > names.index("two prompt mask")
+    points = widget.new_points_layer()
+    points.add([np.argwhere(a).mean(0)])
+    _wait(widget, qtbot)
+    assert widget.commit() == 1
+    names = [layer.name for layer in viewer.layers]
+    assert names.index("two box") > max(names.index("two prompt mask"), names.index("two objects"))
+    assert names.index("two prompts") > names.index("two objects")
+    assert not errors, errors
+
+
+def _roofs():
+    """The aerial sample, a 'roofs' labels image (1 = left half of the largest roof, 2 = the second) and that roof."""
+    from scipy import ndimage
+
+    from napari_deepseg.samples import aerial_sample, roof_mask
+
+    image = aerial_sample()[0]
+    pieces, n = ndimage.label(roof_mask())
+    order = np.argsort(ndimage.sum(pieces > 0, pieces, range(1, n + 1)))[::-1] + 1
+    big, second = pieces == order[0], pieces == order[1]
+    cols = np.flatnonzero(big.any(0))
+    left = big.copy()
+    left[:, (cols[0] + cols[-1]) // 2 + 1:] = False
+    labels = np.zeros(big.shape, np.int32)
+    labels[left], labels[second] = 1, 2
+    return image, labels, big
+
+
+def test_refine_adds_the_clicked_part_without_an_island(viewer, widget, qtbot, errors):
+    """Issue 24, item 3: a click on the roof's right half left an 81-px island, 181 of 1,120 missing px covered."""
+    from scipy import ndimage
+
+    image, labels, big = _roofs()
+    missing = big & (labels != 1)
+    assert missing.sum() == 1120
+    viewer.add_image(image, name="aerial", rgb=True)
+    roofs = viewer.add_labels(labels.copy(), name="roofs")
+    widget.reset_choices()
+    assert widget.refine(roofs, 1)
+    points = widget.new_points_layer()
+    points.add([[202, 164]])
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    _wait(widget, qtbot)
+    assert widget.commit() == 1
+    data = np.asarray(roofs.data)
+    one = data == 1
+    assert ndimage.label(one, np.ones((3, 3)))[1] == 1
+    assert (one & missing).sum() >= 0.95 * missing.sum() and (one & ~big).sum() <= 0.02 * big.sum()
+    assert np.array_equal(data == 2, labels == 2)
+    assert not errors, errors

@@ -43,6 +43,7 @@ from superqt.utils import FunctionWorker
 
 from ..core.prompts.base import Click, get_click_method
 from ..core.prompts.box import Box, box_from_mask, box_on_plane, rectangle_plane
+from ..core.prompts.clickcut import click_seeds, keep_pieces_touching
 from ..core.prompts.objects import (commit_object, deepest_point, default_refine_bound, next_free_id, object_mask,
                                     refine_region)
 from ..core.features import available_backbones
@@ -85,17 +86,23 @@ def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, cancel:
 
     ``protected`` pixels (committed objects) are hard background: they lie
     outside any box of the cut and are removed from its mask. With ``refine``
-    (the object's old mask) the cut runs in the object's box (enlarged by 10 %)
-    with a click at its deepest point unless a click is positive, and the result
-    replaces the old mask only within ``bound`` pixels of the new clicks and box.
+    (the object's old mask) the result replaces the old mask only within
+    ``bound`` pixels of the new clicks and box (the *region*); without a box the
+    cut runs in the box of the old object and the region together (enlarged by
+    10 %, so a click beyond the old object can add what it lies on), with a click
+    at the old object's deepest point unless a click is positive. Pieces of the
+    refined mask that touch neither a positive click nor the old object are dropped.
     """
     with slot.lock:
         cancel.raise_if_cancelled()
         slot.method.set_image(image, cancel=cancel)
         cancel.raise_if_cancelled()
         cut_box, cut_clicks = box, list(clicks)
+        region = None
+        if refine is not None:
+            region = refine_region(refine.shape, [(c.row, c.col) for c in clicks], box, bound)
         if refine is not None and box is None:
-            cut_box = box_from_mask(refine, 0.1)
+            cut_box = box_from_mask(refine | region, 0.1)
             if not any(c.positive for c in cut_clicks):
                 cut_clicks = [Click(*deepest_point(refine), True)] + cut_clicks
         if cut_box is not None:
@@ -104,10 +111,12 @@ def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, cancel:
             mask = slot.method.predict(cut_clicks, cancel=cancel)
         mask = np.asarray(mask, bool)
         if refine is not None:
-            region = refine_region(mask.shape, [(c.row, c.col) for c in clicks], box, bound)
             mask = np.where(region, mask, refine)
         if protected is not None:
             mask &= ~protected
+        if refine is not None:
+            mask = keep_pieces_touching(mask, refine | click_seeds([c for c in clicks if c.positive], mask.shape, 0)
+                                        .astype(bool))
         return mask
 
 
@@ -335,6 +344,7 @@ class PointPromptWidget(Container):
                                                                             "image": image_layer.name}},
                                            **_layers.layer_geometry(image_layer))
         self._connect_box(layer)
+        self._raise_above_masks(layer, image_layer)
         self.viewer.layers.selection.active = layer
         layer.mode = "add_rectangle"
         self.status.value = "drag a box around the object; then click to correct it, C commits"
@@ -582,19 +592,31 @@ class PointPromptWidget(Container):
     def _role_layer(self, image_layer, role: str, name: str, dtype, colormap=None) -> Labels:
         """The Labels layer of ``role`` for the image (:func:`_layers.role_layer`), made on demand.
 
-        A new layer goes just below the points layer, so that the prompts stay
-        visible (green/red) on top of the mask.
+        A new layer goes just below the prompt layers (points and box), so that
+        the prompts stay visible (green/red points, the yellow box outline) on top
+        of the mask.
         """
         existing = _layers.role_layer(self.viewer, image_layer, role, name, dtype, create=False)
         if existing is not None:
             return existing
         layer = _layers.role_layer(self.viewer, image_layer, role, name, dtype, colormap)
-        points = self.points_combo.value
-        if isinstance(points, Points) and points in self.viewer.layers:
-            src, dst = self.viewer.layers.index(layer), self.viewer.layers.index(points)
+        prompts = [self.viewer.layers.index(p) for p in (self.points_combo.value, self._box_layer)
+                   if isinstance(p, (Points, Shapes)) and p in self.viewer.layers]
+        if prompts:
+            src, dst = self.viewer.layers.index(layer), min(prompts)
             if src > dst:
                 self.viewer.layers.move(src, dst)
         return layer
+
+    def _raise_above_masks(self, layer, image_layer) -> None:
+        """Move a prompt layer above the image's preview and objects layers (which would tint it)."""
+        roles = (ROLE_PREVIEW, _layers.ROLE_OBJECTS)
+        masks = [self.viewer.layers.index(lay) for lay in self.viewer.layers
+                 if isinstance(lay, Labels) and _layers.role(lay) in roles
+                 and lay.metadata.get(_layers.METADATA_KEY, {}).get("image") == image_layer.name]
+        src = self.viewer.layers.index(layer)
+        if masks and src < max(masks):
+            self.viewer.layers.move(src, len(self.viewer.layers))
 
     def _show(self, image_layer, plane: tuple, mask, rid: int) -> None:
         """Show ``mask`` (or nothing) in the preview layer, keeping the points layer active."""

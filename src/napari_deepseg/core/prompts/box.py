@@ -42,6 +42,8 @@ CORE_SHRINK = 0.2
 CENTRE_RADIUS = 2
 #: default margin of the box protocol: a fraction of the object's size added on each side
 DEFAULT_MARGIN = 0.10
+#: the smallest box, in pixels per side (end exclusive): a rectangle drawn at least one pixel high and wide
+MIN_BOX_SIDE = 2
 
 
 @dataclass(frozen=True)
@@ -112,13 +114,25 @@ def check_box(box: Box, shape) -> Box:
     Raises
     ------
     ValueError
-        If the box has zero area or does not lie inside the image
-        (``0 <= r0 < r1 <= rows`` and ``0 <= c0 < c1 <= cols``).
+        If the box has zero area, is thinner than :data:`MIN_BOX_SIDE` pixels, or
+        does not lie inside the image (``0 <= r0 < r1 <= rows`` and ``0 <= c0 < c1 <= cols``).
+
+    Examples
+    --------
+    >>> check_box(Box(5, 5, 6, 30), (10, 40))
+    Traceback (most recent call last):
+    ...
+    ValueError: box (5,5)-(6,30) is 1 pixel high: a box must be at least 2 pixels high and wide (end exclusive)
     """
     rows, cols = shape[:2]
     if box.r1 <= box.r0 or box.c1 <= box.c0:
         raise ValueError(f"box ({box.r0},{box.c0})-({box.r1},{box.c1}) has zero area: the bottom-right corner must "
                          f"lie below and right of the top-left one")
+    thin = [f"{n} pixel {what}" for n, what in ((box.r1 - box.r0, "high"), (box.c1 - box.c0, "wide"))
+            if n < MIN_BOX_SIDE]
+    if thin:
+        raise ValueError(f"box ({box.r0},{box.c0})-({box.r1},{box.c1}) is {' and '.join(thin)}: a box must be at "
+                         f"least {MIN_BOX_SIDE} pixels high and wide (end exclusive)")
     if not (0 <= box.r0 and box.r1 <= rows and 0 <= box.c0 and box.c1 <= cols):
         raise ValueError(f"box ({box.r0},{box.c0})-({box.r1},{box.c1}) lies outside the {rows}x{cols} image "
                          f"(rows 0..{rows}, cols 0..{cols}, end exclusive)")
@@ -193,7 +207,9 @@ def box_on_plane(corners, shape) -> tuple:
     """The plane and the :class:`Box` of a rectangle drawn on one plane of an image of ``shape``.
 
     Corners are rounded to the nearest pixel (both inclusive, so the box ends one
-    past the larger one) and the box is clipped to the plane.
+    past the larger one) and the box is clipped to the plane. A rectangle drawn less
+    than one pixel high or wide (a click with the rectangle tool, a line) is refused:
+    rounding would turn it into a one- or two-pixel "object".
 
     Parameters
     ----------
@@ -212,7 +228,9 @@ def box_on_plane(corners, shape) -> tuple:
     Raises
     ------
     ValueError
-        As :func:`rectangle_plane`, or if the box has no area inside the plane.
+        As :func:`rectangle_plane`, if the rectangle is drawn less than one pixel
+        high or wide, or if the box has no area inside the plane. The messages give
+        the corners as drawn (rounded to the pixel, both inclusive).
 
     Examples
     --------
@@ -223,13 +241,23 @@ def box_on_plane(corners, shape) -> tuple:
     """
     plane = rectangle_plane(corners, shape)
     rc = np.asarray(corners, float)[:, -2:]
-    lo, hi = np.floor(rc.min(0) + 0.5), np.floor(rc.max(0) + 0.5) + 1
-    raw = Box(int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1]))
+    if not np.isfinite(rc).all():
+        raise ValueError("the box's corners are not finite numbers: draw the rectangle on the image")
+    extent = np.ptp(rc, axis=0)
+    lo, hi = np.floor(rc.min(0) + 0.5), np.floor(rc.max(0) + 0.5)
+    drawn = f"({int(lo[0])},{int(lo[1])})-({int(hi[0])},{int(hi[1])})"
+    if np.any(extent < 1):
+        size = " and ".join(f"{v:.2g} pixels {what}" for v, what in zip(extent, ("high", "wide")) if v < 1)
+        raise ValueError(f"box {drawn} is {size}: drag a rectangle at least 1 pixel high and wide around the object")
+    raw = Box(int(lo[0]), int(lo[1]), int(hi[0]) + 1, int(hi[1]) + 1)
     rows, cols = (int(s) for s in tuple(shape)[-2:])
     box = clip_box(raw, (rows, cols))
     if box.r1 <= box.r0 or box.c1 <= box.c0:
-        raise ValueError(f"box ({raw.r0},{raw.c0})-({raw.r1},{raw.c1}) lies outside the {rows}x{cols} "
-                         f"image: draw it on the image")
+        raise ValueError(f"box {drawn} lies outside the {rows}x{cols} image (rows 0..{rows - 1}, cols "
+                         f"0..{cols - 1}): draw it on the image")
+    if box.r1 - box.r0 < MIN_BOX_SIDE or box.c1 - box.c0 < MIN_BOX_SIDE:
+        raise ValueError(f"box {drawn} lies almost outside the {rows}x{cols} image (rows 0..{rows - 1}, cols "
+                         f"0..{cols - 1}): draw it on the image")
     return plane, check_box(box, (rows, cols))
 
 
