@@ -44,11 +44,10 @@ from superqt.utils import FunctionWorker
 from ..core.prompts.base import Click, get_click_method
 from ..core.prompts.box import Box, box_from_mask, box_on_plane, rectangle_plane
 from ..core.prompts.clickcut import click_seeds, keep_pieces_touching
-from ..core.prompts.objects import (commit_object, deepest_point, default_refine_bound, next_free_id, object_mask,
-                                    refine_region)
+from ..core.prompts.objects import commit_object, deepest_point, next_free_id, refine_region
 from ..core.features import available_backbones
 from ..core.utils.progress import Cancelled, CancelToken
-from . import _layers
+from . import _layers, _refine
 from ._torch_guard import guard_triton_import
 
 PREDICTORS = ("graphcut", "points-graphcut", "pointclip")
@@ -68,16 +67,6 @@ class PredictorSlot:
 
     method: object
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-@dataclass
-class Refinement:
-    """An existing object being refined: its layer, id, plane and mask when it was picked."""
-
-    layer: Labels
-    label_id: int
-    plane: tuple
-    mask: np.ndarray
 
 
 def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, cancel: CancelToken, box=None,
@@ -203,7 +192,7 @@ class PointPromptWidget(Container):
         self._mask: tuple | None = None  # (image layer, plane, mask) of the newest result
         self._connected: Points | None = None
         self._box_layer: Shapes | None = None
-        self._refine: Refinement | None = None
+        self._refine: _refine.Refinement | None = None
         self._quiet = False
         self._timer = QTimer(self.native)
         self._timer.setSingleShot(True)
@@ -368,41 +357,28 @@ class PointPromptWidget(Container):
         layer = self.refine_layer.value if layer is None else layer
         label_id = int(self.refine_label.value if label_id is None else label_id)
         image_layer = self.image_combo.value
-        if not isinstance(layer, Labels):
-            self._notify("no labels layer to refine: choose one under 'refine layer'")
-            return False
-        if image_layer is None or _layers.spatial_shape(layer) != _layers.spatial_shape(image_layer):
-            self._notify(f"labels layer '{layer.name}' does not match the image's shape")
-            return False
-        plane = _layers.current_plane(image_layer, self.viewer.dims.point)
         try:
-            mask = object_mask(np.asarray(layer.data[plane]), label_id)
+            refine = _refine.pick(self.viewer, image_layer, layer, label_id)
         except ValueError as exc:
             self._notify(one_line(exc))
             return False
-        self._refine = Refinement(layer, label_id, plane, mask)
-        self._show(image_layer, plane, mask, self._next_rid())
+        self._refine = refine
+        self._show(image_layer, refine.plane, refine.mask, self._next_rid())
         self.status.value = (f"refining label {label_id} of '{layer.name}': clicks or a box change it within "
-                             f"{self._bound(mask.shape)} px; C writes it back")
+                             f"{self._bound(refine.mask.shape)} px; C writes it back")
         return True
 
     def refine_at_cursor(self) -> bool:
         """``R``: refine the label under the cursor in the refine layer (or the selected Labels layer)."""
-        layer = self.refine_layer.value
-        if not isinstance(layer, Labels):
-            layer = next((lay for lay in self.viewer.layers.selection if isinstance(lay, Labels)), None)
-        if not isinstance(layer, Labels):
-            self._notify("no labels layer to refine: choose one under 'refine layer'")
+        try:
+            layer, label_id = _refine.label_at_cursor(self.viewer, self.refine_layer.value)
+        except ValueError as exc:
+            self._notify(one_line(exc))
             return False
-        pos = np.round(layer.world_to_data(self.viewer.cursor.position)).astype(int)
-        if not all(0 <= p < n for p, n in zip(pos, layer.data.shape)):
-            self._notify("the cursor is outside the labels layer: point at the object to refine")
-            return False
-        return self.refine(layer, int(layer.data[tuple(pos)]))
+        return self.refine(layer, label_id)
 
     def _bound(self, shape) -> int:
-        value = int(self.refine_bound.value)
-        return value if value > 0 else default_refine_bound(shape)
+        return _refine.bound(self.refine_bound.value, shape)
 
     def toggle_mode(self) -> bool:
         """Switch the sign of new points; returns ``True`` when new points are positive."""
