@@ -848,3 +848,13 @@ def test_refine_a_label_with_strokes(widget, viewer, qtbot, errors):
     errors.clear()
     assert not widget.refine(layer, 7) and "no object with label 7" in errors[-1]  # one line, nothing picked
     assert widget._refine is None
+
+
+def test_the_status_line_uses_the_width_of_the_dock(widget, viewer, qtbot):
+    # it wrapped into a narrow column of 5-7 lines, one word a line
+    viewer.window._qt_window.resize(1400, 900)
+    viewer.window._qt_window.show()
+    widget.status.value = "preparing 'cat': colour mixture (0/3) and a few more words to fill a line"
+    qtbot.waitUntil(lambda: widget.native.isVisible(), timeout=WAIT_MS)
+    qtbot.wait(100)
+    assert widget.status.native.width() > 0.6 * widget.segment_button.native.parentWidget().width()

@@ -34,6 +34,7 @@ from napari.qt.threading import create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QObject, QTimer, Signal, Slot
+from qtpy.QtWidgets import QSizePolicy
 from superqt.utils import FunctionWorker
 
 from ..core import PRESETS, SegmentationSession, available_backbones, get_extractor
@@ -336,14 +337,17 @@ class ScribbleSegmentationWidget(Container):
         self.refine_layer = ComboBox(label="refine layer", choices=self._refine_choices, nullable=True,
                                      tooltip="a Labels layer (a prediction, a training set) whose label to correct")
         self.refine_label = SpinBox(label="label", min=0, max=2**31 - 1, value=0)
-        self.refine_bound = SpinBox(label="refine bound (px, 0 auto)", min=0, max=100_000, value=0,
-                                    tooltip="strokes change the label only within this distance of them")
+        self.refine_bound = SpinBox(label="bound (px)", min=0, max=100_000, value=0,
+                                    tooltip="strokes change the label only within this distance of them, in pixels "
+                                            "(0: a tenth of the image's smaller side)")
         self.refine_button = PushButton(text="Refine label (R)",
                                         tooltip="correct that label with strokes; Commit writes it back under its id "
                                                 "(R over a label on the scribbles layer picks it)")
         self.status = _StatusLine(value="")
         self.status.native.setWordWrap(True)  # long error messages must not widen the dock
         self.status.native.setMinimumWidth(10)  # nor the longest word
+        # ... but the line takes the column's whole width instead of wrapping into a narrow column
+        self.status.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.extend([
             self.image_combo, self.scribbles_combo, self.new_scribbles_button, self.backbone, self.preset,
             _row(self.lam_auto, self.lam, label="λ"), _row(self.sigma_auto, self.sigma, label="σ"),
