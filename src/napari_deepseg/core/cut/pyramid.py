@@ -231,8 +231,8 @@ def upsample_to(labels: np.ndarray, shape, factor: int) -> np.ndarray:
 
     Examples
     --------
-    >>> upsample_to(np.array([[1, 0]], bool), (3, 4), 2).astype(int).tolist()
-    [[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0]]
+    >>> upsample_to(np.array([[1, 0]], bool), (2, 3), 2).astype(int).tolist()
+    [[1, 1, 0], [1, 1, 0]]
     """
     return np.repeat(np.repeat(labels, factor, axis=0), factor, axis=1)[: shape[0], : shape[1]]
 
