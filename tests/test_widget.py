@@ -811,6 +811,23 @@ def test_the_session_cache_keeps_the_most_recently_used(widget, viewer, qtbot, m
     assert widget._sessions[("classic", ())] is classic
 
 
+def test_refused_options_drop_no_session(widget, viewer, qtbot, monkeypatch, tmp_path, errors):
+    monkeypatch.setattr(sw, "MAX_SESSIONS", 2)
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)  # classic
+    widget.backbone.value = "rgb"
+    run(widget, qtbot)
+    kept = dict(widget._sessions)
+    (tmp_path / "not-a-folder").write_text("x")
+    widget.feature_cache.value = str(tmp_path / "not-a-folder")  # a new session key the session refuses
+    assert not widget.segment()
+    assert "is a file" in errors[-1]
+    qtbot.wait(3 * sw.PREPARE_DELAY_MS)  # the background preparation tries it too
+    assert widget._sessions == kept  # both sessions kept, the same objects
+    assert all(widget._sessions[key] is slot for key, slot in kept.items())
+
+
 def test_refine_a_label_with_strokes(widget, viewer, qtbot, errors):
     from napari_deepseg.core.prompts.objects import refine_region
 

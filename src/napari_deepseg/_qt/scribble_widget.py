@@ -631,22 +631,30 @@ class ScribbleSegmentationWidget(Container):
         """The cached session for these options (created on first use).
 
         At most :data:`MAX_SESSIONS` are kept, the least recently used dropped
-        first (a worker still running on a dropped session keeps it until it ends).
+        first, and only once the new session exists (options it refuses, such as
+        a feature cache path that is a file, drop nothing). A worker still running
+        on a dropped session holds its slot and keeps it until it ends.
+
+        Raises
+        ------
+        ValueError, TypeError
+            From the session for options it refuses.
         """
         key = options.session_key
         if key in self._sessions:
             self._sessions.move_to_end(key)
             return self._sessions[key]
-        while len(self._sessions) >= MAX_SESSIONS:
-            self._sessions.popitem(last=False)
         if options.params:  # a backbone with pretrained weights: torch will be imported
             guard_triton_import()
-        if key not in self._sessions and options.volume:
-            self._sessions[key] = SessionSlot(VolumeSession())
-        if key not in self._sessions:
-            self._sessions[key] = SessionSlot(SegmentationSession(
+        if options.volume:
+            slot = SessionSlot(VolumeSession())
+        else:
+            slot = SessionSlot(SegmentationSession(
                 options.backbone, feature_cache=options.feature_cache or None, **dict(options.params)))
-        return self._sessions[key]
+        while len(self._sessions) >= MAX_SESSIONS:
+            self._sessions.popitem(last=False)
+        self._sessions[key] = slot
+        return slot
 
     def segment(self, *, live: bool = False) -> bool:
         """Start segmenting the current plane; a running request is superseded.
