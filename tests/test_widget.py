@@ -811,6 +811,23 @@ def test_the_session_cache_keeps_the_most_recently_used(widget, viewer, qtbot, m
     assert widget._sessions[("classic", ())] is classic
 
 
+def test_refused_options_drop_no_session(widget, viewer, qtbot, monkeypatch, tmp_path, errors):
+    monkeypatch.setattr(sw, "MAX_SESSIONS", 2)
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)  # classic
+    widget.backbone.value = "rgb"
+    run(widget, qtbot)
+    kept = dict(widget._sessions)
+    (tmp_path / "not-a-folder").write_text("x")
+    widget.feature_cache.value = str(tmp_path / "not-a-folder")  # a new session key the session refuses
+    assert not widget.segment()
+    assert "is a file" in errors[-1]
+    qtbot.wait(3 * sw.PREPARE_DELAY_MS)  # the background preparation tries it too
+    assert widget._sessions == kept  # both sessions kept, the same objects
+    assert all(widget._sessions[key] is slot for key, slot in kept.items())
+
+
 def test_refine_a_label_with_strokes(widget, viewer, qtbot, errors):
     from napari_deepseg.core.prompts.objects import refine_region
 
@@ -858,3 +875,55 @@ def test_the_status_line_uses_the_width_of_the_dock(widget, viewer, qtbot):
     qtbot.waitUntil(lambda: widget.native.isVisible(), timeout=WAIT_MS)
     qtbot.wait(100)
     assert widget.status.native.width() > 0.6 * widget.segment_button.native.parentWidget().width()
+
+
+def _refine_setup(widget, viewer, planes=()):
+    """The disk with label 1 on its left half, label 2 beside it (``planes`` stacked copies); label 1 picked
+    (in the first plane) with a bound of 25 px; returns the labels layer, the scribbles layer and the strokes."""
+    widget.preset.value = "default"
+    image, truth = disk_image((120, 160), seed=2)
+    image_layer = viewer.add_image(np.broadcast_to(image, planes + image.shape).copy(), name="disk", rgb=True)
+    labels = np.zeros((120, 160), np.int32)
+    labels[truth & (np.arange(160) < 80)[None, :]] = 1
+    labels[50:70, 125:140] = 2
+    layer = viewer.add_labels(np.broadcast_to(labels, planes + labels.shape).copy(), name="labels")
+    scribbles = viewer.add_labels(np.zeros(planes + (120, 160), np.uint8), name="disk scribbles")
+    select(widget, image_layer, scribbles)
+    widget.refine_bound.value = 25
+    assert widget.refine(layer, 1)
+    strokes = np.zeros(planes + (120, 160), np.uint8)
+    strokes[..., 55:66, 86:100] = 1  # on the missing right half
+    return layer, scribbles, strokes
+
+
+def test_refine_commit_keeps_the_bound_whatever_was_painted_since(widget, viewer, qtbot, errors):
+    from napari_deepseg.core.prompts.objects import refine_region
+
+    layer, scribbles, strokes = _refine_setup(widget, viewer)
+    layer.data[58:62, 55:59] = 0  # the user erases a bit of the picked label by hand, far from the strokes
+    layer.refresh()
+    scribbles.data = strokes.copy()
+    run(widget, qtbot)
+    result = viewer.layers["disk segmentation"]
+    result.data[100:110, 20:30] = 1  # and paints the result layer far from the strokes
+    result.refresh()
+    before = np.array(layer.data, copy=True)
+    assert widget.commit() == 1
+    region = refine_region((120, 160), strokes=strokes > 0, bound=25)
+    np.testing.assert_array_equal(layer.data[~region], before[~region])  # bit for bit outside the bound
+    assert (layer.data[region] == 1).sum() > (before[region] == 1).sum() + 300  # the refinement itself landed
+    assert errors == []
+
+
+def test_refining_refuses_a_volume_cut(widget, viewer, qtbot, errors):
+    layer, scribbles, strokes = _refine_setup(widget, viewer, planes=(3,))
+    strokes[:, 5:10, 5:10] = 2  # both classes: a 3-D cut could run
+    scribbles.data = strokes.copy()
+    before = snapshot(viewer)
+    widget.volume.value = "3-D cut"
+    assert not widget.segment()
+    assert "being refined on the current plane" in errors[-1] and "\n" not in errors[-1]
+    np.testing.assert_equal(snapshot(viewer), before)  # nothing ran, nothing changed
+    widget.volume.value = "current plane"  # the refinement is still there
+    run(widget, qtbot)
+    assert widget.commit() == 1 and (layer.data == 2).sum() == 3 * 20 * 15

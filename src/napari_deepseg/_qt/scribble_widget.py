@@ -281,7 +281,8 @@ class ScribbleSegmentationWidget(Container):
         self._relay = _ProgressRelay(self._on_progress, parent=self.native, preview_callback=self._on_preview)
         self._previewing: Optional[Job] = None  # the job whose coarse preview the result layer shows
         self._refine: Optional[_refine.Refinement] = None  # the label being refined
-        self._refined = False  # whether the result layer holds a cut of that refinement
+        #: the region the refine cut that the result layer holds may change (None: no such cut yet)
+        self._refined: Optional[np.ndarray] = None
         self._live_timer = QTimer(self.native)
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(LIVE_DELAY_MS)
@@ -631,22 +632,30 @@ class ScribbleSegmentationWidget(Container):
         """The cached session for these options (created on first use).
 
         At most :data:`MAX_SESSIONS` are kept, the least recently used dropped
-        first (a worker still running on a dropped session keeps it until it ends).
+        first, and only once the new session exists (options it refuses, such as
+        a feature cache path that is a file, drop nothing). A worker still running
+        on a dropped session holds its slot and keeps it until it ends.
+
+        Raises
+        ------
+        ValueError, TypeError
+            From the session for options it refuses.
         """
         key = options.session_key
         if key in self._sessions:
             self._sessions.move_to_end(key)
             return self._sessions[key]
-        while len(self._sessions) >= MAX_SESSIONS:
-            self._sessions.popitem(last=False)
         if options.params:  # a backbone with pretrained weights: torch will be imported
             guard_triton_import()
-        if key not in self._sessions and options.volume:
-            self._sessions[key] = SessionSlot(VolumeSession())
-        if key not in self._sessions:
-            self._sessions[key] = SessionSlot(SegmentationSession(
+        if options.volume:
+            slot = SessionSlot(VolumeSession())
+        else:
+            slot = SessionSlot(SegmentationSession(
                 options.backbone, feature_cache=options.feature_cache or None, **dict(options.params)))
-        return self._sessions[key]
+        while len(self._sessions) >= MAX_SESSIONS:
+            self._sessions.popitem(last=False)
+        self._sessions[key] = slot
+        return slot
 
     def segment(self, *, live: bool = False) -> bool:
         """Start segmenting the current plane; a running request is superseded.
@@ -666,6 +675,9 @@ class ScribbleSegmentationWidget(Container):
             image_layer, scribbles_layer = self.image_combo.value, self.scribbles_combo.value
             axis = _channels.channel_axis_index(self.channel_axis.value)
             if VOLUME_MODES[self.volume.value] is not None:
+                if self._refine is not None:
+                    raise ValueError(f"label {self._refine.label_id} is being refined on the current plane: set "
+                                     "'3-D image' to 'current plane', or commit it first")
                 inputs = _layers.read_volume_inputs(image_layer, scribbles_layer)
                 if live and not ((inputs.scribbles == 1).any() and (inputs.scribbles == 2).any()):
                     self.status.value = "Live: paint both object (1) and background (2)"
@@ -728,7 +740,7 @@ class ScribbleSegmentationWidget(Container):
         except ValueError as exc:
             self._notify(one_line(exc))
             return False
-        self._refine, self._refined = refine, False
+        self._refine, self._refined = refine, None
         bound = _refine.bound(self.refine_bound.value, refine.mask.shape)
         self.status.value = (f"refining label {label_id} of '{layer.name}' ({int(refine.mask.sum())} pixels): "
                              f"strokes change it within {bound} px; Segment, then Commit writes it back")
@@ -811,7 +823,7 @@ class ScribbleSegmentationWidget(Container):
                                            _layers.spatial_shape(image_layer), exclude=(scribbles_layer,))
         plane = _layers.current_plane(image_layer, self.viewer.dims.point)
         refine = self._refine
-        if refine is not None and not self._refined:
+        if refine is not None and self._refined is None:
             self._notify(f"label {refine.label_id} is being refined: paint strokes and Segment first, then commit")
             return 0
         if refine is not None and (refine.layer not in self.viewer.layers or refine.plane != plane):
@@ -825,9 +837,11 @@ class ScribbleSegmentationWidget(Container):
         objects = refine.layer if refine is not None else self._objects_layer(image_layer, create=True)
         old = np.asarray(_layers.layer_array(objects)[plane])
         label_id = refine.label_id if refine is not None else next_free_id(_layers.layer_array(objects))
-        labels = commit_object(old, mask, label_id)  # other objects keep every pixel
+        # other objects keep every pixel; a refined label changes only inside its cut's region, whatever was
+        # painted on the result layer or the refined layer since
+        labels = commit_object(old, mask, label_id, region=None if refine is None else self._refined)
         _layers.write_plane(objects, plane, labels.astype(objects.data.dtype, copy=False))
-        self._refine, self._refined = None, False
+        self._refine, self._refined = None, None
         live, self.live.value = self.live.value, False  # clearing the strokes must not start a cut
         try:
             if isinstance(scribbles_layer, Labels) and scribbles_layer in self.viewer.layers:
@@ -976,7 +990,7 @@ class ScribbleSegmentationWidget(Container):
         if job.refine is not None:  # the refined object changes only inside its region, never over other labels
             refine, region, others = job.refine
             labels = (np.where(region, labels == 1, refine.mask) & ~others).astype(labels.dtype)
-            self._refined = refine is self._refine
+            self._refined = region if refine is self._refine else None
         self._write_result(job, labels)
         if self._was_local(job) and job.image_layer in self.viewer.layers:
             # the local update kept the old appearance model: refit it on the whole image, in the background;
