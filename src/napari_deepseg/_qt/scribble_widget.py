@@ -944,8 +944,7 @@ class ScribbleSegmentationWidget(Container):
         job = self._jobs.get(rid)
         if job is None or rid != self._latest or job.image_layer not in self.viewer.layers:
             return
-        layer = _layers.find_result_layer(self.viewer, _layers.result_name(job.image_layer), job.inputs.shape,
-                                          exclude=(job.scribbles_layer,))
+        layer = self._result_layer(job)
         if layer is None:  # the first result: the layer starts with the preview
             job.created = self._add_result_layer(job, _layers.result_name(job.image_layer), np.asarray(labels))
         else:
@@ -974,8 +973,7 @@ class ScribbleSegmentationWidget(Container):
             if job.created in self.viewer.layers:
                 self.viewer.layers.remove(job.created)
             return
-        layer = _layers.find_result_layer(self.viewer, _layers.result_name(job.image_layer), job.inputs.shape,
-                                          exclude=(job.scribbles_layer,))
+        layer = self._result_layer(job)
         if layer is not None:
             self._show_plane(layer, job.inputs.plane, job.before)
 
@@ -1019,14 +1017,19 @@ class ScribbleSegmentationWidget(Container):
         self._update_buttons()
 
     # -- writing the result --------------------------------------------------------
+    def _result_layer(self, job: Job) -> Optional[Labels]:
+        """The ``"<image> segmentation"`` layer a job writes into, or ``None`` before the first result."""
+        return _layers.find_result_layer(self.viewer, _layers.result_name(job.image_layer), job.inputs.shape,
+                                         exclude=(job.scribbles_layer,))
+
     def _write_result(self, job: Job, labels: np.ndarray) -> None:
         """Create the result layer once, afterwards write the plane with undo."""
         if job.image_layer not in self.viewer.layers:
             self.status.value = "image layer was removed; result dropped"
             return
         name = _layers.result_name(job.image_layer)
-        plane, shape = job.inputs.plane, job.inputs.shape
-        layer = _layers.find_result_layer(self.viewer, name, shape, exclude=(job.scribbles_layer,))
+        plane = job.inputs.plane
+        layer = self._result_layer(job)
         if layer is None:
             self._add_result_layer(job, name, labels)
             changed = int(np.count_nonzero(labels))

@@ -69,9 +69,15 @@ def coarse_hard(hard: np.ndarray) -> np.ndarray:
     return np.where((top >= 0) & (top == low), top, -1).astype(np.int32)
 
 
-def upsample_labels(coarse: np.ndarray, shape) -> np.ndarray:
-    """Nearest-neighbour upsampling of a coarse labelling to ``shape``."""
-    return np.repeat(np.repeat(coarse, FACTOR, axis=0), FACTOR, axis=1)[: shape[0], : shape[1]]
+def upsample_labels(coarse: np.ndarray, shape, factor: int = FACTOR) -> np.ndarray:
+    """Nearest-neighbour upsampling of a coarse labelling by ``factor`` (one level by default), cropped to ``shape``.
+
+    Examples
+    --------
+    >>> upsample_labels(np.array([[1, 0]], bool), (2, 3), 2).astype(int).tolist()
+    [[1, 1, 0], [1, 1, 0]]
+    """
+    return np.repeat(np.repeat(coarse, factor, axis=0), factor, axis=1)[: shape[0], : shape[1]]
 
 
 def label_edges(labels: np.ndarray) -> np.ndarray:
@@ -563,10 +569,8 @@ def solve_nodes(graph, src, snk, nodes: np.ndarray, fixed: np.ndarray, pairs: li
 
     Returns
     -------
-    mask : numpy.ndarray of bool
-        Flat object mask.
-    contacts : numpy.ndarray
-        Flat indices of the fixed pixels the band's solution disagrees with across the band's edge.
+    tuple
+        ``(mask, contacts)`` as :func:`band_labels` gives them.
     """
     graph.add_grid_tedges(np.arange(nodes.size), src, snk)
     graph.maxflow()

@@ -226,17 +226,6 @@ def _fit_round(top: ImageFeatures, hards, delta: np.ndarray, lam: float, sigma, 
     return cut.solve(*graphcut.tlinks(cost_fg, cost_bg, h_fg, h_bg, cut.infinity))
 
 
-def upsample_to(labels: np.ndarray, shape, factor: int) -> np.ndarray:
-    """Nearest-neighbour upsampling of a level's labels by ``factor`` (a power of two), cropped to ``shape``.
-
-    Examples
-    --------
-    >>> upsample_to(np.array([[1, 0]], bool), (2, 3), 2).astype(int).tolist()
-    [[1, 1, 0], [1, 1, 0]]
-    """
-    return np.repeat(np.repeat(labels, factor, axis=0), factor, axis=1)[: shape[0], : shape[1]]
-
-
 #: deep-feature bands take at most this fraction of a level's pixels whose costs disagree with the level above
 DISAGREE_BUDGET = 0.02
 
@@ -294,7 +283,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
 
     c_cut = incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0, star_weight=star_weight(k))
     model = fit_appearance(entry, extra.first_fit(seeds))
-    fg = None
+    fg, depth = None, 0  # the last labelling and its pyramid level
     fgs, detached = [None] * (k + 1), [None] * (k + 1)  # the last round's labelling and detached centres per level
     n_pixels = entry.shape[0] * entry.shape[1]
     coarse_refit = REFIT_FROM_COARSE_PIXELS is not None and n_pixels >= REFIT_FROM_COARSE_PIXELS and entry.stride > 1
@@ -303,8 +292,8 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
         stage = f"graph cut (round {it + 1} of {iterations + 1})" if iterations else "graph cut"
         report(progress, step, total, f"{stage}: level 1 of {k + 1} (1/{2**k} resolution)")
         if fg is not None:
-            if fg.shape != entry.shape:  # a coarse level's labels, upsampled: what the refit samples from
-                fg = upsample_to(fg, entry.shape, 1 << int(round(np.log2(entry.shape[0] / fg.shape[0]))))
+            if depth:  # a coarse level's labels, upsampled: what the refit samples from
+                fg = multilevel.upsample_labels(fg, entry.shape, multilevel.FACTOR**depth)
             model = refit(entry, model, seeds, classes, fg)
         # a labelling that only feeds a refit (a few thousand sampled pixels) skips the band's growth
         rounds = multilevel.MAX_GROWTH_ROUNDS if it == iterations else 1
@@ -314,11 +303,12 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
             deltas.append(multilevel.block_sum(deltas[-1]))
         cost_fg, cost_bg = _split(deltas[k])
         if it < iterations and coarse_refit and PRE_ROUND_COARSER:
-            fg = _fit_round(levels[k], hards[k], deltas[k], lam * 2 ** (k + 1), sigma, star_weight(k + 1), k + 1)
+            fg, depth = _fit_round(levels[k], hards[k], deltas[k], lam * 2 ** (k + 1), sigma, star_weight(k + 1),
+                                   k + 1), k + 1
             if fg is not None:  # only the refit reads it
                 step += k + 1
                 continue
-        fg = c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity))
+        fg, depth = c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity)), k
         centres = [h for h, _ in hards]  # star centres of the finer levels: the object strokes...
         if it == iterations and soft is None and top.shape[0] * top.shape[1] <= DETACHED_MAX_PIXELS:
             fg, up = recut_detached(fg, cost_fg, cost_bg, c_nlinks, *hards[k])
@@ -332,7 +322,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
         fgs[k] = fg
         step += 1
         if preview is not None and it == iterations:
-            preview(upsample_to(fg, entry.shape, multilevel.FACTOR**k))
+            preview(multilevel.upsample_labels(fg, entry.shape, multilevel.FACTOR**k))
         if it < iterations and coarse_refit:  # the refit needs a sample, not a boundary: no bands
             step += k
             continue
@@ -356,7 +346,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
             fg, _ = multilevel.refine_band(costs, None, band_edges(level, lam * 2**i, sigma), init, band, h_fg,
                                            h_bg, _star_steps(level, centres[i]), radius=BAND_RADIUS, max_rounds=rounds,
                                            star_weight=star_weight(i))
-            fgs[i] = fg
+            fgs[i], depth = fg, i
             step += 1
     if extra.unary is None and extra.fit_labels is None:  # what a local update starts from
         entry.last = LastCut(cut_key(lam, sigma, iterations, classes, soft), seeds.copy(), fine, deltas, fgs,

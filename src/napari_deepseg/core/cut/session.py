@@ -295,11 +295,10 @@ class SegmentationSession:
             if local and coarse_to_fine:
                 index = pyramid.update_multilevel(entry, seeds, classes, lam, sigma, it, cancel, extra, progress)
                 self.last_local = index is not None
-            if index is None and coarse_to_fine and preview is not None:
-                index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress,
-                            preview=lambda fg: preview(labels_from_index((~fg).view(np.uint8), classes)))
-            elif index is None:
-                index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress)
+            if index is None:
+                coarse = {} if preview is None or not coarse_to_fine else {
+                    "preview": lambda fg: preview(labels_from_index((~fg).view(np.uint8), classes))}
+                index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress, **coarse)
         report(progress, 1, 1, "graph cut")
         return labels_from_index(index, classes)
 
