@@ -9,6 +9,12 @@ solver (``bk``: PyMaxflow everywhere; ``hpf``: ``multilevel.HPF_MIN_NODES`` as
 shipped, ``thinhpf`` installed) runs ``set_image`` + ``prepare_default``, then
 times ``segment`` and the total of ``multilevel.min_cut`` inside it. The parent
 reports both and the number of pixels where the two masks differ.
+
+``python benchmarks/band_solvers.py --per-band upscaled:64`` solves every band of
+at least ``HPF_MIN_NODES`` nodes of one first result with both solvers and prints,
+per band, whether its hard links conflict, HPF's scale, the hard links cut and the
+finite capacity cut by the coarser level's labels, BK and HPF, their times and
+the number of nodes where the two differ (the cut goes on with BK's labels).
 """
 
 from __future__ import annotations
@@ -52,10 +58,44 @@ def _child(folder: str, solver: str) -> None:
     print(json.dumps({"cut_s": cut, "min_cut_s": spent[0]}))
 
 
+def per_band(run: str) -> None:
+    """Both solvers on every large band of one first result (see the module's docstring)."""
+    from _photos import photo_run
+
+    from napari_deepseg.core import SegmentationSession
+    from napari_deepseg.core.cut import multilevel
+
+    def both(n, edges, src, snk, hard=1e9, init=None):
+        hard = min(hard, multilevel.HPF_HARD)
+        if n < multilevel.HPF_MIN_NODES:
+            return multilevel._bk_cut(n, edges, src, snk)
+        t = time.perf_counter()
+        bk = multilevel._bk_cut(n, edges, src, snk)
+        t_bk = time.perf_counter() - t
+        scale = multilevel.hpf_scale(init, edges, src, snk, hard)
+        t = time.perf_counter()
+        hpf = multilevel._hpf_cut(n, edges, src, snk, scale)
+        t_hpf = time.perf_counter() - t
+        value = lambda label: multilevel.cut_value(label, edges, src, snk, hard)  # noqa: E731
+        print(json.dumps({"nodes": n, "conflict": multilevel.hard_conflict(n, edges, src, snk, hard),
+                          "scale": round(scale, 1), "coarse": value(init), "bk": value(bk),
+                          "hpf": value(hpf), "bk_s": round(t_bk, 2), "hpf_s": round(t_hpf, 2),
+                          "differ": int((bk != hpf).sum())}), flush=True)
+        return bk
+
+    multilevel.min_cut = both
+    image, _, strokes = photo_run(run)
+    session = SegmentationSession("classic")
+    session.set_image(image)
+    session.segment(strokes)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
         return _child(argv[1], argv[2])
+    if argv[:1] == ["--per-band"]:
+        return per_band(argv[1])
     from _photos import photo_run
 
     for run in argv or ["mosaic:25", "upscaled:16", "upscaled:64"]:

@@ -181,24 +181,57 @@ def test_hpf_band_solves_give_the_bk_masks(monkeypatch):
     assert len(used) >= 4 and not bk  # every band (two levels, two rounds) was solved by HPF alone
 
 
-def test_hpf_is_skipped_where_hard_links_conflict_or_it_is_missing(monkeypatch):
+def test_hpf_answers_that_break_a_hard_link_go_to_bk_unless_the_hard_links_conflict(monkeypatch):
     from napari_deepseg.core.cut import multilevel
 
     edges = multilevel.EdgeList()
     edges.add_edges(np.array([0, 1]), np.array([1, 2]), np.array([1e9, 2.0]), np.array([0.0, 2.0]))
     src, snk = np.array([1e9, 0.0, 0.0]), np.array([0.0, 1.0, 1e9])
     assert not multilevel.hard_conflict(3, edges, src, snk, 1e8)
+    monkeypatch.setattr(multilevel, "HPF_MIN_NODES", 0)
     asked = []
     monkeypatch.setattr(multilevel, "_hpf_cut", lambda *a: asked.append(1) or None)  # thinhpf missing
-    monkeypatch.setattr(multilevel, "HPF_MIN_NODES", 0)
     assert multilevel.min_cut(3, edges, src, snk).tolist() == [True, True, False]  # BK's answer
     assert asked == [1]
+    broken = np.array([True, False, False])  # cuts the hard link 0 -> 1
+    monkeypatch.setattr(multilevel, "_hpf_cut", lambda *a: broken.copy())
+    assert multilevel.min_cut(3, edges, src, snk).tolist() == [True, True, False]  # solved again by BK
     conflict = multilevel.EdgeList()  # 0 (forced object) implies 1 implies 2 (forced background)
     conflict.add_edges(np.array([0, 1]), np.array([1, 2]), np.array([1e9, 1e9]), np.zeros(2))
     assert multilevel.hard_conflict(3, conflict, src, snk, 1e8)
-    asked.clear()
-    multilevel.min_cut(3, conflict, src, snk)
-    assert asked == []  # BK chooses which hard link to break, as before
+    assert multilevel.min_cut(3, conflict, src, snk).tolist() == broken.tolist()  # every cut breaks one: kept
+
+
+def test_hpf_scale_keeps_the_finite_cut_of_the_coarse_labels_below_half_its_infinity():
+    from napari_deepseg.core.cut import multilevel
+
+    edges = multilevel.EdgeList()
+    edges.add_edges(np.array([0]), np.array([1]), np.array([3e5]), np.array([3e5]))
+    src, snk = np.array([1e9, 0.0]), np.array([0.0, 1e9])
+    init = np.array([True, False])  # cuts the 3e5 edge: scaled by 1000 it would outweigh the int32 infinity
+    assert multilevel.cut_value(init, edges, src, snk, 1e8) == (0, 3e5)
+    scale = multilevel.hpf_scale(init, edges, src, snk, 1e8)
+    assert 3e5 * scale == pytest.approx(multilevel.HPF_INFINITY / 2)
+    assert multilevel.hpf_scale(None, edges, src, snk, 1e8) == multilevel.HPF_SCALE
+    small = multilevel.EdgeList()
+    small.add_edges(np.array([0]), np.array([1]), np.array([2.0]), np.array([2.0]))
+    assert multilevel.hpf_scale(init, small, src, snk, 1e8) == multilevel.HPF_SCALE
+
+
+def test_hpf_with_the_scale_keeps_a_hard_link_that_the_fixed_scale_breaks():
+    pytest.importorskip("thinhpf")
+    from napari_deepseg.core.cut import multilevel
+
+    # node 0 forced object; 0 -> 1 -> 2 hard; 1 and 2 prefer background by 1e5 units each: with the
+    # fixed scale of 1000, their 2e8 exceeds the infinity 2**27 and the hard link is the cheaper cut
+    edges = multilevel.EdgeList()
+    edges.add_edges(np.array([0, 1]), np.array([1, 2]), np.array([1e9, 1e9]), np.zeros(2))
+    src, snk = np.array([1e9, 0.0, 0.0]), np.array([0.0, 1e5, 1e5])
+    fixed = multilevel._hpf_cut(3, edges, src, snk)
+    assert multilevel._breaks_hard(fixed, edges, src, snk, 1e8)
+    init = np.ones(3, bool)
+    scaled = multilevel._hpf_cut(3, edges, src, snk, multilevel.hpf_scale(init, edges, src, snk, 1e8))
+    assert scaled.tolist() == [True, True, True]
 
 
 def test_a_stroke_at_the_image_corner_is_local(scene):

@@ -382,7 +382,7 @@ def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     force_bg = (seed_bg | (star_bg & ~seed_fg)) & ~force_fg
     src[force_fg], snk[force_fg] = big, 0.0
     src[force_bg], snk[force_bg] = 0.0, big
-    label = min_cut(nodes.size, g, src, snk, hard=big)
+    label = min_cut(nodes.size, g, src, snk, hard=big, init=fixed_fg[nodes])
     out, contacts = band_labels(label, nodes, fixed_fg, pairs)
     return out.reshape(shape), contacts
 
@@ -420,8 +420,12 @@ def hpf_module():
     return thinhpf
 
 
-def _hpf_cut(n: int, edges: EdgeList, src, snk):
-    """Source side (object) of every node by HPF on integer capacities; ``None`` when ``thinhpf`` is missing."""
+def _hpf_cut(n: int, edges: EdgeList, src, snk, scale: float = None):
+    """Source side (object) of every node by HPF on integer capacities; ``None`` when ``thinhpf`` is missing.
+
+    Finite capacities are multiplied by ``scale`` (:data:`HPF_SCALE` by default) and rounded.
+    """
+    scale = HPF_SCALE if scale is None else scale
     hpf = hpf_module()
     if hpf is None:
         return None
@@ -431,7 +435,7 @@ def _hpf_cut(n: int, edges: EdgeList, src, snk):
     heads = [p[1] for p in edges.parts] + [p[0] for p in edges.parts] + [ids, np.full(n, t_id)]
     caps = [p[2] for p in edges.parts] + [p[3] for p in edges.parts] + [np.asarray(src), np.asarray(snk)]
     tail, head, cap = np.concatenate(tails), np.concatenate(heads), np.concatenate(caps)
-    cap_int = np.where(cap >= HPF_HARD, HPF_INFINITY, np.minimum(np.rint(cap * HPF_SCALE), HPF_INFINITY - 1))
+    cap_int = np.where(cap >= HPF_HARD, HPF_INFINITY, np.minimum(np.rint(cap * scale), HPF_INFINITY - 1))
     keep = cap_int > 0
     graph = hpf.hpf(n + 2, int(np.count_nonzero(keep)), capacity_type="int32")
     graph.add_node(n + 2)
@@ -441,6 +445,39 @@ def _hpf_cut(n: int, edges: EdgeList, src, snk):
     graph.mincut()
     label = graph.what_label  # 0 on the source side
     return np.fromiter((label(v) == 0 for v in range(n)), bool, count=n)
+
+
+def cut_value(label: np.ndarray, edges: EdgeList, src, snk, hard: float) -> tuple:
+    """The capacity a labelling cuts: ``(number of hard links cut, sum of the finite capacities cut)``.
+
+    Examples
+    --------
+    >>> e = EdgeList(); e.add_edges(np.array([0]), np.array([1]), np.array([2.0]), np.array([1e9]))
+    >>> cut_value(np.array([True, False]), e, np.array([0.0, 0.0]), np.array([0.5, 1e9]), 1e8)
+    (0, 2.5)
+    >>> cut_value(np.array([False, True]), e, np.array([0.0, 0.0]), np.array([0.5, 1e9]), 1e8)
+    (2, 0.0)
+    """
+    src, snk = np.asarray(src), np.asarray(snk)
+    cut = [snk[label], src[~label]]  # an object node cuts its link to the sink, a background one its source link
+    for i, j, cap, rcap in edges.parts:
+        cut += [cap[label[i] & ~label[j]], rcap[label[j] & ~label[i]]]
+    cut = np.concatenate(cut)
+    hard_cut = cut >= hard
+    return int(np.count_nonzero(hard_cut)), float(cut[~hard_cut].sum())
+
+
+def hpf_scale(init, edges: EdgeList, src, snk, hard: float) -> float:
+    """The factor for HPF's integer capacities on this graph: :data:`HPF_SCALE`, or less where the finite
+    capacities that ``init`` (a labelling, such as the coarser level's) cuts would reach half of
+    :data:`HPF_INFINITY`. Then a minimum cut breaks no more hard links than ``init`` does, as with BK's
+    float capacities: scaled by 1000, the finite cut of a 64 MP photo's band reached about 4e8, more than
+    the int32 "infinity" of 2**27, and HPF broke hard links that BK kept.
+    """
+    if init is None:
+        return HPF_SCALE
+    finite = cut_value(np.asarray(init, bool), edges, src, snk, hard)[1]
+    return min(HPF_SCALE, HPF_INFINITY / 2 / max(finite, 1.0))
 
 
 def _bk_cut(n: int, edges: EdgeList, src, snk) -> np.ndarray:
@@ -497,16 +534,17 @@ def hard_conflict(n: int, edges: EdgeList, src, snk, hard: float) -> bool:
     return bool(forced_bg[reached[reached < n]].any())
 
 
-def min_cut(n: int, edges: EdgeList, src, snk, hard: float = 1e9) -> np.ndarray:
+def min_cut(n: int, edges: EdgeList, src, snk, hard: float = 1e9, init=None) -> np.ndarray:
     """The minimum s-t cut of a band's graph: ``True`` for the nodes on the source (object) side.
 
     Bands of at least :data:`HPF_MIN_NODES` nodes are solved by HPF where
     ``thinhpf`` is installed: 2-5 times faster than BK on full-resolution band
-    graphs (``shared/studies/large-photos``), on capacities rounded to
-    1/:data:`HPF_SCALE` (the same cut up to ties), unless the hard links contradict
-    each other (:func:`hard_conflict`: BK then chooses which to break, as before).
-    A labelling that breaks a hard link (its infinity is finite in int32) is solved
-    again by BK, which is also the solver of smaller bands and the fallback without ``thinhpf``.
+    graphs (``shared/studies/large-photos``), on integer capacities scaled by
+    :func:`hpf_scale` (the same cut up to ties). A labelling that breaks a hard link
+    (its infinity is finite in int32) is solved again by BK, unless the hard links
+    contradict each other (:func:`hard_conflict`): every cut then breaks some, and
+    HPF's cut is kept (on the 64 MP photo's bands it broke as many as BK's). BK is also
+    the solver of smaller bands and the fallback without ``thinhpf``.
 
     Parameters
     ----------
@@ -518,14 +556,18 @@ def min_cut(n: int, edges: EdgeList, src, snk, hard: float = 1e9) -> np.ndarray:
         Per-node capacities to the source (cost of background) and to the sink (cost of object).
     hard : float
         Capacities of at least this are hard links.
+    init : numpy.ndarray of bool, optional
+        A labelling of the nodes (the coarser level's) that bounds the cut, for :func:`hpf_scale`.
 
     Returns
     -------
     numpy.ndarray of bool
     """
-    if HPF_MIN_NODES is not None and n >= HPF_MIN_NODES and not hard_conflict(n, edges, src, snk, min(hard, HPF_HARD)):
-        label = _hpf_cut(n, edges, src, snk)
-        if label is not None and not _breaks_hard(label, edges, src, snk, min(hard, HPF_HARD)):
+    if HPF_MIN_NODES is not None and n >= HPF_MIN_NODES:
+        hard = min(hard, HPF_HARD)
+        label = _hpf_cut(n, edges, src, snk, hpf_scale(init, edges, src, snk, hard))
+        if label is not None and (not _breaks_hard(label, edges, src, snk, hard)
+                                  or hard_conflict(n, edges, src, snk, hard)):
             return label
     return _bk_cut(n, edges, src, snk)
 
