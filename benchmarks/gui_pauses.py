@@ -2,7 +2,7 @@
 
 Usage (under a display, e.g. ``xvfb-run -a``)::
 
-    python benchmarks/gui_pauses.py [--mp 16] [--json OUT]
+    python benchmarks/gui_pauses.py [--mp 16] [--json OUT] [--in-process]
 
 Opens napari with the GrabCut ``bool`` photo upscaled to ``--mp`` megapixels and its strokes
 (``_photos.upscaled_photo``), docks the Scribble widget, waits for its background preparation, then
@@ -35,7 +35,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mp", type=float, default=16.0)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--in-process", action="store_true",
+                    help="cut in napari's process, as before issue 24 (PROCESS_MIN_PIXELS = None)")
     args = ap.parse_args(argv)
+    if args.in_process:
+        from napari_deepseg._qt import scribble_widget
+
+        scribble_widget.PROCESS_MIN_PIXELS = None
 
     import napari
     from qtpy.QtCore import QTimer
@@ -82,18 +88,18 @@ def main(argv=None):
     results = [phase("prepare", widget.prepare)]
     results.append(phase("first result", widget.segment))
 
-    def stroke():
-        data = np.array(scribbles.data)
-        r, c = data.shape[0] // 8, data.shape[1] // 2
-        data[r : r + 8, c - 40 : c + 40] = 2
-        scribbles.data = data
+    def stroke():  # painted as napari's brush does, into the layer's array
+        r, c = scribbles.data.shape[0] // 8, scribbles.data.shape[1] // 2
+        rows, cols = np.mgrid[r : r + 8, c - 40 : c + 40]
+        scribbles.data_setitem((rows.ravel(), cols.ravel()), 2)
         widget.segment()
 
     results.append(phase("update (+ background refit)", stroke))
     timer.stop()
     viewer.close()
     if args.json:
-        Path(args.json).write_text(json.dumps({"megapixels": args.mp, "phases": results}, indent=1))
+        Path(args.json).write_text(json.dumps({"megapixels": args.mp, "in_process": args.in_process,
+                                               "phases": results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -764,6 +764,35 @@ def test_a_large_image_shows_the_coarse_result_first(widget, viewer, qtbot, erro
     assert errors == []
 
 
+def test_large_planes_are_cut_in_a_child_process(widget, viewer, qtbot, errors, monkeypatch):
+    monkeypatch.setattr(sw, "PROCESS_MIN_PIXELS", 0)  # this 320 x 400 image counts as large
+    widget.preset.value = "default"
+    image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    result = viewer.layers["disk segmentation"]
+    (slot,) = widget._sessions.values()
+    assert slot.remote is not None and slot.last is slot.remote and not slot.session.is_image_set
+    monkeypatch.setattr(sw, "PROCESS_MIN_PIXELS", None)  # the same request in this process
+    reference = sw.run_request(sw.SessionSlot(sw.SegmentationSession("classic")), np.asarray(image_layer.data),
+                               np.asarray(scribbles.data), widget.options())
+    np.testing.assert_array_equal(result.data, reference)
+    assert iou(result.data == 1, truth) > 0.9
+    monkeypatch.setattr(sw, "PROCESS_MIN_PIXELS", 0)
+    more = np.array(scribbles.data)
+    more[100:121, 200:221] = 2
+    scribbles.data = more
+    run(widget, qtbot)
+    qtbot.waitUntil(lambda: not widget.refitting, timeout=WAIT_MS)
+    assert not result.data[100:121, 200:221].any() and iou(result.data == 1, truth) > 0.9
+    child = slot.remote._proc
+    monkeypatch.setattr(sw, "MAX_SESSIONS", 1)
+    widget.backbone.value = "rgb"
+    widget._slot(widget.options())  # drops the classic session: its child process ends
+    assert child.wait(timeout=10) is not None and slot.remote is None
+    assert errors == []
+
+
 def test_cancel_after_the_preview_puts_the_layer_back(widget, viewer, qtbot, errors, monkeypatch):
     monkeypatch.setattr(sw, "PREVIEW_MIN_PIXELS", 0)
     widget.preset.value = "default"

@@ -39,6 +39,7 @@ from superqt.utils import FunctionWorker
 
 from ..core import PRESETS, SegmentationSession, available_backbones, get_extractor
 from ..core.utils.progress import CancelToken, Cancelled
+from ..core.cut.remote import ProcessSession
 from ..core.cut.session import DEFAULT_LAMBDA
 from ..core.prompts.objects import commit_object, next_free_id, refine_scribbles
 from ..core.utils.validation import SCRIBBLE_BACKGROUND, check_rgb_channels, check_scribbles
@@ -84,10 +85,51 @@ class Options:
 
 @dataclass
 class SessionSlot:
-    """A session and the lock that keeps two workers from using it at once."""
+    """A session and the lock that keeps two workers from using it at once.
+
+    Planes of at least :data:`PROCESS_MIN_PIXELS` pixels are cut by a second
+    session with the same options in a child process (``remote``, started on
+    first use), so that the cut's C extensions, which hold Python's GIL, never
+    pause napari's GUI thread.
+    """
 
     session: SegmentationSession
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the same session's options, for the child process's session
+    backbone: str = "classic"
+    session_kwargs: dict = field(default_factory=dict)
+    remote: Optional[ProcessSession] = None
+    #: the session the last request of this slot used (its ``last_local`` is the one to read)
+    last: Optional[object] = None
+
+    def for_image(self, image, options: "Options"):
+        """The session that cuts ``image``: the child process's for large planes, else the one in this process."""
+        plane = int(np.prod(np.shape(image)[:2])) if options.channel_axis is None else int(np.size(image))
+        if options.volume or PROCESS_MIN_PIXELS is None or plane < PROCESS_MIN_PIXELS:
+            self.last = self.session
+        else:
+            if self.remote is None:
+                self.remote = ProcessSession(self.backbone, **self.session_kwargs)
+            self.last = self.remote
+        return self.last
+
+    def close(self) -> bool:
+        """Stop the child process unless a worker is using this slot (it then stops when the slot is freed).
+
+        Returns
+        -------
+        bool
+            Whether nothing of the slot runs any more.
+        """
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            if self.remote is not None:
+                self.remote.close()
+                self.remote = None
+        finally:
+            self.lock.release()
+        return True
 
 
 @dataclass
@@ -144,12 +186,13 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
     with slot.lock:
         if cancel is not None:
             cancel.raise_if_cancelled()
+        session = slot.for_image(image, options)
         if options.volume:  # the whole volume: a 3-D cut or every plane on its own
-            slot.session.set_image(image, spacing=options.spacing, progress=progress, cancel=cancel)
-            return slot.session.segment(scribbles, mode=options.volume, lam=options.lam, sigma=options.sigma,
-                                        progress=progress, cancel=cancel)
-        slot.session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
-        return slot.session.segment(
+            session.set_image(image, spacing=options.spacing, progress=progress, cancel=cancel)
+            return session.segment(scribbles, mode=options.volume, lam=options.lam, sigma=options.sigma,
+                                   progress=progress, cancel=cancel)
+        session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
+        return session.segment(
             scribbles, preset=options.preset, lam=options.lam, sigma=options.sigma,
             progress=progress, cancel=cancel, local=local, preview=preview,
         )
@@ -163,9 +206,10 @@ def prepare_request(slot: SessionSlot, image, options: Options, progress=None, c
     with slot.lock:
         if cancel is not None:
             cancel.raise_if_cancelled()
-        slot.session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
+        session = slot.for_image(image, options)
+        session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
         if options.preset == "default":
-            slot.session.prepare_default(options.lam, options.sigma, progress=progress, cancel=cancel)
+            session.prepare_default(options.lam, options.sigma, progress=progress, cancel=cancel)
 
 
 #: sessions (each with the features of its last images) the widget keeps, one per backbone and its parameters
@@ -173,6 +217,10 @@ MAX_SESSIONS = 3
 
 #: images of at least this many pixels show the coarse result of a whole cut while its bands are solved
 PREVIEW_MIN_PIXELS = 4_000_000
+
+#: planes of at least this many pixels (values, with a channel axis) are cut in a child process
+#: (:class:`~napari_deepseg.core.cut.remote.ProcessSession`); ``None``: always in napari's process
+PROCESS_MIN_PIXELS = 4_000_000
 
 #: words longer than this (paths, URLs) are shortened in the middle in the status line
 STATUS_WORD_CHARS = 36
@@ -184,7 +232,7 @@ def elide_words(text: str, width: int = STATUS_WORD_CHARS) -> str:
     Examples
     --------
     >>> elide_words("weights not found: /home/me/.cache/torch/hub/checkpoints/resnet50-0676ba61.pth", 20)
-    'weights not found: /home/me/…ba61.pth'
+    'weights not found: /home/me/…76ba61.pth'
     """
     def short(word: str) -> str:
         if len(word) <= width:
@@ -514,6 +562,8 @@ class ScribbleSegmentationWidget(Container):
             job.token.cancel()
         if self._preparing is not None:
             self._preparing.token.cancel()
+        for slot in self._sessions.values():  # child processes end now, or with the worker that holds them
+            slot.close()
         try:
             self.viewer.dims.events.current_step.disconnect(self._schedule_prepare)
         except (RuntimeError, TypeError, ValueError):
@@ -650,10 +700,11 @@ class ScribbleSegmentationWidget(Container):
         if options.volume:
             slot = SessionSlot(VolumeSession())
         else:
-            slot = SessionSlot(SegmentationSession(
-                options.backbone, feature_cache=options.feature_cache or None, **dict(options.params)))
+            kwargs = dict(feature_cache=options.feature_cache or None, **dict(options.params))
+            slot = SessionSlot(SegmentationSession(options.backbone, **kwargs), backbone=options.backbone,
+                               session_kwargs=kwargs)
         while len(self._sessions) >= MAX_SESSIONS:
-            self._sessions.popitem(last=False)
+            self._sessions.popitem(last=False)[1].close()
         self._sessions[key] = slot
         return slot
 
@@ -703,7 +754,7 @@ class ScribbleSegmentationWidget(Container):
                 self.status.value = "Live: paint both object (1) and background (2)"
                 return False
             check_scribbles(inputs.scribbles, inputs.image.shape[:2] if axis is None else inputs.shape[-2:],
-                            name=f"scribbles '{scribbles_layer.name}'")
+                            name=f"scribbles '{scribbles_layer.name}'", convert=False)
             options = self.options()
             slot = self._slot(options)
         except (ValueError, TypeError, RuntimeError) as exc:
@@ -999,7 +1050,7 @@ class ScribbleSegmentationWidget(Container):
     @staticmethod
     def _was_local(job: Job) -> bool:
         """Whether the job's session answered it with a local update (read on the main thread, job still newest)."""
-        return bool(job.local and job.slot is not None and getattr(job.slot.session, "last_local", False))
+        return bool(job.local and job.slot is not None and getattr(job.slot.last, "last_local", False))
 
     def _on_errored(self, job: Job, exc: BaseException) -> None:
         self._drop_preview(job)  # a cancelled or failed job leaves the result layer as it was

@@ -1,0 +1,331 @@
+"""A :class:`~napari_deepseg.core.cut.session.SegmentationSession` in a child process.
+
+The cut's C extensions (PyMaxflow's ``maxflow()``, ``thinhpf``, the palette's
+numpy sorts) hold Python's GIL while they run: up to 0.75 s at a time on a 16 MP
+photo. A thread cannot help with that: napari's GUI thread waits for every one
+of them (``benchmarks/gui_pauses.py``). :class:`ProcessSession` runs the session
+in its own Python process instead. The caller's thread only sends the inputs and
+waits on a socket, which releases the GIL.
+
+The child is started with ``python -m napari_deepseg.core.cut.remote`` (not
+``multiprocessing``'s spawn, which would run the caller's ``__main__`` again, a
+napari script without a main guard included) and connects back to a localhost
+socket with a random key (the same code on Linux, macOS and Windows). It is
+started on the first call, in the calling thread, and keeps its session,
+features and last cut between calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..utils.progress import CancelToken, Cancelled, ProgressCallback
+
+#: seconds between two looks at the caller's cancel token while the child works
+POLL_SECONDS = 0.05
+#: seconds the child may take to start and connect (importing torch on a slow disk included)
+START_SECONDS = 120.0
+#: environment variable that hands the child its connection key
+KEY_VARIABLE = "NAPARI_DEEPSEG_REMOTE_KEY"
+
+
+class ProcessSession:
+    """The methods of :class:`SegmentationSession` that the Scribble widget uses, run in a child process.
+
+    Parameters
+    ----------
+    backbone : str
+        As for :class:`SegmentationSession`.
+    **session_kwargs
+        ``cache_size``, ``feature_cache`` and the backbone's parameters, as for
+        :class:`SegmentationSession` (they must pickle).
+
+    Notes
+    -----
+    One call at a time (the widget holds a lock per session). An image is sent to
+    the child only when it differs from the last one sent (a hash of its bytes);
+    the child keeps the last image. Errors raised in the child are raised again
+    here, with their type where it pickles (:class:`Cancelled` included). If the
+    child dies, the call raises ``RuntimeError`` and the next call starts a new one.
+
+    Examples
+    --------
+    >>> img = np.zeros((20, 20), np.float32); img[5:15, 5:15] = 1
+    >>> s = np.zeros((20, 20), np.uint8); s[9:11, 9:11] = 1; s[0, :] = 2
+    >>> session = ProcessSession("classic")
+    >>> session.set_image(img)
+    >>> mask = session.segment(s)
+    >>> int(mask[10, 10]), int(mask[1, 1])
+    (1, 0)
+    >>> session.close()
+    """
+
+    def __init__(self, backbone: str = "classic", **session_kwargs):
+        self.backbone = backbone
+        self.session_kwargs = session_kwargs
+        #: whether the last :meth:`segment` was a local update (see :class:`SegmentationSession`)
+        self.last_local = False
+        self._proc: Optional[subprocess.Popen] = None
+        self._conn: Optional[Connection] = None
+        self._cancel_sock: Optional[socket.socket] = None
+        self._sent_image: Optional[tuple] = None
+        self._request = 0
+
+    # -- the session's methods ---------------------------------------------------
+    def set_image(self, image, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                  channel_axis: Optional[int] = None) -> None:
+        """:meth:`SegmentationSession.set_image` in the child (features cached there; returns nothing)."""
+        arr = np.ascontiguousarray(np.asarray(image))
+        key = (_digest(arr), arr.shape, arr.dtype.str)
+        if key == self._sent_image and self._proc is not None and self._proc.poll() is None:
+            arr = None  # the child has it already
+        self._call("set_image", (arr,), {"channel_axis": channel_axis}, progress, cancel)
+        self._sent_image = key
+
+    def prepare_default(self, lam=None, sigma=None, progress: Optional[ProgressCallback] = None,
+                        cancel: Optional[CancelToken] = None) -> None:
+        """:meth:`SegmentationSession.prepare_default` in the child."""
+        self._call("prepare_default", (lam, sigma), {}, progress, cancel)
+
+    def segment(self, scribbles, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                preview=None, **kwargs) -> np.ndarray:
+        """:meth:`SegmentationSession.segment` in the child; ``preview`` is called here with the coarse result."""
+        return self._call("segment", (np.asarray(scribbles),), kwargs, progress, cancel, preview)
+
+    def close(self) -> None:
+        """Stop the child process (a later call starts a new one)."""
+        proc, self._proc, self._sent_image = self._proc, None, None
+        for end in (self._conn, self._cancel_sock):
+            if end is not None:
+                try:
+                    end.close()
+                except OSError:
+                    pass
+        self._conn = self._cancel_sock = None
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.wait(timeout=2)  # the child leaves when its socket closes
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def __del__(self):  # noqa: D105
+        try:
+            self.close()
+        except Exception:  # at interpreter exit: nothing left to do
+            pass
+
+    # -- plumbing ------------------------------------------------------------------
+    def _start(self) -> None:
+        key = os.urandom(16)
+        server = socket.create_server(("127.0.0.1", 0))
+        server.settimeout(POLL_SECONDS)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), **{KEY_VARIABLE: key.hex()})
+        self._proc = subprocess.Popen([sys.executable, "-m", __name__, str(server.getsockname()[1])], env=env,
+                                      stdin=subprocess.DEVNULL)
+        ends, deadline = {}, time.monotonic() + START_SECONDS
+        try:
+            while len(ends) < 2:  # the calls' connection and the cancel one, each proving the key
+                try:
+                    end, _ = server.accept()
+                except socket.timeout:
+                    if self._proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("the segmentation process did not start "
+                                           f"(exit code {self._proc.poll()})") from None
+                    continue
+                end.settimeout(START_SECONDS)
+                hello = _receive_exactly(end, 17)
+                if len(hello) == 17 and hmac.compare_digest(hello[:16], key) and hello[16:] in (b"m", b"c"):
+                    end.settimeout(None)
+                    ends[hello[16:]] = end
+                else:
+                    end.close()
+        except BaseException:
+            for end in ends.values():
+                end.close()
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+            raise
+        finally:
+            server.close()
+        self._conn = Connection(ends[b"m"].detach())
+        self._cancel_sock = ends[b"c"]
+        self._sent_image = None
+        self._conn.send((self.backbone, self.session_kwargs))
+
+    def _call(self, name: str, args: tuple, kwargs: dict, progress=None, cancel=None, preview=None):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        if self._proc is None:
+            self._start()
+        self._request += 1
+        request, cancel_sent = self._request, False
+        try:
+            if self._proc.poll() is not None:  # died since the last call: its image and features are gone
+                raise EOFError
+            _send(self._conn, (request, name, args, kwargs, progress is not None, preview is not None))
+            while True:
+                while not self._conn.poll(POLL_SECONDS):
+                    if cancel is not None and cancel.cancelled and not cancel_sent:
+                        self._cancel_sock.sendall(request.to_bytes(8, "little"))
+                        cancel_sent = True
+                    if self._proc.poll() is not None:
+                        raise EOFError
+                kind, payload = _receive(self._conn)
+                if kind == "progress":
+                    progress(*payload)
+                elif kind == "preview":
+                    preview(payload)
+                elif kind == "error":
+                    raise payload
+                else:
+                    value, self.last_local = payload
+                    return value
+        except (EOFError, OSError) as exc:
+            code = self._proc.poll() if self._proc is not None else None
+            self.close()
+            raise RuntimeError(f"the segmentation process stopped unexpectedly (exit code {code}); "
+                               "the next try starts a new one") from exc
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """Where an array was in a message: its bytes follow the message on their own."""
+
+    shape: tuple
+    dtype: str
+
+
+def _send(conn: Connection, message: tuple) -> None:
+    """Send a message whose numpy arrays (at its top level or one tuple down) go as raw bytes after it.
+
+    Pickling a 16 MP image would copy it while holding the GIL; ``send_bytes``
+    writes the array's own memory, and the socket writes release the GIL.
+    """
+    arrays = []
+
+    def swap(value):
+        if isinstance(value, np.ndarray):
+            arrays.append(np.ascontiguousarray(value))
+            return _Raw(value.shape, value.dtype.str)
+        return value
+
+    conn.send(tuple(tuple(swap(v) for v in item) if isinstance(item, tuple) else swap(item) for item in message))
+    for arr in arrays:
+        conn.send_bytes(memoryview(arr).cast("B") if arr.size else b"")
+
+
+def _receive(conn: Connection) -> tuple:
+    """The message of :func:`_send`, its arrays read back (writable) in order."""
+    message = conn.recv()
+
+    def swap(value):
+        if isinstance(value, _Raw):
+            arr = np.frombuffer(conn.recv_bytes(), np.dtype(value.dtype)).reshape(value.shape)
+            return arr.copy()  # writable; numpy copies without the GIL
+        return value
+
+    return tuple(tuple(swap(v) for v in item) if isinstance(item, tuple) else swap(item) for item in message)
+
+
+def _receive_exactly(end: socket.socket, size: int) -> bytes:
+    """Up to ``size`` bytes from a socket (fewer only when it closes)."""
+    data = b""
+    while len(data) < size:
+        chunk = end.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _digest(arr: np.ndarray) -> bytes:
+    """Blake2b of an array's bytes (hashlib releases the GIL on large buffers)."""
+    return hashlib.blake2b(memoryview(arr).cast("B"), digest_size=16).digest()
+
+
+def _serve(conn: Connection, cancel_sock: socket.socket) -> None:
+    """The child's loop: build the session, then answer calls until the parent closes the socket."""
+    from .session import SegmentationSession
+
+    current = {"request": 0, "token": CancelToken()}
+
+    def listen():  # cancel requests arrive here while the main thread works
+        while True:
+            data = cancel_sock.recv(8)
+            if len(data) < 8:
+                return
+            if int.from_bytes(data, "little") == current["request"]:
+                current["token"].cancel()
+
+    threading.Thread(target=listen, daemon=True).start()
+    backbone, session_kwargs = conn.recv()
+    session, error, image = None, None, None
+    try:
+        session = SegmentationSession(backbone, **session_kwargs)
+    except Exception as exc:  # reported on every call
+        error = exc
+    while True:
+        try:
+            request, name, args, kwargs, want_progress, want_preview = _receive(conn)
+        except (EOFError, OSError):
+            return
+        token = CancelToken()
+        current["request"], current["token"] = request, token
+        if want_progress:
+            kwargs["progress"] = lambda done, total, message="": conn.send(("progress", (done, total, message)))
+        if want_preview:
+            kwargs["preview"] = lambda labels: _send(conn, ("preview", labels))
+        try:
+            if error is not None:
+                raise error
+            if name == "set_image":
+                image = args[0] if args[0] is not None else image
+                args = (image,)
+            value = getattr(session, name)(*args, cancel=token, **kwargs)
+            reply = ("result", (value if name == "segment" else None, session.last_local))
+        except Exception as exc:
+            reply = ("error", _picklable(exc))
+        _send(conn, reply)
+
+
+def _picklable(exc: Exception) -> Exception:
+    """``exc`` if it survives pickling, else a ``RuntimeError`` with its message."""
+    if isinstance(exc, Cancelled):
+        return Cancelled(str(exc))
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _connect(port: int) -> tuple:
+    """The child's two connections to its parent, each opened with the parent's key."""
+    key = bytes.fromhex(os.environ.pop(KEY_VARIABLE))
+    ends = []
+    for role in (b"m", b"c"):
+        end = socket.create_connection(("127.0.0.1", port))
+        end.sendall(key + role)
+        ends.append(end)
+    return Connection(ends[0].detach()), ends[1]
+
+
+if __name__ == "__main__":  # run by ``python -m``: use the module's own classes, not ``__main__``'s copies
+    from napari_deepseg.core.cut import remote
+
+    remote._serve(*remote._connect(int(sys.argv[1])))
