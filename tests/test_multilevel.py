@@ -405,3 +405,26 @@ def test_release_memory_runs():
     del junk
     assert release_memory() is None
     release_memory()  # idempotent
+
+
+def test_a_growing_band_reports_each_solve_after_the_first():
+    # the object's costs reach column 45, the coarse labels only column 30: the band must grow right
+    shape = (20, 80)
+    flat = np.zeros(shape + (1,), np.float32)
+    nl = contrast_nlinks([graphcut.neighbour_sqdiff(flat, o) for o in OFFSETS_8], OFFSETS_8, shape,
+                         lam=0.5, sigma=1.0)
+    cost_fg = np.full(shape, 5.0, np.float32)
+    cost_fg[:, :45] = 0.0
+    cost_bg = (5.0 - cost_fg).astype(np.float32)
+    init = np.zeros(shape, bool)
+    init[:, :30] = True
+    band = np.zeros(shape, bool)
+    band[:, 26:34] = True
+    hard_fg, hard_bg = np.zeros(shape, bool), np.zeros(shape, bool)
+    hard_fg[:, :2], hard_bg[:, -2:] = True, True
+    seen = []
+    fg, rounds = multilevel.refine_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, radius=3,
+                                        on_round=lambda solve, nodes: seen.append((solve, nodes)))
+    assert rounds > 1 and fg[:, :45].all() and not fg[:, 45:].any()
+    assert [s for s, _ in seen] == list(range(2, rounds + 1))
+    assert all(b > a for (_, a), (_, b) in zip(seen, seen[1:])) and seen[0][1] > band.sum()  # the band grew

@@ -243,3 +243,29 @@ def test_palette_by_sorting_equals_palette_by_table(monkeypatch):
     for a, b in zip((small.ids, small.colours, small.counts), (table.ids, table.colours, table.counts)):
         np.testing.assert_array_equal(a, b)
     assert small.ids.dtype == np.int32
+
+
+def test_the_default_lambda_follows_the_oversampling(monkeypatch):
+    from PIL import Image
+    from scipy.ndimage import gaussian_filter
+
+    from napari_deepseg.core.cut import energy
+
+    rough = gaussian_filter(np.random.default_rng(1).random((160, 200, 3)), (1.5, 1.5, 0))
+    small = (255 * (rough - rough.min()) / np.ptp(rough)).astype(np.uint8)
+    big = np.asarray(Image.fromarray(small).resize((1600, 1280), Image.BICUBIC))  # 2 MP: coarse-to-fine
+    strokes = np.zeros(big.shape[:2], np.uint8)
+    strokes[600:680, 700:900], strokes[:20, :] = 1, 2
+    used = []
+    for module, name in ((pyramid, "cut_multilevel"), (energy, "cut_default")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda e, s, c, lam, *a, _o=original, **k: used.append(lam) or _o(e, s, c,
+                                                                                                            lam, *a, **k))
+    session = SegmentationSession("classic")
+    entry = session.set_image(big)
+    assert pyramid.oversampling(entry) == 8
+    session.segment(strokes)
+    session.segment(strokes, lam=20.0)  # a λ given is used as it is
+    session.set_image(small)  # one level: the preset's λ
+    session.segment(strokes[::8, ::8])
+    assert used == [160.0, 20.0, 20.0]

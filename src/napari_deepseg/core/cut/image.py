@@ -63,6 +63,8 @@ class ImageFeatures:
     last : object or None
         The last coarse-to-fine cut of this image (:class:`~napari_deepseg.core.cut.pyramid.LastCut`):
         what a local update after a new stroke starts from.
+    oversampling : int or None
+        How many times the image looks upsampled (:func:`~napari_deepseg.core.cut.pyramid.oversampling`), once.
     """
 
     key: str
@@ -80,6 +82,7 @@ class ImageFeatures:
     auto_sigma: Optional[float] = None
     appearance_channels: int = APPEARANCE_CHANNELS
     last: Optional[object] = None
+    oversampling: Optional[int] = None
 
     @property
     def image(self) -> np.ndarray:

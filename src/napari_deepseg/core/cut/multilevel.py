@@ -656,7 +656,7 @@ MAX_GROWTH_FACTOR = 4
 
 
 def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, radius: int = 3,
-                max_rounds: int = MAX_GROWTH_ROUNDS, star_weight=None, limit=None):
+                max_rounds: int = MAX_GROWTH_ROUNDS, star_weight=None, limit=None, on_round=None):
     """:func:`solve_band`, grown where the solution presses against the band's edge.
 
     After each solve, the fixed pixels that disagree with a neighbour inside the
@@ -670,6 +670,8 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     presses on its edge. ``limit`` (a bool mask) bounds the growth: the band
     never leaves it, so every pixel outside ``band | limit`` keeps ``init_fg``
     (the local update of :func:`~napari_deepseg.core.cut.pyramid.update_multilevel`).
+    ``on_round``, if given, is called with the number of each solve after the first
+    and the band's size (the caller's progress report: a large band's growth takes seconds).
 
     Returns
     -------
@@ -681,6 +683,8 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     band = band.copy()
     most = MAX_GROWTH_FACTOR * int(np.count_nonzero(band))
     for rounds in range(1, max_rounds + 1):
+        if on_round is not None and rounds > 1:
+            on_round(rounds, int(np.count_nonzero(band)))
         fg, contacts = _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight)
         nodes = int(np.count_nonzero(band))
         if not contacts.size or (nodes >= GROWTH_MIN_NODES and contacts.size < GROWTH_TOLERANCE * nodes):

@@ -80,6 +80,22 @@ def _resample_grid(grid: np.ndarray, shape) -> np.ndarray:
     return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
 
 
+def _growth_report(progress, step: int, total: int, message: str):
+    """The ``on_round`` of :func:`~napari_deepseg.core.cut.multilevel.refine_band`: the stage with the band's growth.
+
+    Examples
+    --------
+    >>> seen = []
+    >>> _growth_report(lambda *a: seen.append(a), 3, 8, "graph cut: level 3 of 3 (full resolution, band)")(2, 412000)
+    >>> seen
+    [(3, 8, 'graph cut: level 3 of 3 (full resolution, band grown to 412000 pixels, solve 2)')]
+    """
+    if progress is None:
+        return None
+    return lambda solve, nodes: report(progress, step, total,
+                                       f"{message[:-1]} grown to {nodes} pixels, solve {solve})")
+
+
 def levels_of(entry: ImageFeatures) -> list:
     """``[entry, half, quarter, ...]`` down to :data:`COARSEST_PIXELS` (at least one coarse level)."""
     levels = [entry]
@@ -113,6 +129,57 @@ def level_sigma(level: ImageFeatures, sigma) -> float:
         mean = 2.0 * total / max(1, count)
         level.auto_sigma = float(np.sqrt(mean)) if mean > 0 else 1.0
     return level.auto_sigma
+
+
+#: σ² of the next coarser level over a level's own: about 4 where the image is upsampled from a smaller one (its
+#: neighbours differ half as much per pixel), 1.1-2.6 on native photos. 150 GrabCut and Berkeley photos: at most
+#: 2.57; the first ten GrabCut photos upsampled 2, 4 and 8 times (bicubic): at least 2.70
+OVERSAMPLED_RATIO = 2.65
+#: :func:`oversampling` looks no further than levels whose short side is at least this
+OVERSAMPLING_MIN_SIDE = 64
+
+
+def oversampling(entry: ImageFeatures) -> int:
+    """How many times an image looks upsampled: ``2**m``, ``m`` the number of levels, from full
+    resolution down, whose σ² (:func:`level_sigma`) grows at least :data:`OVERSAMPLED_RATIO` times on the
+    next coarser level (full resolution counts too when the next level does: see the code). Computed once
+    per image; 1 for deep features (``stride > 1``).
+
+    The default λ of a coarse-to-fine cut is multiplied by it, so that a photo upsampled 8 times is cut
+    as its native self would be: at 8 times the size an object's area costs 64 times more and its
+    boundary only 8 times more (``benchmarks/scale_invariance.py``).
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> from scipy.ndimage import gaussian_filter
+    >>> from napari_deepseg.core import SegmentationSession
+    >>> rough = gaussian_filter(np.random.default_rng(0).random((160, 200, 3)), (1.5, 1.5, 0))
+    >>> small = (255 * (rough - rough.min()) / np.ptp(rough)).astype(np.uint8)
+    >>> oversampling(SegmentationSession("classic").set_image(small))
+    1
+    >>> big = np.asarray(Image.fromarray(small).resize((800, 640), Image.BICUBIC))  # upsampled 4 times
+    >>> oversampling(SegmentationSession("classic").set_image(big))
+    4
+    """
+    if entry.oversampling is None:
+        ratios, level = [], entry
+        while entry.stride == 1 and min(level.shape) >= 2 * OVERSAMPLING_MIN_SIDE:
+            coarser = _coarse_entry(level)
+            ratios.append(level_sigma(coarser, None) ** 2 / level_sigma(level, None) ** 2)
+            level = coarser
+            if len(ratios) >= 2 and ratios[-1] < OVERSAMPLED_RATIO:
+                break
+        levels = 0
+        for k, ratio in enumerate(ratios):
+            # full resolution may read as native where an upsampling is so strong (the 64 MP photo: 18 times)
+            # that the rounding to 8 bits is most of what neighbours differ by: the next level then decides
+            if ratio >= OVERSAMPLED_RATIO or (k == 0 and len(ratios) > 1 and ratios[1] >= OVERSAMPLED_RATIO):
+                levels += 1
+            else:
+                break
+        entry.oversampling = 2**levels
+    return entry.oversampling
 
 
 def band_edges(level: ImageFeatures, lam: float, sigma):
@@ -329,7 +396,8 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
         for i in range(k - 1, -1, -1):  # each finer level: a band around the boundary of the one above
             check(cancel)
             where = "full resolution" if i == 0 else f"1/{2**i} resolution"
-            report(progress, step, total, f"{stage}: level {k - i + 1} of {k + 1} ({where}, band)")
+            message = f"{stage}: level {k - i + 1} of {k + 1} ({where}, band)"
+            report(progress, step, total, message)
             level = levels[i]
             init = multilevel.upsample_labels(fg, level.shape)
             h_fg, h_bg = hards[i]
@@ -345,7 +413,8 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
                 costs = lambda flat, d=delta: _split(d[flat])  # noqa: E731
             fg, _ = multilevel.refine_band(costs, None, band_edges(level, lam * 2**i, sigma), init, band, h_fg,
                                            h_bg, _star_steps(level, centres[i]), radius=BAND_RADIUS, max_rounds=rounds,
-                                           star_weight=star_weight(i))
+                                           star_weight=star_weight(i), on_round=_growth_report(progress, step, total,
+                                                                                               message))
             fgs[i], depth = fg, i
             step += 1
     if extra.unary is None and extra.fit_labels is None:  # what a local update starts from

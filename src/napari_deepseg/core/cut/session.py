@@ -151,9 +151,10 @@ class SegmentationSession:
         if self._current is None:
             raise RuntimeError("no image set: call set_image(image) first")
         entry = self._current
-        lam = DEFAULT_LAMBDA["default"] if lam is None else check_positive(lam, "lambda")
+        coarse_to_fine = pyramid.applies(entry.shape, None)
+        lam = default_lambda(entry, "default", coarse_to_fine) if lam is None else check_positive(lam, "lambda")
         sigma = check_positive(sigma, "sigma", minimum=1e-6)
-        if pyramid.applies(entry.shape, None):
+        if coarse_to_fine:
             pyramid.prepare(entry, lam, sigma, progress, cancel)
         else:
             energy.prepare(entry, lam, sigma, progress, cancel)
@@ -280,8 +281,9 @@ class SegmentationSession:
             raise ValueError(f"iterations must be >= 0, got {iterations!r}")
         entry = self._current
         seeds = check_scribbles(scribbles, entry.shape)
-        lam = DEFAULT_LAMBDA[preset] if lam is None else lam
         classes = np.unique(seeds[seeds > 0])
+        if lam is None:
+            lam = default_lambda(entry, preset, classes.size == 2 and pyramid.applies(entry.shape, multilevel))
         self.last_local, index = False, None
         report(progress, 0, 1, "graph cut")
         check(cancel)
@@ -301,6 +303,18 @@ class SegmentationSession:
                 index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress, **coarse)
         report(progress, 1, 1, "graph cut")
         return labels_from_index(index, classes)
+
+def default_lambda(entry: ImageFeatures, preset: str, coarse_to_fine: bool) -> float:
+    """The λ a cut uses when none is given: the preset's (:data:`DEFAULT_LAMBDA`), times the image's
+    :func:`~napari_deepseg.core.cut.pyramid.oversampling` for the default preset's coarse-to-fine cut.
+
+    Images cut on one level (below 1.5 MP) keep the preset's λ, so the small-image benchmarks cannot change.
+    """
+    lam = DEFAULT_LAMBDA[preset]
+    if preset == "default" and coarse_to_fine:
+        lam *= pyramid.oversampling(entry)
+    return lam
+
 
 def _check_cut_fits(entry: ImageFeatures, preset: str, n_classes: int, multi: Optional[bool]) -> None:
     """Raise :class:`~napari_deepseg.core.utils.memory.ImageTooLargeError` before a cut that cannot fit in memory."""
