@@ -42,7 +42,7 @@ from ..core.utils.progress import CancelToken, Cancelled
 from ..core.cut.remote import ProcessSession
 from ..core.cut.session import DEFAULT_LAMBDA
 from ..core.prompts.objects import commit_object, next_free_id, refine_scribbles
-from ..core.utils.validation import SCRIBBLE_BACKGROUND, check_rgb_channels, check_scribbles
+from ..core.utils.validation import SCRIBBLE_BACKGROUND, check_rgb_channels, check_scribbles, painted_labels
 from ..core.cut.volume import VolumeSession
 from . import _channels, _layers, _refine
 from ._torch_guard import guard_triton_import
@@ -750,7 +750,7 @@ class ScribbleSegmentationWidget(Container):
                     self.status.value = "Live: paint 1 where the label should grow, 2 where it should shrink"
                     return False
                 job_refine = self._refine_seeds(refine, inputs)
-            if live and np.unique(inputs.scribbles[inputs.scribbles > 0]).size < 2:
+            if live and painted_labels(inputs.scribbles).size < 2:
                 self.status.value = "Live: paint both object (1) and background (2)"
                 return False
             check_scribbles(inputs.scribbles, inputs.image.shape[:2] if axis is None else inputs.shape[-2:],

@@ -304,6 +304,22 @@ def check_rgb_channels(channels, name: str = "channels"):
 CHECK_STRIP_VALUES = 1 << 20
 
 
+def painted_labels(scribbles) -> np.ndarray:
+    """The distinct labels above 0 of a label image, read in strips of :data:`CHECK_STRIP_VALUES` values
+    (no temporary as large as the image: a 16 MP plane costs a few ms).
+
+    Examples
+    --------
+    >>> s = np.zeros((4, 4), np.uint8); s[0, 0] = 2; s[3, 3] = 1
+    >>> painted_labels(s).tolist()
+    [1, 2]
+    """
+    flat = np.asarray(scribbles).reshape(-1)
+    step = CHECK_STRIP_VALUES
+    parts = (flat[i : i + step] for i in range(0, flat.size, step))
+    return np.unique(np.concatenate([np.zeros(0, np.int64)] + [np.unique(p[p > 0]).astype(np.int64) for p in parts]))
+
+
 def check_scribbles(scribbles, shape: tuple[int, int], name: str = "scribbles", convert: bool = True) -> np.ndarray:
     """Validate a scribble label image and return it as ``int32``.
 
@@ -360,11 +376,7 @@ def check_scribbles(scribbles, shape: tuple[int, int], name: str = "scribbles", 
         raise TypeError(f"{name} must hold integer labels, got dtype {arr.dtype}")
     if arr.size and arr.min() < 0:
         raise ValueError(f"{name} must be >= 0 (0 = unlabelled), got minimum {arr.min():g}")
-    flat = arr.reshape(-1)
-    step = CHECK_STRIP_VALUES
-    present = np.unique(np.concatenate(
-        [np.zeros(0, np.int64)] + [np.unique(part[part > 0]).astype(np.int64)
-                                   for part in (flat[i : i + step] for i in range(0, flat.size, step))]))
+    present = painted_labels(arr)
     if present.size and present[-1] > MAX_SCRIBBLE_LABEL:
         raise ValueError(grey_mask_advice(name, present))
     if present.size == 0:
