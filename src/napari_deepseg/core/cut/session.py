@@ -308,7 +308,7 @@ def default_lambda(entry: ImageFeatures, preset: str, coarse_to_fine: bool) -> f
     """The λ a cut uses when none is given: the preset's (:data:`DEFAULT_LAMBDA`), times the image's
     :func:`~napari_deepseg.core.cut.pyramid.oversampling` for the default preset's coarse-to-fine cut.
 
-    Images cut on one level (below 1.5 MP) keep the preset's λ, so the small-image benchmarks cannot change.
+    Native photos read as 1 (all 150 GrabCut and Berkeley photos), so the small-image benchmarks keep their λ.
     """
     lam = DEFAULT_LAMBDA[preset]
     if preset == "default" and coarse_to_fine:
