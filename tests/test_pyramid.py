@@ -265,6 +265,7 @@ def test_the_default_lambda_follows_the_oversampling(monkeypatch):
     entry = session.set_image(big)
     assert pyramid.oversampling(entry) == 8
     session.segment(strokes)
+    assert session.last_lambda == 160.0
     session.segment(strokes, lam=20.0)  # a λ given is used as it is
     session.set_image(small)  # one level: the preset's λ
     session.segment(strokes[::8, ::8])

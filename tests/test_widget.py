@@ -793,6 +793,30 @@ def test_large_planes_are_cut_in_a_child_process(widget, viewer, qtbot, errors, 
     assert errors == []
 
 
+def test_the_status_says_when_the_automatic_lambda_followed_the_oversampling(widget, viewer, qtbot, errors):
+    from PIL import Image
+    from scipy.ndimage import gaussian_filter
+
+    rough = gaussian_filter(np.random.default_rng(1).random((160, 200, 3)), (1.5, 1.5, 0))
+    small = (255 * (rough - rough.min()) / np.ptp(rough)).astype(np.uint8)
+    big = np.asarray(Image.fromarray(small).resize((800, 640), Image.BICUBIC))  # upsampled 4 times
+    image_layer = viewer.add_image(big, name="soft", rgb=True)
+    strokes = np.zeros(big.shape[:2], np.uint8)
+    strokes[300:340, 350:450], strokes[:10, :] = 1, 2
+    scribbles = viewer.add_labels(strokes, name="soft scribbles")
+    widget.preset.value = "default"
+    select(widget, image_layer, scribbles)
+    qtbot.waitUntil(lambda: widget._prepared is not None and not widget.preparing, timeout=WAIT_MS)
+    run(widget, qtbot)
+    assert "auto λ 80 (20 × 4: the image looks upsampled)" in widget.status.value, widget.status.value
+    widget.lam_auto.value = False  # a λ the user sets is used as it is, and the status says nothing of it
+    widget.lam.value = 20.0
+    qtbot.waitUntil(lambda: not widget._prepare_timer.isActive() and not widget.preparing, timeout=WAIT_MS)
+    run(widget, qtbot)
+    assert "auto λ" not in widget.status.value and "updated" in widget.status.value
+    assert errors == []
+
+
 def test_cancel_after_the_preview_puts_the_layer_back(widget, viewer, qtbot, errors, monkeypatch):
     monkeypatch.setattr(sw, "PREVIEW_MIN_PIXELS", 0)
     widget.preset.value = "default"

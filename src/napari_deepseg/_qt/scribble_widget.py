@@ -1048,6 +1048,18 @@ class ScribbleSegmentationWidget(Container):
             self._start(refit, job.slot, job.options)
 
     @staticmethod
+    def _auto_lambda_note(job: Job) -> str:
+        """``"; auto λ 160 (20 × 8: the image looks upsampled)"`` where the automatic λ followed the image's
+        oversampling (:func:`~napari_deepseg.core.cut.session.default_lambda`), else ``""``."""
+        options = job.options
+        if options is None or options.lam is not None or options.preset not in DEFAULT_LAMBDA or job.slot is None:
+            return ""
+        used, default = getattr(job.slot.last, "last_lambda", None), DEFAULT_LAMBDA[options.preset]
+        if not used or abs(used - default) < 1e-9:
+            return ""
+        return f"; auto λ {used:g} ({default:g} × {used / default:g}: the image looks upsampled)"
+
+    @staticmethod
     def _was_local(job: Job) -> bool:
         """Whether the job's session answered it with a local update (read on the main thread, job still newest)."""
         return bool(job.local and job.slot is not None and getattr(job.slot.last, "last_local", False))
@@ -1096,7 +1108,8 @@ class ScribbleSegmentationWidget(Container):
                                  f"'{name}': the refit on the whole image changed nothing ({seconds:.1f} s)")
             return
         how = "locally " if self._was_local(job) else ""
-        self.status.value = f"'{name}' updated {how}in {seconds:.1f} s ({changed} pixels changed)"
+        self.status.value = (f"'{name}' updated {how}in {seconds:.1f} s ({changed} pixels changed)"
+                             f"{self._auto_lambda_note(job)}")
 
     def _add_result_layer(self, job: Job, name: str, labels: np.ndarray) -> Labels:
         """Add the result layer just below the scribbles, keeping the active layer active."""

@@ -76,8 +76,9 @@ class ProcessSession:
     def __init__(self, backbone: str = "classic", **session_kwargs):
         self.backbone = backbone
         self.session_kwargs = session_kwargs
-        #: whether the last :meth:`segment` was a local update (see :class:`SegmentationSession`)
+        #: whether the last :meth:`segment` was a local update, and the λ it used (see :class:`SegmentationSession`)
         self.last_local = False
+        self.last_lambda: Optional[float] = None
         self._proc: Optional[subprocess.Popen] = None
         self._conn: Optional[Connection] = None
         self._cancel_sock: Optional[socket.socket] = None
@@ -193,7 +194,7 @@ class ProcessSession:
                 elif kind == "error":
                     raise payload
                 else:
-                    value, self.last_local = payload
+                    value, self.last_local, self.last_lambda = payload
                     return value
         except (EOFError, OSError) as exc:
             code = self._proc.poll() if self._proc is not None else None
@@ -297,7 +298,7 @@ def _serve(conn: Connection, cancel_sock: socket.socket) -> None:
                 image = args[0] if args[0] is not None else image
                 args = (image,)
             value = getattr(session, name)(*args, cancel=token, **kwargs)
-            reply = ("result", (value if name == "segment" else None, session.last_local))
+            reply = ("result", (value if name == "segment" else None, session.last_local, session.last_lambda))
         except Exception as exc:
             reply = ("error", _picklable(exc))
         _send(conn, reply)

@@ -68,6 +68,8 @@ class SegmentationSession:
         self._current: Optional[ImageFeatures] = None
         #: whether the last :meth:`segment` was a local update (``local=True`` that applied)
         self.last_local = False
+        #: the λ the last :meth:`segment` used (the default one when none was given, see :func:`default_lambda`)
+        self.last_lambda: Optional[float] = None
 
     # -- expensive step -------------------------------------------------------
     def set_image(
@@ -284,7 +286,7 @@ class SegmentationSession:
         classes = np.unique(seeds[seeds > 0])
         if lam is None:
             lam = default_lambda(entry, preset, classes.size == 2 and pyramid.applies(entry.shape, multilevel))
-        self.last_local, index = False, None
+        self.last_local, self.last_lambda, index = False, float(lam), None
         report(progress, 0, 1, "graph cut")
         check(cancel)
         _check_cut_fits(entry, preset, classes.size, multilevel)
