@@ -420,12 +420,11 @@ def hpf_module():
     return thinhpf
 
 
-def _hpf_cut(n: int, edges: EdgeList, src, snk, scale: float = None):
+def _hpf_cut(n: int, edges: EdgeList, src, snk, scale: float = HPF_SCALE):
     """Source side (object) of every node by HPF on integer capacities; ``None`` when ``thinhpf`` is missing.
 
-    Finite capacities are multiplied by ``scale`` (:data:`HPF_SCALE` by default) and rounded.
+    Finite capacities are multiplied by ``scale`` and rounded.
     """
-    scale = HPF_SCALE if scale is None else scale
     hpf = hpf_module()
     if hpf is None:
         return None
@@ -495,12 +494,7 @@ def _bk_cut(n: int, edges: EdgeList, src, snk) -> np.ndarray:
 
 def _breaks_hard(label: np.ndarray, edges: EdgeList, src, snk, hard: float) -> bool:
     """Whether a labelling cuts a capacity of at least ``hard`` (a hard link that must never be cut)."""
-    if np.any(label[np.asarray(snk) >= hard]) or np.any(~label[np.asarray(src) >= hard]):
-        return True
-    for i, j, cap, rcap in edges.parts:  # i object and j background cuts cap; the reverse cuts rcap
-        if np.any((cap >= hard) & label[i] & ~label[j]) or np.any((rcap >= hard) & label[j] & ~label[i]):
-            return True
-    return False
+    return cut_value(label, edges, src, snk, hard)[0] > 0
 
 
 def hard_conflict(n: int, edges: EdgeList, src, snk, hard: float) -> bool:
@@ -565,7 +559,9 @@ def min_cut(n: int, edges: EdgeList, src, snk, hard: float = 1e9, init=None) -> 
     """
     if HPF_MIN_NODES is not None and n >= HPF_MIN_NODES:
         hard = min(hard, HPF_HARD)
-        label = _hpf_cut(n, edges, src, snk, hpf_scale(init, edges, src, snk, hard))
+        # the scale reads the whole graph: only where HPF will run
+        scale = hpf_scale(init, edges, src, snk, hard) if hpf_module() is not None else HPF_SCALE
+        label = _hpf_cut(n, edges, src, snk, scale)
         if label is not None and (not _breaks_hard(label, edges, src, snk, hard)
                                   or hard_conflict(n, edges, src, snk, hard)):
             return label

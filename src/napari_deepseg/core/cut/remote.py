@@ -32,7 +32,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..utils.progress import CancelToken, Cancelled, ProgressCallback
+from ..utils.progress import CancelToken, ProgressCallback
 
 #: seconds between two looks at the caller's cancel token while the child works
 POLL_SECONDS = 0.05
@@ -306,8 +306,6 @@ def _serve(conn: Connection, cancel_sock: socket.socket) -> None:
 
 def _picklable(exc: Exception) -> Exception:
     """``exc`` if it survives pickling, else a ``RuntimeError`` with its message."""
-    if isinstance(exc, Cancelled):
-        return Cancelled(str(exc))
     try:
         pickle.loads(pickle.dumps(exc))
         return exc

@@ -284,8 +284,9 @@ class SegmentationSession:
         entry = self._current
         seeds = check_scribbles(scribbles, entry.shape)
         classes = np.unique(seeds[seeds > 0])
+        coarse_to_fine = classes.size == 2 and pyramid.applies(entry.shape, multilevel)  # for the default preset
         if lam is None:
-            lam = default_lambda(entry, preset, classes.size == 2 and pyramid.applies(entry.shape, multilevel))
+            lam = default_lambda(entry, preset, coarse_to_fine)
         self.last_local, self.last_lambda, index = False, float(lam), None
         report(progress, 0, 1, "graph cut")
         check(cancel)
@@ -293,7 +294,6 @@ class SegmentationSession:
         if preset == "seed":
             index = seed.cut_seed(entry, seeds, classes, lam, sigma)
         else:
-            coarse_to_fine = classes.size == 2 and pyramid.applies(entry.shape, multilevel)
             cut = pyramid.cut_multilevel if coarse_to_fine else energy.cut_default
             extra = energy.Extra.check(unary, fit_labels, entry.shape, classes, star_weight)
             if local and coarse_to_fine:
@@ -305,6 +305,7 @@ class SegmentationSession:
                 index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress, **coarse)
         report(progress, 1, 1, "graph cut")
         return labels_from_index(index, classes)
+
 
 def default_lambda(entry: ImageFeatures, preset: str, coarse_to_fine: bool) -> float:
     """The λ a cut uses when none is given: the preset's (:data:`DEFAULT_LAMBDA`), times the image's

@@ -300,7 +300,7 @@ def check_rgb_channels(channels, name: str = "channels"):
     return picked
 
 
-#: rows of scribbles examined at a time by :func:`check_scribbles` (small temporaries, no page faults)
+#: values of a label image read at a time by :func:`painted_labels` (small temporaries, no page faults)
 CHECK_STRIP_VALUES = 1 << 20
 
 
