@@ -242,7 +242,8 @@ def _grabcut(stem):
 
     root = Path(os.environ.get("NAPARI_DEEPSEG_DATASETS") or Path(__file__).resolve().parents[2] / "shared"
                 / "datasets") / "grabcut"
-    image, mask = root / "images" / f"{stem}.bmp", root / "masks" / f"{stem}.bmp"
+    image = next(iter(sorted((root / "images").glob(f"{stem}.*"))), root / "images" / f"{stem}.bmp")
+    mask = root / "masks" / f"{stem}.bmp"
     if not (image.exists() and mask.exists()):
         pytest.skip(f"GrabCut image {stem} is absent from {root} (see the datasets README)")
     from napari_deepseg.core.io.files import read_image
@@ -270,3 +271,57 @@ def test_positive_clicks_on_missed_parts_do_not_make_a_box_worse():
         ious.append(iou(mask, truth, ignore=128))
     assert ious[0] > 0.92
     assert ious[1] >= ious[0] - 0.002 and ious[2] >= ious[1] - 0.002, ious
+
+
+def test_box_fit_takes_the_outer_ring_as_background():
+    seeds, fit = box_labels(Box(10, 20, 50, 60), (60, 80), [Click(11, 40, True)], [1])
+    ring = Box(10, 20, 50, 60).mask((60, 80)) & ~Box(12, 22, 48, 58).mask((60, 80))
+    assert (fit[ring & (seeds == 0)] == 2).all()  # 5 % of 40 pixels: 2 pixels wide
+    assert fit[11, 40] == 1 and fit[11, 41] == 1  # a positive click on the ring stays object
+    assert (fit[12:18, 22:28] == 0).all() and (fit[18:42, 28:52] == 1).all()  # the band left out, the core
+    _, no_ring = box_labels(Box(10, 20, 50, 60), (60, 80), ring=0)
+    assert (no_ring[10:50, 20:60] != 2).all()
+
+
+def test_box_edge_prior_rises_towards_the_sides_inside_the_box_only():
+    from napari_deepseg.core.prompts.box import box_edge_prior
+
+    box = Box(10, 20, 50, 100)
+    u = box_edge_prior(box, (60, 120), weight=4.0, width=0.1)
+    assert u.shape == (60, 120, 2) and u.dtype == np.float32 and not u[..., 1].any()
+    assert not u[~box.mask((60, 120))].any()
+    row = u[30, 20:100, 0]  # 8 pixels wide on the left and right, falling to 0
+    assert row[0] == pytest.approx(4.0 * (1 - 0.5 / 8)) and (np.diff(row[:9]) < 0).all() and not row[8:-8].any()
+    col = u[10:50, 60, 0]  # 4 pixels high at the top and bottom
+    assert col[0] == pytest.approx(4.0 * (1 - 0.5 / 4)) and not col[4:-4].any()
+    assert np.allclose(u[10:50, 20:100, 0], u[10:50, 20:100, 0][::-1, ::-1])  # symmetric
+
+
+def test_box_unary_fast_path_matches_the_extra_costs():
+    """The per-pixel difference the bands read equals Extra.costs on the palette's costs."""
+    from napari_deepseg.core.cut.energy import Extra, costs_for, fit_appearance
+    from napari_deepseg.core.cut.pyramid import _FineCosts
+    from napari_deepseg.core.cut.session import SegmentationSession
+    from napari_deepseg.core.prompts.box import box_edge_prior
+
+    image, truth = disk_image((64, 80), radius=16)
+    session = SegmentationSession("classic")
+    entry = session.set_image(image)
+    session.prepare_default()
+    seeds, fit = box_labels(box_from_mask(truth, 0.1), truth.shape)
+    model = fit_appearance(entry, fit)
+    assert entry.mixture_on_palette  # the look-up-table path
+    unary = box_edge_prior(box_from_mask(truth, 0.1), truth.shape, weight=30.0)  # large enough to hit the cap
+    extra = Extra.check(unary, fit, truth.shape, np.array([1, 2]))
+    slow = extra.costs(costs_for(entry, model))
+    fast = _FineCosts(entry, model, extra).full()
+    assert fast.dtype == np.float32
+    np.testing.assert_allclose(fast, slow[..., 0] - slow[..., 1], atol=1e-5)
+
+
+def test_box_keeps_the_background_inside_the_box_out():
+    """Issue 23: GrabCut ``scissors``, a 10 % box: the core fit took the apples inside the box (IoU 0.19)."""
+    image, truth = _grabcut("scissors")
+    method = get_click_method("graphcut", features="classic")
+    method.set_image(image)
+    assert iou(method.predict_box(box_from_mask(truth, 0.1, ignore=128)), truth, ignore=128) > 0.8

@@ -225,18 +225,22 @@ class _FineCosts:
 
     def __init__(self, entry: ImageFeatures, model, extra: "Extra"):
         self.ids = None
-        if isinstance(model, LocalMixtureModel) and extra.unary is None:  # per pixel, strip by strip
+        if isinstance(model, LocalMixtureModel):  # per pixel, strip by strip
             rows, cols = entry.shape
             self.delta = np.empty((rows, cols), np.float32)
             for part in strips(rows, cols):
                 self.delta[part] = model.delta(entry.palette.ids[part], part)
-        elif entry.mixture_on_palette and extra.unary is None and isinstance(model, SharedMixtureModel):
+        elif entry.mixture_on_palette and isinstance(model, SharedMixtureModel):
             costs = model.costs()
             self.lut = np.ascontiguousarray(costs[:, 0] - costs[:, 1])
             self.ids = entry.palette.ids
         else:
             costs = extra.costs(costs_for(entry, model))
             self.delta = np.ascontiguousarray(costs[..., 0] - costs[..., 1])
+            return
+        if extra.unary is not None:  # Extra.costs on the difference: add, then cap at ±COST_CAP
+            self.delta = np.clip(self.full() + (extra.unary[..., 0] - extra.unary[..., 1]), -COST_CAP, COST_CAP)
+            self.ids = None
 
     def at(self, flat: np.ndarray):
         """``(cost_fg, cost_bg)`` of the pixels at flat indices ``flat``."""

@@ -5,11 +5,16 @@ background seed, the inside is unknown. The cut is the project's own scribble
 energy (:class:`~napari_deepseg.core.cut.session.SegmentationSession`'s default
 preset: colour mixture, contrast edges, star convexity, refits), with
 
-* the appearance models first fitted on *the box's core = object, outside =
-  background* (``fit_labels``; the core is the box shrunk by
-  :data:`CORE_SHRINK` of its size on each side, the ring between them is left
-  out of the first fit: it holds most of the background inside the box), then
+* the appearance models first fitted on *the box's core = object; outside and
+  the box's outer ring = background* (``fit_labels``; the core is the box shrunk
+  by :data:`CORE_SHRINK` of its size on each side, the ring is the outer
+  :data:`RING_BACKGROUND` of it: a box is drawn with some room around the
+  object; the band between ring and core is left out of the first fit), then
   refitted from the cut GrabCut-style :data:`BOX_ITERATIONS` times;
+* a soft prior against object pixels at the box's edge
+  (:func:`box_edge_prior`: a cost rising to :data:`EDGE_PRIOR_WEIGHT` towards the
+  box's sides over :data:`EDGE_PRIOR_WIDTH` of its size), so that background
+  inside the box that is unlike the outside is not taken up to the edge;
 * a small hard object seed at the box centre (a disk of :data:`CENTRE_RADIUS`),
   the centre of the star-convexity prior, until a positive click gives the
   object a centre of its own (a negative click on the centre moves the seed to
@@ -38,6 +43,12 @@ from ..utils.validation import SCRIBBLE_BACKGROUND, SCRIBBLE_OBJECT
 BOX_ITERATIONS = 3
 #: the first appearance fit takes the box shrunk by this fraction of its size on each side as the object
 CORE_SHRINK = 0.2
+#: the first fit's background takes the box's outer ring, this fraction of its size wide on each side
+RING_BACKGROUND = 0.05
+#: cost (in the appearance costs' nats) of an object pixel on the box's edge (:func:`box_edge_prior`)
+EDGE_PRIOR_WEIGHT = 3.0
+#: the edge prior falls to zero this fraction of the box's size in from each side
+EDGE_PRIOR_WIDTH = 0.05
 #: radius of the hard object seed at the box centre
 CENTRE_RADIUS = 2
 #: default margin of the box protocol: a fraction of the object's size added on each side
@@ -77,6 +88,17 @@ class Box:
     def centre(self) -> tuple:
         """``(row, col)`` of the box's centre pixel."""
         return (self.r0 + self.r1 - 1) // 2, (self.c0 + self.c1 - 1) // 2
+
+    def shrunk(self, fraction: float) -> "Box":
+        """The box less ``fraction`` of its height (width) at the top and bottom (left and right), floored.
+
+        Examples
+        --------
+        >>> Box(0, 0, 10, 40).shrunk(0.2)
+        Box(r0=2, c0=8, r1=8, c1=32)
+        """
+        hr, hc = int(fraction * (self.r1 - self.r0)), int(fraction * (self.c1 - self.c0))
+        return Box(self.r0 + hr, self.c0 + hc, self.r1 - hr, self.c1 - hc)
 
     def mask(self, shape) -> np.ndarray:
         """Boolean ``shape[:2]`` image, ``True`` inside the box."""
@@ -299,7 +321,8 @@ def box_from_mask(mask, margin: float = DEFAULT_MARGIN, ignore=None) -> Box:
 
 
 def box_labels(box: Box, shape, clicks: Sequence[Click] = (), radii: Sequence[int] = (),
-               centre_radius: int = CENTRE_RADIUS, core_shrink: float = CORE_SHRINK, strokes=None) -> tuple:
+               centre_radius: int = CENTRE_RADIUS, core_shrink: float = CORE_SHRINK, strokes=None,
+               ring: float = RING_BACKGROUND) -> tuple:
     """Hard seeds and first-fit labels of a box (with clicks) for the scribble cut.
 
     Parameters
@@ -321,6 +344,9 @@ def box_labels(box: Box, shape, clicks: Sequence[Click] = (), radii: Sequence[in
     strokes : numpy.ndarray, optional
         ``(rows, cols)`` scribbles (1 object, 2 background, 0 none) painted over the clicks;
         object strokes, like positive clicks, replace the centre seed.
+    ring : float
+        The first fit's background also takes the box's outer ring, this fraction
+        of its size wide on each side (0 leaves the whole inside out of it).
 
     Returns
     -------
@@ -328,14 +354,18 @@ def box_labels(box: Box, shape, clicks: Sequence[Click] = (), radii: Sequence[in
         ``(rows, cols)``: 2 outside the box (the image border when the box covers
         the whole image) and on negative clicks, 1 on positive clicks or the centre.
     fit : numpy.ndarray of uint8
-        The appearance models' first fit: 2 where ``seeds`` is 2, 1 on the box's
-        core and the object seeds, 0 (left out) elsewhere.
+        The appearance models' first fit: 2 where ``seeds`` is 2 and on the box's
+        outer ring, 1 on the box's core and the object seeds (also where they lie
+        on the ring), 0 (left out) elsewhere.
 
     Examples
     --------
     >>> seeds, fit = box_labels(Box(1, 1, 6, 6), (7, 7), centre_radius=0)
     >>> int((seeds == 2).sum()), int((seeds == 1).sum()), int(seeds[3, 3]), int((fit == 1).sum())
     (24, 1, 1, 9)
+    >>> seeds, fit = box_labels(Box(0, 0, 40, 20), (40, 20), ring=0.1)
+    >>> int((fit == 2).sum()), [int(fit[r, 10]) for r in (0, 3, 4, 20)]
+    (288, [2, 2, 0, 1])
     """
     from .clickcut import paint_disk
 
@@ -367,8 +397,52 @@ def box_labels(box: Box, shape, clicks: Sequence[Click] = (), radii: Sequence[in
         paint_disk(centre, int(cr), int(cc), int(centre_radius), SCRIBBLE_OBJECT)
         seeds[(centre == SCRIBBLE_OBJECT) & (seeds == 0)] = SCRIBBLE_OBJECT
     fit = np.where(seeds == SCRIBBLE_BACKGROUND, SCRIBBLE_BACKGROUND, 0).astype(np.uint8)
-    hr, hc = int(core_shrink * (box.r1 - box.r0)), int(core_shrink * (box.c1 - box.c0))
-    core = fit[box.r0 + hr:box.r1 - hr, box.c0 + hc:box.c1 - hc]
-    core[core == 0] = SCRIBBLE_OBJECT
+    fit[box.mask(shape) & ~box.shrunk(ring).mask(shape)] = SCRIBBLE_BACKGROUND
+    fit[box.shrunk(core_shrink).mask(shape) & (seeds != SCRIBBLE_BACKGROUND)] = SCRIBBLE_OBJECT
     fit[seeds == SCRIBBLE_OBJECT] = SCRIBBLE_OBJECT
     return seeds, fit
+
+
+def box_edge_prior(box: Box, shape, weight: float = EDGE_PRIOR_WEIGHT, width: float = EDGE_PRIOR_WIDTH) -> np.ndarray:
+    """Extra unary costs against object pixels near the box's edge.
+
+    The cost of the object label is ``weight`` on the box's outermost pixels and
+    falls linearly to 0 at ``width`` of the box's height (width) in from its top and
+    bottom (left and right) sides; the background label costs nothing. A box is
+    drawn with some room around the object, so background inside it that looks
+    unlike the outside is not taken up to the edge; an object that reaches the
+    edge still can, where its appearance says so.
+
+    Parameters
+    ----------
+    box : Box
+        Inside the image.
+    shape : tuple
+        ``(rows, cols)``.
+    weight : float
+        The cost on the box's edge, in the units of the appearance costs (nats).
+    width : float
+        The band's width, a fraction of the box's size (> 0).
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        ``(rows, cols, 2)``: object costs in ``[..., 0]``, zeros in ``[..., 1]``
+        (see ``SegmentationSession.segment(unary=...)``).
+
+    Examples
+    --------
+    >>> u = box_edge_prior(Box(0, 0, 10, 40), (10, 40), weight=2.0, width=0.2)
+    >>> [float(u[r, c, 0]) for r, c in ((0, 20), (5, 20), (5, 0), (5, 10))], float(u[..., 1].max())
+    ([1.5, 0.0, 1.875, 0.0], 0.0)
+    """
+    rows, cols = shape[:2]
+    height, wide = box.shape
+    r = np.arange(rows, dtype=np.float32)[:, None]
+    c = np.arange(cols, dtype=np.float32)[None, :]
+    from_rows = np.minimum(r - box.r0 + 0.5, box.r1 - 0.5 - r) / np.float32(width * height)
+    from_cols = np.minimum(c - box.c0 + 0.5, box.c1 - 0.5 - c) / np.float32(width * wide)
+    unary = np.zeros((rows, cols, 2), np.float32)
+    unary[..., 0] = np.float32(weight) * np.clip(1 - np.minimum(from_rows, from_cols), 0, 1)
+    unary[..., 0][~box.mask(shape)] = 0
+    return unary
