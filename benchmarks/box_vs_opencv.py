@@ -4,6 +4,7 @@ Needs the ``bench`` extra (opencv-python-headless). Writes a JSON with the mean 
 and the median seconds of one box update::
 
     python benchmarks/box_vs_opencv.py ../shared/datasets/grabcut --json docs/benchmarks/box_vs_opencv_grabcut.json
+    python benchmarks/box_vs_opencv.py ../shared/datasets/berkeley --json docs/benchmarks/box_vs_opencv_berkeley.json
 """
 
 from __future__ import annotations
