@@ -5,7 +5,8 @@ Usage (under a display, e.g. ``xvfb-run -a``)::
     python benchmarks/gui_pauses.py [--mp 16] [--json OUT] [--in-process]
 
 Opens napari with the GrabCut ``bool`` photo upscaled to ``--mp`` megapixels and its strokes
-(``_photos.upscaled_photo``), docks the Scribble widget, waits for its background preparation, then
+(``_photos.upscaled_photo``), lets the viewer draw them for 2 s (napari's first texture uploads,
+reported as their own phase), docks the Scribble widget, waits for its background preparation, then
 presses *Segment* three times: the first result, a local update after one more background stroke,
 and (when it runs) the background refit that follows. A 10 ms Qt timer ticks on the GUI thread all
 along; every gap between two ticks longer than the timer's period is time the GUI thread was busy
@@ -53,9 +54,6 @@ def main(argv=None):
     viewer = napari.Viewer(show=True)
     viewer.add_image(image, name="photo", rgb=True)
     scribbles = viewer.add_labels(strokes.astype(np.uint8), name="photo scribbles")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-deepseg", "Scribble segmentation")
-    widget.image_combo.value = viewer.layers["photo"]
-    widget.scribbles_combo.value = scribbles
     app = QApplication.instance()
 
     ticks = []
@@ -70,22 +68,38 @@ def main(argv=None):
             app.processEvents()
             time.sleep(0.002)
 
-    def phase(name, start):
+    def measure(name, start, done):
         ticks.clear()
         t0 = time.perf_counter()
         ticks.append(t0)
         start()
-        wait(lambda: not widget.busy and not widget.preparing and not getattr(widget, "refitting", False))
+        wait(done)
         t1 = time.perf_counter()
         ticks.append(t1)
         gaps = np.diff(np.array(ticks))
         out = {"phase": name, "wall_s": t1 - t0, "longest_gap_ms": float(gaps.max() * 1000),
-               "gaps_over_100ms": int((gaps > 0.1).sum()), "status": widget.status.value}
+               "gaps_over_100ms": int((gaps > 0.1).sum())}
         print(f"{name}: {out['wall_s']:.1f} s, longest GUI pause {out['longest_gap_ms']:.0f} ms, "
-              f"{out['gaps_over_100ms']} pauses > 100 ms ({out['status']})", flush=True)
+              f"{out['gaps_over_100ms']} pauses > 100 ms", flush=True)
         return out
 
-    results = [phase("prepare", widget.prepare)]
+    # napari's own first draw of the layers just opened (the photo's and the scribbles' textures) is not
+    # part of a cut: the viewer draws them for 2 s before the widget is docked, reported on its own
+    t_settle = time.perf_counter()
+    results = [measure("viewer draws the layers it opened (no widget yet)", lambda: None,
+                       lambda: time.perf_counter() - t_settle > 2.0)]
+    _, widget = viewer.window.add_plugin_dock_widget("napari-deepseg", "Scribble segmentation")
+    widget.image_combo.value = viewer.layers["photo"]
+    widget.scribbles_combo.value = scribbles
+
+    def phase(name, start):
+        out = measure(name, start, lambda: not widget.busy and not widget.preparing
+                      and not getattr(widget, "refitting", False))
+        out["status"] = widget.status.value
+        print(f"  ({out['status']})", flush=True)
+        return out
+
+    results.append(phase("prepare", widget.prepare))
     results.append(phase("first result", widget.segment))
 
     def stroke():  # painted as napari's brush does, into the layer's array

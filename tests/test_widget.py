@@ -764,6 +764,49 @@ def test_a_large_image_shows_the_coarse_result_first(widget, viewer, qtbot, erro
     assert errors == []
 
 
+def test_a_large_result_layer_is_added_hidden_and_shown_after(widget, viewer, qtbot, errors, monkeypatch):
+    """Issue 24: napari's creation of the layer and the first draw of its texture fall in two GUI pauses."""
+    monkeypatch.setattr(sw, "SHOW_LATER_MIN_PIXELS", 0)  # this image counts as large
+    image_layer, scribbles, truth = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    inserted = []
+    viewer.layers.events.inserted.connect(lambda event: inserted.append((event.value.name, event.value.visible)))
+    active = viewer.layers.selection.active
+    run(widget, qtbot)
+    assert inserted == [("disk segmentation", False)]
+    result = viewer.layers["disk segmentation"]
+    qtbot.waitUntil(lambda: result.visible, timeout=WAIT_MS)
+    assert iou(result.data == 1, truth) > 0.9
+    assert viewer.layers.index(result) == viewer.layers.index(scribbles) - 1  # inserted just below the scribbles
+    assert viewer.layers.selection.active is active
+    viewer.layers.remove(result)  # removed before the delay ends: nothing to show, no error
+    monkeypatch.setattr(sw, "SHOW_DELAY_MS", 200)
+    run(widget, qtbot)
+    viewer.layers.remove(viewer.layers["disk segmentation"])
+    qtbot.wait(300)
+    assert errors == []
+
+
+def test_add_result_layer_takes_a_whole_writeable_plane_as_it_is(viewer):
+    from napari_deepseg._qt import _layers
+
+    image = viewer.add_image(np.zeros((6, 8), np.float32), name="img")
+    top = viewer.add_labels(np.zeros((6, 8), np.uint8), name="top")
+    labels = np.ones((6, 8), np.uint8)
+    layer = _layers.add_result_layer(viewer, "res", image, (6, 8), (), labels, index=1, visible=False)
+    assert layer.data is labels and not layer.visible and viewer.layers.index(layer) == 1
+    assert viewer.layers.index(top) == 2
+    frozen = np.ones((6, 8), np.uint8)
+    frozen.flags.writeable = False  # a read-only plane is copied: the user paints on the result layer
+    copy = _layers.add_result_layer(viewer, "res2", image, (6, 8), (), frozen)
+    assert copy.data is not frozen and copy.data.flags.writeable and viewer.layers[-1] is copy
+    assert viewer.layers.selection.active is copy  # napari activates an inserted layer, unless asked not to
+    quiet = _layers.add_result_layer(viewer, "res4", image, (6, 8), (), labels.copy(), activate=False)
+    assert viewer.layers.selection.active is copy and viewer.layers[-1] is quiet
+    stack = _layers.add_result_layer(viewer, "res3", image, (3, 6, 8), (1,), labels)
+    assert stack.data.shape == (3, 6, 8) and stack.data[1].all() and not stack.data[[0, 2]].any()
+
+
 def test_large_planes_are_cut_in_a_child_process(widget, viewer, qtbot, errors, monkeypatch):
     monkeypatch.setattr(sw, "PROCESS_MIN_PIXELS", 0)  # this 320 x 400 image counts as large
     widget.preset.value = "default"

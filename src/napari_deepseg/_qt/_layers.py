@@ -257,22 +257,51 @@ def result_colormap():
 
 
 def add_result_layer(viewer, name: str, image_layer, shape: tuple, plane: tuple, labels: np.ndarray,
-                     geometry_layer=None) -> Labels:
+                     geometry_layer=None, index: Optional[int] = None, visible: bool = True,
+                     activate: bool = True) -> Labels:
     """Add the result layer, zero everywhere except ``labels`` in ``plane``.
 
     Its scale and translate are the image's, or ``geometry_layer``'s (the scribbles
     of an image with a channel axis, which is not a spatial axis of the result).
+    A writeable ``labels`` of the layer's whole shape becomes the layer's data as
+    it is (no copy of a large plane on the GUI thread): the caller hands it over.
+
+    Parameters
+    ----------
+    index : int, optional
+        Position in the layer list (``None``: on top), so the layer is inserted
+        where it belongs instead of being moved there afterwards.
+    visible : bool
+        ``False`` adds the layer hidden: napari then skips its first texture upload,
+        which the caller can leave to a later turn of the event loop.
+    activate : bool
+        ``False`` keeps the active layer as it is (napari makes an inserted layer
+        active; switching the layer controls there and back costs ~20 ms).
     """
-    data = np.zeros(shape, labels.dtype)
-    data[plane] = labels
-    return viewer.add_labels(
+    if plane == () and labels.shape == tuple(shape) and labels.flags.writeable:
+        data = labels
+    else:
+        data = np.zeros(shape, labels.dtype)
+        data[plane] = labels
+    layer = Labels(
         data,
         name=name,
         opacity=0.5,
+        visible=visible,
         colormap=result_colormap(),
         metadata={METADATA_KEY: {"role": ROLE_SEGMENTATION, "image": image_layer.name}},
         **layer_geometry(image_layer if geometry_layer is None else geometry_layer),
     )
+    layers = viewer.layers
+    was = getattr(layers, "_activate_on_insert", None)  # napari's switch (private; absent: the layer gets active)
+    if not activate and was is not None:
+        layers._activate_on_insert = False
+    try:
+        layers.insert(len(layers) if index is None else index, layer)
+    finally:
+        if was is not None:
+            layers._activate_on_insert = was
+    return layer
 
 
 def write_plane(layer: Labels, plane: tuple, labels: np.ndarray) -> int:

@@ -55,6 +55,10 @@ DEFAULT_SIGMA_DISPLAY = 10.0
 LIVE_DELAY_MS = 30
 #: delay between choosing an image (or backbone, preset, ...) and preparing it in the background
 PREPARE_DELAY_MS = 100
+#: a result layer of at least this many pixels per plane is added hidden and shown SHOW_DELAY_MS later
+SHOW_LATER_MIN_PIXELS = 4_000_000
+#: (napari's creation of the layer and the first draw of its texture: two short GUI pauses, not one long one)
+SHOW_DELAY_MS = 25
 
 
 @dataclass(frozen=True)
@@ -1112,20 +1116,33 @@ class ScribbleSegmentationWidget(Container):
                              f"{self._auto_lambda_note(job)}")
 
     def _add_result_layer(self, job: Job, name: str, labels: np.ndarray) -> Labels:
-        """Add the result layer just below the scribbles, keeping the active layer active."""
+        """Add the result layer just below the scribbles, keeping the active layer active.
+
+        A large plane's layer (:data:`SHOW_LATER_MIN_PIXELS`) is added hidden and shown
+        :data:`SHOW_DELAY_MS` later:
+        napari's creation of a Labels layer (~70 ms here, whatever its size) and the
+        first upload and draw of its texture (~40 ms for 16 MP) then pause the GUI
+        twice briefly instead of once for longer (``benchmarks/gui_pauses.py``).
+        """
         active = self.viewer.layers.selection.active
         same = job.image_layer.ndim == len(job.inputs.shape)  # else a channel axis: the scribbles' geometry
+        below = (self.viewer.layers.index(job.scribbles_layer) if job.scribbles_layer in self.viewer.layers
+                 else None)
+        large = labels.size >= SHOW_LATER_MIN_PIXELS
         layer = _layers.add_result_layer(
             self.viewer, name, job.image_layer, job.inputs.shape, job.inputs.plane, labels,
-            geometry_layer=None if same else job.scribbles_layer,
+            geometry_layer=None if same else job.scribbles_layer, index=below, visible=not large, activate=False,
         )
-        if job.scribbles_layer in self.viewer.layers:
-            src, dst = self.viewer.layers.index(layer), self.viewer.layers.index(job.scribbles_layer)
-            if src > dst:
-                self.viewer.layers.move(src, dst)
+        if large:  # after the timers already due: the GUI runs in between
+            QTimer.singleShot(SHOW_DELAY_MS, lambda: self._show_layer(layer))
         if active is not None and active in self.viewer.layers:
             self.viewer.layers.selection.active = active
         return layer
+
+    def _show_layer(self, layer: Labels) -> None:
+        """Make a result layer added hidden visible (if it is still in the viewer)."""
+        if layer in self.viewer.layers:
+            layer.visible = True
 
     def _notify(self, message: str) -> None:
         """One line in napari's notification area (never a traceback dialog)."""
