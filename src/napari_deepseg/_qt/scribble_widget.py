@@ -57,7 +57,7 @@ LIVE_DELAY_MS = 30
 PREPARE_DELAY_MS = 100
 #: a result layer of at least this many pixels per plane is added hidden and shown SHOW_DELAY_MS later
 SHOW_LATER_MIN_PIXELS = 4_000_000
-#: (napari's creation of the layer and the first draw of its texture: two short GUI pauses, not one long one)
+#: delay before a hidden result layer is shown, so that the timers already due run in between
 SHOW_DELAY_MS = 25
 
 
@@ -1119,10 +1119,10 @@ class ScribbleSegmentationWidget(Container):
         """Add the result layer just below the scribbles, keeping the active layer active.
 
         A large plane's layer (:data:`SHOW_LATER_MIN_PIXELS`) is added hidden and shown
-        :data:`SHOW_DELAY_MS` later:
-        napari's creation of a Labels layer (~70 ms here, whatever its size) and the
-        first upload and draw of its texture (~40 ms for 16 MP) then pause the GUI
-        twice briefly instead of once for longer (``benchmarks/gui_pauses.py``).
+        :data:`SHOW_DELAY_MS` later: napari's insertion of a Labels layer (60–66 ms
+        here, whatever its size) and the first upload and draw of its texture (~40 ms
+        for 16 MP) then pause the GUI twice briefly instead of once for longer
+        (``benchmarks/gui_pauses.py``).
         """
         active = self.viewer.layers.selection.active
         same = job.image_layer.ndim == len(job.inputs.shape)  # else a channel axis: the scribbles' geometry
@@ -1135,7 +1135,7 @@ class ScribbleSegmentationWidget(Container):
         )
         if large:  # after the timers already due: the GUI runs in between
             QTimer.singleShot(SHOW_DELAY_MS, lambda: self._show_layer(layer))
-        if active is not None and active in self.viewer.layers:
+        if active is not None and active in self.viewer.layers:  # in case napari activated the layer anyway
             self.viewer.layers.selection.active = active
         return layer
 
