@@ -19,7 +19,7 @@ pytest.importorskip("pytestqt")
 
 from napari.layers import Labels  # noqa: E402
 
-from napari_deepseg._qt import scribble_widget as sw  # noqa: E402
+from napari_deepseg._qt import _progress_bar, scribble_widget as sw  # noqa: E402
 from napari_deepseg._qt.scribble_widget import ScribbleSegmentationWidget  # noqa: E402
 
 WAIT_MS = 60_000
@@ -178,13 +178,26 @@ class FakeProgress:
 
 def test_progress_reaches_the_main_thread(widget, viewer, qtbot, monkeypatch):
     FakeProgress.made = []
-    monkeypatch.setattr(sw, "progress", FakeProgress)
+    monkeypatch.setattr(_progress_bar, "progress", FakeProgress)
+    monkeypatch.setattr(_progress_bar, "PROGRESS_BAR_INTERVAL_S", 0.0)  # every report shown at once
     image_layer, scribbles, _ = add_disk(viewer)
     select(widget, image_layer, scribbles)
     run(widget, qtbot)
     (bar,) = FakeProgress.made
     assert bar.closed
     assert "graph cut" in bar.descriptions and bar.total >= 1 and bar.n == bar.total
+
+
+def test_segment_press_makes_no_progress_bar(widget, viewer, qtbot, monkeypatch):
+    """napari's bar runs processEvents on every change: the Segment press returns before it is made."""
+    FakeProgress.made = []
+    monkeypatch.setattr(_progress_bar, "progress", FakeProgress)
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)
+    assert widget.segment()
+    assert FakeProgress.made == [] and widget.busy
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    assert all(bar.closed for bar in FakeProgress.made)
 
 
 def test_second_segment_is_undoable(widget, viewer, qtbot, errors):

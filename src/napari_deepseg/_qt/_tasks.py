@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from napari.qt.threading import create_worker
-from napari.utils import progress
 from superqt.utils import FunctionWorker
 
 from ..core.utils.progress import Cancelled, CancelToken
+from ._progress_bar import ThrottledProgress
 from .scribble_widget import _ProgressRelay
 
 
@@ -27,7 +27,7 @@ class Task:
 
     rid: int
     token: CancelToken = field(default_factory=CancelToken)
-    pbar: progress | None = None
+    pbar: ThrottledProgress | None = None
 
 
 class TaskRunner:
@@ -42,6 +42,7 @@ class TaskRunner:
     def __init__(self, parent):
         self._latest = 0
         self._tasks: dict[int, Task] = {}
+        self._parent = parent
         self._relay = _ProgressRelay(self._on_progress, parent=parent)
 
     @property
@@ -59,7 +60,7 @@ class TaskRunner:
         """Start ``fn`` in a worker thread; returns the request number."""
         self.cancel()
         task = Task(self._latest)
-        task.pbar = progress(total=0, desc=desc or "napari-deepseg")
+        task.pbar = ThrottledProgress(desc or "napari-deepseg", parent=self._parent)
         self._tasks[task.rid] = task
         emit = self._relay.progressed.emit
         worker = create_worker(
@@ -91,10 +92,5 @@ class TaskRunner:
     def _on_progress(self, rid: int, done: int, total: int, message: str) -> None:
         task = self._tasks.get(rid)
         pbar = None if task is None else task.pbar
-        if pbar is None:
-            return
-        if total > 0 and pbar.total != total:
-            pbar.total = total
-        pbar.update(done - pbar.n)
-        if message:
-            pbar.set_description(message)
+        if pbar is not None:
+            pbar.report(done, total, message)

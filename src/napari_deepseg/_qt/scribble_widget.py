@@ -31,7 +31,6 @@ from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpin
                                SpinBox)
 from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
-from napari.utils import progress
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QObject, QTimer, Signal, Slot
 from qtpy.QtWidgets import QSizePolicy
@@ -45,6 +44,7 @@ from ..core.prompts.objects import commit_object, next_free_id, refine_scribbles
 from ..core.utils.validation import SCRIBBLE_BACKGROUND, check_rgb_channels, check_scribbles, painted_labels
 from ..core.cut.volume import VolumeSession
 from . import _channels, _layers, _refine
+from ._progress_bar import ThrottledProgress
 from ._torch_guard import guard_triton_import
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -145,7 +145,7 @@ class Job:
     image_layer: Image
     scribbles_layer: Labels
     inputs: _layers.PlaneInputs
-    pbar: Optional[progress] = None
+    pbar: Optional[ThrottledProgress] = None
     started: float = field(default_factory=time.perf_counter)
     #: ask the session for a local update (the strokes changed since its last cut of this plane)
     local: bool = False
@@ -745,7 +745,9 @@ class ScribbleSegmentationWidget(Container):
                 inputs = _layers.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point)
             else:
                 inputs = _channels.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point, axis)
-            strokes = inputs.scribbles.copy()  # as painted (Live compares with these)
+            # as painted (Live compares with these): read_inputs' copy, which nothing writes into
+            # (_protect_objects and refine_scribbles return new arrays); a second 16 MB copy paused the GUI
+            strokes = inputs.scribbles
             refine = self._refine
             inputs.scribbles = self._protect_objects(image_layer, inputs.plane, inputs.scribbles,
                                                      keep=None if refine is None else refine.mask)
@@ -918,7 +920,7 @@ class ScribbleSegmentationWidget(Container):
 
     def _start(self, job: Job, slot: SessionSlot, options: Options) -> None:
         """Create the worker, connect its signals, then start it."""
-        job.pbar = progress(total=0, desc=f"napari-deepseg: {job.image_layer.name}")
+        job.pbar = ThrottledProgress(f"napari-deepseg: {job.image_layer.name}", parent=self.native)
         job.slot, job.options = slot, options
         self._jobs[job.rid] = job
         args = (slot, job.inputs.image, job.inputs.scribbles, options)
@@ -983,11 +985,7 @@ class ScribbleSegmentationWidget(Container):
         if rid == self._latest and text:
             doing = "refitting '{}' in the background" if job.refit else "segmenting '{}'"
             self.status.value = f"{doing.format(job.image_layer.name)}: {text}"
-        if total > 0 and pbar.total != total:
-            pbar.total = total
-        pbar.update(min(done, max(total, done)) - pbar.n)
-        if message:
-            pbar.set_description(message)
+        pbar.report(done, total, message)
 
     # -- the coarse preview of a large image ---------------------------------------
     def _on_preview(self, rid: int, labels) -> None:
@@ -1008,6 +1006,8 @@ class ScribbleSegmentationWidget(Container):
                 np.array(layer.data[job.inputs.plane], copy=True))
             self._show_plane(layer, job.inputs.plane, np.asarray(labels))
         self._previewing = job
+        if job.pbar is not None:  # the bar's processEvents() would redraw the new layer in this same pause
+            job.pbar.defer()
         self.status.value = f"'{job.image_layer.name}': coarse result shown, refining it at full resolution…"
 
     @staticmethod
