@@ -270,3 +270,38 @@ def test_the_default_lambda_follows_the_oversampling(monkeypatch):
     session.set_image(small)  # one level: the preset's λ
     session.segment(strokes[::8, ::8])
     assert used == [160.0, 20.0, 20.0]
+
+
+def test_star_steps_of_a_centre_region_keep_only_its_edge_in_the_tree():
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(5)
+    centres = ndi.binary_dilation(rng.random((60, 70)) > 0.995, iterations=6)  # blobs: large centre regions
+    steps = multilevel.StarSteps(centres)
+    assert 0 < len(steps.points) < np.count_nonzero(centres) // 2
+    outside = np.flatnonzero(~centres.ravel())
+    rr, cc = np.divmod(outside, centres.shape[1])
+    distance, _ = steps.tree.query(np.stack([rr, cc], axis=1))
+    # the nearest edge pixel is as near as the nearest centre pixel
+    np.testing.assert_allclose(distance, ndi.distance_transform_edt(~centres).ravel()[outside], atol=1e-9)
+    assert (steps.step(outside) >= 0).all()
+    assert (steps.step(np.flatnonzero(centres.ravel())) == -1).all()  # inner centres are centres too
+
+
+def test_star_steps_with_a_window_replaced_step_towards_the_new_centres():
+    from scipy import ndimage as ndi
+
+    centres = np.zeros((40, 50), bool)
+    centres[5:15, 5:15] = True
+    window = np.zeros((20, 20), bool)
+    window[8:16, 8:16] = True  # a new centre region inside rows 20-40, cols 25-45
+    steps = multilevel.StarSteps(centres).with_window(slice(20, 40), slice(25, 45), window)
+    assert steps.with_window(slice(20, 40), slice(25, 45), window) is steps  # unchanged: kept
+    whole = centres.copy()
+    whole[20:40, 25:45] = window
+    outside = np.flatnonzero(~whole.ravel())
+    rr, cc = np.divmod(outside, whole.shape[1])
+    distance, _ = steps.tree.query(np.stack([rr, cc], axis=1))
+    np.testing.assert_allclose(distance, ndi.distance_transform_edt(~whole).ravel()[outside], atol=1e-9)
+    assert (steps.step(np.flatnonzero(whole.ravel())) == -1).all()
+    assert len(steps.points) < np.count_nonzero(whole)

@@ -7,8 +7,9 @@ The energy of a labelling is the sum of
   for deep backbones a linear model on the features' grid, upsampled;
 * **contrast n-links** on the 8-neighbourhood of full-resolution colour (plus the
   features' differences for deep backbones), weighted by λ;
-* **star convexity** around the object strokes (hard implication edges), and
-  around every object the cut finds apart from the strokes (:func:`detached_objects`);
+* **star convexity** around the object strokes (hard implication edges), around
+  the object's core both cuts agree on (:func:`agreed_core`), and around every
+  object the cut finds apart from the strokes (:func:`detached_objects`);
 * optional soft evidence (:class:`Extra`: an extra unary, other labels to fit on).
 
 :func:`cut_default` minimises it GrabCut-style (fit, cut, refit, cut again)
@@ -216,6 +217,9 @@ def cached_nlinks(entry: ImageFeatures, lam, sigma):
 DETACHED_MIN_SHARE = 0.5
 #: ... and when it holds at least this share of the level's pixels
 DETACHED_MIN_AREA = 0.001
+#: pixels taken off the object core both cuts agree on (:func:`agreed_core`) before it becomes a star centre;
+#: GrabCut scribble sets: 1 → 0.865 / 0.933, 2 → 0.866 / 0.933, 5 → 0.860 / 0.929 (none: 0.845 / 0.916)
+CORE_EROSION = 2
 
 
 def detached_objects(starred: np.ndarray, free: np.ndarray, object_seeds: np.ndarray) -> Optional[np.ndarray]:
@@ -297,34 +301,90 @@ def cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, ca
         if binary:
             fg = cut.solve(*graphcut.tlinks(costs[..., 0], costs[..., 1], hard == 0, hard == 1, big))
             if it == iterations and extra.star_weight is None:
-                fg, _ = recut_detached(fg, costs[..., 0], costs[..., 1], nlinks, hard == 0, hard == 1)
+                fg, _ = recut_found_centres(fg, costs[..., 0], costs[..., 1], nlinks, hard == 0, hard == 1)
             index = np.where(fg, 0, 1).astype(np.int32)
         else:
             index = graphcut.solve_multilabel(costs, float(np.mean([w.mean() for w in nlinks.weights[:2]])), hard)
     return index
 
 
-def recut_detached(fg, cost_fg, cost_bg, nlinks, hard_fg, hard_bg):
-    """The starred cut ``fg`` again, with the :func:`detached_objects` it reached as star centres of their own.
+def agreed_core(starred: np.ndarray, free: np.ndarray, object_seeds: np.ndarray,
+                erosion: int = CORE_EROSION) -> np.ndarray:
+    """The object both cuts agree on, in the regions holding an object stroke, shrunk by ``erosion`` pixels.
+
+    Star convexity makes every object pixel see an object stroke along a straight
+    ray. Where the strokes do not reach into a part of the object (a starfish's
+    arm, the far side of a body), that ray crosses background: the cut either
+    drops the part along a straight edge, or takes in a straight-edged wedge of
+    background with it. ``free``, the same energy cut without the star, follows
+    the image there. Where it agrees with the starred cut, the object is sure
+    enough to be a star centre itself: rays then end at its edge, and the star
+    only keeps out what grows from the object through a neck (clutter, leaks).
+    Only the regions that hold an object stroke count (a look-alike elsewhere is
+    not the object), and the shrinking keeps the star at work along the
+    object's outline.
+
+    Parameters
+    ----------
+    starred, free : numpy.ndarray of bool
+        Object masks of the cut with and without the star.
+    object_seeds : numpy.ndarray of bool
+        The object strokes.
+    erosion : int, optional
+        Pixels taken off the agreed region (:data:`CORE_EROSION`).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        The core (empty where the cuts share no stroked region).
+
+    Examples
+    --------
+    >>> starred = np.zeros((5, 14), bool); starred[1:4, 1:12] = True   # a wedge 7-10 to the far end
+    >>> free = starred.copy(); free[:, 7:11] = False; free[1:4, 12] = True
+    >>> seeds = np.zeros((5, 14), bool); seeds[2, 2] = True
+    >>> agreed_core(starred, free, seeds, erosion=0)[2].nonzero()[0].tolist()  # not 11: no stroke in its region
+    [1, 2, 3, 4, 5, 6]
+    >>> agreed_core(starred, free, seeds)[2].nonzero()[0].tolist()  # shrunk by 2: the edge stays starred
+    []
+    >>> agreed_core(starred, free, seeds, erosion=1)[2].nonzero()[0].tolist()
+    [2, 3, 4, 5]
+    """
+    from scipy import ndimage as ndi
+
+    both = starred & free
+    connectivity = np.ones((3,) * both.ndim, bool)
+    labels, n = ndi.label(both, structure=connectivity)
+    keep = np.zeros(n + 1, bool)
+    keep[np.unique(labels[object_seeds])] = True
+    keep[0] = False
+    core = keep[labels]
+    return ndi.binary_erosion(core, iterations=erosion) if erosion > 0 else core
+
+
+def recut_found_centres(fg, cost_fg, cost_bg, nlinks, hard_fg, hard_bg):
+    """The starred cut ``fg`` again, star centres added where the cut without the star confirms it.
+
+    The energy is cut once more without the star; the :func:`agreed_core` and the
+    :func:`detached_objects` it shows become star centres beside the object
+    strokes, and the starred cut is solved again. Two more max-flows.
 
     Returns
     -------
     fg : numpy.ndarray of bool
-        The new cut, or ``fg`` itself when there are no such objects.
-    detached : numpy.ndarray of bool or None
-        The objects (the finer levels of a pyramid add them to their star centres).
+        The new cut (``fg`` itself when nothing was found).
+    found : numpy.ndarray of bool or None
+        The centres found (the finer levels of a pyramid add them to their star centres).
     """
-    from scipy import ndimage as ndi
-
-    # connected strokes lie in one region of the cut without the star: nothing to detach, no second cut
-    if ndi.label(hard_fg, structure=np.ones((3,) * hard_fg.ndim, bool))[1] < 2:
-        return fg, None
     free = graphcut.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg)
+    found = agreed_core(fg, free, hard_fg)
     detached = detached_objects(fg, free, hard_fg)
-    if detached is None:
+    if detached is not None:
+        found |= detached
+    if not (found & ~hard_fg).any():
         return fg, None
-    star = graphcut.star_edges(hard_fg | detached)
-    return graphcut.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg, star=star), detached
+    star = graphcut.star_edges(hard_fg | found)
+    return graphcut.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg, star=star), found
 
 
 def mask_hash(mask: np.ndarray) -> str:

@@ -14,6 +14,8 @@ IoU between the two.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from . import graphcut
@@ -191,6 +193,27 @@ class ColourEdges:
         return np.exp(d2 * np.float32(-1.0 / (self.sigma * self.sigma))) * np.float32(self.lam / np.hypot(dr, dc))
 
 
+def _edge_points(centres: np.ndarray, border: bool = True) -> np.ndarray:
+    """``(n, 2)`` int32 rows and columns of the centre pixels with a 4-neighbour outside the centres.
+
+    The nearest centre of a pixel outside them is one of these (from any other
+    centre, the 4-neighbour towards the pixel is nearer), so a k-d tree of the
+    edge answers as one of every centre, and large centre regions cost no more
+    than their outline. ``border=False``: pixels on the array's border count as
+    edge (for a window of a larger mask).
+    """
+    from scipy import ndimage as ndi
+
+    edge = centres & ~ndi.binary_erosion(centres, border_value=1 if border else 0)
+    return np.argwhere(edge).astype(np.int32)
+
+
+def _mask_of(points: np.ndarray, shape) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    mask[points[:, 0], points[:, 1]] = True
+    return mask
+
+
 class StarSteps:
     """One step of every pixel towards its nearest centre pixel (star convexity), on request.
 
@@ -201,14 +224,41 @@ class StarSteps:
     """
 
     def __init__(self, centres: np.ndarray):
-        self._set(np.argwhere(centres).astype(np.int32), centres.shape)
+        centres = np.asarray(centres, bool)
+        self._set(_edge_points(centres), centres.shape)
+        self.centres = centres
 
     @classmethod
-    def from_points(cls, points: np.ndarray, shape) -> "StarSteps":
-        """Steps towards the centre pixels ``points`` (``(n, 2)`` rows and columns) of an image of ``shape``."""
+    def from_points(cls, points: np.ndarray, shape, centres: Optional[np.ndarray] = None) -> "StarSteps":
+        """Steps towards the centre pixels ``points`` (``(n, 2)`` rows and columns) of an image of ``shape``.
+
+        ``centres``, the whole centre mask, when ``points`` hold only part of it (its edge): the
+        pixels of the mask are centres too.
+        """
         steps = cls.__new__(cls)
         steps._set(np.asarray(points, np.int32).reshape(-1, 2), shape)
+        steps.centres = centres
         return steps
+
+    def with_window(self, rows: slice, cols: slice, window: np.ndarray) -> "StarSteps":
+        """These steps with the centres inside ``[rows, cols]`` replaced by ``window`` (``self`` if unchanged).
+
+        The tree keeps the edge points outside the window and takes the window's own
+        edge (its pixels on the window's border included); a centre outside the
+        window that only now borders a non-centre inside it stays out of the tree,
+        so a few steps may aim at a slightly farther centre (still nearer with
+        every step: the implication edges stay acyclic).
+        """
+        window = np.asarray(window, bool)
+        mask = self.centres if self.centres is not None else _mask_of(self.points, self.shape)
+        if np.array_equal(mask[rows, cols], window):
+            return self
+        mask = mask.copy()
+        mask[rows, cols] = window
+        p = self.points
+        inside = (p[:, 0] >= rows.start) & (p[:, 0] < rows.stop) & (p[:, 1] >= cols.start) & (p[:, 1] < cols.stop)
+        new = _edge_points(window, border=False) + np.array([rows.start, cols.start], np.int32)
+        return StarSteps.from_points(np.concatenate([p[~inside], new]), self.shape, mask)
 
     def _set(self, points: np.ndarray, shape) -> None:
         from scipy.spatial import cKDTree
@@ -254,6 +304,8 @@ class StarSteps:
         move = span > 0
         s = np.maximum(span, 1).astype(np.float32)
         out[move] = ((rr + np.rint(vy / s).astype(np.int64)) * cols + cc + np.rint(vx / s).astype(np.int64))[move]
+        if self.centres is not None:  # centres inside the edge are centres too
+            out[self.centres.ravel()[flat]] = -1
         return out
 
 

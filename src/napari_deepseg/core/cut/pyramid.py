@@ -21,7 +21,7 @@ from ..utils.progress import check, report
 from . import graphcut, multilevel
 from .appearance import COST_CAP, LocalMixtureModel, SharedMixtureModel
 from .energy import (NO_EXTRA, Extra, cached_nlinks, costs_for, cut_default, fit_appearance, image_mixture,
-                     incremental_cut, mask_hash, recut_detached, refit)
+                     incremental_cut, mask_hash, recut_found_centres, refit)
 from .image import ImageFeatures
 from .palette import strips
 
@@ -189,9 +189,10 @@ def band_edges(level: ImageFeatures, lam: float, sigma):
     return multilevel.ArrayEdges(cached_nlinks(level, lam, sigma)[1])
 
 
-#: a coarsest level of at most this many pixels also looks for objects apart from the strokes
-#: (:func:`~napari_deepseg.core.cut.energy.detached_objects`: one more max-flow without the star)
-DETACHED_MAX_PIXELS = 400_000
+#: a coarsest level of at most this many pixels (every one :func:`levels_of` makes; more only where coarse
+#: levels lose the strokes) also finds star centres apart from the strokes
+#: (:func:`~napari_deepseg.core.cut.energy.recut_found_centres`: two more max-flows there)
+FOUND_CENTRES_MAX_PIXELS = 2_000_000
 
 #: levels up to this many pixels precompute every pixel's star step (one distance transform);
 #: larger ones ask a k-d tree for the band's pixels only
@@ -355,7 +356,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     c_cut = incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0, star_weight=star_weight(k))
     model = fit_appearance(entry, extra.first_fit(seeds))
     fg, depth = None, 0  # the last labelling and its pyramid level
-    fgs, detached = [None] * (k + 1), [None] * (k + 1)  # the last round's labelling and detached centres per level
+    fgs, detached = [None] * (k + 1), [None] * (k + 1)  # the last round's labelling and found star centres per level
     n_pixels = entry.shape[0] * entry.shape[1]
     coarse_refit = REFIT_FROM_COARSE_PIXELS is not None and n_pixels >= REFIT_FROM_COARSE_PIXELS and entry.stride > 1
     for it in range(iterations + 1):
@@ -381,12 +382,12 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
                 continue
         fg, depth = c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity)), k
         centres = [h for h, _ in hards]  # star centres of the finer levels: the object strokes...
-        if it == iterations and soft is None and top.shape[0] * top.shape[1] <= DETACHED_MAX_PIXELS:
-            fg, up = recut_detached(fg, cost_fg, cost_bg, c_nlinks, *hards[k])
+        if it == iterations and soft is None and top.shape[0] * top.shape[1] <= FOUND_CENTRES_MAX_PIXELS:
+            fg, up = recut_found_centres(fg, cost_fg, cost_bg, c_nlinks, *hards[k])
             detached[k] = up
             if up is not None:
                 centres[k] = centres[k] | up
-            for i in range(k - 1, -1, -1) if up is not None else ():  # ... and the objects found apart from them
+            for i in range(k - 1, -1, -1) if up is not None else ():  # ... and the centres found apart from them
                 up = multilevel.upsample_labels(up, levels[i].shape)
                 centres[i] = centres[i] | up
                 detached[i] = up
@@ -474,8 +475,9 @@ class LastCut:
     top_hards : tuple
         The coarsest level's object and background seeds.
     centres : list
-        Star centres per level: bool arrays after a whole cut, then ``(points, StarSteps)``
-        (k-d tree of the centre pixels) once an update needed them.
+        Star centres per level: bool arrays after a whole cut, then a
+        :class:`~napari_deepseg.core.cut.multilevel.StarSteps` (k-d tree of the centres' edge)
+        once an update needed them.
     """
 
     key: tuple
@@ -565,21 +567,13 @@ class _Crop:
 
 
 def _star_centres(last: LastCut, i: int, crop: _Crop, centres: np.ndarray):
-    """Star steps of level ``i`` with the centres inside ``crop`` replaced by ``centres`` (k-d tree, kept on
-    ``last`` while the centres stay the same)."""
-    entry = last.centres[i]
-    if isinstance(entry, np.ndarray):  # first update after a whole cut: the centre pixels of the level
-        points = np.argwhere(entry).astype(np.int32)
-        entry = (points, multilevel.StarSteps.from_points(points, entry.shape))
-    points, steps = entry
-    inside = ((points[:, 0] >= crop.r0) & (points[:, 0] < crop.r0 + crop.shape[0])
-              & (points[:, 1] >= crop.c0) & (points[:, 1] < crop.c0 + crop.shape[1]))
-    new = np.argwhere(centres).astype(np.int32) + np.array([crop.r0, crop.c0], np.int32)
-    cols = np.int64(steps.shape[1])
-    if not np.array_equal(np.sort(points[inside, 0] * cols + points[inside, 1]), new[:, 0] * cols + new[:, 1]):
-        points = np.concatenate([points[~inside], new])
-        steps = multilevel.StarSteps.from_points(points, steps.shape)
-    last.centres[i] = (points, steps)
+    """Star steps of level ``i`` with the centres inside ``crop`` replaced by ``centres`` (k-d tree of the
+    centres' edge, kept on ``last`` while the centres stay the same)."""
+    steps = last.centres[i]
+    if isinstance(steps, np.ndarray):  # first update after a whole cut: the centre pixels of the level
+        steps = multilevel.StarSteps(steps)
+    steps = steps.with_window(crop.rows, crop.cols, centres)
+    last.centres[i] = steps
     return steps
 
 

@@ -1,0 +1,56 @@
+"""Star centres found apart from the strokes: the object core both cuts agree on (issue 24, item 5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_deepseg.core import SegmentationSession
+from napari_deepseg.core.cut import energy, pyramid
+
+
+def hooked_object(seed: int = 0):
+    """An orange body with a straight arm and a hooked arm on dark green, noisy; ``(image, truth, strokes)``.
+
+    The stroke runs along the straight arm only: the hook's far end sees the
+    stroke only along vertical rays through the background between the arms.
+    """
+    rng = np.random.default_rng(seed)
+    truth = np.zeros((160, 200), bool)
+    rr, cc = np.mgrid[:160, :200]
+    truth |= (rr - 110) ** 2 + (cc - 60) ** 2 < 22**2  # the body
+    truth[104:116, 60:190] = True  # the straight arm
+    truth[15:110, 54:66] = True  # the hook: up ...
+    truth[15:27, 54:125] = True  # ... then right, above the straight arm
+    image = np.where(truth[..., None], [230, 140, 60], [40, 90, 40]).astype(float)
+    image += rng.normal(0, 25, image.shape)
+    strokes = np.zeros(truth.shape, np.uint8)
+    strokes[109:111, 50:180] = 1
+    strokes[:3], strokes[-3:], strokes[:, :3], strokes[:, -3:] = 2, 2, 2, 2
+    return np.clip(image, 0, 255).astype(np.uint8), truth, strokes
+
+
+@pytest.mark.parametrize("scale", [1, 3])  # 3: 288 000 pixels, solved coarse to fine (the pyramid)
+def test_the_hook_beyond_the_strokes_rays_is_kept_without_a_wedge(scale):
+    image, truth, strokes = (np.repeat(np.repeat(a, scale, 0), scale, 1) for a in hooked_object())
+    session = SegmentationSession("classic")
+    session.set_image(image)
+    assert pyramid.applies(truth.shape, None) == (scale > 1)
+    fg = session.segment(strokes) == 1
+    hook_end = np.s_[15 * scale:27 * scale, 95 * scale:125 * scale]
+    between = np.s_[35 * scale:95 * scale, 80 * scale:125 * scale]
+    assert fg[hook_end][truth[hook_end]].mean() > 0.95  # the hook's far end: a hard star alone drops it
+    assert fg[between].mean() < 0.02  # and no wedge of background between the arms
+    assert (fg & truth).sum() / (fg | truth).sum() > 0.95
+
+
+def test_agreed_core_keeps_stroked_regions_only():
+    starred = np.zeros((9, 30), bool)
+    starred[2:7, 2:28] = True
+    free = starred.copy()
+    free[2:7, 14:17] = False  # the cuts disagree in the middle: two regions
+    seeds = np.zeros_like(starred)
+    seeds[4, 5] = True
+    core = energy.agreed_core(starred, free, seeds, erosion=1)
+    assert core[3:6, 3:13].all() and not core[:, 14:].any()  # the stroked region, shrunk; not the other
+    assert not energy.agreed_core(starred, free, np.zeros_like(seeds)).any()
