@@ -54,3 +54,34 @@ def test_agreed_core_keeps_stroked_regions_only():
     core = energy.agreed_core(starred, free, seeds, erosion=1)
     assert core[3:6, 3:13].all() and not core[:, 14:].any()  # the stroked region, shrunk; not the other
     assert not energy.agreed_core(starred, free, np.zeros_like(seeds)).any()
+
+
+def test_starfish_arm_beyond_the_strokes_is_kept():
+    """Issue 24 item 5's photo (Berkeley 12003, stretched to 1000 x 1000 here; 16 MP in
+    ``benchmarks/wedges_16mp.py``): a cross of strokes on the body, a background frame.
+    The hard star about the strokes alone cuts the lower-left arm off along a straight
+    line and takes in a wedge between the top arms (IoU 0.81)."""
+    import os
+    from pathlib import Path
+
+    from PIL import Image
+    from scipy import ndimage as ndi
+
+    root = Path(os.environ.get("NAPARI_DEEPSEG_DATASETS") or Path(__file__).resolve().parents[2] / "shared"
+                / "datasets") / "berkeley"
+    if not (root / "images" / "12003.jpg").exists():
+        pytest.skip(f"Berkeley 12003 is absent from {root} (see the datasets README)")
+    side = 1000
+    image = np.asarray(Image.open(root / "images" / "12003.jpg").convert("RGB").resize((side, side), Image.BICUBIC))
+    truth = np.asarray(Image.open(root / "masks" / "12003.png").convert("L").resize((side, side))) > 127
+    inner = ndi.binary_erosion(truth, iterations=8)
+    strokes = np.zeros(truth.shape, np.uint8)
+    strokes[397:401][:, inner[399]] = 1  # along row 1595 of the 16 MP photo, inside the starfish
+    strokes[:, 524:528][inner[:, 526]] = 1  # along column 2104
+    strokes[:10], strokes[-10:], strokes[:, :10], strokes[:, -10:] = 2, 2, 2, 2
+    session = SegmentationSession("classic")
+    session.set_image(image)
+    fg = session.segment(strokes) == 1
+    arm = truth[600:, :300]  # the lower-left arm, which no stroke reaches
+    assert fg[600:, :300][arm].mean() > 0.8  # 0.86 (0.01 with the strokes as the only centres)
+    assert (fg & truth).sum() / (fg | truth).sum() > 0.92  # 0.942 (0.811)
