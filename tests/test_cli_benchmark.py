@@ -45,6 +45,19 @@ def test_clicks_json_and_plot(dataset, tmp_path, capsys):
     assert capsys.readouterr().out == ""
 
 
+@pytest.mark.parametrize("protocol", ["clicks", "box"])
+def test_check_promises_counts_every_mask(dataset, tmp_path, capsys, protocol):
+    out = tmp_path / "p.json"
+    assert main(["benchmark", str(dataset), "--protocol", protocol, "--features", "rgb", "--check-promises",
+                 "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    promises = res["promises"]
+    clicks = sum(len(r["ious"]) for r in res["per_image"].values())
+    assert promises["masks"] == clicks + (3 if protocol == "box" else 0)  # one per click (and box)
+    assert promises["broken"] == 0 and res["promise_failures"] == []
+    assert "promises: " in capsys.readouterr().out
+
+
 def test_scribbles_json(dataset, tmp_path):
     out = tmp_path / "s.json"
     assert main(["benchmark", str(dataset), "--protocol", "scribbles", "--scribbles-dir", "scribbles",
@@ -62,6 +75,7 @@ def test_scribbles_json(dataset, tmp_path):
     (["--protocol", "scribbles", "--plot", "p.png"], "--protocol clicks"),
     (["--protocol", "scribbles", "--scribbles-dir", "nowhere"], "no scribble file"),
     (["--weights", "w.pth"], "--weights"),
+    (["--protocol", "scribbles", "--scribbles-dir", "scribbles", "--check-promises"], "--check-promises"),
 ])
 def test_bad_options_are_one_line(dataset, capsys, extra, message):
     assert main(["benchmark", str(dataset), "--features", "rgb", "-q", *extra]) == 2

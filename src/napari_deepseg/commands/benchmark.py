@@ -33,11 +33,26 @@ def _progress_bar(total: int, desc: str, quiet: bool):
     return tqdm(total=total, desc=desc, unit="image", file=sys.stderr, disable=quiet, dynamic_ncols=True)
 
 
-def _run_clicks(args, items) -> dict:
-    from ..core.evaluation import benchmark as B
+def _click_method(args):
+    """The click method the arguments name, wrapped in a PromiseWatch for ``--check-promises``."""
+    from ..core.evaluation.promises import PromiseWatch
     from ..core.prompts.base import _METHODS, get_click_method
 
     method = get_click_method(args.method, **_method_params(_METHODS[args.method], args))
+    return PromiseWatch(method) if args.check_promises else method
+
+
+def _add_promises(summary: dict, method, items) -> None:
+    """The promise counts of a watched method, and the masks that broke one (``[stem, clicks, promises]``)."""
+    if hasattr(method, "counts"):
+        summary["promises"] = method.counts.as_dict()
+        summary["promise_failures"] = [[items[i].stem, n, broken] for i, n, broken in method.failures]
+
+
+def _run_clicks(args, items) -> dict:
+    from ..core.evaluation import benchmark as B
+
+    method = _click_method(args)
     runs, per_image = [], {}
     with _progress_bar(len(items), f"{args.method} clicks", args.quiet) as bar:
         for stem, run in B.run_clicks_on_dataset(method, items, ignore=args.ignore, max_clicks=args.max_clicks,
@@ -49,14 +64,14 @@ def _run_clicks(args, items) -> dict:
             bar.update()
     summary = B.summarize_clicks(runs, args.max_clicks)
     summary["per_image"] = per_image
+    _add_promises(summary, method, items)
     return summary
 
 
 def _run_boxes(args, items) -> dict:
     from ..core.evaluation import benchmark as B
-    from ..core.prompts.base import _METHODS, get_click_method
 
-    method = get_click_method(args.method, **_method_params(_METHODS[args.method], args))
+    method = _click_method(args)
     if not getattr(method, "takes_box", False):
         raise CLIError(f"method '{args.method}' takes no box; the box protocol runs graphcut")
     runs, per_image = [], {}
@@ -72,6 +87,7 @@ def _run_boxes(args, items) -> dict:
             bar.update()
     summary = B.summarize_boxes(runs, args.max_clicks)
     summary.update(per_image=per_image, box_margin=args.box_margin)
+    _add_promises(summary, method, items)
     return summary
 
 
@@ -108,6 +124,12 @@ def _print_summary(args, result: dict) -> None:
     else:
         print(f"{args.dataset.name}/{args.scribbles_dir}: {result['n']} images, {args.features}: "
               f"mean IoU {result['miou']:.3f}, {result['seconds_total']:.0f} s in all")
+    if "promises" in result:
+        p = result["promises"]
+        print(f"promises: {p['masks']} masks, {p['broken']} broken ({p['stray_pieces']} with a piece holding no "
+              f"positive click outside the box; negative clicks on the object still object: {p['negatives_kept']} "
+              f"of {p['negatives_on_object']}; positive clicks on missed parts still missed: {p['positives_lost']} "
+              f"of {p['positives_on_missed']})")
 
 
 def run(args) -> int:
@@ -121,6 +143,8 @@ def run(args) -> int:
         value = getattr(args, opt)
         if value and Path(value).suffix.lower() not in suffixes:
             raise CLIError(f"--{opt} {value}: use a file name ending in {', '.join(suffixes)}")
+    if args.check_promises and args.protocol == "scribbles":
+        raise CLIError("--check-promises checks the masks of clicks and boxes: use it with --protocol clicks or box")
     if args.plot and args.protocol != "clicks":
         raise CLIError("--plot draws click curves: use it with --protocol clicks")
     if args.method not in available_click_methods():
@@ -181,5 +205,9 @@ def add_parser(sub) -> None:
     b.add_argument("--plot", default=None, help="write mIoU-vs-clicks curves (PNG/SVG/PDF)")
     b.add_argument("--compare", nargs="*", default=None, metavar="JSON",
                    help="earlier --json results drawn beside this run in --plot")
+    b.add_argument("--check-promises", action="store_true",
+                   help="check every mask against the click engine's promises (docs/point-prompts.md): every piece "
+                        "holds a positive click or lies in the box, a negative click on the object removes what it "
+                        "lands on, a positive click on a missed part adds it; counted in the summary and the JSON")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     b.set_defaults(func=run)
