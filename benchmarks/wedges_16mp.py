@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/wedges_16mp.py [--side 4000] [--picture OUT.png] [--without-found-centres] [--json OUT]
+    python benchmarks/wedges_16mp.py [--side 4000] [--picture OUT.png] [--without-found-centres]
+                                     [--corrections N] [--json OUT]
 
 The issue's strokes: an object line along row 1595 and one along column 2104 (each the longest run of
 the starfish along that line, 30 px inside its outline, 16 px wide) and a 40-px background frame, all
@@ -10,6 +11,10 @@ scaled with ``--side``. Prints the IoU against the upscaled mask and the cut's t
 ``segment``, default preset). ``--without-found-centres`` cuts with the hard star about the strokes
 alone, as before issue 24 (``energy.recut_found_centres`` replaced by the identity). ``--picture``
 writes an 800 x 800 view: magenta = taken in wrongly, cyan = missed, yellow = object strokes.
+``--corrections N`` then paints N corrective strokes as the Scribble widget does: a disk of the widget's
+default brush (100 px across at 4000 x 4000) with the truth's label at the deepest pixel of the largest
+error region, each answered by a local update, then the whole cut with every stroke (the widget's
+background refit); the picture shows the last of them.
 """
 
 from __future__ import annotations
@@ -64,11 +69,33 @@ def picture(image, truth, fg, strokes, path, size: int = 800) -> None:
     Image.fromarray(view.astype(np.uint8)).save(path)
 
 
+def corrections(session, image, truth, strokes, fg, count: int) -> list:
+    """Paint ``count`` corrective strokes into ``strokes`` (see the module docstring); their IoU and seconds."""
+    from napari_deepseg._qt._layers import default_brush_size
+
+    radius = default_brush_size(truth.shape) / 2
+    out = []
+    for _ in range(count):
+        errors, _ = ndi.label(fg != truth)
+        largest = errors == np.argmax(np.bincount(errors.ravel())[1:]) + 1
+        depth = ndi.distance_transform_edt(largest)
+        r, c = np.unravel_index(np.argmax(depth), depth.shape)
+        rr, cc = np.ogrid[:truth.shape[0], :truth.shape[1]]
+        strokes[(rr - r) ** 2 + (cc - c) ** 2 <= radius**2] = 1 if truth[r, c] else 2
+        t0 = time.perf_counter()
+        fg = session.segment(strokes, local=True) == 1
+        out.append({"at": [int(r), int(c)], "label": 1 if truth[r, c] else 2, "local": session.last_local,
+                    "seconds": round(time.perf_counter() - t0, 2),
+                    "iou": round(float((fg & truth).sum() / max(1, (fg | truth).sum())), 4)})
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--side", type=int, default=4000)
     ap.add_argument("--picture", default=None)
     ap.add_argument("--without-found-centres", action="store_true")
+    ap.add_argument("--corrections", type=int, default=0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     from napari_deepseg.core import SegmentationSession
@@ -89,6 +116,11 @@ def main(argv=None):
            "iou": round(float((fg & truth).sum() / max(1, (fg | truth).sum())), 4),
            "object_share": round(float(fg.mean()), 4), "truth_share": round(float(truth.mean()), 4)}
     print(json.dumps(out))
+    if args.corrections:
+        out["corrections"] = corrections(session, image, truth, strokes, fg, args.corrections)
+        fg = session.segment(strokes) == 1
+        out["after_refit_iou"] = round(float((fg & truth).sum() / max(1, (fg | truth).sum())), 4)
+        print(json.dumps({"corrections": out["corrections"], "after_refit_iou": out["after_refit_iou"]}))
     if args.picture:
         picture(image, truth, fg, strokes, args.picture)
     if args.json:
