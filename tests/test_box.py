@@ -288,13 +288,13 @@ def test_box_edge_prior_rises_towards_the_sides_inside_the_box_only():
 
     box = Box(10, 20, 50, 100)
     u = box_edge_prior(box, (60, 120), weight=4.0, width=0.1)
-    assert u.shape == (60, 120, 2) and u.dtype == np.float32 and not u[..., 1].any()
+    assert u.shape == (60, 120) and u.dtype == np.float32  # one channel: object minus background
     assert not u[~box.mask((60, 120))].any()
-    row = u[30, 20:100, 0]  # 8 pixels wide on the left and right, falling to 0
+    row = u[30, 20:100]  # 8 pixels wide on the left and right, falling to 0
     assert row[0] == pytest.approx(4.0 * (1 - 0.5 / 8)) and (np.diff(row[:9]) < 0).all() and not row[8:-8].any()
-    col = u[10:50, 60, 0]  # 4 pixels high at the top and bottom
+    col = u[10:50, 60]  # 4 pixels high at the top and bottom
     assert col[0] == pytest.approx(4.0 * (1 - 0.5 / 4)) and not col[4:-4].any()
-    assert np.allclose(u[10:50, 20:100, 0], u[10:50, 20:100, 0][::-1, ::-1])  # symmetric
+    assert np.allclose(u[10:50, 20:100], u[10:50, 20:100][::-1, ::-1])  # symmetric
 
 
 def test_box_unary_fast_path_matches_the_extra_costs():
@@ -314,9 +314,18 @@ def test_box_unary_fast_path_matches_the_extra_costs():
     unary = box_edge_prior(box_from_mask(truth, 0.1), truth.shape, weight=30.0)  # large enough to hit the cap
     extra = Extra.check(unary, fit, truth.shape, np.array([1, 2]))
     slow = extra.costs(costs_for(entry, model))
-    fast = _FineCosts(entry, model, extra).full()
+    fine = _FineCosts(entry, model, extra)
+    assert fine.ids is not None  # the palette's look-up is kept, the unary added where costs are read
+    fast = fine.full()
     assert fast.dtype == np.float32
     np.testing.assert_allclose(fast, slow[..., 0] - slow[..., 1], atol=1e-5)
+    flat = np.arange(0, fast.size, 7)
+    np.testing.assert_allclose(np.subtract(*fine.at(flat)), fast.ravel()[flat], atol=1e-6)
+    np.testing.assert_allclose(fine.coarse(), fast.reshape(32, 2, 40, 2).sum(axis=(1, 3)), rtol=1e-5, atol=1e-4)
+    # both channels given: the same cut as their difference
+    two = np.stack([unary, np.zeros_like(unary)], axis=-1) + 5.0
+    np.testing.assert_allclose(Extra.check(two, fit, truth.shape, np.array([1, 2])).costs(costs_for(entry, model)),
+                               slow, atol=1e-5)
 
 
 def test_box_keeps_the_background_inside_the_box_out():

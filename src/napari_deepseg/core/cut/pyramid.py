@@ -221,16 +221,21 @@ class _FineCosts:
 
     A binary cut only sees the difference of the two classes' costs, so one
     channel is kept: a look-up table over the palette (no per-pixel array), or a
-    per-pixel array for deep features and extra unaries.
+    per-pixel array for deep features and local mixtures. An extra unary (one
+    channel too, :class:`~napari_deepseg.core.cut.energy.Extra`) is added where
+    the costs are read, then capped at ±COST_CAP (the difference of
+    ``Extra.costs``), so the palette's look-up stays.
     """
 
     def __init__(self, entry: ImageFeatures, model, extra: "Extra"):
         self.ids = None
+        self.unary = extra.unary
         if isinstance(model, LocalMixtureModel):  # per pixel, strip by strip
             rows, cols = entry.shape
             self.delta = np.empty((rows, cols), np.float32)
             for part in strips(rows, cols):
-                self.delta[part] = model.delta(entry.palette.ids[part], part)
+                self.delta[part] = self._plus_unary(model.delta(entry.palette.ids[part], part), part)
+            self.unary = None  # added
         elif entry.mixture_on_palette and isinstance(model, SharedMixtureModel):
             costs = model.costs()
             self.lut = np.ascontiguousarray(costs[:, 0] - costs[:, 1])
@@ -238,20 +243,26 @@ class _FineCosts:
         else:
             costs = extra.costs(costs_for(entry, model))
             self.delta = np.ascontiguousarray(costs[..., 0] - costs[..., 1])
-            return
-        if extra.unary is not None:  # Extra.costs on the difference: add, then cap at ±COST_CAP
-            self.delta = np.clip(self.full() + (extra.unary[..., 0] - extra.unary[..., 1]), -COST_CAP, COST_CAP)
-            self.ids = None
+            self.unary = None  # in the costs
+
+    def _plus_unary(self, values: np.ndarray, where) -> np.ndarray:
+        """``values`` (differences at ``where``: flat indices or a row slice) plus the unary there, capped."""
+        if self.unary is None:
+            return values
+        unary = self.unary.ravel()[where] if isinstance(where, np.ndarray) else self.unary[where]
+        return np.clip(values + unary, -COST_CAP, COST_CAP)
 
     def at(self, flat: np.ndarray):
         """``(cost_fg, cost_bg)`` of the pixels at flat indices ``flat``."""
         if self.ids is None:
             return _split(self.delta.ravel()[flat])
-        return _split(self.lut[self.ids.ravel()[flat]])
+        return _split(self._plus_unary(self.lut[self.ids.ravel()[flat]], flat))
 
     def full(self) -> np.ndarray:
         """The difference for every pixel (float32 ``(rows, cols)``)."""
-        return self.delta if self.ids is None else self.lut[self.ids]
+        if self.ids is None:
+            return self.delta
+        return self._plus_unary(self.lut[self.ids], slice(None))
 
     def coarse(self) -> np.ndarray:
         """Block sums of the difference on the half-resolution grid, strip by strip."""
@@ -261,7 +272,7 @@ class _FineCosts:
         out = np.empty(multilevel.coarse_shape((rows, cols)), np.float32)
         for part in strips(rows, cols, multiple=multilevel.FACTOR):
             lo = part.start // multilevel.FACTOR
-            block = multilevel.block_sum(self.lut[self.ids[part]])
+            block = multilevel.block_sum(self._plus_unary(self.lut[self.ids[part]], part))
             out[lo : lo + block.shape[0]] = block
         return out
 

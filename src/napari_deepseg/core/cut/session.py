@@ -231,7 +231,9 @@ class SegmentationSession:
         unary : numpy.ndarray, optional
             Default preset, two labels: extra float ``(rows, cols, 2)`` costs of
             labelling each pixel object (``[..., 0]``) and background (``[..., 1]``),
-            added to the appearance costs (e.g. a distance prior around clicks).
+            added to the appearance costs (e.g. a distance prior around clicks); or
+            ``(rows, cols)``, object minus background (the same cut, half the memory:
+            only the difference is kept either way).
         fit_labels : numpy.ndarray, optional
             Default preset: a scribble-like label image the appearance models are
             first fitted on instead of ``scribbles`` (soft evidence, such as the

@@ -427,14 +427,14 @@ def box_edge_prior(box: Box, shape, weight: float = EDGE_PRIOR_WEIGHT, width: fl
     Returns
     -------
     numpy.ndarray of float32
-        ``(rows, cols, 2)``: object costs in ``[..., 0]``, zeros in ``[..., 1]``
-        (see ``SegmentationSession.segment(unary=...)``).
+        ``(rows, cols)``: the object costs, a one-channel unary (object minus
+        background; see ``SegmentationSession.segment(unary=...)``).
 
     Examples
     --------
     >>> u = box_edge_prior(Box(0, 0, 10, 40), (10, 40), weight=2.0, width=0.2)
-    >>> [float(u[r, c, 0]) for r, c in ((0, 20), (5, 20), (5, 0), (5, 10))], float(u[..., 1].max())
-    ([1.5, 0.0, 1.875, 0.0], 0.0)
+    >>> [float(u[r, c]) for r, c in ((0, 20), (5, 20), (5, 0), (5, 10))]
+    [1.5, 0.0, 1.875, 0.0]
     """
     rows, cols = shape[:2]
     height, wide = box.shape
@@ -442,7 +442,6 @@ def box_edge_prior(box: Box, shape, weight: float = EDGE_PRIOR_WEIGHT, width: fl
     c = np.arange(cols, dtype=np.float32)[None, :]
     from_rows = np.minimum(r - box.r0 + 0.5, box.r1 - 0.5 - r) / np.float32(width * height)
     from_cols = np.minimum(c - box.c0 + 0.5, box.c1 - 0.5 - c) / np.float32(width * wide)
-    unary = np.zeros((rows, cols, 2), np.float32)
-    unary[..., 0] = np.float32(weight) * np.clip(1 - np.minimum(from_rows, from_cols), 0, 1)
-    unary[..., 0][~box.mask(shape)] = 0
+    unary = np.float32(weight) * np.clip(1 - np.minimum(from_rows, from_cols), 0, 1)
+    unary[~box.mask(shape)] = 0
     return unary

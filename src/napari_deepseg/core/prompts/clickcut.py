@@ -148,7 +148,8 @@ def border_ring(shape) -> np.ndarray:
 
 
 def distance_prior(clicks: Sequence[Click], shape, weight: float) -> np.ndarray:
-    """``(rows, cols, 2)`` unary: object costs grow with the distance to the nearest positive click.
+    """``(rows, cols)`` unary (object minus background): object costs grow with the distance to the nearest
+    positive click.
 
     The cost is ``weight * min(d / s, 2)`` with ``s`` a quarter of the image
     diagonal (an option of :class:`GraphCutClicks`; off by default).
@@ -158,9 +159,7 @@ def distance_prior(clicks: Sequence[Click], shape, weight: float) -> np.ndarray:
         if c.positive:
             far[c.row, c.col] = False
     d = ndimage.distance_transform_edt(far)
-    unary = np.zeros((*shape[:2], 2), np.float32)
-    unary[..., 0] = weight * np.minimum(d / (0.25 * float(np.hypot(*shape[:2]))), 2.0)
-    return unary
+    return (weight * np.minimum(d / (0.25 * float(np.hypot(*shape[:2]))), 2.0)).astype(np.float32)
 
 
 @register_click_method("graphcut")
