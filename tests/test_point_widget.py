@@ -130,11 +130,14 @@ def test_plane_clicks_rounds_and_filters():
 def test_mask_and_objects_lie_below_the_prompts(viewer, widget, qtbot, errors):
     # the preview and the committed objects were added on top and tinted the green/red points
     points, truth = _setup(viewer, widget, qtbot)
+    moves = []
+    viewer.layers.events.moved.connect(lambda event: moves.append(event))
     rr, cc = np.argwhere(truth).mean(0).round().astype(int)
     points.add([[rr, cc]])
     _wait_mask(widget, qtbot)
     names = [layer.name for layer in viewer.layers]
     assert names.index("disk prompt mask") < names.index("disk prompts")
+    assert moves == []  # inserted in place (each move is a turn of napari's layer events), not added and moved
     assert viewer.layers.selection.active is points
     assert widget.commit() == 1
     names = [layer.name for layer in viewer.layers]

@@ -575,14 +575,10 @@ class PointPromptWidget(Container):
         existing = _layers.role_layer(self.viewer, image_layer, role, name, dtype, create=False)
         if existing is not None:
             return existing
-        layer = _layers.role_layer(self.viewer, image_layer, role, name, dtype, colormap)
         prompts = [self.viewer.layers.index(p) for p in (self.points_combo.value, self._box_layer)
                    if isinstance(p, (Points, Shapes)) and p in self.viewer.layers]
-        if prompts:
-            src, dst = self.viewer.layers.index(layer), min(prompts)
-            if src > dst:
-                self.viewer.layers.move(src, dst)
-        return layer
+        return _layers.role_layer(self.viewer, image_layer, role, name, dtype, colormap,
+                                  index=min(prompts) if prompts else None)
 
     def _raise_above_masks(self, layer, image_layer) -> None:
         """Move a prompt layer above the image's preview and objects layers (which would tint it)."""
