@@ -453,5 +453,7 @@ def test_progress_of_a_coarse_to_fine_cut_names_its_levels():
     session.segment(disk_scribbles(truth), progress=lambda d, t, m: calls.append((d, t, m)))
     levels = [(d, t, m) for d, t, m in calls if "level" in m]
     assert levels and "level 1 of" in levels[0][2] and "full resolution" in levels[-1][2]
+    # the second cut for the found star centres is said (about 2 s on the coarsest level of a large image)
+    assert sum("star centres" in m for _, _, m in levels) == 1
     dones = [d for d, t, _ in levels]
     assert dones == sorted(dones) and all(d < t for d, t, _ in levels)

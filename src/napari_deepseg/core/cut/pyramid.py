@@ -394,6 +394,8 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
         fg, depth = c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity)), k
         centres = [h for h, _ in hards]  # star centres of the finer levels: the object strokes...
         if it == iterations and soft is None and top.shape[0] * top.shape[1] <= FOUND_CENTRES_MAX_PIXELS:
+            # two more max-flows on the coarsest level (about 2 s at 1.5 MP): said, so the stage does not seem stuck
+            report(progress, step, total, f"{stage}: level 1 of {k + 1}, star centres from the cut without the star")
             fg, up = recut_found_centres(fg, cost_fg, cost_bg, c_nlinks, *hards[k])
             detached[k] = up
             if up is not None:
