@@ -699,6 +699,9 @@ def test_a_stroke_updates_locally_then_refits_in_the_background(widget, viewer, 
     more[100:121, 200:221] = 2  # a background square on the disk, away from the object strokes
     scribbles.data = more
     run(widget, qtbot)
+    if widget.refitting:  # the refit's stages follow what the update did, they do not replace it
+        widget._on_progress(widget._latest, 0, 1, "graph cut")
+        assert "refitting the whole image in the background: graph cut" in widget.status.value
     assert "updated locally" in widget.status.value, widget.status.value
     local = result.data.copy()
     outside = np.ones(first.shape, bool)

@@ -159,6 +159,8 @@ class Job:
     created: Optional[Labels] = None
     #: refining a label: ``(Refinement, region it may change in, other objects' pixels)``
     refine: Optional[tuple] = None
+    #: a background refit: the status line it started after (what the update did), kept before its stages
+    said: str = ""
 
 
 def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=None, cancel=None,
@@ -933,7 +935,8 @@ class ScribbleSegmentationWidget(Container):
         worker.errored.connect(partial(self._on_errored, job))
         worker.finished.connect(partial(self._on_finished, job))
         if job.refit:
-            self.status.value += "; refitting the whole image in the background…"
+            job.said = self.status.value
+            self.status.value = f"{job.said}; refitting the whole image in the background…"
         else:
             self.status.value = f"segmenting '{job.image_layer.name}' ({options.backbone}, {options.preset})…"
         self._update_buttons()
@@ -983,8 +986,10 @@ class ScribbleSegmentationWidget(Container):
         if pbar is None:
             return
         if rid == self._latest and text:
-            doing = "refitting '{}' in the background" if job.refit else "segmenting '{}'"
-            self.status.value = f"{doing.format(job.image_layer.name)}: {text}"
+            if job.refit:  # the update's own line stays: what it did, then the refit's stage
+                self.status.value = f"{job.said}; refitting the whole image in the background: {text}"
+            else:
+                self.status.value = f"segmenting '{job.image_layer.name}': {text}"
         pbar.report(done, total, message)
 
     # -- the coarse preview of a large image ---------------------------------------
