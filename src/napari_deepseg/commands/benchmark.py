@@ -44,7 +44,9 @@ def _click_method(args):
 
 def _add_promises(summary: dict, method, items) -> None:
     """The promise counts of a watched method, and the masks that broke one (``[stem, clicks, promises]``)."""
-    if hasattr(method, "counts"):
+    from ..core.evaluation.promises import PromiseWatch
+
+    if isinstance(method, PromiseWatch):
         summary["promises"] = method.counts.as_dict()
         summary["promise_failures"] = [[items[i].stem, n, broken] for i, n, broken in method.failures]
 

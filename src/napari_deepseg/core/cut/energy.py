@@ -201,7 +201,7 @@ class Extra:
         """Appearance costs plus the extra unary, shifted to >= 0 and capped at COST_CAP."""
         if self.unary is None:
             return costs
-        total = np.array(costs, np.float32 if costs.dtype == np.float32 else np.float64)
+        total = costs.astype(np.result_type(costs.dtype, np.float32))  # a copy, as costs + unary was
         total[..., 0] += np.maximum(self.unary, 0)
         total[..., 1] += np.maximum(-self.unary, 0)
         total -= total.min(axis=-1, keepdims=True)

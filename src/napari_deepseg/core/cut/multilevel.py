@@ -14,8 +14,6 @@ IoU between the two.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from . import graphcut
@@ -208,12 +206,6 @@ def _edge_points(centres: np.ndarray, border: bool = True) -> np.ndarray:
     return np.argwhere(edge).astype(np.int32)
 
 
-def _mask_of(points: np.ndarray, shape) -> np.ndarray:
-    mask = np.zeros(shape, bool)
-    mask[points[:, 0], points[:, 1]] = True
-    return mask
-
-
 class StarSteps:
     """One step of every pixel towards its nearest centre pixel (star convexity), on request.
 
@@ -229,14 +221,11 @@ class StarSteps:
         self.centres = centres
 
     @classmethod
-    def from_points(cls, points: np.ndarray, shape, centres: Optional[np.ndarray] = None) -> "StarSteps":
-        """Steps towards the centre pixels ``points`` (``(n, 2)`` rows and columns) of an image of ``shape``.
-
-        ``centres``, the whole centre mask, when ``points`` hold only part of it (its edge): the
-        pixels of the mask are centres too.
-        """
+    def from_points(cls, points: np.ndarray, centres: np.ndarray) -> "StarSteps":
+        """Steps towards the bool mask ``centres``, its k-d tree built on ``points`` (``(n, 2)`` rows and
+        columns: the centres' edge at least, see :func:`_edge_points`)."""
         steps = cls.__new__(cls)
-        steps._set(np.asarray(points, np.int32).reshape(-1, 2), shape)
+        steps._set(np.asarray(points, np.int32).reshape(-1, 2), centres.shape)
         steps.centres = centres
         return steps
 
@@ -250,15 +239,14 @@ class StarSteps:
         every step: the implication edges stay acyclic).
         """
         window = np.asarray(window, bool)
-        mask = self.centres if self.centres is not None else _mask_of(self.points, self.shape)
-        if np.array_equal(mask[rows, cols], window):
+        if np.array_equal(self.centres[rows, cols], window):
             return self
-        mask = mask.copy()
+        mask = self.centres.copy()
         mask[rows, cols] = window
         p = self.points
         inside = (p[:, 0] >= rows.start) & (p[:, 0] < rows.stop) & (p[:, 1] >= cols.start) & (p[:, 1] < cols.stop)
         new = _edge_points(window, border=False) + np.array([rows.start, cols.start], np.int32)
-        return StarSteps.from_points(np.concatenate([p[~inside], new]), self.shape, mask)
+        return StarSteps.from_points(np.concatenate([p[~inside], new]), mask)
 
     def _set(self, points: np.ndarray, shape) -> None:
         from scipy.spatial import cKDTree
@@ -304,8 +292,7 @@ class StarSteps:
         move = span > 0
         s = np.maximum(span, 1).astype(np.float32)
         out[move] = ((rr + np.rint(vy / s).astype(np.int64)) * cols + cc + np.rint(vx / s).astype(np.int64))[move]
-        if self.centres is not None:  # centres inside the edge are centres too
-            out[self.centres.ravel()[flat]] = -1
+        out[self.centres.ravel()[flat]] = -1  # centres inside the edge are centres too
         return out
 
 

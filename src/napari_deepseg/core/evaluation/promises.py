@@ -11,7 +11,7 @@ prompts; :class:`PromiseWatch` wraps a click method and counts every broken
 promise of every mask it returns, so the published protocols
 (:func:`~napari_deepseg.core.evaluation.benchmark.run_click_protocol`,
 :func:`~napari_deepseg.core.evaluation.benchmark.run_box_protocol`) check them
-click by click (``benchmarks/prompt_promises.py``).
+click by click (``napari-deepseg benchmark --check-promises``).
 """
 
 from __future__ import annotations
