@@ -677,7 +677,10 @@ def grow(mask: np.ndarray, flat: np.ndarray, radius: int) -> np.ndarray:
     return mask
 
 
-#: growth rounds of :func:`refine_band` at most
+#: half-width in pixels (voxels) of the band re-solved around the boundary at each finer level: the 2-D
+#: coarse-to-fine cut (:mod:`~napari_deepseg.core.cut.pyramid`) and the 3-D one (:mod:`~napari_deepseg.core.cut.volume`)
+BAND_RADIUS = 2
+#: growth rounds of :func:`refine_band` at most (2-D and 3-D)
 MAX_GROWTH_ROUNDS = 8
 #: bands of at least this many pixels stop growing once fewer than :data:`GROWTH_TOLERANCE` of their
 #: pixels press on the band's edge (each round re-solves the whole band; on a large photograph the

@@ -23,12 +23,11 @@ from .appearance import COST_CAP, SharedMixtureModel
 from .energy import (NO_EXTRA, Extra, cached_nlinks, costs_for, cut_default, fit_appearance, image_mixture,
                      incremental_cut, mask_hash, recut_found_centres, refit)
 from .image import ImageFeatures
+from .multilevel import BAND_RADIUS
 from .palette import strips
 
 #: the default preset solves coarse-to-fine from this many pixels on (see multilevel.py)
 MULTILEVEL_MIN_PIXELS = 100_000
-#: half-width in pixels of the band re-solved around the boundary at each finer level
-BAND_RADIUS = 2
 #: the coarse-to-fine cut halves the image until its coarsest level has at most this many pixels
 COARSEST_PIXELS = 1_500_000
 
