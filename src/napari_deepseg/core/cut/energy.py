@@ -33,7 +33,7 @@ from ..features import FeatureMap
 from ..features.base import upsample_grid
 from ..utils.progress import check, report
 from ..utils.validation import check_positive, check_scribbles
-from . import graphcut
+from . import graphcut, maxflow
 from .appearance import COST_CAP, MAX_SAMPLES_PER_CLASS, ImageMixture, LinearModel, SharedMixtureModel
 from .image import ImageFeatures
 
@@ -293,7 +293,7 @@ def cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, ca
                 fg, _ = recut_found_centres(fg, costs[..., 0], costs[..., 1], nlinks, hard == 0, hard == 1)
             index = np.where(fg, 0, 1).astype(np.int32)
         else:
-            index = graphcut.solve_multilabel(costs, float(np.mean([w.mean() for w in nlinks.weights[:2]])), hard)
+            index = maxflow.solve_multilabel(costs, float(np.mean([w.mean() for w in nlinks.weights[:2]])), hard)
     return index
 
 
@@ -365,7 +365,7 @@ def recut_found_centres(fg, cost_fg, cost_bg, nlinks, hard_fg, hard_bg):
     found : numpy.ndarray of bool or None
         The centres found (the finer levels of a pyramid add them to their star centres).
     """
-    free = graphcut.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg)
+    free = maxflow.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg)
     found = agreed_core(fg, free, hard_fg)
     detached = detached_objects(fg, free, hard_fg)
     if detached is not None:
@@ -373,7 +373,7 @@ def recut_found_centres(fg, cost_fg, cost_bg, nlinks, hard_fg, hard_bg):
     if not (found & ~hard_fg).any():
         return fg, None
     star = graphcut.star_edges(hard_fg | found)
-    return graphcut.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg, star=star), found
+    return maxflow.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg, star=star), found
 
 
 def mask_hash(mask: np.ndarray) -> str:
@@ -382,12 +382,12 @@ def mask_hash(mask: np.ndarray) -> str:
 
 
 def incremental_cut(entry: ImageFeatures, key, nlinks, object_seeds: np.ndarray,
-                     max_tlink: float = COST_CAP + 1.0, star_weight=None) -> graphcut.IncrementalCut:
+                     max_tlink: float = COST_CAP + 1.0, star_weight=None) -> maxflow.IncrementalCut:
     """The cached graph for these n-links and object strokes (its star edges of ``star_weight``), or a new one."""
     star_key = (key, mask_hash(object_seeds), star_weight)
     if entry.cut is None or entry.cut[0] != star_key:
         star = graphcut.star_edges(object_seeds)
-        entry.cut = (star_key, graphcut.IncrementalCut(nlinks, star, max_tlink, star_weight=star_weight))
+        entry.cut = (star_key, maxflow.IncrementalCut(nlinks, star, max_tlink, star_weight=star_weight))
     return entry.cut[1]
 
 

@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 
 from ..features import FeatureMap
 from ..utils.progress import check, report
-from . import graphcut, multilevel
+from . import graphcut, maxflow, multilevel
 from .appearance import COST_CAP, SharedMixtureModel
 from .energy import (NO_EXTRA, Extra, cached_nlinks, costs_for, cut_default, fit_appearance, image_mixture,
                      incremental_cut, mask_hash, recut_found_centres, refit)
@@ -293,7 +293,7 @@ def _fit_round(top: ImageFeatures, hards, delta: np.ndarray, lam: float, sigma, 
         return None
     level = _coarse_entry(top)
     _, nlinks = cached_nlinks(level, lam, sigma)
-    cut = graphcut.IncrementalCut(nlinks, graphcut.star_edges(h_fg), 4**depth * COST_CAP + 1.0,
+    cut = maxflow.IncrementalCut(nlinks, graphcut.star_edges(h_fg), 4**depth * COST_CAP + 1.0,
                                   star_weight=star_weight)
     cost_fg, cost_bg = _split(multilevel.block_sum(delta))
     return cut.solve(*graphcut.tlinks(cost_fg, cost_bg, h_fg, h_bg, cut.infinity))

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..cut import graphcut
+from ..cut import graphcut, maxflow
 from ..cut.pyramid import MULTILEVEL_MIN_PIXELS
 from .base import Click, ClickMethod, check_clicks, register_click_method
 from ..features import FeatureMap, get_extractor
@@ -395,7 +395,7 @@ class PointGraphCut(ClickMethod):
         area = multilevel.FACTOR**2
         c_fg, c_bg = c_hard == 0, c_hard == 1
         star = graphcut.star_edges(c_fg) if self.star else None
-        cut = graphcut.IncrementalCut(entry.coarse_nlinks, star, max_tlink=area * self.alpha * POINTS_COST_CAP)
+        cut = maxflow.IncrementalCut(entry.coarse_nlinks, star, max_tlink=area * self.alpha * POINTS_COST_CAP)
         src, snk = graphcut.tlinks(multilevel.block_reduce(cost_fg, "sum"), multilevel.block_reduce(cost_bg, "sum"),
                                    c_fg, c_bg, cut.infinity)
         init = multilevel.upsample_labels(np.asarray(cut.solve(src, snk), bool), entry.shape)
@@ -415,11 +415,11 @@ class PointGraphCut(ClickMethod):
             out = d.copy() if out is None else np.minimum(out, d, out=out)
         return out
 
-    def _cut(self, entry: PointImage, clicks, hard_fg) -> graphcut.IncrementalCut:
+    def _cut(self, entry: PointImage, clicks, hard_fg) -> maxflow.IncrementalCut:
         """A new graph (n-links cached, star edges of the positive clicks) for this solve.
 
         Every click changes the appearance term of most pixels, so resuming the
         previous max-flow (``reuse_trees``) is slower than a fresh one here.
         """
         star = graphcut.star_edges(hard_fg) if self.star else None
-        return graphcut.IncrementalCut(entry.nlinks, star, max_tlink=self.alpha * POINTS_COST_CAP)
+        return maxflow.IncrementalCut(entry.nlinks, star, max_tlink=self.alpha * POINTS_COST_CAP)
