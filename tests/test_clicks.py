@@ -7,11 +7,12 @@ import pytest
 
 from _synthetic import disk_image
 from napari_deepseg.core import SegmentationSession
-from napari_deepseg.core.prompts.clickcut import click_seeds, paint_disk
+from napari_deepseg.core.prompts.clickcut import click_seeds
 from napari_deepseg.core.prompts.base import (
     Click,
     ClickMethod,
     available_click_methods,
+    paint_disk,
     check_clicks,
     clicks_from_arrays,
     get_click_method,

@@ -16,7 +16,7 @@ click protocol is in ``docs/benchmarks.md``:
   convexity about a click cuts everything behind a dark part of the object
   (the "shadow" of an eye seen from a click on the cheek) along straight rays;
   a broken ray costs :data:`STAR_WEIGHT` instead, so the mask bends around it;
-  in a box cut :data:`BOX_STAR_WEIGHT`;
+  in a box cut :data:`~napari_deepseg.core.prompts.boxcut.BOX_STAR_WEIGHT`;
 * **every piece holds a positive click** (:func:`keep_pieces_touching`): what the
   cut finds apart from every positive click is dropped, so a negative click
   removes the piece it lands in (with a box, every piece lies in the box).
@@ -29,8 +29,9 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .base import Click, ClickMethod, check_click_positions, check_clicks, register_click_method
-from .box import BOX_ITERATIONS, CENTRE_RADIUS, Box, box_edge_prior, box_labels, check_box
+from .base import Click, ClickMethod, check_click_positions, check_clicks, paint_disk, register_click_method
+from .box import Box, check_box
+from .boxcut import BOX_ITERATIONS, BOX_STAR_WEIGHT, cut_box
 from ..utils.progress import CancelToken, ProgressCallback
 from ..cut.session import DEFAULT_ITERATIONS, SegmentationSession
 from ..utils.validation import SCRIBBLE_BACKGROUND, SCRIBBLE_OBJECT, check_positive
@@ -43,26 +44,8 @@ MAX_RADIUS = 8
 MIN_RADIUS = 2
 #: cost of one broken star-convexity implication (``None``: hard, the scribble cut's choice)
 STAR_WEIGHT = 60.0
-#: the star's weight in a box cut, with or without correcting clicks (issues 23 and 24: see ``docs/benchmarks.md``)
-BOX_STAR_WEIGHT = 15.0
 RADIUS_MODES = ("adaptive", "fixed")
 BORDER_MODES = ("hard", "hard-until-negative", "soft")
-
-
-def paint_disk(labels: np.ndarray, row: int, col: int, radius: int, value: int) -> None:
-    """Paint a filled disk of ``value`` into ``labels`` in place (clipped to the image).
-
-    Examples
-    --------
-    >>> a = np.zeros((5, 5), np.uint8); paint_disk(a, 2, 2, 1, 7); int(a.sum())
-    35
-    """
-    rows, cols = labels.shape
-    r0, r1 = max(row - radius, 0), min(row + radius + 1, rows)
-    c0, c1 = max(col - radius, 0), min(col + radius + 1, cols)
-    yy, xx = np.ogrid[r0:r1, c0:c1]
-    disk = (yy - row) ** 2 + (xx - col) ** 2 <= radius * radius
-    labels[r0:r1, c0:c1][disk] = value
 
 
 def click_seeds(clicks: Sequence[Click], shape, radius=CLICK_RADIUS) -> np.ndarray:
@@ -189,7 +172,7 @@ class GraphCutClicks(ClickMethod):
         Cost of a broken star-convexity implication around the object seeds
         (default :data:`STAR_WEIGHT`); ``None`` makes the star hard.
     box_star_weight : float, optional
-        The star's weight in a box cut (default :data:`BOX_STAR_WEIGHT`); ``None``
+        The star's weight in a box cut (default :data:`~.boxcut.BOX_STAR_WEIGHT`); ``None``
         keeps ``star_weight``. Positive clicks replace the box centre as star
         centres; a correction click lies on a missed part, often at the object's
         edge, and a strong star about it cut straight-edged wedges out of the
@@ -265,7 +248,7 @@ class GraphCutClicks(ClickMethod):
 
     def predict_box(self, box: Box, clicks: Sequence[Click] = (), cancel: Optional[CancelToken] = None,
                     strokes: Optional[np.ndarray] = None) -> np.ndarray:
-        """Object mask for a box and the clicks correcting it, in one cut (see :mod:`.box`).
+        """Object mask for a box and the clicks correcting it, in one cut (see :mod:`.boxcut`).
 
         Outside the box is hard background; positive clicks add object disks,
         negative clicks background disks (adaptive radii, measured on the previous
@@ -283,11 +266,9 @@ class GraphCutClicks(ClickMethod):
         box = check_box(box, self._shape)
         clicks = check_click_positions(clicks, self._shape)
         radii = self._box_click_radii(box, clicks)
-        seeds, fit = box_labels(box, self._shape, clicks, radii, CENTRE_RADIUS, strokes=strokes)
         star = self.star_weight if self.box_star_weight is None else self.box_star_weight
-        mask = self.session.segment(seeds, lam=self.lam, iterations=self.box_iterations, cancel=cancel,
-                                    fit_labels=fit, unary=box_edge_prior(box, self._shape),
-                                    star_weight=star) == 1
+        mask = cut_box(self.session, box, self._shape, clicks, radii, lam=self.lam, iterations=self.box_iterations,
+                       star_weight=star, strokes=strokes, cancel=cancel)
         self._last_box = (box, list(clicks), mask, radii)
         return mask
 
