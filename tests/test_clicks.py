@@ -282,3 +282,23 @@ def test_a_negative_click_removes_the_piece_it_lands_in(cat):
     removed = before & ~after
     assert not after[115, 170] and removed.sum() > np.pi * 8 ** 2  # more than the largest disk
     assert _pieces(after)[1] == 1
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 5, 8])
+def test_one_disk_for_clicks_and_point_prompts(radius):
+    """``pointcut.disk_mask`` and the click engine's seeds draw the same disks (issue 30, item 2)."""
+    from napari_deepseg.core.prompts.pointcut import disk_mask
+
+    rng = np.random.default_rng(radius)
+    shape = (23, 31)
+    clicks = [Click(int(r), int(c), bool(p)) for r, c, p in
+              zip(rng.integers(0, shape[0], 12), rng.integers(0, shape[1], 12), rng.random(12) < 0.5)]
+    clicks += [Click(0, 0, True), Click(shape[0] - 1, shape[1] - 1, False)]  # clipped at the corners
+    rr, cc = np.mgrid[: shape[0], : shape[1]]
+    for positive in (True, False):
+        mine = [c for c in clicks if c.positive == positive]
+        by_hand = np.zeros(shape, bool)
+        for c in mine:
+            by_hand |= (rr - c.row) ** 2 + (cc - c.col) ** 2 <= radius * radius
+        np.testing.assert_array_equal(disk_mask(shape, clicks, positive, radius), by_hand)
+        np.testing.assert_array_equal(click_seeds(mine, shape, radius) > 0, by_hand)
