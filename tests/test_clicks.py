@@ -62,10 +62,9 @@ def test_graphcut_predict_before_set_image():
         get_click_method("graphcut", features="rgb").predict([Click(1, 1, True)])
 
 
-@pytest.mark.parametrize("border", ["hard-until-negative", "hard", "soft"])
-def test_graphcut_one_click_on_a_disk(border):
+def test_graphcut_one_click_on_a_disk():
     image, truth = disk_image((60, 72), seed=3)
-    method = get_click_method("graphcut", features="rgb", border=border)
+    method = get_click_method("graphcut", features="rgb")
     method.set_image(image)
     rr, cc = np.nonzero(truth)
     mask = method.predict([Click(int(rr.mean()), int(cc.mean()), True)])
@@ -161,20 +160,20 @@ def test_adaptive_disks_follow_the_previous_mask():
     assert m._radii == [MAX_RADIUS, 5]
 
 
-@pytest.mark.parametrize("kwargs, message", [({"radius_mode": "huge"}, "radius_mode"), ({"border": "x"}, "border"),
-                                             ({"radius": -1}, "radius"), ({"lam": 0}, "lambda"),
-                                             ({"distance_weight": -1}, ">= 0")])
+@pytest.mark.parametrize("kwargs, message", [({"radius": -1}, "radius"), ({"lam": 0}, "lambda"),
+                                             ({"iterations": -1}, ">= 0"), ({"box_iterations": -1}, ">= 0")])
 def test_graphcut_click_options_are_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):
         get_click_method("graphcut", features="rgb", **kwargs)
 
 
-def test_distance_prior_and_fixed_radius_run():
-    image, truth = disk_image((60, 72), seed=2)
-    rr, cc = np.nonzero(truth)
-    m = get_click_method("graphcut", features="rgb", radius_mode="fixed", radius=3, distance_weight=2.0)
-    m.set_image(image)
-    assert iou(m.predict([Click(int(rr.mean()), int(cc.mean()), True)]), truth) > 0.85
+def test_rejected_click_options_are_gone():
+    """The ablations' losing variants are no options any more (issue 30, item 4)."""
+    import inspect
+
+    from napari_deepseg.core.prompts.clickcut import GraphCutClicks
+
+    assert not {"radius_mode", "border", "distance_weight"} & set(inspect.signature(GraphCutClicks).parameters)
 
 
 def _face_with_an_eye(seed=0):

@@ -12,6 +12,10 @@ click protocol is in ``docs/benchmarks.md``:
   click asks, so a correction near a thin part does not spill over the boundary.
 * **the image border is background**, always (a hard seed), also after the first
   negative click; objects touching the border lose that one-pixel ring only.
+
+The variants that lost (fixed disks, the border as background only until the
+first negative click or as appearance evidence only, a distance prior around the
+positive clicks) were options here once; their numbers stay in the docs.
 * **a soft star** around the object seeds (:data:`STAR_WEIGHT`): a hard star
   convexity about a click cuts everything behind a dark part of the object
   (the "shadow" of an eye seen from a click on the cheek) along straight rays;
@@ -36,7 +40,7 @@ from ..utils.progress import CancelToken, ProgressCallback
 from ..cut.session import DEFAULT_ITERATIONS, SegmentationSession
 from ..utils.validation import SCRIBBLE_BACKGROUND, SCRIBBLE_OBJECT, check_positive
 
-#: disk radius of a click with ``radius_mode="fixed"``
+#: disk radius of a click whose radius cannot be measured on a previous mask (see :class:`GraphCutClicks`)
 CLICK_RADIUS = 5
 #: radius of the first click's disk, and the largest adaptive radius
 MAX_RADIUS = 8
@@ -44,8 +48,6 @@ MAX_RADIUS = 8
 MIN_RADIUS = 2
 #: cost of one broken star-convexity implication (``None``: hard, the scribble cut's choice)
 STAR_WEIGHT = 60.0
-RADIUS_MODES = ("adaptive", "fixed")
-BORDER_MODES = ("hard", "hard-until-negative", "soft")
 
 
 def click_seeds(clicks: Sequence[Click], shape, radius=CLICK_RADIUS) -> np.ndarray:
@@ -130,21 +132,6 @@ def border_ring(shape) -> np.ndarray:
     return ring
 
 
-def distance_prior(clicks: Sequence[Click], shape, weight: float) -> np.ndarray:
-    """``(rows, cols)`` unary (object minus background): object costs grow with the distance to the nearest
-    positive click.
-
-    The cost is ``weight * min(d / s, 2)`` with ``s`` a quarter of the image
-    diagonal (an option of :class:`GraphCutClicks`; off by default).
-    """
-    far = np.ones(shape[:2], bool)
-    for c in clicks:
-        if c.positive:
-            far[c.row, c.col] = False
-    d = ndimage.distance_transform_edt(far)
-    return (weight * np.minimum(d / (0.25 * float(np.hypot(*shape[:2]))), 2.0)).astype(np.float32)
-
-
 @register_click_method("graphcut")
 class GraphCutClicks(ClickMethod):
     """Clicks as disk seeds for :class:`~napari_deepseg.core.cut.session.SegmentationSession`.
@@ -153,15 +140,10 @@ class GraphCutClicks(ClickMethod):
     ----------
     features : str
         Backbone of the session (``classic``, ``rgb``, ``resnet50``, ...).
-    radius_mode : {"adaptive", "fixed"}
-        ``adaptive`` (default): see the module docstring; ``fixed``: every disk has ``radius``.
     radius : int
-        Disk radius in ``fixed`` mode.
-    border : {"hard", "hard-until-negative", "soft"}
-        The image border as background: always a hard seed (default); only until the
-        first negative click; or, after it, only evidence for the appearance models.
-    distance_weight : float
-        Weight of :func:`distance_prior` (0, the default, turns it off).
+        Disk radius of a click whose adaptive radius cannot be measured: the
+        later clicks of a list that does not extend the last prediction's, and
+        clicks after a box with no box mask of the step before.
     iterations : int
         GrabCut-style refits of the appearance models.
     lam : float, optional
@@ -192,22 +174,16 @@ class GraphCutClicks(ClickMethod):
 
     takes_box = True
 
-    def __init__(self, features: str = "classic", radius_mode: str = "adaptive", radius: int = CLICK_RADIUS,
-                 border: str = "hard", distance_weight: float = 0.0, iterations: int = DEFAULT_ITERATIONS,
+    def __init__(self, features: str = "classic", radius: int = CLICK_RADIUS, iterations: int = DEFAULT_ITERATIONS,
                  lam: Optional[float] = None, box_iterations: int = BOX_ITERATIONS,
                  star_weight: Optional[float] = STAR_WEIGHT,
                  box_star_weight: Optional[float] = BOX_STAR_WEIGHT, **backbone_params):
-        if radius_mode not in RADIUS_MODES:
-            raise ValueError(f"radius_mode must be one of {', '.join(RADIUS_MODES)}; got {radius_mode!r}")
-        if border not in BORDER_MODES:
-            raise ValueError(f"border must be one of {', '.join(BORDER_MODES)}; got {border!r}")
         if not 0 <= int(radius) <= 100:
             raise ValueError(f"radius must be between 0 and 100 pixels, got {radius!r}")
-        if distance_weight < 0 or int(iterations) < 0 or int(box_iterations) < 0:
-            raise ValueError("distance_weight, iterations and box_iterations must be >= 0")
+        if int(iterations) < 0 or int(box_iterations) < 0:
+            raise ValueError("iterations and box_iterations must be >= 0")
         self.session = SegmentationSession(features, **backbone_params)
-        self.radius_mode, self.radius, self.border = radius_mode, int(radius), border
-        self.distance_weight, self.iterations = float(distance_weight), int(iterations)
+        self.radius, self.iterations = int(radius), int(iterations)
         self.lam = check_positive(lam, "lambda")
         self.box_iterations = int(box_iterations)
         self.star_weight = None if star_weight is None else check_positive(star_weight, "star_weight")
@@ -232,16 +208,9 @@ class GraphCutClicks(ClickMethod):
             raise RuntimeError("no image set: call set_image(image) before predict()")
         clicks = check_clicks(clicks, self._shape)
         seeds = click_seeds(clicks, self._shape, self._click_radii(clicks))
-        border = border_ring(self._shape) & (seeds == 0)
-        fit = None
-        if self.border == "hard" or not (seeds == SCRIBBLE_BACKGROUND).any():
-            seeds[border] = SCRIBBLE_BACKGROUND
-        elif self.border == "soft":
-            fit = seeds.copy()
-            fit[border] = SCRIBBLE_BACKGROUND
-        unary = distance_prior(clicks, self._shape, self.distance_weight) if self.distance_weight > 0 else None
-        mask = self.session.segment(seeds, lam=self.lam, iterations=self.iterations, cancel=cancel, unary=unary,
-                                    fit_labels=fit, star_weight=self.star_weight) == 1
+        seeds[border_ring(self._shape) & (seeds == 0)] = SCRIBBLE_BACKGROUND
+        mask = self.session.segment(seeds, lam=self.lam, iterations=self.iterations, cancel=cancel,
+                                    star_weight=self.star_weight) == 1
         mask = keep_pieces_touching(mask, seeds == SCRIBBLE_OBJECT)
         self._last = (list(clicks), mask)
         return mask
@@ -274,8 +243,6 @@ class GraphCutClicks(ClickMethod):
 
     def _box_click_radii(self, box: Box, clicks: list) -> list:
         """One disk radius per click after a box, each fixed when its click was made."""
-        if self.radius_mode == "fixed":
-            return [self.radius] * len(clicks)
         last = self._last_box
         if last is not None and last[0] == box and last[1] == clicks:
             return last[3]
@@ -285,8 +252,6 @@ class GraphCutClicks(ClickMethod):
 
     def _click_radii(self, clicks: list) -> list:
         """One disk radius per click, each fixed when its click was made."""
-        if self.radius_mode == "fixed":
-            return [self.radius] * len(clicks)
         last = self._last
         if last is not None and last[0] == clicks[:-1] and len(self._radii) == len(clicks) - 1:
             self._radii = self._radii + [adaptive_radius(clicks[-1], last[1])]
