@@ -378,3 +378,153 @@ def test_finished_folder_is_a_training_dataset_as_it_is(tmp_path):
     assert [s.stem for s in samples] == ["im0", "im1", "im2"] and samples[0].layout == "masks"
     image, target = read_sample(samples[2])
     assert image.shape == (40, 48, 3) and set(np.unique(target)) == {0, 1}
+
+
+# ============================================================================ replay
+def _annotate(folder, existing_mask):
+    """Three images annotated as the widgets would: the engines called directly, the results saved."""
+    from napari_deepseg.core import SegmentationSession
+    from napari_deepseg.core.prompts.base import get_click_method
+    from napari_deepseg.core.prompts.objects import commit_object, refine_scribbles
+
+    saved = {}
+    # image 0: strokes, the scribble cut's result is the mask
+    image = folder.read_image(0)
+    _, truth = disk_image((40, 48), seed=0)
+    strokes = disk_scribbles(truth, seed=0).astype(np.uint8)
+    session = SegmentationSession("classic")
+    session.set_image(image)
+    mask = session.segment(strokes, lam=8.0)
+    folder.save(0, ImageState(mask, [Step("scribbles", scribble_engine(session, lam=8.0), strokes=strokes)]))
+    saved[0] = mask
+    # image 1: two clicks one after the other, then a box committed as object 2
+    image = folder.read_image(1)
+    method = get_click_method("graphcut", features="classic")
+    method.set_image(image)
+    clicks = (Click(20, 24, True), Click(18, 30, True))
+    method.predict(clicks[:1])
+    labels = method.predict(clicks).astype(np.uint8)
+    box = Box(2, 2, 14, 16)
+    boxed = get_click_method("graphcut", features="classic")
+    boxed.set_image(image)
+    labels = commit_object(labels, boxed.predict_box(box, []), 2)
+    steps = [Step("clicks", click_engine("graphcut", features="classic"), clicks=clicks),
+             Step("box", click_engine("graphcut", features="classic"), box=box, target=2)]
+    folder.save(1, ImageState(labels, steps))
+    saved[1] = labels
+    # image 2: the existing mask refined with strokes near its edge
+    image = folder.read_image(2)
+    strokes = np.zeros((40, 48), np.uint8)
+    strokes[20, 30:34] = 1
+    old = existing_mask == 1
+    seeds, region = refine_scribbles(strokes, old, 6.0, others=(existing_mask != 0) & ~old)
+    session = SegmentationSession("classic")
+    session.set_image(image)
+    labels = commit_object(existing_mask, session.segment(seeds) == 1, 1, region)
+    folder.save(2, ImageState(labels, [Step("scribbles", scribble_engine(session), strokes=strokes, target=1,
+                                            refine=6.0)], start="existing"))
+    saved[2] = labels
+    return saved
+
+
+def test_replay_reproduces_the_saved_masks_bit_for_bit(tmp_path):
+    from napari_deepseg.core.dataset.replay import replay_folder, replay_state
+
+    images = _images(tmp_path, n=4)
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    start = np.zeros((40, 48), np.uint8)
+    start[10:28, 12:30] = 1
+    start[0:5, 0:5] = 3
+    Image.fromarray(start).save(existing / "im2.png")
+    with DatasetFolder.open(images, tmp_path / "out", existing=existing) as folder:
+        saved = _annotate(folder, start)
+        assert set(np.unique(saved[1])) == {0, 1, 2} and 0 < (saved[0] == 1).mean() < 0.5
+        assert not np.array_equal(saved[2], start)  # the strokes changed the object ...
+        assert np.array_equal(saved[2] == 3, start == 3)  # ... and no other one
+        folder.save(3, ImageState(np.ones((40, 48), np.uint8), edited=True))
+        for i in range(3):
+            got = replay_state(folder.read_image(i), folder.load(i), start=start if i == 2 else None)
+            np.testing.assert_array_equal(got, saved[i])
+        outcomes = replay_folder(folder)
+        assert [(o.name, o.outcome) for o in outcomes] == [("im0.png", "same"), ("im1.png", "same"),
+                                                          ("im2.png", "same"), ("im3.png", "kept")]
+        assert outcomes[3].reason == "edited by hand"
+        # a mask changed on disk (an older engine, say) is replaced by the replay, the old one kept
+        state = folder.load(1)
+        folder.save(1, ImageState(np.zeros((40, 48), np.uint8), state.steps))
+        assert [o.outcome for o in replay_folder(folder, indices=[1])] == ["changed"]
+        np.testing.assert_array_equal(folder.load(1).mask, saved[1])
+        assert int(read_labels(history.versions(tmp_path / "out", "im1")[-1][1]).max()) == 0
+
+
+def test_replay_failure_is_one_line_per_image(tmp_path):
+    from napari_deepseg.core.dataset.replay import replay_folder, replay_state
+
+    images = _images(tmp_path, n=2)
+    with DatasetFolder.open(images, tmp_path) as folder:
+        strokes = np.zeros((10, 10), np.uint8)
+        folder.save(0, ImageState(np.zeros((40, 48), np.uint8), [Step("scribbles", {}, strokes=strokes)]))
+        folder.save(1, ImageState(np.zeros((40, 48), np.uint8),
+                                  [Step("clicks", click_engine("no-such-method"), clicks=(Click(1, 1),))]))
+        out = replay_folder(folder)
+        assert [o.outcome for o in out] == ["failed", "failed"]
+        assert "strokes are (10, 10)" in out[0].reason and "unknown click method" in out[1].reason
+        with pytest.raises(ValueError, match="no steps"):
+            replay_state(np.zeros((4, 4)), ImageState())
+
+
+# ============================================================================ prefetch
+class _Folder:
+    def __init__(self, n, unreadable=()):
+        self.n, self.unreadable = n, set(unreadable)
+
+    def __len__(self):
+        return self.n
+
+    def neighbour(self, i, step):
+        j = i + step
+        while 0 <= j < self.n and j in self.unreadable:
+            j += step
+        return j if 0 <= j < self.n else None
+
+
+def test_prefetcher_keeps_the_current_image_and_its_two_neighbours():
+    from napari_deepseg.core.dataset.prefetch import Prefetcher
+
+    calls = []
+    pre = Prefetcher(_Folder(6, unreadable={3}), prepare=lambda i: calls.append(i) or f"p{i}")
+    assert pre.move(0) == [0, 1]
+    pre.prepare_pending()
+    assert pre.move(1) == [2] and pre.prepare_pending() == [2]
+    assert pre.move(2) == [4] and sorted(pre.prepared) == [1, 2]  # 3 is unreadable: 4 is next
+    assert not pre.put(0, "late p0")  # the user moved on: a late result is dropped
+    pre.prepare_pending()
+    assert sorted(pre.prepared) == [1, 2, 4] and pre.get(4) == "p4"
+    assert pre.move(5) == [5] and sorted(pre.prepared) == [4]
+    assert calls == [0, 1, 2, 4]
+
+
+def test_prefetcher_passes_over_an_image_that_cannot_be_prepared(tmp_path):
+    from napari_deepseg.core.dataset.prefetch import Prefetcher, make_preparer
+
+    images = _images(tmp_path, n=3)
+    (images / "im1.png").write_bytes(b"not an image")
+    with DatasetFolder.open(images, tmp_path) as folder:
+        errors = []
+        pre = Prefetcher(folder, make_preparer(folder, click_method="graphcut", click_params={"features": "classic"}))
+        pre.move(0)
+        assert pre.prepare_pending(lambda i, exc: errors.append(i)) == [0]
+        assert errors == [1] and folder.status(1) == "unreadable"
+        assert pre.pending() == [2] and pre.prepare_pending() == [2]
+        prepared = pre.get(0)
+        assert prepared.image.shape == (40, 48, 3) and prepared.session.is_image_set
+        assert prepared.clicks.session is prepared.session  # features computed once for both tools
+        # the prepared session answers as a fresh one does
+        _, truth = disk_image((40, 48), seed=0)
+        strokes = disk_scribbles(truth, seed=0)
+        from napari_deepseg.core import SegmentationSession
+
+        fresh = SegmentationSession("classic")
+        fresh.set_image(folder.read_image(0))
+        np.testing.assert_array_equal(prepared.session.segment(strokes), fresh.segment(strokes))
