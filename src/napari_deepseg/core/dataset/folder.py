@@ -258,6 +258,38 @@ class DatasetFolder:
             folder._write_status()
         return folder
 
+    @classmethod
+    def reopen(cls, output, images=None, read_only: bool = False) -> "DatasetFolder":
+        """Open an output folder with the image folder, pattern and existing masks its ``dataset.json`` names.
+
+        Parameters
+        ----------
+        output : path-like
+            An output folder written by :meth:`open`.
+        images : path-like, optional
+            Another image folder than the recorded one (the same file names).
+        read_only : bool
+            See :meth:`open`.
+
+        Raises
+        ------
+        ValueError
+            If ``output`` has no status file or its image folder is gone.
+        """
+        output = Path(output).expanduser()
+        status = output / STATUS_FILE
+        if not status.is_file():
+            raise ValueError(f"{output} is not a dataset output folder (no {STATUS_FILE} in it)")
+        _read_status(status)  # format and version checked
+        info = json.loads(status.read_text(encoding="utf-8"))
+        if images is None and not info.get("images"):
+            raise ValueError(f"{status} names no image folder: give it")
+        existing = info.get("existing")
+        if existing is not None and not Path(existing).is_dir():
+            existing = None  # the masks it started from are gone; the saved masks are all that is needed
+        return cls.open(info.get("images") if images is None else images, output, info.get("pattern"), existing,
+                        read_only=read_only)
+
     @property
     def read_only(self) -> bool:
         """Whether this session may not write (another holds the folder, or it was opened read-only)."""
@@ -520,6 +552,26 @@ class DatasetFolder:
             "format": STATUS_FORMAT, "version": STATUS_VERSION, "images": str(self.images),
             "pattern": self.pattern, "existing": None if self.existing is None else str(self.existing),
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "items": items})
+
+
+def read_summary(output) -> dict:
+    """``{"images": folder, "total": n, "counts": {status: n}}`` of an output folder, from its status file only.
+
+    Raises
+    ------
+    ValueError
+        If ``output`` has no status file, or it is not this plugin's.
+    """
+    status = Path(output).expanduser() / STATUS_FILE
+    if not status.is_file():
+        raise ValueError(f"{Path(output)} is not a dataset output folder (no {STATUS_FILE} in it)")
+    items = _read_status(status)
+    counts = {s: 0 for s in STATUSES}
+    for entry in items.values():
+        counts[entry.get("status") if entry.get("status") in STATUSES else NOT_STARTED] += 1
+    info = json.loads(status.read_text(encoding="utf-8"))
+    return {"images": info.get("images"), "total": len(items), "counts": counts,
+            "unreadable": {k: str(v.get("reason") or "") for k, v in items.items() if v.get("status") == UNREADABLE}}
 
 
 def _existing_masks(existing) -> dict:
