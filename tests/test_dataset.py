@@ -109,6 +109,12 @@ def test_save_is_cheap_when_nothing_changed(tmp_path):
         assert [p.name for p in folder.save(0, state)] == ["im0.json"]  # only the record changed
     with DatasetFolder.open(images, tmp_path) as folder:  # reopened: what is on disk is what was saved
         assert folder.save(0, state) == []
+        assert (tmp_path / "records" / "im0.strokes-1.png").is_file()
+        folder.save(0, ImageState(state.mask, state.steps[1:]))  # the strokes step removed: its file goes
+        assert not (tmp_path / "records" / "im0.strokes-1.png").exists()
+        with pytest.raises(ValueError, match=r"mask of im1.png has shape \(40, 47\) but the image is \(40, 48, 3\)"):
+            folder.save(1, ImageState(np.zeros((40, 47), np.uint8)))
+        assert folder.mask_path(1) is None
 
 
 def test_pattern_and_bad_folders(tmp_path):

@@ -436,9 +436,20 @@ class DatasetFolder:
 
     def _remember(self, i: int, state: ImageState) -> dict:
         digests = {"mask": None if state.mask is None else array_digest(state.mask),
-                   "strokes": [None if s.strokes is None else array_digest(s.strokes) for s in state.steps]}
+                   "strokes": [None if s.strokes is None else array_digest(s.strokes) for s in state.steps],
+                   "names": self._stroke_names(self._item(i), state)}
         self._digests[int(i)] = digests
         return digests
+
+    def _check_shape(self, i: int, mask) -> None:
+        """Refuse a mask whose shape is not the image's, one channel axis (at most 7 channels) aside."""
+        shape = self._header(i).get("shape")
+        if shape is None or mask is None:
+            return
+        shape, got = tuple(shape), tuple(np.shape(mask))
+        fits = {shape} | {shape[:k] + shape[k + 1:] for k in range(len(shape)) if shape[k] <= 7}
+        if got not in fits:
+            raise ValueError(f"the mask of {self._item(i).name} has shape {got} but the image is {shape}")
 
     def save(self, i: int, state: ImageState) -> list:
         """Save image ``i``'s state: its mask, stroke files and record, each atomically; cheap when unchanged.
@@ -470,6 +481,8 @@ class DatasetFolder:
             before = self._digests.get(int(i))
         now = {"mask": None if state.mask is None else array_digest(state.mask),
                "strokes": [None if s.strokes is None else array_digest(s.strokes) for s in state.steps]}
+        if before is None or now["mask"] != before["mask"]:
+            self._check_shape(i, state.mask)
         written = []
         if state.mask is not None and (before is None or now["mask"] != before["mask"]):
             written.append(self._write_mask(item, state.mask))
@@ -484,7 +497,9 @@ class DatasetFolder:
         if (before or {}).get("record") != record and _differs(self.record_path(i), record):
             written.append(atomic_write_json(self.record_path(i), record))
         now["record"] = record
-        self._remove_unused_strokes(item, strokes_files)
+        for name in set((before or {}).get("names") or ()) - set(strokes_files) - {None}:
+            (self.output / RECORDS / name).unlink(missing_ok=True)  # a step removed since the last save
+        now["names"] = strokes_files
         self._digests[int(i)] = now
         if written and item.status == NOT_STARTED:
             self.set_status(i, IN_PROGRESS)
@@ -512,12 +527,6 @@ class DatasetFolder:
             suffix = ".tif" if np.ndim(step.strokes) != 2 or np.max(step.strokes, initial=0) > 65535 else ".png"
             names.append(f"{item.stem}.strokes-{k + 1}{suffix}")
         return names
-
-    def _remove_unused_strokes(self, item: Item, names: list) -> None:
-        keep = {n for n in names if n}
-        for p in (self.output / RECORDS).glob(f"{item.stem}.strokes-*"):
-            if p.name not in keep and p.name.startswith(f"{item.stem}.strokes-") and p.name[0] != ".":
-                p.unlink(missing_ok=True)
 
     def _header(self, i: int) -> dict:
         """Name, shape, dtype and SHA-256 of image ``i``'s file (cached while the file is unchanged)."""
