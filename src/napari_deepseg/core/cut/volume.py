@@ -34,20 +34,16 @@ import numpy as np
 from ..utils import memory
 from . import multilevel
 from .appearance import MAX_SAMPLES_PER_CLASS, ImageMixture, SharedMixtureModel
+from .multilevel import BAND_RADIUS, MAX_GROWTH_ROUNDS
 from .palette import build_palette
+from .session import DEFAULT_LAMBDA
 from ..utils.progress import CancelToken, ProgressCallback, check, report
 from ..utils.validation import check_positive, lazy_view
 
-#: smoothness weight λ of the 3-D default (as the 2-D default preset)
-DEFAULT_LAMBDA = 20.0
 #: volumes from this many voxels on are cut coarse to fine
 MULTILEVEL_MIN_VOXELS = 1_000_000
 #: the coarse-to-fine cut halves the volume until its coarsest level has at most this many voxels
 COARSEST_VOXELS = 2_000_000
-#: half-width in voxels of the band re-solved around the boundary at each finer level
-BAND_RADIUS = 2
-#: growth rounds of a band at most
-MAX_GROWTH_ROUNDS = 8
 #: bytes per voxel of a single-level 3-D graph (nodes, 3 edges each, t-links, costs); estimate
 SINGLE_LEVEL_BYTES_PER_VOXEL = 350
 MODES = ("3d", "planes")
@@ -348,7 +344,8 @@ class VolumeSession:
         mode : {"3d", "planes"}
             A true 3-D cut, or every plane on its own (time series).
         lam, sigma : float, optional
-            Smoothness weight (default :data:`DEFAULT_LAMBDA`) and contrast scale (auto).
+            Smoothness weight (default: the 2-D default preset's,
+            ``session.DEFAULT_LAMBDA["default"]``) and contrast scale (auto).
         iterations : int
             GrabCut-style refits of the appearance model.
         multilevel : bool, optional
@@ -364,7 +361,7 @@ class VolumeSession:
             raise RuntimeError("no volume set: call set_image(volume) before segment()")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-        lam = DEFAULT_LAMBDA if lam is None else check_positive(lam, "lambda")
+        lam = DEFAULT_LAMBDA["default"] if lam is None else check_positive(lam, "lambda")
         sigma = check_positive(sigma, "sigma", minimum=1e-6)
         if int(iterations) < 0:
             raise ValueError(f"iterations must be >= 0, got {iterations!r}")
