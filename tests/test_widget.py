@@ -20,6 +20,7 @@ pytest.importorskip("pytestqt")
 from napari.layers import Labels  # noqa: E402
 
 from napari_deepseg._qt import _progress_bar, scribble_widget as sw  # noqa: E402
+from napari_deepseg._qt import _common  # noqa: E402
 from napari_deepseg._qt.scribble_widget import ScribbleSegmentationWidget  # noqa: E402
 
 WAIT_MS = 60_000
@@ -50,7 +51,7 @@ def widget(viewer, qtbot):
 def errors(monkeypatch):
     """Messages the widget sends to napari's ``show_error``."""
     seen = []
-    monkeypatch.setattr(sw, "show_error", seen.append)
+    monkeypatch.setattr(_common, "show_error", seen.append)
     return seen
 
 
@@ -501,8 +502,8 @@ def test_resnet50_with_random_weights(widget, viewer, qtbot, errors, tmp_path):
 
 
 def test_one_line():
-    assert sw.one_line(ValueError("first\nsecond")) == "first"
-    assert sw.one_line(ZeroDivisionError()) == "ZeroDivisionError"
+    assert _common.one_line(ValueError("first\nsecond")) == "first"
+    assert _common.one_line(ZeroDivisionError()) == "ZeroDivisionError"
 
 
 def test_triton_guard(monkeypatch, tmp_path):
@@ -615,7 +616,7 @@ def test_long_words_are_shortened_in_the_status_line(widget, viewer):
     widget.status.value = f"weights file not found: {path}"
     shown = widget.status.native.text()
     assert path not in shown and "…" in shown and shown.startswith("weights file not found: ")
-    assert max(len(w) for w in shown.split()) <= sw.STATUS_WORD_CHARS
+    assert max(len(w) for w in shown.split()) <= _common.STATUS_WORD_CHARS
     assert widget.status.value.endswith(path) and widget.status.tooltip.endswith(path)  # the whole text is kept
     assert widget.native.sizeHint().width() < 500
 

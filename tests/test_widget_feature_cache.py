@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover
 pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
-from napari_deepseg._qt import scribble_widget as sw  # noqa: E402
+from napari_deepseg._qt import _common  # noqa: E402
 from napari_deepseg.core.features.simple import ClassicFeatures  # noqa: E402
 
 WAIT_MS = 60_000
@@ -70,7 +70,7 @@ def test_empty_feature_cache_is_off(widget, qtbot, tmp_path):
 def test_feature_cache_on_a_file_is_a_notification(widget, tmp_path, monkeypatch):
     w, viewer, _ = widget
     seen = []
-    monkeypatch.setattr(sw, "show_error", seen.append)
+    monkeypatch.setattr(_common, "show_error", seen.append)
     path = tmp_path / "not-a-store.zarr"
     path.write_text("x")
     w.feature_cache.value = path

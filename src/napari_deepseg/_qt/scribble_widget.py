@@ -27,12 +27,10 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, PushButton,
-                               SpinBox)
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, LineEdit, PushButton, SpinBox
 from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error
-from qtpy.QtCore import QObject, QTimer, Signal, Slot
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy
 from superqt.utils import FunctionWorker
 
@@ -44,10 +42,10 @@ from ..core.prompts.objects import commit_object, next_free_id, refine_scribbles
 from ..core.utils.validation import SCRIBBLE_BACKGROUND, check_rgb_channels, check_scribbles, painted_labels
 from ..core.cut.volume import VolumeSession
 from . import _channels, _layers, _refine
+from ._common import DEVICES, ProgressRelay, StatusLine, notify, one_line, row
 from ._progress_bar import ThrottledProgress
 from ._torch_guard import guard_triton_import
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 #: the "3-D image" choice -> VolumeSession mode (None: the current plane, as for any stack)
 VOLUME_MODES = {"current plane": None, "3-D cut": "3d", "per plane": "planes"}
 DEFAULT_SIGMA_DISPLAY = 10.0
@@ -228,86 +226,6 @@ PREVIEW_MIN_PIXELS = 4_000_000
 #: (:class:`~napari_deepseg.core.cut.remote.ProcessSession`); ``None``: always in napari's process
 PROCESS_MIN_PIXELS = 4_000_000
 
-#: words longer than this (paths, URLs) are shortened in the middle in the status line
-STATUS_WORD_CHARS = 36
-
-
-def elide_words(text: str, width: int = STATUS_WORD_CHARS) -> str:
-    """``text`` with every word longer than ``width`` shortened in the middle (for a narrow status line).
-
-    Examples
-    --------
-    >>> elide_words("weights not found: /home/me/.cache/torch/hub/checkpoints/resnet50-0676ba61.pth", 20)
-    'weights not found: /home/me/…76ba61.pth'
-    """
-    def short(word: str) -> str:
-        if len(word) <= width:
-            return word
-        head = (width - 1) // 2
-        return word[:head] + "…" + word[len(word) - (width - 1 - head):]
-
-    return " ".join(short(w) for w in text.split(" "))
-
-
-class _StatusLine(Label):
-    """The status Label: wraps, shortens long words in the middle, keeps the whole text in its tooltip."""
-
-    @property
-    def value(self):
-        return self._full
-
-    @value.setter
-    def value(self, text) -> None:
-        self._full = "" if text is None else str(text)
-        try:
-            Label.value.fset(self, elide_words(self._full))
-            self.tooltip = self._full if self._full != elide_words(self._full) else None
-        except RuntimeError:  # the dock was closed while a worker was finishing
-            pass
-
-
-def one_line(exc: BaseException) -> str:
-    """First line of an exception's message; the type name for unexpected kinds.
-
-    Examples
-    --------
-    >>> one_line(ValueError("bad\\nmore"))
-    'bad'
-    >>> one_line(KeyError("x"))
-    "KeyError: 'x'"
-    """
-    from ._messages import error_text  # the widgets' wording, weights advice included
-
-    return error_text(exc)
-
-
-class _ProgressRelay(QObject):
-    """Carries progress (and coarse previews) from a worker thread to the main thread (queued signals)."""
-
-    progressed = Signal(int, int, int, str)
-    previewed = Signal(int, object)
-
-    def __init__(self, callback, parent=None, preview_callback=None):
-        super().__init__(parent)
-        self._callback = callback
-        self._preview_callback = preview_callback
-        self.progressed.connect(self._relay)
-        self.previewed.connect(self._relay_preview)
-
-    @Slot(int, int, int, str)
-    def _relay(self, rid, done, total, message):
-        self._callback(rid, done, total, message)
-
-    @Slot(int, object)
-    def _relay_preview(self, rid, labels):
-        if self._preview_callback is not None:
-            self._preview_callback(rid, labels)
-
-
-def _row(*widgets, label: str) -> Container:
-    """A horizontal, unlabelled group of widgets shown under one label."""
-    return Container(widgets=list(widgets), layout="horizontal", labels=False, label=label)
-
 
 class ScribbleSegmentationWidget(Container):
     """Dock widget: paint object (1) and background (2) scribbles, get a segmentation.
@@ -332,7 +250,7 @@ class ScribbleSegmentationWidget(Container):
         self._jobs: dict[int, Job] = {}
         self._latest = 0
         self._live_layer: Optional[Labels] = None
-        self._relay = _ProgressRelay(self._on_progress, parent=self.native, preview_callback=self._on_preview)
+        self._relay = ProgressRelay(self._on_progress, parent=self.native, preview_callback=self._on_preview)
         self._previewing: Optional[Job] = None  # the job whose coarse preview the result layer shows
         self._refine: Optional[_refine.Refinement] = None  # the label being refined
         #: the region the refine cut that the result layer holds may change (None: no such cut yet)
@@ -398,18 +316,18 @@ class ScribbleSegmentationWidget(Container):
         self.refine_button = PushButton(text="Refine label (R)",
                                         tooltip="correct that label with strokes; Commit writes it back under its id "
                                                 "(R over a label on the scribbles layer picks it)")
-        self.status = _StatusLine(value="")
+        self.status = StatusLine(value="")
         self.status.native.setWordWrap(True)  # long error messages must not widen the dock
         self.status.native.setMinimumWidth(10)  # nor the longest word
         # ... but the line takes the column's whole width instead of wrapping into a narrow column
         self.status.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.extend([
             self.image_combo, self.scribbles_combo, self.new_scribbles_button, self.backbone, self.preset,
-            _row(self.lam_auto, self.lam, label="λ"), _row(self.sigma_auto, self.sigma, label="σ"),
+            row(self.lam_auto, self.lam, label="λ"), row(self.sigma_auto, self.sigma, label="σ"),
             self.weights, self.device, self.channel_axis, self.rgb_channels, self.feature_cache, self.volume,
-            _row(self.segment_button, self.cancel_button, self.live, label=""),
-            _row(self.commit_button, label=""), self.refine_layer, self.refine_label, self.refine_bound,
-            _row(self.refine_button, label=""), self.status,
+            row(self.segment_button, self.cancel_button, self.live, label=""),
+            row(self.commit_button, label=""), self.refine_layer, self.refine_label, self.refine_bound,
+            row(self.refine_button, label=""), self.status,
         ])
 
     def _connect(self) -> None:
@@ -501,14 +419,14 @@ class ScribbleSegmentationWidget(Container):
         """Add an empty ``"<image> scribbles"`` layer for the selected image and select it."""
         image_layer = self.image_combo.value
         if image_layer is None:
-            self._notify("no image layer selected: open an image first")
+            notify(self.status, "no image layer selected: open an image first")
             return None
         try:
             axis = _channels.channel_axis_index(self.channel_axis.value)
             layer = _layers.new_scribbles_layer(self.viewer, image_layer) if axis is None else \
                 _channels.new_scribbles_layer(self.viewer, image_layer, axis)
         except ValueError as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc))
             return None
         self.reset_choices()
         self.scribbles_combo.value = layer
@@ -766,7 +684,7 @@ class ScribbleSegmentationWidget(Container):
             options = self.options()
             slot = self._slot(options)
         except (ValueError, TypeError, RuntimeError) as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc))
             return False
         self._last_strokes = (inputs.plane, strokes)
         job = Job(self._next_rid(), CancelToken(), image_layer, scribbles_layer, inputs,
@@ -797,7 +715,7 @@ class ScribbleSegmentationWidget(Container):
                 raise ValueError("refining works on the current plane: set '3-D image' to 'current plane'")
             refine = _refine.pick(self.viewer, self.image_combo.value, layer, label_id)
         except ValueError as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc))
             return False
         self._refine, self._refined = refine, None
         bound = _refine.bound(self.refine_bound.value, refine.mask.shape)
@@ -810,7 +728,7 @@ class ScribbleSegmentationWidget(Container):
         try:
             layer, label_id = _refine.label_at_cursor(self.viewer, self.refine_layer.value)
         except ValueError as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc))
             return False
         return self.refine(layer, label_id)
 
@@ -871,27 +789,27 @@ class ScribbleSegmentationWidget(Container):
         """
         image_layer, scribbles_layer = self.image_combo.value, self.scribbles_combo.value
         if self.busy:
-            self._notify("a segmentation is running: wait for it (or Cancel), then commit")
+            notify(self.status, "a segmentation is running: wait for it (or Cancel), then commit")
             return 0
         if self.refitting:  # the object as shown is committed; the background refit is dropped
             self._next_rid()
         if not isinstance(image_layer, Image):
-            self._notify("no image layer selected: open an image first")
+            notify(self.status, "no image layer selected: open an image first")
             return 0
         result = _layers.find_result_layer(self.viewer, _layers.result_name(image_layer),
                                            _layers.spatial_shape(image_layer), exclude=(scribbles_layer,))
         plane = _layers.current_plane(image_layer, self.viewer.dims.point)
         refine = self._refine
         if refine is not None and self._refined is None:
-            self._notify(f"label {refine.label_id} is being refined: paint strokes and Segment first, then commit")
+            notify(self.status, f"label {refine.label_id} is being refined: paint strokes and Segment first, then commit")
             return 0
         if refine is not None and (refine.layer not in self.viewer.layers or refine.plane != plane):
             self._refine = None
-            self._notify("the refined label's layer or plane is gone: pick the label again (Refine label, R)")
+            notify(self.status, "the refined label's layer or plane is gone: pick the label again (Refine label, R)")
             return 0
         mask = None if result is None else np.asarray(_layers.layer_array(result)[plane]) == 1
         if mask is None or not mask.any():
-            self._notify("nothing to commit: segment an object first (paint 1 on it, 2 around it)")
+            notify(self.status, "nothing to commit: segment an object first (paint 1 on it, 2 around it)")
             return 0
         objects = refine.layer if refine is not None else self._objects_layer(image_layer, create=True)
         old = np.asarray(_layers.layer_array(objects)[plane])
@@ -1079,7 +997,7 @@ class ScribbleSegmentationWidget(Container):
             return
         self._prepared = None  # the session may hold a half-prepared image
         self.status.value = "failed"
-        self._notify(one_line(exc))
+        notify(self.status, one_line(exc))
 
     def _on_finished(self, job: Job) -> None:
         self._jobs.pop(job.rid, None)
@@ -1148,8 +1066,3 @@ class ScribbleSegmentationWidget(Container):
         """Make a result layer added hidden visible (if it is still in the viewer)."""
         if layer in self.viewer.layers:
             layer.visible = True
-
-    def _notify(self, message: str) -> None:
-        """One line in napari's notification area (never a traceback dialog)."""
-        self.status.value = message
-        show_error(message)
