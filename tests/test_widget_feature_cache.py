@@ -50,9 +50,9 @@ def test_second_session_loads_features_from_the_cache(widget, qtbot, tmp_path, m
     assert calls == [1] and store.is_dir()
     first = np.array(viewer.layers["disk segmentation"].data)
     assert ((first == 1) == truth).mean() > 0.95
-    assert ("classic", (), str(store)) in w._sessions  # (the widget may also have prepared the image without it)
+    assert ("classic", (), str(store)) in w._pool.slots  # (the widget may also have prepared the image without it)
 
-    w._sessions.clear()  # a new session, as after restarting napari
+    w._pool.slots.clear()  # a new session, as after restarting napari
     viewer.layers.remove("disk segmentation")
     _run(w, qtbot)
     assert calls == [1], "the second session extracted the features again instead of loading them"
@@ -63,8 +63,8 @@ def test_empty_feature_cache_is_off(widget, qtbot, tmp_path):
     w, _, _ = widget
     assert w.options().feature_cache == ""
     _run(w, qtbot)
-    assert list(w._sessions) == [("classic", ())]
-    assert w._sessions[("classic", ())].session.feature_cache is None
+    assert list(w._pool.slots) == [("classic", ())]
+    assert w._pool.slots[("classic", ())].session.feature_cache is None
 
 
 def test_feature_cache_on_a_file_is_a_notification(widget, tmp_path, monkeypatch):
