@@ -120,7 +120,7 @@ def test_latest_request_wins(viewer, widget, qtbot):
     widget.predict()
     widget.predict()  # three requests: only the newest may write
     mask = _wait_mask(widget, qtbot)
-    assert widget._latest >= 3 and mask.any()
+    assert widget.runner.latest >= 3 and mask.any()
 
 
 def test_plane_clicks_rounds_and_filters():

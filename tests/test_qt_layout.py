@@ -51,3 +51,10 @@ def test_no_module_borrows_from_a_widget(path):
     if path.name == "__init__.py":
         return
     assert not imported_modules(path) & set(WIDGETS), f"{path.name} imports from a widget's module"
+
+
+@pytest.mark.parametrize("path", sorted(QT.glob("*.py")), ids=lambda p: p.name)
+def test_only_the_request_runner_starts_workers(path):
+    source = path.read_text()
+    starts = "create_worker" in source or "FunctionWorker" in source or "thread_worker" in source
+    assert starts == (path.name == "_tasks.py"), f"{path.name} starts workers itself: use _tasks.TaskRunner"

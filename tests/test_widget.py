@@ -20,7 +20,7 @@ pytest.importorskip("pytestqt")
 from napari.layers import Labels  # noqa: E402
 
 from napari_deepseg._qt import _progress_bar, scribble_widget as sw  # noqa: E402
-from napari_deepseg._qt import _common  # noqa: E402
+from napari_deepseg._qt import _common, _results  # noqa: E402
 from napari_deepseg._qt.scribble_widget import ScribbleSegmentationWidget  # noqa: E402
 from napari_deepseg.core import SegmentationSession  # noqa: E402
 from napari_deepseg.core.cut import service  # noqa: E402
@@ -361,7 +361,7 @@ def test_newest_request_wins(widget, viewer, qtbot, errors):
     select(widget, image_layer, scribbles)
     widget.preset.value = "default"  # slow enough to be superseded
     assert widget.segment()
-    first = next(iter(widget._jobs.values()))
+    first = next(iter(widget.runner._tasks.values()))
     swapped = scribbles.data.copy()
     swapped[scribbles.data == 1], swapped[scribbles.data == 2] = 2, 1
     scribbles.data = swapped
@@ -375,18 +375,30 @@ def test_newest_request_wins(widget, viewer, qtbot, errors):
     assert errors == []
 
 
-def test_stale_result_is_ignored(widget, viewer, qtbot):
+def test_stale_result_is_ignored(widget, viewer, qtbot, errors, monkeypatch):
     image_layer, scribbles, truth = add_disk(viewer)
     select(widget, image_layer, scribbles)
-    run(widget, qtbot)
+    qtbot.waitUntil(lambda: not widget._prepare_timer.isActive() and not widget.preparing, timeout=WAIT_MS)
+    release, calls = __import__("threading").Event(), []
+    original = service.run_request
+
+    def first_is_slow(slot, image, scribbles_, options, progress=None, cancel=None, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # the first request ends after the second one, wrongly (all zeros), then fails
+            release.wait(10)
+            return np.zeros(image.shape[:2], np.uint8)
+        return original(slot, image, scribbles_, options, progress=progress, cancel=cancel, **kwargs)
+
+    monkeypatch.setattr(service, "run_request", first_is_slow)
+    assert widget.segment()
+    assert widget.segment()  # a newer request; the first one ignores its cancel and returns later
+    qtbot.waitUntil(lambda: "updated" in widget.status.value, timeout=WAIT_MS)
     result = viewer.layers["disk segmentation"]
     before = result.data.copy()
-    old_job = sw.Job(widget._latest, sw.CancelToken(), image_layer, scribbles, None)
-    widget._next_rid()  # a newer request exists now
-    widget._on_returned(old_job, np.zeros_like(before))
-    np.testing.assert_array_equal(result.data, before)
-    widget._on_errored(old_job, ValueError("stale"))
-    assert widget.status.value != "stale"
+    release.set()
+    qtbot.waitUntil(lambda: not widget.runner.running, timeout=WAIT_MS)
+    np.testing.assert_array_equal(result.data, before)  # the stale zeros were dropped
+    assert iou(result.data == 1, truth) > 0.9 and "updated" in widget.status.value and errors == []
 
 
 # -- bad input --------------------------------------------------------------------------
@@ -582,13 +594,13 @@ def test_progress_names_the_levels_of_a_large_cut(widget, viewer, qtbot):
     select(widget, image_layer, scribbles)
     qtbot.waitUntil(lambda: not widget.preparing, timeout=WAIT_MS)
     seen = []
-    original = widget._on_progress
+    original = widget.runner._on_progress
 
     def record(rid, done, total, message):
         seen.append((done, total, message))
         original(rid, done, total, message)
 
-    widget._relay._callback = record
+    widget.runner._relay._callback = record
     run(widget, qtbot)
     levels = [m for _, _, m in seen if "level" in m]
     assert levels and "level 1 of" in levels[0] and "full resolution" in levels[-1]
@@ -703,7 +715,7 @@ def test_a_stroke_updates_locally_then_refits_in_the_background(widget, viewer, 
     scribbles.data = more
     run(widget, qtbot)
     if widget.refitting:  # the refit's stages follow what the update did, they do not replace it
-        widget._on_progress(widget._latest, 0, 1, "graph cut")
+        widget.runner._on_progress(widget.runner.latest, 0, 1, "graph cut")
         assert "refitting the whole image in the background: graph cut" in widget.status.value
     assert "updated locally" in widget.status.value, widget.status.value
     local = result.data.copy()
@@ -759,13 +771,13 @@ def test_a_large_image_shows_the_coarse_result_first(widget, viewer, qtbot, erro
     image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
     select(widget, image_layer, scribbles)
     shown = []
-    relay = widget._relay._preview_callback
+    relay = widget.runner._relay._preview_callback
 
     def record(rid, labels):
         relay(rid, labels)
         shown.append(np.array(viewer.layers["disk segmentation"].data, copy=True))
 
-    widget._relay._preview_callback = record
+    widget.runner._relay._preview_callback = record
     run(widget, qtbot)
     result = viewer.layers["disk segmentation"]
     assert len(shown) == 1 and iou(shown[0] == 1, truth) > 0.9  # the coarse result, shown in the layer
@@ -785,7 +797,7 @@ def test_a_large_image_shows_the_coarse_result_first(widget, viewer, qtbot, erro
 
 def test_a_large_result_layer_is_added_hidden_and_shown_after(widget, viewer, qtbot, errors, monkeypatch):
     """Issue 24: napari's creation of the layer and the first draw of its texture fall in two GUI pauses."""
-    monkeypatch.setattr(sw, "SHOW_LATER_MIN_PIXELS", 0)  # this image counts as large
+    monkeypatch.setattr(_results, "SHOW_LATER_MIN_PIXELS", 0)  # this image counts as large
     image_layer, scribbles, truth = add_disk(viewer)
     select(widget, image_layer, scribbles)
     inserted = []
@@ -799,7 +811,7 @@ def test_a_large_result_layer_is_added_hidden_and_shown_after(widget, viewer, qt
     assert viewer.layers.index(result) == viewer.layers.index(scribbles) - 1  # inserted just below the scribbles
     assert viewer.layers.selection.active is active
     viewer.layers.remove(result)  # removed before the delay ends: nothing to show, no error
-    monkeypatch.setattr(sw, "SHOW_DELAY_MS", 200)
+    monkeypatch.setattr(_results, "SHOW_DELAY_MS", 200)
     run(widget, qtbot)
     viewer.layers.remove(viewer.layers["disk segmentation"])
     qtbot.wait(300)
