@@ -15,7 +15,8 @@ from napari_deepseg.core.evaluation.metrics import iou
 from napari_deepseg.core.io.files import read_labels
 from napari_deepseg.core.prompts import Box, box_from_mask, box_on_plane, check_box, get_click_method, parse_box
 from napari_deepseg.core.prompts.base import Click
-from napari_deepseg.core.prompts.box import box_labels, clip_box, rectangle_plane
+from napari_deepseg.core.prompts.box import clip_box, rectangle_plane
+from napari_deepseg.core.prompts.boxcut import box_labels
 
 
 @pytest.fixture(scope="module")
@@ -284,7 +285,7 @@ def test_box_fit_takes_the_outer_ring_as_background():
 
 
 def test_box_edge_prior_rises_towards_the_sides_inside_the_box_only():
-    from napari_deepseg.core.prompts.box import box_edge_prior
+    from napari_deepseg.core.prompts.boxcut import box_edge_prior
 
     box = Box(10, 20, 50, 100)
     u = box_edge_prior(box, (60, 120), weight=4.0, width=0.1)
@@ -302,7 +303,7 @@ def test_box_unary_fast_path_matches_the_extra_costs():
     from napari_deepseg.core.cut.energy import Extra, costs_for, fit_appearance
     from napari_deepseg.core.cut.pyramid import _FineCosts
     from napari_deepseg.core.cut.session import SegmentationSession
-    from napari_deepseg.core.prompts.box import box_edge_prior
+    from napari_deepseg.core.prompts.boxcut import box_edge_prior
 
     image, truth = disk_image((64, 80), radius=16)
     session = SegmentationSession("classic")
@@ -334,3 +335,16 @@ def test_box_keeps_the_background_inside_the_box_out():
     method = get_click_method("graphcut", features="classic")
     method.set_image(image)
     assert iou(method.predict_box(box_from_mask(truth, 0.1, ignore=128)), truth, ignore=128) > 0.8
+
+
+def test_no_two_prompt_modules_import_each_other():
+    """The box is geometry; the box engine imports it, never the other way (issue 30, item 2)."""
+    from test_layout import CORE, core_imports
+
+    room = CORE / "prompts"
+    imports = {p.stem: {t.split(".", 1)[1] for t in core_imports(p) if t.startswith("prompts.")}
+               for p in room.glob("*.py") if p.stem != "__init__"}
+    pairs = [(a, b) for a, targets in imports.items() for b in targets if a < b and a in imports.get(b, ())]
+    assert pairs == []
+    assert imports["box"] == set()  # geometry only
+    assert "box" in imports["boxcut"] and "boxcut" in imports["clickcut"]

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..cut import graphcut, maxflow
 from ..cut.pyramid import MULTILEVEL_MIN_PIXELS
-from .base import Click, ClickMethod, check_clicks, register_click_method
+from .base import Click, ClickMethod, check_clicks, paint_disk, register_click_method
 from ..features import FeatureMap, get_extractor
 from ..features.base import upsample_grid
 from ..utils.progress import CancelToken, ProgressCallback, check, release_memory, report
@@ -216,7 +216,7 @@ def appearance_costs(fm: FeatureMap, d1: np.ndarray, d0: np.ndarray) -> tuple:
 
 
 def disk_mask(shape, clicks: Sequence[Click], positive: bool, radius: int) -> np.ndarray:
-    """Boolean mask of the disks of ``radius`` around the clicks of one sign.
+    """Boolean mask of the disks of ``radius`` around the clicks of one sign (:func:`~.base.paint_disk`'s disks).
 
     Examples
     --------
@@ -224,14 +224,9 @@ def disk_mask(shape, clicks: Sequence[Click], positive: bool, radius: int) -> np
     5
     """
     out = np.zeros(shape, bool)
-    rows, cols = shape
     for c in clicks:
-        if c.positive != positive:
-            continue
-        r0, r1 = max(c.row - radius, 0), min(c.row + radius + 1, rows)
-        c0, c1 = max(c.col - radius, 0), min(c.col + radius + 1, cols)
-        yy, xx = np.ogrid[r0:r1, c0:c1]
-        out[r0:r1, c0:c1] |= (yy - c.row) ** 2 + (xx - c.col) ** 2 <= radius * radius
+        if c.positive == positive:
+            paint_disk(out, c.row, c.col, radius, True)
     return out
 
 
