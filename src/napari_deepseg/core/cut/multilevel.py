@@ -324,12 +324,16 @@ def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=N
         Unary costs: ``(rows, cols)`` arrays, or ``cost_fg(flat) -> (fg, bg)`` giving
         both for the flat pixel indices asked (then ``cost_bg`` is ignored).
     nlinks : graphcut.NLinks or edge source
-        Pairwise weights: arrays, or an object with ``shape``, ``offsets`` and
-        ``weights(k, rows, cols)`` (:class:`ColourEdges`, :class:`ArrayEdges`).
+        Pairwise weights: arrays, or an object with ``shape``, ``offsets`` (one
+        offset per edge direction, one entry per axis) and ``weights(k, *coords)``
+        giving the weights of the edges ``(p, p + offsets[k])`` for pixels ``p`` at
+        ``coords`` (one array per axis) whose neighbour exists (:class:`ColourEdges`,
+        :class:`ArrayEdges`; the 3-D volume's face neighbours in
+        :mod:`~napari_deepseg.core.cut.volume`).
     init_fg : numpy.ndarray of bool
         Labelling outside the band (object = True).
     band : numpy.ndarray of bool
-        Pixels to re-solve.
+        Pixels (voxels: any dimension) to re-solve.
     hard_fg, hard_bg : numpy.ndarray of bool
         Seeds: always respected inside the band, also against a star
         implication from a fixed pixel outside it.
@@ -344,15 +348,38 @@ def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=N
     -------
     numpy.ndarray of bool
         The full-resolution object mask.
+
+    Notes
+    -----
+    The graph is solved by :func:`~napari_deepseg.core.cut.maxflow.min_cut`: BK,
+    or HPF for large bands where ``thinhpf`` is installed.
     """
-    return _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight)[0]
+    return solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight)[0]
 
 
-def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, star_weight=None):
-    """:func:`solve_band`, also returning the flat indices of the fixed pixels the solution contradicts."""
+def _neighbours(at: tuple, offset, shape):
+    """Which of the pixels at coordinates ``at`` have a neighbour ``p + offset`` inside ``shape``, and its flat index.
+
+    Examples
+    --------
+    >>> ok, flat = _neighbours((np.array([0, 1]), np.array([2, 2])), (1, 0), (2, 3))
+    >>> ok.tolist(), flat.tolist()
+    ([True, False], [5])
+    """
+    ok = np.ones(at[0].shape, bool)
+    for a, d, n in zip(at, offset, shape):
+        if d > 0:
+            ok &= a < n - d
+        elif d < 0:
+            ok &= a >= -d
+    return ok, np.ravel_multi_index(tuple(a[ok] + d for a, d in zip(at, offset)), shape)
+
+
+def solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, star_weight=None):
+    """:func:`solve_band`, also returning the flat indices of the fixed pixels the solution contradicts
+    (where a growing band grows: :func:`refine_band`)."""
     edges = ArrayEdges(nlinks) if isinstance(nlinks, graphcut.NLinks) else nlinks
     shape = edges.shape
-    rows, cols = shape
     flat_band = band.ravel()
     nodes = np.flatnonzero(flat_band)
     ids = np.full(flat_band.size, -1, np.int64) if flat_band.size < (1 << 22) else None
@@ -370,24 +397,21 @@ def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     src = np.asarray(cb, np.float64).copy()  # cost of background
     snk = np.asarray(cf, np.float64).copy()  # cost of object
     g = maxflow.EdgeList()
-    nr, nc = np.divmod(nodes, cols)
+    at = np.unravel_index(nodes, shape)  # the band pixels' coordinates, one array per axis
     pairs = []  # (band node, fixed pixel) of every edge across the band's edge
-    for k, (dr, dc) in enumerate(edges.offsets):
+    for k, off in enumerate(edges.offsets):
         # edges (p, p + off) with p in the band
-        qr, qc = nr + dr, nc + dc
-        ok = (qr >= 0) & (qr < rows) & (qc >= 0) & (qc < cols)
-        p_id, q_flat = np.flatnonzero(ok), qr[ok] * cols + qc[ok]
-        wp = edges.weights(k, nr[ok], nc[ok]).astype(np.float64)
+        ok, q_flat = _neighbours(at, off, shape)
+        p_id = np.flatnonzero(ok)
+        wp = edges.weights(k, *(a[ok] for a in at)).astype(np.float64)
         inside = flat_band[q_flat]
         g.add_edges(p_id[inside], node_id(q_flat[inside]), wp[inside], wp[inside])
         _fixed_neighbours(src, snk, p_id[~inside], fixed_fg[q_flat[~inside]], wp[~inside])
         pairs.append((p_id[~inside], q_flat[~inside]))
         # edges (p - off, p) with p in the band and p - off outside it
-        pr, pc = nr - dr, nc - dc
-        ok = (pr >= 0) & (pr < rows) & (pc >= 0) & (pc < cols)
-        other = pr[ok] * cols + pc[ok]
+        ok, other = _neighbours(at, tuple(-d for d in off), shape)
         out = ~flat_band[other]
-        wq = edges.weights(k, pr[ok][out], pc[ok][out]).astype(np.float64)
+        wq = edges.weights(k, *(a[ok][out] - d for a, d in zip(at, off))).astype(np.float64)
         _fixed_neighbours(src, snk, np.flatnonzero(ok)[out], fixed_fg[other[out]], wq)
         pairs.append((np.flatnonzero(ok)[out], other[out]))
     big = 1e9
@@ -443,34 +467,6 @@ def band_labels(label: np.ndarray, nodes: np.ndarray, fixed: np.ndarray, pairs: 
     p_all = np.concatenate([p for p, _ in pairs])
     q_all = np.concatenate([q for _, q in pairs])
     return out, np.unique(q_all[label[p_all] != fixed[q_all]])
-
-
-def solve_nodes(graph, src, snk, nodes: np.ndarray, fixed: np.ndarray, pairs: list):
-    """Add the t-links, solve, and write the band's labels over the fixed labelling.
-
-    Shared by the 2-D band (:func:`solve_band`) and the 3-D one (:mod:`~napari_deepseg.core.cut.volume`).
-
-    Parameters
-    ----------
-    graph : PyMaxflow's ``maxflow.GraphFloat``
-        The band's graph, one node per entry of ``nodes``, n-links added.
-    src, snk : numpy.ndarray
-        Per-node capacities to the source (cost of background) and sink (cost of object).
-    nodes : numpy.ndarray
-        Flat indices of the band's pixels.
-    fixed : numpy.ndarray of bool
-        Flat labelling outside the band (object = True).
-    pairs : list of tuple
-        ``(band node position, fixed flat index)`` arrays of every edge across the band's edge.
-
-    Returns
-    -------
-    tuple
-        ``(mask, contacts)`` as :func:`band_labels` gives them.
-    """
-    graph.add_grid_tedges(np.arange(nodes.size), src, snk)
-    graph.maxflow()
-    return band_labels(~graph.get_grid_segments(np.arange(nodes.size)), nodes, fixed, pairs)
 
 
 def grow(mask: np.ndarray, flat: np.ndarray, radius: int) -> np.ndarray:
@@ -542,7 +538,8 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     for rounds in range(1, max_rounds + 1):
         if on_round is not None and rounds > 1:
             on_round(rounds, int(np.count_nonzero(band)))
-        fg, contacts = _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight)
+        fg, contacts = solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star,
+                                          star_weight)
         nodes = int(np.count_nonzero(band))
         if not contacts.size or (nodes >= GROWTH_MIN_NODES and contacts.size < GROWTH_TOLERANCE * nodes):
             break
