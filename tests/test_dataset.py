@@ -314,6 +314,57 @@ def test_killed_writer_leaves_every_file_readable(tmp_path):
                 assert read_labels(p).shape == (400, 480)
 
 
+_HALF_WAY = textwrap.dedent("""
+    import os, sys, time
+    import numpy as np
+    sys.path.insert(0, sys.argv[1])
+    from napari_deepseg.core.dataset import DatasetFolder, ImageState
+    from napari_deepseg.core.io import atomic, files
+
+    folder = DatasetFolder.open(sys.argv[2], sys.argv[3])
+    folder.save(0, ImageState(mask=np.ones((40, 48), np.uint8)))
+    real_write, real_replace = files.write_labels, os.replace
+
+    def half_write(path, labels):  # the PNG's first half on disk, then the process hangs until killed
+        real_write(path, labels)
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        print("half", flush=True)
+        time.sleep(60)
+
+    def slow_replace(src, dst):  # the whole new file on disk, not renamed yet
+        if os.path.basename(os.path.dirname(dst)) == "masks":  # the mask itself (its old version is kept by now)
+            print("renaming", flush=True)
+            time.sleep(60)
+        real_replace(src, dst)
+
+    if sys.argv[4] == "half":
+        files.write_labels = half_write
+    else:
+        atomic.os.replace = slow_replace
+    folder.save(0, ImageState(mask=np.full((40, 48), 2, np.uint8)))
+""")
+
+
+@pytest.mark.parametrize("when", ["half", "renaming"])
+def test_write_killed_half_way_leaves_the_old_mask(tmp_path, when):
+    images = _images(tmp_path, n=1)
+    child = subprocess.Popen([sys.executable, "-c", _HALF_WAY, SRC, str(images), str(tmp_path), when],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == when, child.stderr.read()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    left = [p for p in (tmp_path / "masks").iterdir() if p.name != "im0.png"]
+    assert len(left) == 1 and ".tmp" in left[0].name  # killed in the middle of writing the new mask
+    np.testing.assert_array_equal(read_labels(tmp_path / "masks" / "im0.png"), np.ones((40, 48)))
+    with DatasetFolder.open(images, tmp_path) as folder:
+        assert not left[0].exists()
+        np.testing.assert_array_equal(folder.load(0).mask, np.ones((40, 48)))
+        assert folder.status(0) == "in-progress"
+
+
 def test_left_over_temporary_file_is_ignored_and_removed(tmp_path):
     images = _images(tmp_path, n=1)
     with DatasetFolder.open(images, tmp_path) as folder:

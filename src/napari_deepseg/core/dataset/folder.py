@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,6 +207,8 @@ class DatasetFolder:
         self._headers: dict = {}  # per item index: the image's shape, dtype and sha256
         self._hashes: dict = {}  # SHA-256 of existing masks by (path, mtime, size)
         self.message = ""
+        # saves may come from a worker (autosave) while the main thread sets a status: one at a time
+        self._busy = threading.RLock()
         if lock is not None and not lock.held:
             self.message = (f"output folder {output} is open in another session ({describe(lock.holder or {})}): "
                             "opened read-only")
@@ -338,9 +341,10 @@ class DatasetFolder:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
         self._check_writable()
         reason = " ".join(str(reason).split())
-        if (item.status, item.reason) != (status, reason):
-            item.status, item.reason = status, reason
-            self._write_status()
+        with self._busy:
+            if (item.status, item.reason) != (status, reason):
+                item.status, item.reason = status, reason
+                self._write_status()
 
     def counts(self) -> dict:
         """``{status: number of images}`` for every status (zeros included).
@@ -426,7 +430,8 @@ class DatasetFolder:
         # a mask with no record was put there by someone else: it is where the image starts from
         state = read_state(record) if record.is_file() else ImageState(start="existing" if item.existing else None)
         state.mask = None if mask_file is None else read_labels(mask_file)
-        self._remember(i, state)
+        with self._busy:
+            self._remember(i, state)
         return state
 
     # -- saving ---------------------------------------------------------------------------------
@@ -470,11 +475,20 @@ class DatasetFolder:
             If the folder is read-only.
         ValueError
             For a mask or strokes that cannot be written.
+
+        Notes
+        -----
+        Give arrays that nobody changes while the save runs: saving from a
+        worker thread, pass copies of a layer's data (painting changes it in place).
         """
         item = self._item(i)
         self._check_writable()
         if not isinstance(state, ImageState):
             raise TypeError(f"state must be an ImageState, got {type(state).__name__}")
+        with self._busy:
+            return self._save(i, item, state)
+
+    def _save(self, i: int, item: Item, state: ImageState) -> list:
         before = self._digests.get(int(i))
         if before is None and (self.mask_path(i) is not None or self.record_path(i).is_file()):
             self.load(i)  # the digests of what is on disk (a save after reopening, without a load)
