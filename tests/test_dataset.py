@@ -515,6 +515,34 @@ def test_replay_reproduces_the_saved_masks_bit_for_bit(tmp_path):
         assert int(read_labels(history.versions(tmp_path / "out", "im1")[-1][1]).max()) == 0
 
 
+def test_replay_on_the_originals_of_a_shrunk_copy(tmp_path):
+    from napari_deepseg.core import SegmentationSession
+    from napari_deepseg.core.dataset.replay import replay_folder
+
+    full, small = tmp_path / "full", tmp_path / "small"
+    full.mkdir()
+    small.mkdir()
+    image, truth = disk_image((80, 96), seed=3)
+    Image.fromarray(image).save(full / "a.png")
+    Image.fromarray(image).resize((48, 40), Image.BILINEAR).save(small / "a.png")
+    strokes = disk_scribbles(np.asarray(Image.fromarray(truth.astype(np.uint8)).resize((48, 40), Image.NEAREST)),
+                             width=2, margin=2, border=2).astype(np.uint8)
+    with DatasetFolder.open(small, tmp_path / "out") as folder:
+        session = SegmentationSession("classic")
+        session.set_image(folder.read_image(0))
+        folder.save(0, ImageState(session.segment(strokes), [Step("scribbles", scribble_engine(session),
+                                                                  strokes=strokes)]))
+    with DatasetFolder.reopen(tmp_path / "out", images=full) as folder:
+        out = replay_folder(folder)
+        assert [(o.outcome, o.reason) for o in out] == [("changed", "rescaled from 48x40 to 96x80")]
+        state = folder.load(0)
+        assert state.mask.shape == (80, 96) and state.strokes.shape == (80, 96)
+        iou = ((state.mask == 1) & truth).sum() / ((state.mask == 1) | truth).sum()
+        assert iou > 0.9
+        assert [o.outcome for o in replay_folder(folder)] == ["same"]  # the record matches its new image now
+    assert json.loads((tmp_path / "out" / STATUS_FILE).read_text())["images"] == str(full)
+
+
 def test_replay_failure_is_one_line_per_image(tmp_path):
     from napari_deepseg.core.dataset.replay import replay_folder, replay_state
 

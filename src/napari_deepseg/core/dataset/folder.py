@@ -667,8 +667,9 @@ def read_state(record_path) -> ImageState:
         name = s.get("strokes") if isinstance(s, dict) else None
         strokes = None if not name else read_labels(record_path.parent / name)
         steps.append(step_from_json(s, strokes))
+    image = obj.get("image") if isinstance(obj.get("image"), dict) else None
     return ImageState(mask=None, steps=steps, start="existing" if obj.get("start") else None,
-                      edited=bool(obj.get("edited")))
+                      edited=bool(obj.get("edited")), image=image)
 
 
 def _differs(path: Path, record: dict) -> bool:

@@ -107,12 +107,16 @@ class ImageState:
         ``"existing"`` when the first result was the existing mask being refined.
     edited : bool
         The mask holds edits no step reproduces (painted by hand): a replay keeps it.
+    image : dict, optional
+        The recorded image's ``name``, ``shape``, ``dtype`` and ``sha256``
+        (filled when a record is loaded; a save measures the file itself).
     """
 
     mask: Optional[np.ndarray] = None
     steps: list = field(default_factory=list)
     start: Optional[str] = None
     edited: bool = False
+    image: Optional[dict] = None
 
     @property
     def strokes(self) -> Optional[np.ndarray]:
