@@ -146,6 +146,7 @@ def test_pattern_and_bad_folders(tmp_path):
     (tmp_path / "other" / STATUS_FILE).write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="not a napari-deepseg dataset status file"):
         DatasetFolder.open(images, tmp_path / "other")
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == [STATUS_FILE]  # no lock left behind
 
 
 def test_unreadable_image_is_marked_and_passed_over(tmp_path):

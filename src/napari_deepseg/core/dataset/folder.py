@@ -249,7 +249,12 @@ class DatasetFolder:
         existing_files = _existing_masks(existing)
         output.mkdir(parents=True, exist_ok=True)
         lock = None if read_only else FolderLock(output)
-        saved = _read_status(output / STATUS_FILE)
+        try:
+            saved = _read_status(output / STATUS_FILE)
+        except ValueError:
+            if lock is not None:
+                lock.release()  # not this plugin's folder: leave no lock in it
+            raise
         items = _items(paths, saved, existing_files)
         folder = cls(images, output, pattern, None if existing is None else Path(existing).expanduser().resolve(),
                      items, lock, saved)
