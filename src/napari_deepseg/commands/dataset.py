@@ -12,6 +12,11 @@ def run_status(args) -> int:
     from ..core.dataset.folder import STATUSES, read_summary
 
     summary = read_summary(args.output)
+    if args.json:
+        import json
+
+        print(json.dumps({"output": str(args.output), **summary}, indent=1))
+        return 0
     counts, total = summary["counts"], summary["total"]
     print(f"{args.output}: {counts['done']}/{total} done")
     for status in STATUSES:
@@ -58,6 +63,8 @@ def add_parser(sub) -> None:
     verbs = ds.add_subparsers(dest="dataset_command", required=True)
     st = verbs.add_parser("status", help="print done/total and the number of images per status")
     st.add_argument("output", help="the dataset's output folder (holds dataset.json)")
+    st.add_argument("--json", action="store_true",
+                    help='print {"output", "images", "total", "counts": {status: n}, "unreadable": {name: reason}}')
     st.set_defaults(func=run_status)
     rp = verbs.add_parser("replay", help="re-create the masks from the saved records with the current engines",
                           description="Re-create every mask that has a record (strokes, clicks, boxes, engine) "
