@@ -109,6 +109,8 @@ def test_save_is_cheap_when_nothing_changed(tmp_path):
         assert [p.name for p in folder.save(0, state)] == ["im0.json"]  # only the record changed
     with DatasetFolder.open(images, tmp_path) as folder:  # reopened: what is on disk is what was saved
         assert folder.save(0, state) == []
+        wide = ImageState(state.mask.astype(np.int32), state.steps)  # napari's Labels data are often int32
+        assert folder.save(0, wide) == [] and history.versions(tmp_path, "im0") == []
         assert (tmp_path / "records" / "im0.strokes-1.png").is_file()
         folder.save(0, ImageState(state.mask, state.steps[1:]))  # the strokes step removed: its file goes
         assert not (tmp_path / "records" / "im0.strokes-1.png").exists()
