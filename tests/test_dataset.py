@@ -170,6 +170,18 @@ def test_unreadable_image_is_marked_and_passed_over(tmp_path):
         assert folder.status(1) == "not-started"
 
 
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "I;16"])
+def test_recorded_shape_is_the_shape_read_image_gives(tmp_path, mode):
+    from napari_deepseg.core.dataset.folder import image_header
+
+    pic = Image.fromarray(disk_image((12, 16), seed=0)[0]).convert("RGB")
+    pic = pic.convert("L").convert(mode) if mode in ("LA", "I;16") else pic.convert(mode)
+    pic.save(tmp_path / "a.png")
+    from napari_deepseg.core.io.files import read_image
+
+    assert tuple(image_header(tmp_path / "a.png")["shape"]) == read_image(tmp_path / "a.png").shape
+
+
 def test_same_stem_twice_is_skipped_with_the_reason(tmp_path):
     images = _images(tmp_path, n=1)
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(images / "im0.jpg")

@@ -161,10 +161,15 @@ def image_header(path) -> dict:
                 return {"shape": [int(s) for s in series.shape], "dtype": str(np.dtype(series.dtype))}
         from PIL import Image
 
-        with Image.open(p) as im:
+        with Image.open(p) as im:  # the shape read_image gives: palettes become RGB(A), gray + alpha gray
             bands = len(im.getbands())
+            if im.mode == "P":
+                bands = 4 if "transparency" in im.info else 3
+            elif im.mode in ("LA", "La"):
+                bands = 1
             shape = [im.height, im.width] + ([bands] if bands > 1 else [])
-            dtype = {"I;16": "uint16", "I;16B": "uint16", "I": "int32", "F": "float32"}.get(im.mode, "uint8")
+            dtype = {"I;16": "uint16", "I;16B": "uint16", "I": "int32", "F": "float32", "1": "bool"}.get(im.mode,
+                                                                                                       "uint8")
             return {"shape": shape, "dtype": dtype}
     except Exception as exc:  # noqa: BLE001 - any decoder failure is one line
         raise ValueError(f"cannot read the header of {p}: {type(exc).__name__}: {exc}") from None
