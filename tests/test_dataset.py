@@ -323,7 +323,7 @@ def test_killed_writer_leaves_every_file_readable(tmp_path):
                 state = folder.load(i)
                 assert state.mask.shape == (400, 480) and state.strokes.shape == (400, 480)
                 assert folder.status(i) in ("done", "in-progress")
-            for sub in ("masks", "records", "."):
+            for sub in ("masks", "records", ".", *(p.relative_to(tmp_path) for p in tmp_path.glob(".history/*"))):
                 assert not [p for p in (tmp_path / sub).iterdir() if ".tmp" in p.name]
             for _, p in history.versions(tmp_path, "im0"):
                 assert read_labels(p).shape == (400, 480)
@@ -386,11 +386,15 @@ def test_left_over_temporary_file_is_ignored_and_removed(tmp_path):
         folder.save(0, ImageState(mask=np.ones((40, 48), np.uint8)))
     tmp = temporary_name(tmp_path / "masks" / "im0.png")
     tmp.write_bytes(b"\x89PNG half written")
+    (tmp_path / ".history" / "im0").mkdir(parents=True)
+    kept_tmp = temporary_name(tmp_path / ".history" / "im0" / "0001.im0.png")
+    kept_tmp.write_bytes(b"\x89PNG half copied")
+    assert history.versions(tmp_path, "im0") == []  # never taken for a version
     from napari_deepseg.core.models.training.data import find_samples
 
     assert [s.mask.name for s in find_samples(tmp_path)] == ["im0.png"]  # the training reader ignores it
     with DatasetFolder.open(images, tmp_path) as folder:
-        assert not tmp.exists() and int(folder.load(0).mask.sum()) == 40 * 48
+        assert not tmp.exists() and not kept_tmp.exists() and int(folder.load(0).mask.sum()) == 40 * 48
 
 
 def test_second_session_is_read_only(tmp_path):

@@ -266,7 +266,8 @@ class DatasetFolder:
         if read_only:
             folder.message = f"output folder {output} opened read-only"
         if not folder.read_only:
-            for sub in (output, output / MASKS, output / RECORDS):
+            kept = output / history.HISTORY
+            for sub in (output, output / MASKS, output / RECORDS, *(kept.iterdir() if kept.is_dir() else ())):
                 remove_stale_temporaries(sub)
             folder._write_status()
         return folder
