@@ -20,7 +20,10 @@ pytest.importorskip("pytestqt")
 from napari.layers import Labels  # noqa: E402
 
 from napari_deepseg._qt import _progress_bar, scribble_widget as sw  # noqa: E402
+from napari_deepseg._qt import _common  # noqa: E402
 from napari_deepseg._qt.scribble_widget import ScribbleSegmentationWidget  # noqa: E402
+from napari_deepseg.core import SegmentationSession  # noqa: E402
+from napari_deepseg.core.cut import service  # noqa: E402
 
 WAIT_MS = 60_000
 
@@ -50,7 +53,7 @@ def widget(viewer, qtbot):
 def errors(monkeypatch):
     """Messages the widget sends to napari's ``show_error``."""
     seen = []
-    monkeypatch.setattr(sw, "show_error", seen.append)
+    monkeypatch.setattr(_common, "show_error", seen.append)
     return seen
 
 
@@ -240,10 +243,10 @@ def test_sessions_are_cached(widget, viewer, qtbot):
     widget.lam_auto.value = False
     widget.lam.value = 2.0
     run(widget, qtbot)
-    assert list(widget._sessions) == [("classic", ())]
+    assert list(widget._pool.slots) == [("classic", ())]
     widget.backbone.value = "rgb"
     run(widget, qtbot)
-    assert set(widget._sessions) == {("classic", ()), ("rgb", ())}
+    assert set(widget._pool.slots) == {("classic", ()), ("rgb", ())}
 
 
 @pytest.mark.parametrize(
@@ -497,12 +500,12 @@ def test_resnet50_with_random_weights(widget, viewer, qtbot, errors, tmp_path):
     assert errors == []
     result = viewer.layers["disk segmentation"]
     assert result.data.shape == truth.shape and set(np.unique(result.data)) <= {0, 1}
-    assert ("resnet50", (("weights", str(path)), ("device", "cpu"))) in widget._sessions
+    assert ("resnet50", (("weights", str(path)), ("device", "cpu"))) in widget._pool.slots
 
 
 def test_one_line():
-    assert sw.one_line(ValueError("first\nsecond")) == "first"
-    assert sw.one_line(ZeroDivisionError()) == "ZeroDivisionError"
+    assert _common.one_line(ValueError("first\nsecond")) == "first"
+    assert _common.one_line(ZeroDivisionError()) == "ZeroDivisionError"
 
 
 def test_triton_guard(monkeypatch, tmp_path):
@@ -531,7 +534,7 @@ def test_choosing_an_image_prepares_it_in_the_background(widget, viewer, qtbot, 
     select(widget, image_layer, scribbles)
     qtbot.waitUntil(lambda: widget._prepared is not None and not widget.preparing, timeout=WAIT_MS)
     assert starts == []  # no segmentation was asked for
-    slot = widget._sessions[("classic", ())]
+    slot = widget._pool.slots[("classic", ())]
     entry = slot.session._current
     assert entry is not None and entry.appearance is not None and entry.coarse is not None  # mixture, pyramid
     assert "ready" in widget.status.value
@@ -552,13 +555,13 @@ def test_cancel_stops_a_run_and_leaves_every_layer(widget, viewer, qtbot, errors
     qtbot.waitUntil(lambda: not widget._prepare_timer.isActive() and not widget.preparing, timeout=WAIT_MS)
     before = snapshot(viewer)
     release = __import__("threading").Event()
-    original = sw.run_request
+    original = service.run_request
 
     def slow(slot, image, scribbles_, options, progress=None, cancel=None, **kwargs):
         release.wait(10)  # a long cut: Cancel arrives while it runs
         return original(slot, image, scribbles_, options, progress=progress, cancel=cancel, **kwargs)
 
-    monkeypatch.setattr(sw, "run_request", slow)
+    monkeypatch.setattr(service, "run_request", slow)
     assert widget.segment()
     assert not widget.segment_button.enabled and widget.cancel_button.enabled
     widget.cancel_button.clicked.emit()  # what a click on Cancel does
@@ -615,7 +618,7 @@ def test_long_words_are_shortened_in_the_status_line(widget, viewer):
     widget.status.value = f"weights file not found: {path}"
     shown = widget.status.native.text()
     assert path not in shown and "…" in shown and shown.startswith("weights file not found: ")
-    assert max(len(w) for w in shown.split()) <= sw.STATUS_WORD_CHARS
+    assert max(len(w) for w in shown.split()) <= _common.STATUS_WORD_CHARS
     assert widget.status.value.endswith(path) and widget.status.tooltip.endswith(path)  # the whole text is kept
     assert widget.native.sizeHint().width() < 500
 
@@ -727,14 +730,14 @@ def test_a_new_stroke_cancels_the_background_refit(widget, viewer, qtbot, errors
     select(widget, image_layer, scribbles)
     run(widget, qtbot)
     release = __import__("threading").Event()
-    original = sw.run_request
+    original = service.run_request
 
     def slow(slot, image, scribbles_, options, progress=None, cancel=None, local=False):
         if not local:  # the background refit waits until the next stroke arrives
             release.wait(10)
         return original(slot, image, scribbles_, options, progress=progress, cancel=cancel, local=local)
 
-    monkeypatch.setattr(sw, "run_request", slow)
+    monkeypatch.setattr(service, "run_request", slow)
     more = np.array(scribbles.data)
     more[100:121, 200:221] = 2
     scribbles.data = more
@@ -824,20 +827,20 @@ def test_add_result_layer_takes_a_whole_writeable_plane_as_it_is(viewer):
 
 
 def test_large_planes_are_cut_in_a_child_process(widget, viewer, qtbot, errors, monkeypatch):
-    monkeypatch.setattr(sw, "PROCESS_MIN_PIXELS", 0)  # this 320 x 400 image counts as large
+    monkeypatch.setattr(service, "PROCESS_MIN_PIXELS", 0)  # this 320 x 400 image counts as large
     widget.preset.value = "default"
     image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
     select(widget, image_layer, scribbles)
     run(widget, qtbot)
     result = viewer.layers["disk segmentation"]
-    (slot,) = widget._sessions.values()
+    (slot,) = widget._pool.slots.values()
     assert slot.remote is not None and slot.last is slot.remote and not slot.session.is_image_set
-    monkeypatch.setattr(sw, "PROCESS_MIN_PIXELS", None)  # the same request in this process
-    reference = sw.run_request(sw.SessionSlot(sw.SegmentationSession("classic")), np.asarray(image_layer.data),
+    monkeypatch.setattr(service, "PROCESS_MIN_PIXELS", None)  # the same request in this process
+    reference = service.run_request(service.SessionSlot(SegmentationSession("classic")), np.asarray(image_layer.data),
                                np.asarray(scribbles.data), widget.options())
     np.testing.assert_array_equal(result.data, reference)
     assert iou(result.data == 1, truth) > 0.9
-    monkeypatch.setattr(sw, "PROCESS_MIN_PIXELS", 0)
+    monkeypatch.setattr(service, "PROCESS_MIN_PIXELS", 0)
     more = np.array(scribbles.data)
     more[100:121, 200:221] = 2
     scribbles.data = more
@@ -845,7 +848,7 @@ def test_large_planes_are_cut_in_a_child_process(widget, viewer, qtbot, errors, 
     qtbot.waitUntil(lambda: not widget.refitting, timeout=WAIT_MS)
     assert not result.data[100:121, 200:221].any() and iou(result.data == 1, truth) > 0.9
     child = slot.remote._proc
-    monkeypatch.setattr(sw, "MAX_SESSIONS", 1)
+    monkeypatch.setattr(service, "MAX_SESSIONS", 1)
     widget.backbone.value = "rgb"
     widget._slot(widget.options())  # drops the classic session: its child process ends
     assert child.wait(timeout=10) is not None and slot.remote is None
@@ -892,7 +895,7 @@ def test_cancel_after_the_preview_puts_the_layer_back(widget, viewer, qtbot, err
         cancel.raise_if_cancelled()
         raise AssertionError("the run should have been cancelled")
 
-    monkeypatch.setattr(sw, "run_request", slow)
+    monkeypatch.setattr(service, "run_request", slow)
     assert widget.segment()
     qtbot.waitUntil(lambda: (viewer.layers["disk segmentation"].data == 1).all(), timeout=WAIT_MS)
     widget.cancel_button.clicked.emit()
@@ -906,38 +909,38 @@ def test_cancel_after_the_preview_puts_the_layer_back(widget, viewer, qtbot, err
 
 
 def test_the_session_cache_keeps_the_most_recently_used(widget, viewer, qtbot, monkeypatch, tmp_path):
-    monkeypatch.setattr(sw, "MAX_SESSIONS", 2)
+    monkeypatch.setattr(service, "MAX_SESSIONS", 2)
     image_layer, scribbles, _ = add_disk(viewer)
     select(widget, image_layer, scribbles)
     run(widget, qtbot)  # classic
-    classic = widget._sessions[("classic", ())]
+    classic = widget._pool.slots[("classic", ())]
     widget.backbone.value = "rgb"
     run(widget, qtbot)
     widget.backbone.value = "classic"
     run(widget, qtbot)  # classic is the most recent again: rgb is the least recently used
-    assert list(widget._sessions) == [("rgb", ()), ("classic", ())]
-    assert widget._sessions[("classic", ())] is classic  # reused, features and all
+    assert list(widget._pool.slots) == [("rgb", ()), ("classic", ())]
+    assert widget._pool.slots[("classic", ())] is classic  # reused, features and all
     widget.feature_cache.value = str(tmp_path / "features.zarr")  # a third session key
     run(widget, qtbot)
-    assert len(widget._sessions) == 2 and ("rgb", ()) not in widget._sessions  # rgb was dropped
-    assert widget._sessions[("classic", ())] is classic
+    assert len(widget._pool.slots) == 2 and ("rgb", ()) not in widget._pool.slots  # rgb was dropped
+    assert widget._pool.slots[("classic", ())] is classic
 
 
 def test_refused_options_drop_no_session(widget, viewer, qtbot, monkeypatch, tmp_path, errors):
-    monkeypatch.setattr(sw, "MAX_SESSIONS", 2)
+    monkeypatch.setattr(service, "MAX_SESSIONS", 2)
     image_layer, scribbles, _ = add_disk(viewer)
     select(widget, image_layer, scribbles)
     run(widget, qtbot)  # classic
     widget.backbone.value = "rgb"
     run(widget, qtbot)
-    kept = dict(widget._sessions)
+    kept = dict(widget._pool.slots)
     (tmp_path / "not-a-folder").write_text("x")
     widget.feature_cache.value = str(tmp_path / "not-a-folder")  # a new session key the session refuses
     assert not widget.segment()
     assert "is a file" in errors[-1]
     qtbot.wait(3 * sw.PREPARE_DELAY_MS)  # the background preparation tries it too
-    assert widget._sessions == kept  # both sessions kept, the same objects
-    assert all(widget._sessions[key] is slot for key, slot in kept.items())
+    assert widget._pool.slots == kept  # both sessions kept, the same objects
+    assert all(widget._pool.slots[key] is slot for key, slot in kept.items())
 
 
 def test_refine_a_label_with_strokes(widget, viewer, qtbot, errors):

@@ -18,7 +18,7 @@ from superqt.utils import FunctionWorker
 
 from ..core.utils.progress import Cancelled, CancelToken
 from ._progress_bar import ThrottledProgress
-from .scribble_widget import _ProgressRelay
+from ._common import ProgressRelay
 
 
 @dataclass
@@ -43,7 +43,7 @@ class TaskRunner:
         self._latest = 0
         self._tasks: dict[int, Task] = {}
         self._parent = parent
-        self._relay = _ProgressRelay(self._on_progress, parent=parent)
+        self._relay = ProgressRelay(self._on_progress, parent=parent)
 
     @property
     def busy(self) -> bool:

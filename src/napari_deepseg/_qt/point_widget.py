@@ -37,7 +37,6 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox
 from napari.layers import Image, Labels, Points, Shapes
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 from superqt.utils import FunctionWorker
 
@@ -48,10 +47,10 @@ from ..core.prompts.objects import commit_object, deepest_point, next_free_id, r
 from ..core.features import available_backbones
 from ..core.utils.progress import Cancelled, CancelToken
 from . import _layers, _refine
+from ._common import DEVICES, notify, one_line
 from ._torch_guard import guard_triton_import
 
 PREDICTORS = ("graphcut", "points-graphcut", "pointclip")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 POSITIVE_COLOUR = "lime"
 NEGATIVE_COLOUR = "red"
 ROLE_PROMPTS = "prompts"
@@ -167,13 +166,6 @@ def plane_clicks(points: np.ndarray, positive: np.ndarray, plane: tuple) -> list
     return out
 
 
-def one_line(exc: BaseException) -> str:
-    """First line of an exception's message (type name for unexpected kinds)."""
-    from ._messages import error_text  # the widgets' wording (this widget has no weights field)
-
-    return error_text(exc, field=None)
-
-
 class PointPromptWidget(Container):
     """Dock widget: positive/negative point prompts → a mask → committed instances.
 
@@ -261,7 +253,7 @@ class PointPromptWidget(Container):
         """Add an empty ``"<image> prompts"`` Points layer in add mode and select it."""
         image_layer = self.image_combo.value
         if image_layer is None:
-            self._notify("no image layer selected: open an image first")
+            notify(self.status, "no image layer selected: open an image first")
             return None
         ndim = len(_layers.spatial_shape(image_layer))
         layer = self.viewer.add_points(
@@ -321,7 +313,7 @@ class PointPromptWidget(Container):
         """Add (or reuse) the ``"<image> box"`` Shapes layer with the rectangle tool selected."""
         image_layer = self.image_combo.value
         if image_layer is None:
-            self._notify("no image layer selected: open an image first")
+            notify(self.status, "no image layer selected: open an image first")
             return None
         ndim = len(_layers.spatial_shape(image_layer))
         name = f"{image_layer.name} box"
@@ -360,7 +352,7 @@ class PointPromptWidget(Container):
         try:
             refine = _refine.pick(self.viewer, image_layer, layer, label_id)
         except ValueError as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc, field=None))
             return False
         self._refine = refine
         self._show(image_layer, refine.plane, refine.mask, self._next_rid())
@@ -373,7 +365,7 @@ class PointPromptWidget(Container):
         try:
             layer, label_id = _refine.label_at_cursor(self.viewer, self.refine_layer.value)
         except ValueError as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc, field=None))
             return False
         return self.refine(layer, label_id)
 
@@ -468,12 +460,12 @@ class PointPromptWidget(Container):
             if self._box_layer is not None and self._box_layer in self.viewer.layers and len(self._box_layer.data):
                 return self._predict_box_only(auto)
             if auto:
-                self.status.value = one_line(exc)
+                self.status.value = one_line(exc, field=None)
             else:
-                self._fail(one_line(exc))
+                self._fail(one_line(exc, field=None))
             return False
         except ValueError as exc:
-            self._fail(one_line(exc))
+            self._fail(one_line(exc, field=None))
             return False
         return self._start(image_layer, plane, image, clicks, box)
 
@@ -486,7 +478,7 @@ class PointPromptWidget(Container):
         try:
             box = box_from_shapes(self._box_layer, _layers.spatial_shape(image_layer), plane)
         except ValueError as exc:
-            self._fail(one_line(exc))
+            self._fail(one_line(exc, field=None))
             return False
         image = np.array(_layers.layer_array(image_layer)[plane], copy=True)
         return self._start(image_layer, plane, image, [], box)
@@ -513,7 +505,7 @@ class PointPromptWidget(Container):
             if (box is not None or refine is not None) and not getattr(slot.method, "takes_box", False):
                 raise ValueError(f"predictor {self.predictor.value} takes no box or refinement: use graphcut")
         except (ValueError, TypeError, RuntimeError) as exc:
-            self._fail(one_line(exc))
+            self._fail(one_line(exc, field=None))
             return False
         protected = self._protected(image_layer, plane)
         old = None if refine is None else refine.mask
@@ -562,7 +554,7 @@ class PointPromptWidget(Container):
     def _on_errored(self, rid: int, exc: BaseException) -> None:
         if isinstance(exc, Cancelled) or rid != self._latest:
             return
-        self._fail(one_line(exc))
+        self._fail(one_line(exc, field=None))
 
     # -- layers -------------------------------------------------------------------------
     def _role_layer(self, image_layer, role: str, name: str, dtype, colormap=None) -> Labels:
@@ -609,11 +601,11 @@ class PointPromptWidget(Container):
         Clears the prompts; returns the id (0: nothing committed, a notification says why).
         """
         if self._mask is None or self.busy:
-            self._notify("nothing to commit: draw a box or add a positive point and wait for its mask")
+            notify(self.status, "nothing to commit: draw a box or add a positive point and wait for its mask")
             return 0
         image_layer, plane, mask = self._mask
         if image_layer not in self.viewer.layers:
-            self._notify("the image layer was removed")
+            notify(self.status, "the image layer was removed")
             return 0
         active = self.viewer.layers.selection.active
         refine = self._refine
@@ -668,8 +660,4 @@ class PointPromptWidget(Container):
             if image_layer in self.viewer.layers:
                 self._show(image_layer, plane, None, self._latest)
             self._mask = None
-        self._notify(message)
-
-    def _notify(self, message: str) -> None:
-        self.status.value = message
-        show_error(message)
+        notify(self.status, message)

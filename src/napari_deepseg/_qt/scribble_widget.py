@@ -11,43 +11,40 @@ Threading rules (see ``docs/architecture.md``):
   a new request cancels the running one;
 * signals are connected before the worker starts; layers are only touched on
   the main thread, when ``returned`` fires, and only for the newest request;
-* one :class:`SegmentationSession` (and a lock) per backbone and parameters, so
-  features are cached between requests and never computed twice at once; the
-  :data:`MAX_SESSIONS` most recently used are kept.
+* the sessions, their locks and the worker bodies are
+  :mod:`napari_deepseg.core.cut.service`'s: one :class:`SegmentationSession` (and a
+  lock) per backbone and parameters, so features are cached between requests and
+  never computed twice at once; the ``MAX_SESSIONS`` most recently used are kept.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, PushButton,
-                               SpinBox)
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, LineEdit, PushButton, SpinBox
 from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error
-from qtpy.QtCore import QObject, QTimer, Signal, Slot
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy
 from superqt.utils import FunctionWorker
 
-from ..core import PRESETS, SegmentationSession, available_backbones, get_extractor
-from ..core.utils.progress import CancelToken, Cancelled
-from ..core.cut.remote import ProcessSession
+from ..core import PRESETS, available_backbones, get_extractor
+from ..core.cut import service
+from ..core.cut.service import Options, SessionSlot
 from ..core.cut.session import DEFAULT_LAMBDA
+from ..core.utils.progress import CancelToken, Cancelled
 from ..core.prompts.objects import commit_object, next_free_id, refine_scribbles
 from ..core.utils.validation import SCRIBBLE_BACKGROUND, check_rgb_channels, check_scribbles, painted_labels
-from ..core.cut.volume import VolumeSession
 from . import _channels, _layers, _refine
+from ._common import DEVICES, ProgressRelay, StatusLine, notify, one_line, row
 from ._progress_bar import ThrottledProgress
 from ._torch_guard import guard_triton_import
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 #: the "3-D image" choice -> VolumeSession mode (None: the current plane, as for any stack)
 VOLUME_MODES = {"current plane": None, "3-D cut": "3d", "per plane": "planes"}
 DEFAULT_SIGMA_DISPLAY = 10.0
@@ -59,81 +56,6 @@ PREPARE_DELAY_MS = 100
 SHOW_LATER_MIN_PIXELS = 4_000_000
 #: delay before a hidden result layer is shown, so that the timers already due run in between
 SHOW_DELAY_MS = 25
-
-
-@dataclass(frozen=True)
-class Options:
-    """What the widget's controls say, read once per request on the main thread."""
-
-    backbone: str
-    preset: str
-    lam: Optional[float]
-    sigma: Optional[float]
-    params: tuple = ()
-    #: zarr feature cache path ("" = off), passed to the session
-    feature_cache: str = ""
-    #: the image's channel axis as the data holds it (``None``: napari's RGB / grayscale layout)
-    channel_axis: Optional[int] = None
-    #: a 3-D image segmented whole: ``"3d"`` or ``"planes"`` (``None``: the current plane only)
-    volume: Optional[str] = None
-    #: the image layer's voxel size ``(z, y, x)`` for the 3-D edges
-    spacing: tuple = ()
-
-    @property
-    def session_key(self) -> tuple:
-        """Sessions are shared between requests with the same backbone, parameters (and feature cache)."""
-        if self.volume:
-            return ("volume",)
-        return (self.backbone, self.params, self.feature_cache) if self.feature_cache else (self.backbone, self.params)
-
-
-@dataclass
-class SessionSlot:
-    """A session and the lock that keeps two workers from using it at once.
-
-    Planes of at least :data:`PROCESS_MIN_PIXELS` pixels are cut by a second
-    session with the same options in a child process (``remote``, started on
-    first use), so that the cut's C extensions, which hold Python's GIL, never
-    pause napari's GUI thread.
-    """
-
-    session: SegmentationSession
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    #: the same session's options, for the child process's session
-    backbone: str = "classic"
-    session_kwargs: dict = field(default_factory=dict)
-    remote: Optional[ProcessSession] = None
-    #: the session the last request of this slot used (its ``last_local`` is the one to read)
-    last: Optional[object] = None
-
-    def for_image(self, image, options: "Options"):
-        """The session that cuts ``image``: the child process's for large planes, else the one in this process."""
-        plane = int(np.prod(np.shape(image)[:2])) if options.channel_axis is None else int(np.size(image))
-        if options.volume or PROCESS_MIN_PIXELS is None or plane < PROCESS_MIN_PIXELS:
-            self.last = self.session
-        else:
-            if self.remote is None:
-                self.remote = ProcessSession(self.backbone, **self.session_kwargs)
-            self.last = self.remote
-        return self.last
-
-    def close(self) -> bool:
-        """Stop the child process unless a worker is using this slot (it then stops when the slot is freed).
-
-        Returns
-        -------
-        bool
-            Whether nothing of the slot runs any more.
-        """
-        if not self.lock.acquire(blocking=False):
-            return False
-        try:
-            if self.remote is not None:
-                self.remote.close()
-                self.remote = None
-        finally:
-            self.lock.release()
-        return True
 
 
 @dataclass
@@ -163,151 +85,8 @@ class Job:
     said: str = ""
 
 
-def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=None, cancel=None,
-                local: bool = False, preview=None) -> np.ndarray:
-    """Worker body: features (cached by the session) and one cut.
-
-    Parameters
-    ----------
-    slot : SessionSlot
-        The session to use and its lock.
-    image, scribbles : numpy.ndarray
-        Copies of the current plane.
-    options : Options
-        Preset, λ and σ.
-    progress, cancel
-        See :mod:`napari_deepseg.core.utils.progress`.
-    local : bool
-        A local update where it applies (``SegmentationSession.segment(local=True)``:
-        only a window around the changed strokes is re-solved; the session's
-        ``last_local`` says whether it was).
-    preview : callable, optional
-        Receives the coarse result of a whole coarse-to-fine cut before the bands refine it.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(rows, cols)`` labels.
-    """
-    with slot.lock:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        session = slot.for_image(image, options)
-        if options.volume:  # the whole volume: a 3-D cut or every plane on its own
-            session.set_image(image, spacing=options.spacing, progress=progress, cancel=cancel)
-            return session.segment(scribbles, mode=options.volume, lam=options.lam, sigma=options.sigma,
-                                   progress=progress, cancel=cancel)
-        session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
-        return session.segment(
-            scribbles, preset=options.preset, lam=options.lam, sigma=options.sigma,
-            progress=progress, cancel=cancel, local=local, preview=preview,
-        )
-
-
-def prepare_request(slot: SessionSlot, image, options: Options, progress=None, cancel=None) -> None:
-    """Worker body: the image-level work before any stroke (features, palette, colour mixture, n-links).
-
-    The first :func:`run_request` for this image then pays only for the cut.
-    """
-    with slot.lock:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        session = slot.for_image(image, options)
-        session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
-        if options.preset == "default":
-            session.prepare_default(options.lam, options.sigma, progress=progress, cancel=cancel)
-
-
-#: sessions (each with the features of its last images) the widget keeps, one per backbone and its parameters
-MAX_SESSIONS = 3
-
 #: images of at least this many pixels show the coarse result of a whole cut while its bands are solved
 PREVIEW_MIN_PIXELS = 4_000_000
-
-#: planes of at least this many pixels (values, with a channel axis) are cut in a child process
-#: (:class:`~napari_deepseg.core.cut.remote.ProcessSession`); ``None``: always in napari's process
-PROCESS_MIN_PIXELS = 4_000_000
-
-#: words longer than this (paths, URLs) are shortened in the middle in the status line
-STATUS_WORD_CHARS = 36
-
-
-def elide_words(text: str, width: int = STATUS_WORD_CHARS) -> str:
-    """``text`` with every word longer than ``width`` shortened in the middle (for a narrow status line).
-
-    Examples
-    --------
-    >>> elide_words("weights not found: /home/me/.cache/torch/hub/checkpoints/resnet50-0676ba61.pth", 20)
-    'weights not found: /home/me/…76ba61.pth'
-    """
-    def short(word: str) -> str:
-        if len(word) <= width:
-            return word
-        head = (width - 1) // 2
-        return word[:head] + "…" + word[len(word) - (width - 1 - head):]
-
-    return " ".join(short(w) for w in text.split(" "))
-
-
-class _StatusLine(Label):
-    """The status Label: wraps, shortens long words in the middle, keeps the whole text in its tooltip."""
-
-    @property
-    def value(self):
-        return self._full
-
-    @value.setter
-    def value(self, text) -> None:
-        self._full = "" if text is None else str(text)
-        try:
-            Label.value.fset(self, elide_words(self._full))
-            self.tooltip = self._full if self._full != elide_words(self._full) else None
-        except RuntimeError:  # the dock was closed while a worker was finishing
-            pass
-
-
-def one_line(exc: BaseException) -> str:
-    """First line of an exception's message; the type name for unexpected kinds.
-
-    Examples
-    --------
-    >>> one_line(ValueError("bad\\nmore"))
-    'bad'
-    >>> one_line(KeyError("x"))
-    "KeyError: 'x'"
-    """
-    from ._messages import error_text  # the widgets' wording, weights advice included
-
-    return error_text(exc)
-
-
-class _ProgressRelay(QObject):
-    """Carries progress (and coarse previews) from a worker thread to the main thread (queued signals)."""
-
-    progressed = Signal(int, int, int, str)
-    previewed = Signal(int, object)
-
-    def __init__(self, callback, parent=None, preview_callback=None):
-        super().__init__(parent)
-        self._callback = callback
-        self._preview_callback = preview_callback
-        self.progressed.connect(self._relay)
-        self.previewed.connect(self._relay_preview)
-
-    @Slot(int, int, int, str)
-    def _relay(self, rid, done, total, message):
-        self._callback(rid, done, total, message)
-
-    @Slot(int, object)
-    def _relay_preview(self, rid, labels):
-        if self._preview_callback is not None:
-            self._preview_callback(rid, labels)
-
-
-def _row(*widgets, label: str) -> Container:
-    """A horizontal, unlabelled group of widgets shown under one label."""
-    return Container(widgets=list(widgets), layout="horizontal", labels=False, label=label)
-
 
 class ScribbleSegmentationWidget(Container):
     """Dock widget: paint object (1) and background (2) scribbles, get a segmentation.
@@ -328,11 +107,11 @@ class ScribbleSegmentationWidget(Container):
     def __init__(self, napari_viewer):
         super().__init__(labels=True)
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
-        self._sessions: "OrderedDict[tuple, SessionSlot]" = OrderedDict()  # least recently used first
+        self._pool = service.SessionPool(before_new=lambda _options: guard_triton_import())
         self._jobs: dict[int, Job] = {}
         self._latest = 0
         self._live_layer: Optional[Labels] = None
-        self._relay = _ProgressRelay(self._on_progress, parent=self.native, preview_callback=self._on_preview)
+        self._relay = ProgressRelay(self._on_progress, parent=self.native, preview_callback=self._on_preview)
         self._previewing: Optional[Job] = None  # the job whose coarse preview the result layer shows
         self._refine: Optional[_refine.Refinement] = None  # the label being refined
         #: the region the refine cut that the result layer holds may change (None: no such cut yet)
@@ -398,18 +177,18 @@ class ScribbleSegmentationWidget(Container):
         self.refine_button = PushButton(text="Refine label (R)",
                                         tooltip="correct that label with strokes; Commit writes it back under its id "
                                                 "(R over a label on the scribbles layer picks it)")
-        self.status = _StatusLine(value="")
+        self.status = StatusLine(value="")
         self.status.native.setWordWrap(True)  # long error messages must not widen the dock
         self.status.native.setMinimumWidth(10)  # nor the longest word
         # ... but the line takes the column's whole width instead of wrapping into a narrow column
         self.status.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.extend([
             self.image_combo, self.scribbles_combo, self.new_scribbles_button, self.backbone, self.preset,
-            _row(self.lam_auto, self.lam, label="λ"), _row(self.sigma_auto, self.sigma, label="σ"),
+            row(self.lam_auto, self.lam, label="λ"), row(self.sigma_auto, self.sigma, label="σ"),
             self.weights, self.device, self.channel_axis, self.rgb_channels, self.feature_cache, self.volume,
-            _row(self.segment_button, self.cancel_button, self.live, label=""),
-            _row(self.commit_button, label=""), self.refine_layer, self.refine_label, self.refine_bound,
-            _row(self.refine_button, label=""), self.status,
+            row(self.segment_button, self.cancel_button, self.live, label=""),
+            row(self.commit_button, label=""), self.refine_layer, self.refine_label, self.refine_bound,
+            row(self.refine_button, label=""), self.status,
         ])
 
     def _connect(self) -> None:
@@ -501,14 +280,14 @@ class ScribbleSegmentationWidget(Container):
         """Add an empty ``"<image> scribbles"`` layer for the selected image and select it."""
         image_layer = self.image_combo.value
         if image_layer is None:
-            self._notify("no image layer selected: open an image first")
+            notify(self.status, "no image layer selected: open an image first")
             return None
         try:
             axis = _channels.channel_axis_index(self.channel_axis.value)
             layer = _layers.new_scribbles_layer(self.viewer, image_layer) if axis is None else \
                 _channels.new_scribbles_layer(self.viewer, image_layer, axis)
         except ValueError as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc))
             return None
         self.reset_choices()
         self.scribbles_combo.value = layer
@@ -568,8 +347,7 @@ class ScribbleSegmentationWidget(Container):
             job.token.cancel()
         if self._preparing is not None:
             self._preparing.token.cancel()
-        for slot in self._sessions.values():  # child processes end now, or with the worker that holds them
-            slot.close()
+        self._pool.close()  # child processes end now, or with the worker that holds them
         try:
             self.viewer.dims.events.current_step.disconnect(self._schedule_prepare)
         except (RuntimeError, TypeError, ValueError):
@@ -613,7 +391,7 @@ class ScribbleSegmentationWidget(Container):
             self._preparing.token.cancel()
         job = Job(0, CancelToken(), image_layer, None, None)
         self._preparing = job
-        worker = self._worker(prepare_request, (slot, image, options), -1, job.token)
+        worker = self._worker(service.prepare_request, (slot, image, options), -1, job.token)
         worker.returned.connect(lambda *_: self._on_prepared(job, key))
         worker.errored.connect(partial(self._on_prepare_failed, job))
         worker.finished.connect(partial(self._on_prepare_finished, job))
@@ -676,43 +454,18 @@ class ScribbleSegmentationWidget(Container):
         axis = _channels.channel_axis_index(self.channel_axis.value)
         volume = VOLUME_MODES[self.volume.value]
         if volume is not None:
-            if backbone not in ("classic", "rgb") or self.preset.value != "default" or axis is not None:
-                raise ValueError("the 3-D cut uses the weight-free colour model: pick backbone classic, preset "
-                                 "default and channel axis none, or segment the current plane")
+            try:
+                service.check_volume_options(backbone, self.preset.value, axis)
+            except ValueError as exc:
+                raise ValueError(f"{exc}, or segment the current plane") from None
             image_layer = self.image_combo.value
             spacing = tuple(float(v) for v in image_layer.scale[-3:]) if image_layer is not None else ()
             return Options("classic", "default", lam, sigma, (), "", None, volume, spacing)
         return Options(backbone, self.preset.value, lam, sigma, params, cache, axis)
 
     def _slot(self, options: Options) -> SessionSlot:
-        """The cached session for these options (created on first use).
-
-        At most :data:`MAX_SESSIONS` are kept, the least recently used dropped
-        first, and only once the new session exists (options it refuses, such as
-        a feature cache path that is a file, drop nothing). A worker still running
-        on a dropped session holds its slot and keeps it until it ends.
-
-        Raises
-        ------
-        ValueError, TypeError
-            From the session for options it refuses.
-        """
-        key = options.session_key
-        if key in self._sessions:
-            self._sessions.move_to_end(key)
-            return self._sessions[key]
-        if options.params:  # a backbone with pretrained weights: torch will be imported
-            guard_triton_import()
-        if options.volume:
-            slot = SessionSlot(VolumeSession())
-        else:
-            kwargs = dict(feature_cache=options.feature_cache or None, **dict(options.params))
-            slot = SessionSlot(SegmentationSession(options.backbone, **kwargs), backbone=options.backbone,
-                               session_kwargs=kwargs)
-        while len(self._sessions) >= MAX_SESSIONS:
-            self._sessions.popitem(last=False)[1].close()
-        self._sessions[key] = slot
-        return slot
+        """The pooled session for these options (:meth:`SessionPool.slot <napari_deepseg.core.cut.service.SessionPool.slot>`)."""
+        return self._pool.slot(options)
 
     def segment(self, *, live: bool = False) -> bool:
         """Start segmenting the current plane; a running request is superseded.
@@ -766,7 +519,7 @@ class ScribbleSegmentationWidget(Container):
             options = self.options()
             slot = self._slot(options)
         except (ValueError, TypeError, RuntimeError) as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc))
             return False
         self._last_strokes = (inputs.plane, strokes)
         job = Job(self._next_rid(), CancelToken(), image_layer, scribbles_layer, inputs,
@@ -797,7 +550,7 @@ class ScribbleSegmentationWidget(Container):
                 raise ValueError("refining works on the current plane: set '3-D image' to 'current plane'")
             refine = _refine.pick(self.viewer, self.image_combo.value, layer, label_id)
         except ValueError as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc))
             return False
         self._refine, self._refined = refine, None
         bound = _refine.bound(self.refine_bound.value, refine.mask.shape)
@@ -810,7 +563,7 @@ class ScribbleSegmentationWidget(Container):
         try:
             layer, label_id = _refine.label_at_cursor(self.viewer, self.refine_layer.value)
         except ValueError as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc))
             return False
         return self.refine(layer, label_id)
 
@@ -871,27 +624,27 @@ class ScribbleSegmentationWidget(Container):
         """
         image_layer, scribbles_layer = self.image_combo.value, self.scribbles_combo.value
         if self.busy:
-            self._notify("a segmentation is running: wait for it (or Cancel), then commit")
+            notify(self.status, "a segmentation is running: wait for it (or Cancel), then commit")
             return 0
         if self.refitting:  # the object as shown is committed; the background refit is dropped
             self._next_rid()
         if not isinstance(image_layer, Image):
-            self._notify("no image layer selected: open an image first")
+            notify(self.status, "no image layer selected: open an image first")
             return 0
         result = _layers.find_result_layer(self.viewer, _layers.result_name(image_layer),
                                            _layers.spatial_shape(image_layer), exclude=(scribbles_layer,))
         plane = _layers.current_plane(image_layer, self.viewer.dims.point)
         refine = self._refine
         if refine is not None and self._refined is None:
-            self._notify(f"label {refine.label_id} is being refined: paint strokes and Segment first, then commit")
+            notify(self.status, f"label {refine.label_id} is being refined: paint strokes and Segment first, then commit")
             return 0
         if refine is not None and (refine.layer not in self.viewer.layers or refine.plane != plane):
             self._refine = None
-            self._notify("the refined label's layer or plane is gone: pick the label again (Refine label, R)")
+            notify(self.status, "the refined label's layer or plane is gone: pick the label again (Refine label, R)")
             return 0
         mask = None if result is None else np.asarray(_layers.layer_array(result)[plane]) == 1
         if mask is None or not mask.any():
-            self._notify("nothing to commit: segment an object first (paint 1 on it, 2 around it)")
+            notify(self.status, "nothing to commit: segment an object first (paint 1 on it, 2 around it)")
             return 0
         objects = refine.layer if refine is not None else self._objects_layer(image_layer, create=True)
         old = np.asarray(_layers.layer_array(objects)[plane])
@@ -930,7 +683,8 @@ class ScribbleSegmentationWidget(Container):
         if not job.refit and not options.volume and int(np.prod(job.inputs.shape[-2:])) >= PREVIEW_MIN_PIXELS:
             emit, rid = self._relay.previewed.emit, job.rid
             kwargs["preview"] = lambda labels: emit(rid, labels)
-        worker = self._worker(partial(run_request, **kwargs) if kwargs else run_request, args, job.rid, job.token)
+        run = service.run_request  # looked up per request (tests replace it)
+        worker = self._worker(partial(run, **kwargs) if kwargs else run, args, job.rid, job.token)
         worker.returned.connect(partial(self._on_returned, job))
         worker.errored.connect(partial(self._on_errored, job))
         worker.finished.connect(partial(self._on_finished, job))
@@ -1079,7 +833,7 @@ class ScribbleSegmentationWidget(Container):
             return
         self._prepared = None  # the session may hold a half-prepared image
         self.status.value = "failed"
-        self._notify(one_line(exc))
+        notify(self.status, one_line(exc))
 
     def _on_finished(self, job: Job) -> None:
         self._jobs.pop(job.rid, None)
@@ -1148,8 +902,3 @@ class ScribbleSegmentationWidget(Container):
         """Make a result layer added hidden visible (if it is still in the viewer)."""
         if layer in self.viewer.layers:
             layer.visible = True
-
-    def _notify(self, message: str) -> None:
-        """One line in napari's notification area (never a traceback dialog)."""
-        self.status.value = message
-        show_error(message)
