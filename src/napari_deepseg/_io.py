@@ -12,8 +12,9 @@ values, a colour drawing) is refused with one line.
 What napari saves with it
 -------------------------
 A Labels layer saved to a ``.png`` name (napari's own labels writer offers TIFF but no PNG):
-:func:`write_labels_png` writes an 8-bit PNG, 16-bit when a label is above 255, to a temporary name in the
-same folder and renames it into place, so a failed save never leaves a broken file.
+:func:`write_labels_png` writes an 8-bit PNG, 16-bit when a label is above 255, through
+:func:`napari_deepseg.core.io.files.write_labels` to a temporary name in the same folder, renamed into place,
+so a failed save never leaves a broken file.
 
 To add a reader for another kind of file: a ``get_..._reader(path)`` here that returns ``None`` for files
 it does not take (start from :func:`_one_file`), a command and a ``readers`` entry with its filename
@@ -22,15 +23,13 @@ patterns in ``napari.yaml``.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
 from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
 
-from napari_deepseg.core.io.files import read_labels, write_labels
+from napari_deepseg.core.io.atomic import atomic_write_labels
+from napari_deepseg.core.io.files import read_labels
 
 #: the file names napari offers to :func:`get_label_reader`: the reader contribution in ``napari.yaml``
 #: lists exactly these (a test checks); lower case, as npe2 matches them
@@ -158,7 +157,8 @@ def write_labels_png(path: str, data, meta: dict | None = None) -> list[str]:
     """npe2 writer: one Labels layer as a mask PNG, 8-bit (16-bit when a label is above 255).
 
     The file is written to a temporary name in the same folder and renamed into place
-    (:func:`os.replace`): an interrupted or refused save leaves the previous file as it was.
+    (:func:`~napari_deepseg.core.io.atomic.atomic_write_labels`): an interrupted or refused save
+    leaves the previous file as it was.
 
     Parameters
     ----------
@@ -182,13 +182,5 @@ def write_labels_png(path: str, data, meta: dict | None = None) -> list[str]:
     p = Path(path)
     if p.suffix.lower() != ".png":
         raise ValueError(f"cannot write a mask PNG to {p}: use a file name ending in .png")
-    labels = png_labels(data)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.png")  # same folder: a rename
-    try:
-        write_labels(tmp, labels)
-        os.replace(tmp, p)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    atomic_write_labels(p, png_labels(data))
     return [str(p)]
