@@ -106,7 +106,7 @@ def test_annotate_three_close_reopen_resumes_with_prompts(make_napari_viewer, qt
     dock, scribble = make_dock(viewer, qtbot)
     assert dock.open_folder(images, out)
     assert dock.index == 4  # resumes at the first image not done
-    assert "3 of 5 done" == dock.count.value
+    assert dock.count.text() == "3 of 5 done"
     assert dock.previous()  # im3: its mask and strokes come back, editable
     assert dock.image_layer.name == "im3"
     restored = dock._layer_of(_layers.ROLE_SCRIBBLES)
@@ -183,3 +183,57 @@ def test_moving_saves_and_the_neighbours_are_prepared(make_napari_viewer, qtbot,
     assert not [layer for layer in viewer.layers if isinstance(layer, Labels) and layer.name.startswith("im0")]
     settle(dock, scribble, qtbot)
     dock.close_folder()
+
+
+def _saved_with_prompts(images, out):
+    """im0 saved with strokes, then clicks and a box (a record of two steps)."""
+    from napari_deepseg.core.dataset.record import ImageState, Step, click_engine, scribble_engine
+    from napari_deepseg.core.prompts.base import Click
+    from napari_deepseg.core.prompts.box import Box
+
+    _, truth = disk_image(SHAPE, channels=3, seed=0)
+    strokes = disk_scribbles(truth)
+    clicks = (Click(20, 30, True), Click(5, 5, False))
+    box = Box(8, 12, 40, 52)
+    state = ImageState(mask=truth.astype(np.uint8), steps=[
+        Step("scribbles", engine=scribble_engine(backbone="classic"), strokes=strokes),
+        Step("box", engine=click_engine("graphcut"), clicks=clicks, box=box)])
+    with DatasetFolder.open(images, out) as folder:
+        folder.save(0, state)
+    return strokes, clicks, box
+
+
+def test_clicks_and_box_come_back_as_the_point_widgets_layers(make_napari_viewer, qtbot, folders):
+    from napari_deepseg._qt.point_widget import ROLE_BOX, ROLE_PROMPTS
+
+    images, out = folders
+    strokes, clicks, box = _saved_with_prompts(images, out)
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    assert dock.index == 0
+    np.testing.assert_array_equal(dock._layer_of(_layers.ROLE_SCRIBBLES).data, strokes)
+    points = dock._layer_of(ROLE_PROMPTS)
+    assert points.data[:, -2:].tolist() == [[20, 30], [5, 5]]
+    assert points.features["positive"].tolist() == [True, False]
+    assert dock._layer_of(ROLE_BOX) is not None
+    state = dock.current_state()  # read back from the layers as the dock saves it
+    assert [s.kind for s in state.steps] == ["scribbles", "box"]
+    assert state.steps[1].clicks == clicks and state.steps[1].box == box
+    dock.close_folder()
+
+
+def test_napari_opens_a_record_as_its_layers(make_napari_viewer, folders):
+    images, out = folders
+    strokes, clicks, box = _saved_with_prompts(images, out)
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(out / "records" / "im0.json"), plugin="napari-deepseg")
+    names = [layer.name for layer in layers]
+    assert names == ["im0", "im0 mask", "im0 scribbles", "im0 prompts", "im0 box"]
+    assert isinstance(viewer.layers["im0"], Image)
+    np.testing.assert_array_equal(viewer.layers["im0 scribbles"].data, strokes)
+    assert viewer.layers["im0 prompts"].features["positive"].tolist() == [True, False]
+    from napari_deepseg._io import get_record_reader
+
+    (out / "other.json").write_text('{"format": "something else"}')
+    assert get_record_reader(str(out / "other.json")) is None

@@ -26,11 +26,11 @@ import threading
 from typing import Optional
 
 import numpy as np
-from magicgui.widgets import Container, FileEdit, Label, LineEdit, PushButton
+from magicgui.widgets import Container, FileEdit, LineEdit, PushButton
 from napari.layers import Image, Labels, Points, Shapes
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QListWidget, QListWidgetItem
+from qtpy.QtWidgets import QLabel, QListWidget, QListWidgetItem
 
 from ..core.dataset.folder import (DONE, IN_PROGRESS, NEEDS_REVIEW, SKIPPED, UNREADABLE, DatasetFolder,
                                    ReadOnlyError)
@@ -103,17 +103,17 @@ class DatasetWidget(Container):
                                                                   "that is not done")
         self.skip_button = PushButton(text="Skip")
         self.review_button = PushButton(text="Needs review")
-        self.count = Label(value="")
-        self.status = Label(value="choose an image folder and an output folder")
-        self.status.native.setWordWrap(True)
-        self.status.native.setMinimumWidth(10)
-        self.extend([self.images_dir, self.pattern, self.output_dir, self.existing_dir, self.open_button])
-        self.native.layout().addWidget(self.list)
+        self.count = QLabel("")
+        self.status = QLabel("choose an image folder and an output folder")
+        self.status.setWordWrap(True)
+        self.status.setMinimumWidth(10)  # a long message wraps instead of widening the dock
         nav = Container(layout="horizontal", labels=False,
                         widgets=[self.previous_button, self.next_button, self.done_button])
         marks = Container(layout="horizontal", labels=False, widgets=[self.skip_button, self.review_button])
         nav.margins = marks.margins = (0, 0, 0, 0)
-        self.extend([nav, marks, self.count, self.status])
+        self.extend([self.images_dir, self.pattern, self.output_dir, self.existing_dir, self.open_button, nav, marks])
+        for widget in (self.count, self.status, self.list):  # the whole width; the list last, taking the height left
+            self.native.layout().addWidget(widget)
         self.open_button.clicked.connect(lambda *_: self.open_folder())
         self.previous_button.clicked.connect(lambda *_: self.previous())
         self.next_button.clicked.connect(lambda *_: self.next())
@@ -152,6 +152,9 @@ class DatasetWidget(Container):
             return False
         if self.folder.message:
             self._notify(self.folder.message)
+        self.images_dir.value, self.output_dir.value = self.folder.images, self.folder.output
+        if self.folder.existing is not None:
+            self.existing_dir.value = self.folder.existing
         self._fill_list()
         start = self.folder.first_not_done()
         self.go(len(self.folder) - 1 if start is None else start)
@@ -186,7 +189,7 @@ class DatasetWidget(Container):
     def _update_count(self) -> None:
         counts = self.folder.counts() if self.folder is not None else {}
         total = len(self.folder) if self.folder is not None else 0
-        self.count.value = f"{counts.get(DONE, 0)} of {total} done" if total else ""
+        self.count.setText(f"{counts.get(DONE, 0)} of {total} done" if total else "")
 
     def _update_controls(self) -> None:
         opened = self.folder is not None and self.index is not None
@@ -210,7 +213,7 @@ class DatasetWidget(Container):
             return False
         j = self.folder.neighbour(self.index, step)
         if j is None:
-            self.status.value = "this is the last image" if step > 0 else "this is the first image"
+            self.status.setText("this is the last image" if step > 0 else "this is the first image")
             return False
         return self.go(j)
 
@@ -230,7 +233,7 @@ class DatasetWidget(Container):
         self._update_count()
         following = self._next_not_done(self.index)
         if following is None:
-            self.status.value = f"all {len(self.folder)} images are done or skipped"
+            self.status.setText(f"all {len(self.folder)} images are done or skipped")
             return True
         return self.go(following)
 
@@ -271,7 +274,7 @@ class DatasetWidget(Container):
             self._remove_image_layers()
             self._show(i, image, state)
             return True
-        self.status.value = "no readable image left"
+        self.status.setText("no readable image left")
         return False
 
     def _pixels(self, i: int) -> np.ndarray:
@@ -285,7 +288,7 @@ class DatasetWidget(Container):
         else:
             self.folder.items[i].status, self.folder.items[i].reason = UNREADABLE, reason
         self._show_status(i)
-        self.status.value = f"{self.folder.items[i].name} is unreadable: {reason}"
+        self.status.setText(f"{self.folder.items[i].name} is unreadable: {reason}")
 
     # -- layers of one image ----------------------------------------------------------------------
     def _show(self, i: int, image: np.ndarray, state: ImageState) -> None:
@@ -317,8 +320,8 @@ class DatasetWidget(Container):
         self.list.setCurrentRow(i)
         self._update_controls()
         item = self.folder.items[i]
-        self.status.value = (f"{item.name} ({i + 1} of {len(self.folder)}, {item.status})"
-                             + (" - read-only" if self.folder.read_only else ""))
+        self.status.setText(f"{item.name}: image {i + 1} of {len(self.folder)}"
+                            + (" (read-only)" if self.folder.read_only else ""))
         self._prepare_neighbours(i)
 
     def _restore_prompts(self, step: Step) -> None:
@@ -333,9 +336,9 @@ class DatasetWidget(Container):
                                    face_color=[POSITIVE_COLOUR if p else NEGATIVE_COLOUR for p in positive],
                                    metadata=meta, **_layers.layer_geometry(self.image_layer))
         if step.box is not None:
-            b = step.box
-            rect = np.array([[b.top, b.left], [b.top, b.right], [b.bottom, b.right], [b.bottom, b.left]], float)
-            self.viewer.add_shapes([rect], shape_type="rectangle", name=f"{self.image_layer.name} box",
+            from .._io import box_corners
+
+            self.viewer.add_shapes([box_corners(step.box)], shape_type="rectangle", name=f"{self.image_layer.name} box",
                                    edge_color="yellow", face_color="transparent",
                                    metadata={_layers.METADATA_KEY: {"role": ROLE_BOX, "image": self.image_layer.name}},
                                    **_layers.layer_geometry(self.image_layer))
@@ -530,6 +533,9 @@ class DatasetWidget(Container):
                 if options.volume is None and options.channel_axis is None:
                     slot = widget._slot(options)
                     slot.session.cache_size = max(slot.session.cache_size, PREPARED_IMAGES)
+                    # ... and the child process's session for large planes, when it starts
+                    slot.session_kwargs["cache_size"] = max(slot.session_kwargs.get("cache_size", 2),
+                                                            PREPARED_IMAGES)
             except (ValueError, TypeError, RuntimeError):
                 slot = None
         token = CancelToken()
@@ -559,7 +565,7 @@ class DatasetWidget(Container):
     def _notify(self, message: str) -> None:
         from napari.utils.notifications import show_error
 
-        self.status.value = message
+        self.status.setText(message)
         show_error(message)
 
 
