@@ -15,7 +15,8 @@ then adds one more object stroke and presses *Segment* again (``update``: the ti
 that is already open), waits for the widget's background refit, then *Done → next*. Every mask
 on disk is compared with the layer it was saved from and with what a
 ``SegmentationSession("classic")`` gives for the same strokes in the same order (first cut,
-local update, whole refit: what the single-image widget does). ``--no-prefetch`` turns the dock's preparation of the neighbours off (the
+local update, whole refit: what the single-image widget does), and ``dataset replay``'s dry run
+says how many of the records give their mask back bit for bit. ``--no-prefetch`` turns the dock's preparation of the neighbours off (the
 behaviour before issue 31: every image waits for its features after it opens).
 
 **Kill run** (``--kills N``): a child process runs the robot (no timing); the parent kills it
@@ -226,7 +227,7 @@ def kill_run(images: Path, out: Path, kills: int, limit: int, seed: int = 0) -> 
                     (done_logged if what == "done" else painted).append(stem)
         strokes_lost = [s for s in painted if not (out / "records" / f"{s}.strokes-1.png").is_file()]
         status = json.loads((out / "dataset.json").read_text()) if (out / "dataset.json").is_file() else {}
-        entries = status.get("images", {})
+        entries = status.get("items", {})
         lost = [s for s in done_logged if not any(
             (name.rsplit(".", 1)[0] == s and (e.get("status") == "done")) for name, e in entries.items())]
         results.append({"run": k, "alive_s": round(killed_at - start, 1), "unreadable_files": bad,
@@ -261,12 +262,18 @@ def main(argv=None):
         else:
             rows = robot(images, out, args.limit, args.think, not args.no_prefetch)
             checked, same_disk, same_session = compare_masks(images, out, rows)
+            from napari_deepseg.core.dataset.folder import DatasetFolder
+            from napari_deepseg.core.dataset.replay import replay_folder
+
+            with DatasetFolder.open(images, out, read_only=True) as folder:  # what `dataset replay` would do
+                outcomes = [o.outcome for o in replay_folder(folder, write=False)]
             first = [r["first_s"] for r in rows if "first_s" in r]
             update = [r["update_s"] for r in rows if "update_s" in r]
             result = {"images": len(rows), "prefetch": not args.no_prefetch, "think_s": args.think,
                       "first_median_s": float(np.median(first)), "update_median_s": float(np.median(update)),
                       "ratio": float(np.median(first) / np.median(update)),
                       "masks_checked": checked, "disk_equals_layer": same_disk, "disk_equals_session": same_session,
+                      "replay": {k: outcomes.count(k) for k in sorted(set(outcomes))},
                       "peak_rss_mb": round(peak_rss_mb()),
                       "per_image": [{k: v for k, v in r.items() if k not in ("mask", "strokes")} for r in rows]}
             print(json.dumps({k: v for k, v in result.items() if k != "per_image"}, indent=1))

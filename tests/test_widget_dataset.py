@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image as PILImage
+from scipy import ndimage
 
 from _synthetic import disk_image, disk_scribbles
 
@@ -155,6 +156,20 @@ def test_existing_masks_are_the_starting_result_and_only_strokes_change_them(mak
     assert scribble.refine_layer.value is objects and scribble.refine_label.value == 1
     dock.save(wait=True)
     np.testing.assert_array_equal(read_labels(out / "masks" / "im0.png"), start)
+    # refining is on: a stroke on the missed part adds it, and nothing far from the strokes changes
+    strokes = np.zeros(SHAPE, np.uint8)
+    strokes[22:27, 41:43] = 1
+    strokes[:, 62:] = 2
+    dock._layer_of(_layers.ROLE_SCRIBBLES).data = strokes.copy()  # the commit clears the layer's strokes
+    assert scribble.segment()
+    qtbot.waitUntil(lambda: not scribble.busy and not scribble.refitting, timeout=WAIT_MS)
+    assert scribble.commit() == 1
+    changed = objects.data != start
+    near = ndimage.binary_dilation(strokes > 0, iterations=8)
+    assert changed.any() and (objects.data[22:27, 41:43] == 1).all()
+    assert not (changed & ~near).any()
+    dock.save(wait=True)
+    np.testing.assert_array_equal(read_labels(out / "masks" / "im0.png"), objects.data)
     dock.close_folder()
 
 

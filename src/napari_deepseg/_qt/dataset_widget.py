@@ -302,14 +302,14 @@ class DatasetWidget(Container):
         if state.mask is not None and objects:
             layer = _layers.role_layer(self.viewer, self.image_layer, _layers.ROLE_OBJECTS,
                                        _layers.objects_name(self.image_layer), state.mask.dtype)
-            layer.data = np.asarray(state.mask)
+            layer.data = np.array(state.mask)  # a writeable copy: files are read as read-only arrays
         elif state.mask is not None:
             _layers.add_result_layer(self.viewer, _layers.result_name(self.image_layer), self.image_layer,
                                      _layers.spatial_shape(self.image_layer), (), np.array(state.mask))
         scribbles = _layers.new_scribbles_layer(self.viewer, self.image_layer)
         strokes = next((s.strokes for s in reversed(state.steps) if s.kind == "scribbles"), None)
         if strokes is not None and strokes.shape == scribbles.data.shape:
-            scribbles.data = np.asarray(strokes, scribbles.data.dtype)
+            scribbles.data = np.array(strokes, scribbles.data.dtype)
         clicks = next((s for s in reversed(state.steps) if s.kind in ("clicks", "box")), None)
         if clicks is not None:
             self._restore_prompts(clicks)
@@ -355,7 +355,10 @@ class DatasetWidget(Container):
         if state.start == "existing" and objects is not None:
             widget.refine_layer.value = objects
             ids = np.unique(objects.data)
-            widget.refine_label.value = int(ids[ids > 0][0]) if (ids > 0).any() else 1
+            ids = ids[ids > 0]
+            widget.refine_label.value = int(ids[0]) if ids.size else 1
+            if ids.size == 1:  # one object: refining starts at once (R over another label picks that one)
+                widget.refine(objects, int(ids[0]))
 
     def _image_layers(self) -> list:
         """The image layer and every layer this plugin made for it."""
