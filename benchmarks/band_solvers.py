@@ -5,9 +5,9 @@ Usage::
     python benchmarks/band_solvers.py [mosaic:25 upscaled:16 upscaled:64]
 
 For each image (``KIND:MP`` as in ``photo_scaling.py``), a child process per
-solver (``bk``: PyMaxflow everywhere; ``hpf``: ``multilevel.HPF_MIN_NODES`` as
+solver (``bk``: PyMaxflow everywhere; ``hpf``: ``maxflow.HPF_MIN_NODES`` as
 shipped, ``thinhpf`` installed) runs ``set_image`` + ``prepare_default``, then
-times ``segment`` and the total of ``multilevel.min_cut`` inside it. The parent
+times ``segment`` and the total of ``maxflow.min_cut`` inside it. The parent
 reports both and the number of pixels where the two masks differ.
 
 ``python benchmarks/band_solvers.py --per-band upscaled:64`` solves every band of
@@ -33,13 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def _child(folder: str, solver: str) -> None:
     from napari_deepseg.core import SegmentationSession
-    from napari_deepseg.core.cut import multilevel
+    from napari_deepseg.core.cut import maxflow
 
     if solver == "bk":
-        multilevel.HPF_MIN_NODES = None
+        maxflow.HPF_MIN_NODES = None
     image, strokes = np.load(Path(folder) / "image.npy"), np.load(Path(folder) / "strokes.npy")
     spent = [0.0]
-    original = multilevel.min_cut
+    original = maxflow.min_cut
 
     def timed(*args, **kwargs):
         t = time.perf_counter()
@@ -47,7 +47,7 @@ def _child(folder: str, solver: str) -> None:
         spent[0] += time.perf_counter() - t
         return out
 
-    multilevel.min_cut = timed
+    maxflow.min_cut = timed
     session = SegmentationSession("classic")
     session.set_image(image)
     session.prepare_default()
@@ -63,27 +63,27 @@ def per_band(run: str) -> None:
     from _photos import photo_run
 
     from napari_deepseg.core import SegmentationSession
-    from napari_deepseg.core.cut import multilevel
+    from napari_deepseg.core.cut import maxflow
 
     def both(n, edges, src, snk, hard=1e9, init=None):
-        hard = min(hard, multilevel.HPF_HARD)
-        if n < multilevel.HPF_MIN_NODES:
-            return multilevel._bk_cut(n, edges, src, snk)
+        hard = min(hard, maxflow.HPF_HARD)
+        if n < maxflow.HPF_MIN_NODES:
+            return maxflow._bk_cut(n, edges, src, snk)
         t = time.perf_counter()
-        bk = multilevel._bk_cut(n, edges, src, snk)
+        bk = maxflow._bk_cut(n, edges, src, snk)
         t_bk = time.perf_counter() - t
-        scale = multilevel.hpf_scale(init, edges, src, snk, hard)
+        scale = maxflow.hpf_scale(init, edges, src, snk, hard)
         t = time.perf_counter()
-        hpf = multilevel._hpf_cut(n, edges, src, snk, scale)
+        hpf = maxflow._hpf_cut(n, edges, src, snk, scale)
         t_hpf = time.perf_counter() - t
-        value = lambda label: multilevel.cut_value(label, edges, src, snk, hard)  # noqa: E731
-        print(json.dumps({"nodes": n, "conflict": multilevel.hard_conflict(n, edges, src, snk, hard),
+        value = lambda label: maxflow.cut_value(label, edges, src, snk, hard)  # noqa: E731
+        print(json.dumps({"nodes": n, "conflict": maxflow.hard_conflict(n, edges, src, snk, hard),
                           "scale": round(scale, 1), "coarse": value(init), "bk": value(bk),
                           "hpf": value(hpf), "bk_s": round(t_bk, 2), "hpf_s": round(t_hpf, 2),
                           "differ": int((bk != hpf).sum())}), flush=True)
         return bk
 
-    multilevel.min_cut = both
+    maxflow.min_cut = both
     image, _, strokes = photo_run(run)
     session = SegmentationSession("classic")
     session.set_image(image)

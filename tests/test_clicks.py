@@ -7,11 +7,12 @@ import pytest
 
 from _synthetic import disk_image
 from napari_deepseg.core import SegmentationSession
-from napari_deepseg.core.prompts.clickcut import click_seeds, paint_disk
+from napari_deepseg.core.prompts.clickcut import click_seeds
 from napari_deepseg.core.prompts.base import (
     Click,
     ClickMethod,
     available_click_methods,
+    paint_disk,
     check_clicks,
     clicks_from_arrays,
     get_click_method,
@@ -61,10 +62,9 @@ def test_graphcut_predict_before_set_image():
         get_click_method("graphcut", features="rgb").predict([Click(1, 1, True)])
 
 
-@pytest.mark.parametrize("border", ["hard-until-negative", "hard", "soft"])
-def test_graphcut_one_click_on_a_disk(border):
+def test_graphcut_one_click_on_a_disk():
     image, truth = disk_image((60, 72), seed=3)
-    method = get_click_method("graphcut", features="rgb", border=border)
+    method = get_click_method("graphcut", features="rgb")
     method.set_image(image)
     rr, cc = np.nonzero(truth)
     mask = method.predict([Click(int(rr.mean()), int(cc.mean()), True)])
@@ -160,20 +160,20 @@ def test_adaptive_disks_follow_the_previous_mask():
     assert m._radii == [MAX_RADIUS, 5]
 
 
-@pytest.mark.parametrize("kwargs, message", [({"radius_mode": "huge"}, "radius_mode"), ({"border": "x"}, "border"),
-                                             ({"radius": -1}, "radius"), ({"lam": 0}, "lambda"),
-                                             ({"distance_weight": -1}, ">= 0")])
+@pytest.mark.parametrize("kwargs, message", [({"radius": -1}, "radius"), ({"lam": 0}, "lambda"),
+                                             ({"iterations": -1}, ">= 0"), ({"box_iterations": -1}, ">= 0")])
 def test_graphcut_click_options_are_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):
         get_click_method("graphcut", features="rgb", **kwargs)
 
 
-def test_distance_prior_and_fixed_radius_run():
-    image, truth = disk_image((60, 72), seed=2)
-    rr, cc = np.nonzero(truth)
-    m = get_click_method("graphcut", features="rgb", radius_mode="fixed", radius=3, distance_weight=2.0)
-    m.set_image(image)
-    assert iou(m.predict([Click(int(rr.mean()), int(cc.mean()), True)]), truth) > 0.85
+def test_rejected_click_options_are_gone():
+    """The ablations' losing variants are no options any more (issue 30, item 4)."""
+    import inspect
+
+    from napari_deepseg.core.prompts.clickcut import GraphCutClicks
+
+    assert not {"radius_mode", "border", "distance_weight"} & set(inspect.signature(GraphCutClicks).parameters)
 
 
 def _face_with_an_eye(seed=0):
@@ -281,3 +281,23 @@ def test_a_negative_click_removes_the_piece_it_lands_in(cat):
     removed = before & ~after
     assert not after[115, 170] and removed.sum() > np.pi * 8 ** 2  # more than the largest disk
     assert _pieces(after)[1] == 1
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 5, 8])
+def test_one_disk_for_clicks_and_point_prompts(radius):
+    """``pointcut.disk_mask`` and the click engine's seeds draw the same disks (issue 30, item 2)."""
+    from napari_deepseg.core.prompts.pointcut import disk_mask
+
+    rng = np.random.default_rng(radius)
+    shape = (23, 31)
+    clicks = [Click(int(r), int(c), bool(p)) for r, c, p in
+              zip(rng.integers(0, shape[0], 12), rng.integers(0, shape[1], 12), rng.random(12) < 0.5)]
+    clicks += [Click(0, 0, True), Click(shape[0] - 1, shape[1] - 1, False)]  # clipped at the corners
+    rr, cc = np.mgrid[: shape[0], : shape[1]]
+    for positive in (True, False):
+        mine = [c for c in clicks if c.positive == positive]
+        by_hand = np.zeros(shape, bool)
+        for c in mine:
+            by_hand |= (rr - c.row) ** 2 + (cc - c.col) ** 2 <= radius * radius
+        np.testing.assert_array_equal(disk_mask(shape, clicks, positive, radius), by_hand)
+        np.testing.assert_array_equal(click_seeds(mine, shape, radius) > 0, by_hand)

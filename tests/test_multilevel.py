@@ -9,7 +9,7 @@ from scipy import ndimage as ndi
 
 from _synthetic import disk_image, disk_scribbles, three_class_image, three_class_scribbles
 from napari_deepseg.core import SegmentationSession
-from napari_deepseg.core.cut import graphcut, multilevel
+from napari_deepseg.core.cut import graphcut, maxflow, multilevel
 from napari_deepseg.core.cut import pyramid
 from napari_deepseg.core.cut.graphcut import OFFSETS_8, contrast_nlinks, pair_slices
 from napari_deepseg.core.evaluation.metrics import iou
@@ -197,14 +197,14 @@ def _reinforced(cost_fg, cost_bg, hard_fg, hard_bg):
 def test_solve_band_everything_equals_the_full_cut(seed):
     rng, nl, cost_fg, cost_bg, hard_fg, hard_bg = _random_problem(seed)
     star = graphcut.star_edges(hard_fg)
-    ref = graphcut.solve_binary(*_reinforced(cost_fg, cost_bg, hard_fg, hard_bg), nl, hard_fg, hard_bg, star=star)
+    ref = maxflow.solve_binary(*_reinforced(cost_fg, cost_bg, hard_fg, hard_bg), nl, hard_fg, hard_bg, star=star)
     assert ref[hard_fg].all() and not ref[hard_bg].any()
     init = rng.random(nl.shape) < 0.5  # irrelevant: nothing is fixed
     got = solve_band(cost_fg, cost_bg, nl, init, np.ones(nl.shape, bool), hard_fg, hard_bg, star)
     assert got.shape == nl.shape and got.dtype == bool
     np.testing.assert_array_equal(got, ref)
     # and without star edges
-    ref = graphcut.solve_binary(cost_fg, cost_bg, nl, hard_fg, hard_bg)
+    ref = maxflow.solve_binary(cost_fg, cost_bg, nl, hard_fg, hard_bg)
     np.testing.assert_array_equal(solve_band(cost_fg, cost_bg, nl, init, np.ones(nl.shape, bool), hard_fg, hard_bg),
                                   ref)
 
@@ -216,7 +216,7 @@ def test_solve_band_partial_is_the_cut_with_the_rest_fixed(seed):
     star = graphcut.star_edges(hard_fg)
     # a star-consistent labelling outside the band: the full cut of other costs
     other = _reinforced(rng.random(shape) * 5, rng.random(shape) * 5, hard_fg, hard_bg)
-    init = graphcut.solve_binary(*other, nl, hard_fg, hard_bg, star=star)
+    init = maxflow.solve_binary(*other, nl, hard_fg, hard_bg, star=star)
     band = ndi.binary_dilation(rng.random(shape) < 0.08, iterations=1) | hard_fg | hard_bg
     assert not band.all()
     got = solve_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, star)
@@ -224,7 +224,7 @@ def test_solve_band_partial_is_the_cut_with_the_rest_fixed(seed):
     assert got[hard_fg].all() and not got[hard_bg].any()  # seeds inside the band are respected
     # the band's labels are the constrained minimum: the full cut with the outside forced to init
     fixed_fg, fixed_bg = hard_fg | (init & ~band), hard_bg | (~init & ~band)
-    ref = graphcut.solve_binary(*_reinforced(cost_fg, cost_bg, fixed_fg, fixed_bg), nl, fixed_fg, fixed_bg, star=star)
+    ref = maxflow.solve_binary(*_reinforced(cost_fg, cost_bg, fixed_fg, fixed_bg), nl, fixed_fg, fixed_bg, star=star)
     np.testing.assert_array_equal(got, ref)
 
 
@@ -242,12 +242,12 @@ def test_solve_band_soft_star_is_the_cut_with_the_rest_fixed(seed):
     got = solve_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, star, star_weight=w)
     np.testing.assert_array_equal(got[~band], init[~band])
     fixed_fg, fixed_bg = hard_fg | (init & ~band), hard_bg | (~init & ~band)
-    cut = graphcut.IncrementalCut(nl, star, integer=False, star_weight=w)
+    cut = maxflow.IncrementalCut(nl, star, integer=False, star_weight=w)
     ref = cut.solve(*graphcut.tlinks(cost_fg, cost_bg, fixed_fg, fixed_bg, 1e7))
     np.testing.assert_array_equal(got, ref)
     # the whole image as the band: the full soft-star cut
     whole = solve_band(cost_fg, cost_bg, nl, init, np.ones(shape, bool), hard_fg, hard_bg, star, star_weight=w)
-    fresh = graphcut.IncrementalCut(nl, star, integer=False, star_weight=w)
+    fresh = maxflow.IncrementalCut(nl, star, integer=False, star_weight=w)
     np.testing.assert_array_equal(whole, fresh.solve(*graphcut.tlinks(cost_fg, cost_bg, hard_fg, hard_bg, 1e7)))
 
 
@@ -360,7 +360,7 @@ def test_three_classes_on_a_big_image_use_alpha_expansion(monkeypatch):
     ses = SegmentationSession("classic")
     ses.set_image(image)
     banded = _spy(monkeypatch, multilevel, "refine_band")
-    expansion = _spy(monkeypatch, graphcut, "solve_multilabel")
+    expansion = _spy(monkeypatch, maxflow, "solve_multilabel")
     out = ses.segment(scrib)
     assert banded == [] and len(expansion) >= 1
     assert set(np.unique(out).tolist()) == {0, 1, 3}

@@ -8,7 +8,7 @@ from scipy import ndimage as ndi
 
 from _synthetic import disk_image, disk_scribbles
 from napari_deepseg.core import SegmentationSession
-from napari_deepseg.core.cut import graphcut, multilevel
+from napari_deepseg.core.cut import graphcut, maxflow, multilevel
 from napari_deepseg.core.utils import memory
 from napari_deepseg.core.cut import pyramid
 from napari_deepseg.core.evaluation.metrics import iou
@@ -136,7 +136,7 @@ def test_refine_band_grows_past_a_coarse_error_wider_than_the_band():
     grown, rounds = multilevel.refine_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, radius=2)
     assert rounds > 1
     np.testing.assert_array_equal(grown, truth)
-    np.testing.assert_array_equal(grown, graphcut.solve_binary(cost_fg, cost_bg, nl, hard_fg, hard_bg))
+    np.testing.assert_array_equal(grown, maxflow.solve_binary(cost_fg, cost_bg, nl, hard_fg, hard_bg))
 
 
 # =========================================================================== the session's pyramid

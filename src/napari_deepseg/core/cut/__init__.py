@@ -14,8 +14,14 @@ What lives here
     The ``seed`` preset (the original notebook's energy).
 ``pyramid``
     The coarse-to-fine driver of the default preset's two-label cut.
-``graphcut``, ``multilevel``
-    Max-flow graphs and solvers; the band machinery of the coarse-to-fine cut.
+``graphcut``
+    The graph-cut energy's terms: contrast n-links, t-links, star-convexity edges.
+``maxflow``
+    Every max-flow solver: the incremental grid cut, alpha-expansion, and the
+    band graph's BK and HPF back-ends.
+``multilevel``
+    The band machinery of the coarse-to-fine cut (block reductions, bands, edge
+    sources, star steps, the band solver and its growth).
 ``palette``, ``appearance``
     Colour palettes of images; appearance models of the classes.
 ``volume``

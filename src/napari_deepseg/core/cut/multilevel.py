@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import graphcut
+from . import graphcut, maxflow
 
 FACTOR = 2
 
@@ -324,12 +324,16 @@ def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=N
         Unary costs: ``(rows, cols)`` arrays, or ``cost_fg(flat) -> (fg, bg)`` giving
         both for the flat pixel indices asked (then ``cost_bg`` is ignored).
     nlinks : graphcut.NLinks or edge source
-        Pairwise weights: arrays, or an object with ``shape``, ``offsets`` and
-        ``weights(k, rows, cols)`` (:class:`ColourEdges`, :class:`ArrayEdges`).
+        Pairwise weights: arrays, or an object with ``shape``, ``offsets`` (one
+        offset per edge direction, one entry per axis) and ``weights(k, *coords)``
+        giving the weights of the edges ``(p, p + offsets[k])`` for pixels ``p`` at
+        ``coords`` (one array per axis) whose neighbour exists (:class:`ColourEdges`,
+        :class:`ArrayEdges`; the 3-D volume's face neighbours in
+        :mod:`~napari_deepseg.core.cut.volume`).
     init_fg : numpy.ndarray of bool
         Labelling outside the band (object = True).
     band : numpy.ndarray of bool
-        Pixels to re-solve.
+        Pixels (voxels: any dimension) to re-solve.
     hard_fg, hard_bg : numpy.ndarray of bool
         Seeds: always respected inside the band, also against a star
         implication from a fixed pixel outside it.
@@ -338,21 +342,44 @@ def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=N
         :class:`StarSteps` computing them for the pixels asked.
     star_weight : float, optional
         ``None``: hard star implications; a number: each broken one costs this much
-        (see :class:`~napari_deepseg.core.cut.graphcut.IncrementalCut`).
+        (see :class:`~napari_deepseg.core.cut.maxflow.IncrementalCut`).
 
     Returns
     -------
     numpy.ndarray of bool
         The full-resolution object mask.
+
+    Notes
+    -----
+    The graph is solved by :func:`~napari_deepseg.core.cut.maxflow.min_cut`: BK,
+    or HPF for large bands where ``thinhpf`` is installed.
     """
-    return _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight)[0]
+    return solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight)[0]
 
 
-def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, star_weight=None):
-    """:func:`solve_band`, also returning the flat indices of the fixed pixels the solution contradicts."""
+def _neighbours(at: tuple, offset, shape):
+    """Which of the pixels at coordinates ``at`` have a neighbour ``p + offset`` inside ``shape``, and its flat index.
+
+    Examples
+    --------
+    >>> ok, flat = _neighbours((np.array([0, 1]), np.array([2, 2])), (1, 0), (2, 3))
+    >>> ok.tolist(), flat.tolist()
+    ([True, False], [5])
+    """
+    ok = np.ones(at[0].shape, bool)
+    for a, d, n in zip(at, offset, shape):
+        if d > 0:
+            ok &= a < n - d
+        elif d < 0:
+            ok &= a >= -d
+    return ok, np.ravel_multi_index(tuple(a[ok] + d for a, d in zip(at, offset)), shape)
+
+
+def solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, star_weight=None):
+    """:func:`solve_band`, also returning the flat indices of the fixed pixels the solution contradicts
+    (where a growing band grows: :func:`refine_band`)."""
     edges = ArrayEdges(nlinks) if isinstance(nlinks, graphcut.NLinks) else nlinks
     shape = edges.shape
-    rows, cols = shape
     flat_band = band.ravel()
     nodes = np.flatnonzero(flat_band)
     ids = np.full(flat_band.size, -1, np.int64) if flat_band.size < (1 << 22) else None
@@ -369,25 +396,22 @@ def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
         cf, cb = cost_fg.ravel()[nodes], cost_bg.ravel()[nodes]
     src = np.asarray(cb, np.float64).copy()  # cost of background
     snk = np.asarray(cf, np.float64).copy()  # cost of object
-    g = EdgeList()
-    nr, nc = np.divmod(nodes, cols)
+    g = maxflow.EdgeList()
+    at = np.unravel_index(nodes, shape)  # the band pixels' coordinates, one array per axis
     pairs = []  # (band node, fixed pixel) of every edge across the band's edge
-    for k, (dr, dc) in enumerate(edges.offsets):
+    for k, off in enumerate(edges.offsets):
         # edges (p, p + off) with p in the band
-        qr, qc = nr + dr, nc + dc
-        ok = (qr >= 0) & (qr < rows) & (qc >= 0) & (qc < cols)
-        p_id, q_flat = np.flatnonzero(ok), qr[ok] * cols + qc[ok]
-        wp = edges.weights(k, nr[ok], nc[ok]).astype(np.float64)
+        ok, q_flat = _neighbours(at, off, shape)
+        p_id = np.flatnonzero(ok)
+        wp = edges.weights(k, *(a[ok] for a in at)).astype(np.float64)
         inside = flat_band[q_flat]
         g.add_edges(p_id[inside], node_id(q_flat[inside]), wp[inside], wp[inside])
         _fixed_neighbours(src, snk, p_id[~inside], fixed_fg[q_flat[~inside]], wp[~inside])
         pairs.append((p_id[~inside], q_flat[~inside]))
         # edges (p - off, p) with p in the band and p - off outside it
-        pr, pc = nr - dr, nc - dc
-        ok = (pr >= 0) & (pr < rows) & (pc >= 0) & (pc < cols)
-        other = pr[ok] * cols + pc[ok]
+        ok, other = _neighbours(at, tuple(-d for d in off), shape)
         out = ~flat_band[other]
-        wq = edges.weights(k, pr[ok][out], pc[ok][out]).astype(np.float64)
+        wq = edges.weights(k, *(a[ok][out] - d for a, d in zip(at, off))).astype(np.float64)
         _fixed_neighbours(src, snk, np.flatnonzero(ok)[out], fixed_fg[other[out]], wq)
         pairs.append((np.flatnonzero(ok)[out], other[out]))
     big = 1e9
@@ -421,190 +445,9 @@ def _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     force_bg = (seed_bg | (star_bg & ~seed_fg)) & ~force_fg
     src[force_fg], snk[force_fg] = big, 0.0
     src[force_bg], snk[force_bg] = 0.0, big
-    label = min_cut(nodes.size, g, src, snk, hard=big, init=fixed_fg[nodes])
+    label = maxflow.min_cut(nodes.size, g, src, snk, hard=big, init=fixed_fg[nodes])
     out, contacts = band_labels(label, nodes, fixed_fg, pairs)
     return out.reshape(shape), contacts
-
-
-class EdgeList:
-    """The n-links of a band's graph, gathered before a solver is chosen (:func:`min_cut`)."""
-
-    def __init__(self):
-        self.parts = []
-
-    def add_edges(self, i, j, cap, rcap) -> None:
-        """Edges ``i -> j`` of capacity ``cap`` and ``j -> i`` of ``rcap`` (arrays of node ids and capacities)."""
-        if np.size(i):
-            self.parts.append((np.asarray(i, np.int64), np.asarray(j, np.int64), np.asarray(cap, np.float64),
-                               np.asarray(rcap, np.float64)))
-
-
-#: fresh band solves of at least this many nodes use the HPF solver (``thinhpf``, Hochbaum's pseudoflow)
-#: when it is installed (the ``hpf`` extra); ``None``: never. Bands of the datasets' images stay on BK.
-HPF_MIN_NODES = 50_000
-#: HPF works on int32 capacities: finite ones are scaled by this and rounded
-HPF_SCALE = 1000.0
-#: ... and a capacity of at least :data:`HPF_HARD` (the hard links, 1e9) becomes this "infinity", small
-#: enough that eight of them into one node stay within int32
-HPF_INFINITY = 1 << 27
-HPF_HARD = 1e8
-
-
-def hpf_module():
-    """The ``thinhpf`` module, or ``None`` when it is not installed (PyMaxflow is then used everywhere)."""
-    try:
-        import thinhpf
-    except ImportError:
-        return None
-    return thinhpf
-
-
-def _hpf_cut(n: int, edges: EdgeList, src, snk, scale: float = HPF_SCALE):
-    """Source side (object) of every node by HPF on integer capacities; ``None`` when ``thinhpf`` is missing.
-
-    Finite capacities are multiplied by ``scale`` and rounded.
-    """
-    hpf = hpf_module()
-    if hpf is None:
-        return None
-    s_id, t_id = n, n + 1
-    ids = np.arange(n, dtype=np.int64)
-    tails = [p[0] for p in edges.parts] + [p[1] for p in edges.parts] + [np.full(n, s_id), ids]
-    heads = [p[1] for p in edges.parts] + [p[0] for p in edges.parts] + [ids, np.full(n, t_id)]
-    caps = [p[2] for p in edges.parts] + [p[3] for p in edges.parts] + [np.asarray(src), np.asarray(snk)]
-    tail, head, cap = np.concatenate(tails), np.concatenate(heads), np.concatenate(caps)
-    cap_int = np.where(cap >= HPF_HARD, HPF_INFINITY, np.minimum(np.rint(cap * scale), HPF_INFINITY - 1))
-    keep = cap_int > 0
-    graph = hpf.hpf(n + 2, int(np.count_nonzero(keep)), capacity_type="int32")
-    graph.add_node(n + 2)
-    graph.set_source(s_id)
-    graph.set_sink(t_id)
-    graph.add_edges(tail[keep].astype(np.uint32), head[keep].astype(np.uint32), cap_int[keep].astype(np.int32))
-    graph.mincut()
-    label = graph.what_label  # 0 on the source side
-    return np.fromiter((label(v) == 0 for v in range(n)), bool, count=n)
-
-
-def cut_value(label: np.ndarray, edges: EdgeList, src, snk, hard: float) -> tuple:
-    """The capacity a labelling cuts: ``(number of hard links cut, sum of the finite capacities cut)``.
-
-    Examples
-    --------
-    >>> e = EdgeList(); e.add_edges(np.array([0]), np.array([1]), np.array([2.0]), np.array([1e9]))
-    >>> cut_value(np.array([True, False]), e, np.array([0.0, 0.0]), np.array([0.5, 1e9]), 1e8)
-    (0, 2.5)
-    >>> cut_value(np.array([False, True]), e, np.array([0.0, 0.0]), np.array([0.5, 1e9]), 1e8)
-    (2, 0.0)
-    """
-    src, snk = np.asarray(src), np.asarray(snk)
-    cut = [snk[label], src[~label]]  # an object node cuts its link to the sink, a background one its source link
-    for i, j, cap, rcap in edges.parts:
-        cut += [cap[label[i] & ~label[j]], rcap[label[j] & ~label[i]]]
-    cut = np.concatenate(cut)
-    hard_cut = cut >= hard
-    return int(np.count_nonzero(hard_cut)), float(cut[~hard_cut].sum())
-
-
-def hpf_scale(init, edges: EdgeList, src, snk, hard: float) -> float:
-    """The factor for HPF's integer capacities on this graph: :data:`HPF_SCALE`, or less where the finite
-    capacities that ``init`` (a labelling, such as the coarser level's) cuts would reach half of
-    :data:`HPF_INFINITY`. Then a minimum cut breaks no more hard links than ``init`` does, as with BK's
-    float capacities: scaled by 1000, the finite cut of a 64 MP photo's band reached about 4e8, more than
-    the int32 "infinity" of 2**27, and HPF broke hard links that BK kept.
-    """
-    if init is None:
-        return HPF_SCALE
-    finite = cut_value(np.asarray(init, bool), edges, src, snk, hard)[1]
-    return min(HPF_SCALE, HPF_INFINITY / 2 / max(finite, 1.0))
-
-
-def _bk_cut(n: int, edges: EdgeList, src, snk) -> np.ndarray:
-    """Source side (object) of every node by PyMaxflow's Boykov-Kolmogorov solver."""
-    import maxflow
-
-    graph = maxflow.GraphFloat(n, sum(p[0].size for p in edges.parts))
-    graph.add_nodes(n)
-    for i, j, cap, rcap in edges.parts:
-        graph.add_edges(i, j, cap, rcap)
-    graph.add_grid_tedges(np.arange(n), src, snk)
-    graph.maxflow()
-    return ~graph.get_grid_segments(np.arange(n))
-
-
-def _breaks_hard(label: np.ndarray, edges: EdgeList, src, snk, hard: float) -> bool:
-    """Whether a labelling cuts a capacity of at least ``hard`` (a hard link that must never be cut)."""
-    return cut_value(label, edges, src, snk, hard)[0] > 0
-
-
-def hard_conflict(n: int, edges: EdgeList, src, snk, hard: float) -> bool:
-    """Whether the hard links contradict each other: a chain of hard edges (``i`` object implies ``j``
-    object) from a node forced to the object to one forced to the background. Every cut then breaks
-    one, and which one is the solver's choice.
-
-    One breadth-first search from the nodes forced to the object (:func:`scipy.sparse.csgraph.breadth_first_order`).
-
-    Examples
-    --------
-    >>> e = EdgeList(); e.add_edges(np.array([0, 1]), np.array([1, 2]), np.array([1e9, 1e9]), np.zeros(2))
-    >>> hard_conflict(3, e, np.array([1e9, 0, 0]), np.array([0, 0, 1e9]), 1e8)
-    True
-    >>> hard_conflict(3, e, np.array([0, 1e9, 0]), np.array([1e9, 0, 0]), 1e8)
-    False
-    """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order
-
-    forced_fg = np.flatnonzero(np.asarray(src) >= hard)
-    forced_bg = np.asarray(snk) >= hard
-    if not forced_fg.size or not forced_bg.any():
-        return False
-    tails = [i[c >= hard] for i, j, c, _ in edges.parts] + [j[r >= hard] for i, j, _, r in edges.parts]
-    heads = [j[c >= hard] for i, j, c, _ in edges.parts] + [i[r >= hard] for i, j, _, r in edges.parts]
-    rows = np.concatenate(tails + [np.full(forced_fg.size, n)])  # node n: a source joined to every forced object
-    cols = np.concatenate(heads + [forced_fg])
-    graph = csr_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(n + 1, n + 1))
-    reached = breadth_first_order(graph, n, directed=True, return_predecessors=False)
-    return bool(forced_bg[reached[reached < n]].any())
-
-
-def min_cut(n: int, edges: EdgeList, src, snk, hard: float = 1e9, init=None) -> np.ndarray:
-    """The minimum s-t cut of a band's graph: ``True`` for the nodes on the source (object) side.
-
-    Bands of at least :data:`HPF_MIN_NODES` nodes are solved by HPF where
-    ``thinhpf`` is installed: 2-5 times faster than BK on full-resolution band
-    graphs (``shared/studies/large-photos``), on integer capacities scaled by
-    :func:`hpf_scale` (the same cut up to ties). A labelling that breaks a hard link
-    (its infinity is finite in int32) is solved again by BK, unless the hard links
-    contradict each other (:func:`hard_conflict`): every cut then breaks some, and
-    HPF's cut is kept (on the 64 MP photo's bands it broke as many as BK's). BK is also
-    the solver of smaller bands and the fallback without ``thinhpf``.
-
-    Parameters
-    ----------
-    n : int
-        Number of nodes.
-    edges : EdgeList
-        The n-links.
-    src, snk : numpy.ndarray
-        Per-node capacities to the source (cost of background) and to the sink (cost of object).
-    hard : float
-        Capacities of at least this are hard links.
-    init : numpy.ndarray of bool, optional
-        A labelling of the nodes (the coarser level's) that bounds the cut, for :func:`hpf_scale`.
-
-    Returns
-    -------
-    numpy.ndarray of bool
-    """
-    if HPF_MIN_NODES is not None and n >= HPF_MIN_NODES:
-        hard = min(hard, HPF_HARD)
-        # the scale reads the whole graph: only where HPF will run
-        scale = hpf_scale(init, edges, src, snk, hard) if hpf_module() is not None else HPF_SCALE
-        label = _hpf_cut(n, edges, src, snk, scale)
-        if label is not None and (not _breaks_hard(label, edges, src, snk, hard)
-                                  or hard_conflict(n, edges, src, snk, hard)):
-            return label
-    return _bk_cut(n, edges, src, snk)
 
 
 def band_labels(label: np.ndarray, nodes: np.ndarray, fixed: np.ndarray, pairs: list):
@@ -624,34 +467,6 @@ def band_labels(label: np.ndarray, nodes: np.ndarray, fixed: np.ndarray, pairs: 
     p_all = np.concatenate([p for p, _ in pairs])
     q_all = np.concatenate([q for _, q in pairs])
     return out, np.unique(q_all[label[p_all] != fixed[q_all]])
-
-
-def solve_nodes(graph, src, snk, nodes: np.ndarray, fixed: np.ndarray, pairs: list):
-    """Add the t-links, solve, and write the band's labels over the fixed labelling.
-
-    Shared by the 2-D band (:func:`solve_band`) and the 3-D one (:mod:`~napari_deepseg.core.cut.volume`).
-
-    Parameters
-    ----------
-    graph : maxflow.GraphFloat
-        The band's graph, one node per entry of ``nodes``, n-links added.
-    src, snk : numpy.ndarray
-        Per-node capacities to the source (cost of background) and sink (cost of object).
-    nodes : numpy.ndarray
-        Flat indices of the band's pixels.
-    fixed : numpy.ndarray of bool
-        Flat labelling outside the band (object = True).
-    pairs : list of tuple
-        ``(band node position, fixed flat index)`` arrays of every edge across the band's edge.
-
-    Returns
-    -------
-    tuple
-        ``(mask, contacts)`` as :func:`band_labels` gives them.
-    """
-    graph.add_grid_tedges(np.arange(nodes.size), src, snk)
-    graph.maxflow()
-    return band_labels(~graph.get_grid_segments(np.arange(nodes.size)), nodes, fixed, pairs)
 
 
 def grow(mask: np.ndarray, flat: np.ndarray, radius: int) -> np.ndarray:
@@ -677,7 +492,10 @@ def grow(mask: np.ndarray, flat: np.ndarray, radius: int) -> np.ndarray:
     return mask
 
 
-#: growth rounds of :func:`refine_band` at most
+#: half-width in pixels (voxels) of the band re-solved around the boundary at each finer level: the 2-D
+#: coarse-to-fine cut (:mod:`~napari_deepseg.core.cut.pyramid`) and the 3-D one (:mod:`~napari_deepseg.core.cut.volume`)
+BAND_RADIUS = 2
+#: growth rounds of :func:`refine_band` at most (2-D and 3-D)
 MAX_GROWTH_ROUNDS = 8
 #: bands of at least this many pixels stop growing once fewer than :data:`GROWTH_TOLERANCE` of their
 #: pixels press on the band's edge (each round re-solves the whole band; on a large photograph the
@@ -720,7 +538,8 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     for rounds in range(1, max_rounds + 1):
         if on_round is not None and rounds > 1:
             on_round(rounds, int(np.count_nonzero(band)))
-        fg, contacts = _solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight)
+        fg, contacts = solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star,
+                                          star_weight)
         nodes = int(np.count_nonzero(band))
         if not contacts.size or (nodes >= GROWTH_MIN_NODES and contacts.size < GROWTH_TOLERANCE * nodes):
             break

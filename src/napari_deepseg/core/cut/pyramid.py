@@ -18,17 +18,16 @@ from scipy import ndimage as ndi
 
 from ..features import FeatureMap
 from ..utils.progress import check, report
-from . import graphcut, multilevel
-from .appearance import COST_CAP, LocalMixtureModel, SharedMixtureModel
+from . import graphcut, maxflow, multilevel
+from .appearance import COST_CAP, SharedMixtureModel
 from .energy import (NO_EXTRA, Extra, cached_nlinks, costs_for, cut_default, fit_appearance, image_mixture,
                      incremental_cut, mask_hash, recut_found_centres, refit)
 from .image import ImageFeatures
+from .multilevel import BAND_RADIUS
 from .palette import strips
 
 #: the default preset solves coarse-to-fine from this many pixels on (see multilevel.py)
 MULTILEVEL_MIN_PIXELS = 100_000
-#: half-width in pixels of the band re-solved around the boundary at each finer level
-BAND_RADIUS = 2
 #: the coarse-to-fine cut halves the image until its coarsest level has at most this many pixels
 COARSEST_PIXELS = 1_500_000
 
@@ -221,7 +220,7 @@ class _FineCosts:
 
     A binary cut only sees the difference of the two classes' costs, so one
     channel is kept: a look-up table over the palette (no per-pixel array), or a
-    per-pixel array for deep features and local mixtures. An extra unary (one
+    per-pixel array for deep features. An extra unary (one
     channel too, :class:`~napari_deepseg.core.cut.energy.Extra`) is added where
     the costs are read, then capped at ±COST_CAP (the difference of
     ``Extra.costs``), so the palette's look-up stays.
@@ -230,13 +229,7 @@ class _FineCosts:
     def __init__(self, entry: ImageFeatures, model, extra: "Extra"):
         self.ids = None
         self.unary = extra.unary
-        if isinstance(model, LocalMixtureModel):  # per pixel, strip by strip
-            rows, cols = entry.shape
-            self.delta = np.empty((rows, cols), np.float32)
-            for part in strips(rows, cols):
-                self.delta[part] = self._plus_unary(model.delta(entry.palette.ids[part], part), part)
-            self.unary = None  # added
-        elif entry.mixture_on_palette and isinstance(model, SharedMixtureModel):
+        if entry.mixture_on_palette and isinstance(model, SharedMixtureModel):
             costs = model.costs()
             self.lut = np.ascontiguousarray(costs[:, 0] - costs[:, 1])
             self.ids = entry.palette.ids
@@ -282,13 +275,10 @@ class _FineCosts:
 #: Colour models keep the banded refit: a coarse refit taught the colour mixture that the shadows beside
 #: roofs are roof (synthetic aerial scene, IoU against its roofs at 25 MP 0.727 -> 0.640; leaving the coarse
 #: boundary out of the sample restored 0.727 at 4 MP but not at 25 MP, where the roofs are a few coarse
-#: pixels), and applied to every image it cost GrabCut scribble set 1 0.0005. ``None``: never.
+#: pixels), and applied to every image it cost GrabCut scribble set 1 0.0005. ``None``: never. That round is
+#: solved one level coarser than the coarsest (:func:`_fit_round`; issue 22: the coarsest level's max-flow was
+#: half of the cut of a 2048² ResNet-50 photo).
 REFIT_FROM_COARSE_PIXELS: Optional[int] = 4_000_000
-
-
-#: ... and solve the round before the last one level coarser than the coarsest (issue 22: the coarsest level's
-#: max-flow was half of the cut of a 2048² ResNet-50 photo)
-PRE_ROUND_COARSER = True
 
 
 def _fit_round(top: ImageFeatures, hards, delta: np.ndarray, lam: float, sigma, star_weight, depth: int):
@@ -303,7 +293,7 @@ def _fit_round(top: ImageFeatures, hards, delta: np.ndarray, lam: float, sigma, 
         return None
     level = _coarse_entry(top)
     _, nlinks = cached_nlinks(level, lam, sigma)
-    cut = graphcut.IncrementalCut(nlinks, graphcut.star_edges(h_fg), 4**depth * COST_CAP + 1.0,
+    cut = maxflow.IncrementalCut(nlinks, graphcut.star_edges(h_fg), 4**depth * COST_CAP + 1.0,
                                   star_weight=star_weight)
     cost_fg, cost_bg = _split(multilevel.block_sum(delta))
     return cut.solve(*graphcut.tlinks(cost_fg, cost_bg, h_fg, h_bg, cut.infinity))
@@ -385,7 +375,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
         for _ in range(2, k + 1):
             deltas.append(multilevel.block_sum(deltas[-1]))
         cost_fg, cost_bg = _split(deltas[k])
-        if it < iterations and coarse_refit and PRE_ROUND_COARSER:
+        if it < iterations and coarse_refit:
             fg, depth = _fit_round(levels[k], hards[k], deltas[k], lam * 2 ** (k + 1), sigma, star_weight(k + 1),
                                    k + 1), k + 1
             if fg is not None:  # only the refit reads it

@@ -10,7 +10,10 @@ What lives here
     ``graphcut`` (the default everywhere): clicks painted as adaptive disk seeds
     for the scribble cut; it also takes a box (``predict_box``).
 ``box``
-    :class:`Box` prompts: outside hard background, a GrabCut-style cut inside.
+    :class:`Box` prompts as geometry: parse, check, clip, the box on a plane, the box of a mask.
+``boxcut``
+    The box engine: outside hard background, a GrabCut-style cut inside (with
+    correcting clicks); ``graphcut``'s ``predict_box`` calls it.
 ``objects``
     Object-by-object annotation: next free id, commits that protect committed
     objects, the region a refinement may change.

@@ -41,6 +41,25 @@ class Click:
     positive: bool = True
 
 
+def paint_disk(labels: np.ndarray, row: int, col: int, radius: int, value) -> None:
+    """Paint a filled disk of ``value`` into ``labels`` in place (clipped to the image).
+
+    The one disk of the project's click prompts: the pixels within ``radius``
+    (Euclidean, inclusive) of ``(row, col)``.
+
+    Examples
+    --------
+    >>> a = np.zeros((5, 5), np.uint8); paint_disk(a, 2, 2, 1, 7); int(a.sum())
+    35
+    """
+    rows, cols = labels.shape
+    r0, r1 = max(row - radius, 0), min(row + radius + 1, rows)
+    c0, c1 = max(col - radius, 0), min(col + radius + 1, cols)
+    yy, xx = np.ogrid[r0:r1, c0:c1]
+    disk = (yy - row) ** 2 + (xx - col) ** 2 <= radius * radius
+    labels[r0:r1, c0:c1][disk] = value
+
+
 def clicks_from_arrays(points, positive) -> list:
     """Clicks from an ``(n, 2)`` array of ``(row, col)`` and ``n`` booleans.
 

@@ -1,56 +1,23 @@
-"""Box prompts: a rectangle around the object starts a GrabCut-style cut.
+"""Box prompts: the rectangle a user draws around an object, as geometry.
 
-A box says *the object lies inside*: every pixel outside it is a hard
-background seed, the inside is unknown. The cut is the project's own scribble
-energy (:class:`~napari_deepseg.core.cut.session.SegmentationSession`'s default
-preset: colour mixture, contrast edges, star convexity, refits), with
-
-* the appearance models first fitted on *the box's core = object; outside and
-  the box's outer ring = background* (``fit_labels``; the core is the box shrunk
-  by :data:`CORE_SHRINK` of its size on each side, the ring is the outer
-  :data:`RING_BACKGROUND` of it: a box is drawn with some room around the
-  object; the band between ring and core is left out of the first fit), then
-  refitted from the cut GrabCut-style :data:`BOX_ITERATIONS` times;
-* a soft prior against object pixels at the box's edge
-  (:func:`box_edge_prior`: a cost rising to :data:`EDGE_PRIOR_WEIGHT` towards the
-  box's sides over :data:`EDGE_PRIOR_WIDTH` of its size), so that background
-  inside the box that is unlike the outside is not taken up to the edge;
-* a small hard object seed at the box centre (a disk of :data:`CENTRE_RADIUS`),
-  the centre of the star-convexity prior, until a positive click gives the
-  object a centre of its own (a negative click on the centre moves the seed to
-  the free pixel farthest from every seed);
-* when the box covers the whole image, the one-pixel image border stands for
-  the background (as for clicks).
-
-Clicks correct the same object in the same cut: positive clicks are object
-disks, negative ones background disks (see
-:meth:`~napari_deepseg.core.prompts.clickcut.GraphCutClicks.predict_box`).
-What each choice was worth under the box protocol is in ``docs/benchmarks.md``.
+A :class:`Box` is an axis-aligned rectangle in napari's ``(row, col)`` order,
+end exclusive. This module reads one (:func:`parse_box` from ``"R0,C0,R1,C1"``,
+:func:`box_on_plane` from a napari Shapes rectangle on one plane of a stack,
+:func:`box_from_mask` from a reference mask for the box protocol), checks it
+against an image (:func:`check_box`: at least :data:`MIN_BOX_SIDE` pixels high
+and wide, inside the image) and clips it (:func:`clip_box`). It knows nothing
+of the cut: what a box *means* to the segmentation (outside is background, a
+GrabCut-style cut inside) is the box engine's business,
+:mod:`~napari_deepseg.core.prompts.boxcut`, which the click method ``graphcut``
+answers boxes with (:meth:`~napari_deepseg.core.prompts.clickcut.GraphCutClicks.predict_box`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
-from scipy import ndimage
 
-from .base import Click
-from ..utils.validation import SCRIBBLE_BACKGROUND, SCRIBBLE_OBJECT
-
-#: GrabCut-style appearance refits of a box cut
-BOX_ITERATIONS = 3
-#: the first appearance fit takes the box shrunk by this fraction of its size on each side as the object
-CORE_SHRINK = 0.2
-#: the first fit's background takes the box's outer ring, this fraction of its size wide on each side
-RING_BACKGROUND = 0.05
-#: cost (in the appearance costs' nats) of an object pixel on the box's edge (:func:`box_edge_prior`)
-EDGE_PRIOR_WEIGHT = 3.0
-#: the edge prior falls to zero this fraction of the box's size in from each side
-EDGE_PRIOR_WIDTH = 0.05
-#: radius of the hard object seed at the box centre
-CENTRE_RADIUS = 2
 #: default margin of the box protocol: a fraction of the object's size added on each side
 DEFAULT_MARGIN = 0.10
 #: the smallest box, in pixels per side (end exclusive): a rectangle drawn at least one pixel high and wide
@@ -283,7 +250,7 @@ def box_on_plane(corners, shape) -> tuple:
     return plane, check_box(box, (rows, cols))
 
 
-def box_from_mask(mask, margin: float = DEFAULT_MARGIN, ignore=None) -> Box:
+def box_from_mask(mask, margin: float = DEFAULT_MARGIN, ignore=None, with_ignored: bool = False) -> Box:
     """The tight bounding box of a reference mask's object, enlarged by ``margin`` of its size on each side.
 
     Parameters
@@ -295,6 +262,9 @@ def box_from_mask(mask, margin: float = DEFAULT_MARGIN, ignore=None) -> Box:
         rounded to whole pixels; the result is clipped to the image.
     ignore : int, optional
         A mask value that is not object (GrabCut's 128 band).
+    with_ignored : bool
+        Count the ``ignore`` pixels in the object's extent: the tight box of the
+        object and its unknown band, the literature's box (Lempitsky et al. 2009).
 
     Raises
     ------
@@ -306,11 +276,14 @@ def box_from_mask(mask, margin: float = DEFAULT_MARGIN, ignore=None) -> Box:
     >>> m = np.zeros((20, 20), np.uint8); m[5:15, 8:12] = 255
     >>> box_from_mask(m, 0.1)
     Box(r0=4, c0=8, r1=16, c1=12)
+    >>> m[4, 12] = 128
+    >>> box_from_mask(m, 0, ignore=128), box_from_mask(m, 0, ignore=128, with_ignored=True)
+    (Box(r0=5, c0=8, r1=15, c1=12), Box(r0=4, c0=8, r1=15, c1=13))
     """
     mask = np.asarray(mask)
     if not margin >= 0:
         raise ValueError(f"box margin must be >= 0 (a fraction of the object's size), got {margin!r}")
-    obj = mask != 0 if ignore is None else (mask != 0) & (mask != ignore)
+    obj = mask != 0 if ignore is None or with_ignored else (mask != 0) & (mask != ignore)
     if not obj.any():
         raise ValueError("the reference mask holds no object pixel: no box to draw")
     rr = np.flatnonzero(obj.any(axis=1))
@@ -318,130 +291,3 @@ def box_from_mask(mask, margin: float = DEFAULT_MARGIN, ignore=None) -> Box:
     r0, r1, c0, c1 = int(rr[0]), int(rr[-1]) + 1, int(cc[0]), int(cc[-1]) + 1
     mr, mc = int(round(margin * (r1 - r0))), int(round(margin * (c1 - c0)))
     return clip_box(Box(r0 - mr, c0 - mc, r1 + mr, c1 + mc), mask.shape)
-
-
-def box_labels(box: Box, shape, clicks: Sequence[Click] = (), radii: Sequence[int] = (),
-               centre_radius: int = CENTRE_RADIUS, core_shrink: float = CORE_SHRINK, strokes=None,
-               ring: float = RING_BACKGROUND) -> tuple:
-    """Hard seeds and first-fit labels of a box (with clicks) for the scribble cut.
-
-    Parameters
-    ----------
-    box : Box
-        Inside the image (see :func:`check_box`).
-    shape : tuple
-        ``(rows, cols)``.
-    clicks : sequence of Click
-        Corrections: object (positive) and background (negative) disks.
-    radii : sequence of int
-        One disk radius per click.
-    centre_radius : int
-        Radius of the object seed at the box centre, used while no click (or
-        stroke) is positive; when a negative click covers the centre, the seed goes
-        to the free pixel farthest from every seed instead.
-    core_shrink : float
-        The first fit's object: the box shrunk by this fraction of its size on each side.
-    strokes : numpy.ndarray, optional
-        ``(rows, cols)`` scribbles (1 object, 2 background, 0 none) painted over the clicks;
-        object strokes, like positive clicks, replace the centre seed.
-    ring : float
-        The first fit's background also takes the box's outer ring, this fraction
-        of its size wide on each side (0 leaves the whole inside out of it).
-
-    Returns
-    -------
-    seeds : numpy.ndarray of uint8
-        ``(rows, cols)``: 2 outside the box (the image border when the box covers
-        the whole image) and on negative clicks, 1 on positive clicks or the centre.
-    fit : numpy.ndarray of uint8
-        The appearance models' first fit: 2 where ``seeds`` is 2 and on the box's
-        outer ring, 1 on the box's core and the object seeds (also where they lie
-        on the ring), 0 (left out) elsewhere.
-
-    Examples
-    --------
-    >>> seeds, fit = box_labels(Box(1, 1, 6, 6), (7, 7), centre_radius=0)
-    >>> int((seeds == 2).sum()), int((seeds == 1).sum()), int(seeds[3, 3]), int((fit == 1).sum())
-    (24, 1, 1, 9)
-    >>> seeds, fit = box_labels(Box(0, 0, 40, 20), (40, 20), ring=0.1)
-    >>> int((fit == 2).sum()), [int(fit[r, 10]) for r in (0, 3, 4, 20)]
-    (288, [2, 2, 0, 1])
-    """
-    from .clickcut import paint_disk
-
-    rows, cols = shape[:2]
-    seeds = np.where(box.mask(shape), 0, SCRIBBLE_BACKGROUND).astype(np.uint8)
-    if not seeds.any():
-        seeds[[0, -1], :] = SCRIBBLE_BACKGROUND
-        seeds[:, [0, -1]] = SCRIBBLE_BACKGROUND
-    for click, radius in zip(clicks, radii):
-        paint_disk(seeds, click.row, click.col, int(radius),
-                   SCRIBBLE_OBJECT if click.positive else SCRIBBLE_BACKGROUND)
-    has_object = any(c.positive for c in clicks)
-    if strokes is not None:
-        strokes = np.asarray(strokes)
-        if strokes.shape != seeds.shape:
-            raise ValueError(f"scribbles have shape {strokes.shape} but the image is {seeds.shape}")
-        if not np.isin(strokes, (0, SCRIBBLE_OBJECT, SCRIBBLE_BACKGROUND)).all():
-            raise ValueError("scribbles with a box take 0 (none), 1 (object) and 2 (background) only")
-        seeds[strokes > 0] = strokes[strokes > 0]
-        has_object = has_object or bool((strokes == SCRIBBLE_OBJECT).any())
-    if not has_object:
-        cr, cc = box.centre
-        if seeds[cr, cc] != 0:  # a negative click covers the centre: the free pixel farthest from every seed
-            free = seeds == 0
-            if not free.any():
-                raise ValueError("the background covers the whole box: add a positive click on the object")
-            cr, cc = np.unravel_index(int(np.argmax(ndimage.distance_transform_edt(free))), free.shape)
-        centre = np.zeros_like(seeds)
-        paint_disk(centre, int(cr), int(cc), int(centre_radius), SCRIBBLE_OBJECT)
-        seeds[(centre == SCRIBBLE_OBJECT) & (seeds == 0)] = SCRIBBLE_OBJECT
-    fit = np.where(seeds == SCRIBBLE_BACKGROUND, SCRIBBLE_BACKGROUND, 0).astype(np.uint8)
-    fit[box.mask(shape) & ~box.shrunk(ring).mask(shape)] = SCRIBBLE_BACKGROUND
-    fit[box.shrunk(core_shrink).mask(shape) & (seeds != SCRIBBLE_BACKGROUND)] = SCRIBBLE_OBJECT
-    fit[seeds == SCRIBBLE_OBJECT] = SCRIBBLE_OBJECT
-    return seeds, fit
-
-
-def box_edge_prior(box: Box, shape, weight: float = EDGE_PRIOR_WEIGHT, width: float = EDGE_PRIOR_WIDTH) -> np.ndarray:
-    """Extra unary costs against object pixels near the box's edge.
-
-    The cost of the object label is ``weight`` on the box's outermost pixels and
-    falls linearly to 0 at ``width`` of the box's height (width) in from its top and
-    bottom (left and right) sides; the background label costs nothing. A box is
-    drawn with some room around the object, so background inside it that looks
-    unlike the outside is not taken up to the edge; an object that reaches the
-    edge still can, where its appearance says so.
-
-    Parameters
-    ----------
-    box : Box
-        Inside the image.
-    shape : tuple
-        ``(rows, cols)``.
-    weight : float
-        The cost on the box's edge, in the units of the appearance costs (nats).
-    width : float
-        The band's width, a fraction of the box's size (> 0).
-
-    Returns
-    -------
-    numpy.ndarray of float32
-        ``(rows, cols)``: the object costs, a one-channel unary (object minus
-        background; see ``SegmentationSession.segment(unary=...)``).
-
-    Examples
-    --------
-    >>> u = box_edge_prior(Box(0, 0, 10, 40), (10, 40), weight=2.0, width=0.2)
-    >>> [float(u[r, c]) for r, c in ((0, 20), (5, 20), (5, 0), (5, 10))]
-    [1.5, 0.0, 1.875, 0.0]
-    """
-    rows, cols = shape[:2]
-    height, wide = box.shape
-    r = np.arange(rows, dtype=np.float32)[:, None]
-    c = np.arange(cols, dtype=np.float32)[None, :]
-    from_rows = np.minimum(r - box.r0 + 0.5, box.r1 - 0.5 - r) / np.float32(width * height)
-    from_cols = np.minimum(c - box.c0 + 0.5, box.c1 - 0.5 - c) / np.float32(width * wide)
-    unary = np.float32(weight) * np.clip(1 - np.minimum(from_rows, from_cols), 0, 1)
-    unary[~box.mask(shape)] = 0
-    return unary

@@ -12,11 +12,15 @@ click protocol is in ``docs/benchmarks.md``:
   click asks, so a correction near a thin part does not spill over the boundary.
 * **the image border is background**, always (a hard seed), also after the first
   negative click; objects touching the border lose that one-pixel ring only.
+
+The variants that lost (fixed disks, the border as background only until the
+first negative click or as appearance evidence only, a distance prior around the
+positive clicks) were options here once; their numbers stay in the docs.
 * **a soft star** around the object seeds (:data:`STAR_WEIGHT`): a hard star
   convexity about a click cuts everything behind a dark part of the object
   (the "shadow" of an eye seen from a click on the cheek) along straight rays;
   a broken ray costs :data:`STAR_WEIGHT` instead, so the mask bends around it;
-  in a box cut :data:`BOX_STAR_WEIGHT`;
+  in a box cut :data:`~napari_deepseg.core.prompts.boxcut.BOX_STAR_WEIGHT`;
 * **every piece holds a positive click** (:func:`keep_pieces_touching`): what the
   cut finds apart from every positive click is dropped, so a negative click
   removes the piece it lands in (with a box, every piece lies in the box).
@@ -29,13 +33,14 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .base import Click, ClickMethod, check_click_positions, check_clicks, register_click_method
-from .box import BOX_ITERATIONS, CENTRE_RADIUS, Box, box_edge_prior, box_labels, check_box
+from .base import Click, ClickMethod, check_click_positions, check_clicks, paint_disk, register_click_method
+from .box import Box, check_box
+from .boxcut import BOX_ITERATIONS, BOX_STAR_WEIGHT, cut_box
 from ..utils.progress import CancelToken, ProgressCallback
 from ..cut.session import DEFAULT_ITERATIONS, SegmentationSession
 from ..utils.validation import SCRIBBLE_BACKGROUND, SCRIBBLE_OBJECT, check_positive
 
-#: disk radius of a click with ``radius_mode="fixed"``
+#: disk radius of a click whose radius cannot be measured on a previous mask (see :class:`GraphCutClicks`)
 CLICK_RADIUS = 5
 #: radius of the first click's disk, and the largest adaptive radius
 MAX_RADIUS = 8
@@ -43,26 +48,6 @@ MAX_RADIUS = 8
 MIN_RADIUS = 2
 #: cost of one broken star-convexity implication (``None``: hard, the scribble cut's choice)
 STAR_WEIGHT = 60.0
-#: the star's weight in a box cut, with or without correcting clicks (issues 23 and 24: see ``docs/benchmarks.md``)
-BOX_STAR_WEIGHT = 15.0
-RADIUS_MODES = ("adaptive", "fixed")
-BORDER_MODES = ("hard", "hard-until-negative", "soft")
-
-
-def paint_disk(labels: np.ndarray, row: int, col: int, radius: int, value: int) -> None:
-    """Paint a filled disk of ``value`` into ``labels`` in place (clipped to the image).
-
-    Examples
-    --------
-    >>> a = np.zeros((5, 5), np.uint8); paint_disk(a, 2, 2, 1, 7); int(a.sum())
-    35
-    """
-    rows, cols = labels.shape
-    r0, r1 = max(row - radius, 0), min(row + radius + 1, rows)
-    c0, c1 = max(col - radius, 0), min(col + radius + 1, cols)
-    yy, xx = np.ogrid[r0:r1, c0:c1]
-    disk = (yy - row) ** 2 + (xx - col) ** 2 <= radius * radius
-    labels[r0:r1, c0:c1][disk] = value
 
 
 def click_seeds(clicks: Sequence[Click], shape, radius=CLICK_RADIUS) -> np.ndarray:
@@ -147,21 +132,6 @@ def border_ring(shape) -> np.ndarray:
     return ring
 
 
-def distance_prior(clicks: Sequence[Click], shape, weight: float) -> np.ndarray:
-    """``(rows, cols)`` unary (object minus background): object costs grow with the distance to the nearest
-    positive click.
-
-    The cost is ``weight * min(d / s, 2)`` with ``s`` a quarter of the image
-    diagonal (an option of :class:`GraphCutClicks`; off by default).
-    """
-    far = np.ones(shape[:2], bool)
-    for c in clicks:
-        if c.positive:
-            far[c.row, c.col] = False
-    d = ndimage.distance_transform_edt(far)
-    return (weight * np.minimum(d / (0.25 * float(np.hypot(*shape[:2]))), 2.0)).astype(np.float32)
-
-
 @register_click_method("graphcut")
 class GraphCutClicks(ClickMethod):
     """Clicks as disk seeds for :class:`~napari_deepseg.core.cut.session.SegmentationSession`.
@@ -170,15 +140,10 @@ class GraphCutClicks(ClickMethod):
     ----------
     features : str
         Backbone of the session (``classic``, ``rgb``, ``resnet50``, ...).
-    radius_mode : {"adaptive", "fixed"}
-        ``adaptive`` (default): see the module docstring; ``fixed``: every disk has ``radius``.
     radius : int
-        Disk radius in ``fixed`` mode.
-    border : {"hard", "hard-until-negative", "soft"}
-        The image border as background: always a hard seed (default); only until the
-        first negative click; or, after it, only evidence for the appearance models.
-    distance_weight : float
-        Weight of :func:`distance_prior` (0, the default, turns it off).
+        Disk radius of a click whose adaptive radius cannot be measured: the
+        later clicks of a list that does not extend the last prediction's, and
+        clicks after a box with no box mask of the step before.
     iterations : int
         GrabCut-style refits of the appearance models.
     lam : float, optional
@@ -189,7 +154,7 @@ class GraphCutClicks(ClickMethod):
         Cost of a broken star-convexity implication around the object seeds
         (default :data:`STAR_WEIGHT`); ``None`` makes the star hard.
     box_star_weight : float, optional
-        The star's weight in a box cut (default :data:`BOX_STAR_WEIGHT`); ``None``
+        The star's weight in a box cut (default :data:`~.boxcut.BOX_STAR_WEIGHT`); ``None``
         keeps ``star_weight``. Positive clicks replace the box centre as star
         centres; a correction click lies on a missed part, often at the object's
         edge, and a strong star about it cut straight-edged wedges out of the
@@ -209,22 +174,16 @@ class GraphCutClicks(ClickMethod):
 
     takes_box = True
 
-    def __init__(self, features: str = "classic", radius_mode: str = "adaptive", radius: int = CLICK_RADIUS,
-                 border: str = "hard", distance_weight: float = 0.0, iterations: int = DEFAULT_ITERATIONS,
+    def __init__(self, features: str = "classic", radius: int = CLICK_RADIUS, iterations: int = DEFAULT_ITERATIONS,
                  lam: Optional[float] = None, box_iterations: int = BOX_ITERATIONS,
                  star_weight: Optional[float] = STAR_WEIGHT,
                  box_star_weight: Optional[float] = BOX_STAR_WEIGHT, **backbone_params):
-        if radius_mode not in RADIUS_MODES:
-            raise ValueError(f"radius_mode must be one of {', '.join(RADIUS_MODES)}; got {radius_mode!r}")
-        if border not in BORDER_MODES:
-            raise ValueError(f"border must be one of {', '.join(BORDER_MODES)}; got {border!r}")
         if not 0 <= int(radius) <= 100:
             raise ValueError(f"radius must be between 0 and 100 pixels, got {radius!r}")
-        if distance_weight < 0 or int(iterations) < 0 or int(box_iterations) < 0:
-            raise ValueError("distance_weight, iterations and box_iterations must be >= 0")
+        if int(iterations) < 0 or int(box_iterations) < 0:
+            raise ValueError("iterations and box_iterations must be >= 0")
         self.session = SegmentationSession(features, **backbone_params)
-        self.radius_mode, self.radius, self.border = radius_mode, int(radius), border
-        self.distance_weight, self.iterations = float(distance_weight), int(iterations)
+        self.radius, self.iterations = int(radius), int(iterations)
         self.lam = check_positive(lam, "lambda")
         self.box_iterations = int(box_iterations)
         self.star_weight = None if star_weight is None else check_positive(star_weight, "star_weight")
@@ -249,23 +208,16 @@ class GraphCutClicks(ClickMethod):
             raise RuntimeError("no image set: call set_image(image) before predict()")
         clicks = check_clicks(clicks, self._shape)
         seeds = click_seeds(clicks, self._shape, self._click_radii(clicks))
-        border = border_ring(self._shape) & (seeds == 0)
-        fit = None
-        if self.border == "hard" or not (seeds == SCRIBBLE_BACKGROUND).any():
-            seeds[border] = SCRIBBLE_BACKGROUND
-        elif self.border == "soft":
-            fit = seeds.copy()
-            fit[border] = SCRIBBLE_BACKGROUND
-        unary = distance_prior(clicks, self._shape, self.distance_weight) if self.distance_weight > 0 else None
-        mask = self.session.segment(seeds, lam=self.lam, iterations=self.iterations, cancel=cancel, unary=unary,
-                                    fit_labels=fit, star_weight=self.star_weight) == 1
+        seeds[border_ring(self._shape) & (seeds == 0)] = SCRIBBLE_BACKGROUND
+        mask = self.session.segment(seeds, lam=self.lam, iterations=self.iterations, cancel=cancel,
+                                    star_weight=self.star_weight) == 1
         mask = keep_pieces_touching(mask, seeds == SCRIBBLE_OBJECT)
         self._last = (list(clicks), mask)
         return mask
 
     def predict_box(self, box: Box, clicks: Sequence[Click] = (), cancel: Optional[CancelToken] = None,
                     strokes: Optional[np.ndarray] = None) -> np.ndarray:
-        """Object mask for a box and the clicks correcting it, in one cut (see :mod:`.box`).
+        """Object mask for a box and the clicks correcting it, in one cut (see :mod:`.boxcut`).
 
         Outside the box is hard background; positive clicks add object disks,
         negative clicks background disks (adaptive radii, measured on the previous
@@ -283,18 +235,14 @@ class GraphCutClicks(ClickMethod):
         box = check_box(box, self._shape)
         clicks = check_click_positions(clicks, self._shape)
         radii = self._box_click_radii(box, clicks)
-        seeds, fit = box_labels(box, self._shape, clicks, radii, CENTRE_RADIUS, strokes=strokes)
         star = self.star_weight if self.box_star_weight is None else self.box_star_weight
-        mask = self.session.segment(seeds, lam=self.lam, iterations=self.box_iterations, cancel=cancel,
-                                    fit_labels=fit, unary=box_edge_prior(box, self._shape),
-                                    star_weight=star) == 1
+        mask = cut_box(self.session, box, self._shape, clicks, radii, lam=self.lam, iterations=self.box_iterations,
+                       star_weight=star, strokes=strokes, cancel=cancel)
         self._last_box = (box, list(clicks), mask, radii)
         return mask
 
     def _box_click_radii(self, box: Box, clicks: list) -> list:
         """One disk radius per click after a box, each fixed when its click was made."""
-        if self.radius_mode == "fixed":
-            return [self.radius] * len(clicks)
         last = self._last_box
         if last is not None and last[0] == box and last[1] == clicks:
             return last[3]
@@ -304,8 +252,6 @@ class GraphCutClicks(ClickMethod):
 
     def _click_radii(self, clicks: list) -> list:
         """One disk radius per click, each fixed when its click was made."""
-        if self.radius_mode == "fixed":
-            return [self.radius] * len(clicks)
         last = self._last
         if last is not None and last[0] == clicks[:-1] and len(self._radii) == len(clicks) - 1:
             self._radii = self._radii + [adaptive_radius(clicks[-1], last[1])]
