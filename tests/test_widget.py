@@ -1054,3 +1054,41 @@ def test_refining_refuses_a_volume_cut(widget, viewer, qtbot, errors):
     widget.volume.value = "current plane"  # the refinement is still there
     run(widget, qtbot)
     assert widget.commit() == 1 and (layer.data == 2).sum() == 3 * 20 * 15
+
+
+# -- small findings (issue 30) ------------------------------------------------------------
+def test_the_status_line_does_not_report_an_undone_update(widget, viewer, qtbot, errors):
+    image_layer, scribbles, _ = add_disk(viewer, shape=(320, 400))
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    more = np.array(scribbles.data)
+    more[100:121, 200:221] = 2  # a background square on the disk: the update changes the result
+    scribbles.data = more
+    run(widget, qtbot)
+    assert "updated" in widget.status.value
+    result = viewer.layers["disk segmentation"]
+    result.undo()  # what Ctrl+Z on the result layer does
+    assert "updated" not in widget.status.value and "undone" in widget.status.value, widget.status.value
+    assert errors == []
+
+
+def test_a_segment_right_after_choosing_an_image_keeps_its_result_line(widget, viewer, qtbot, errors):
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)  # the background preparation is due in PREPARE_DELAY_MS
+    assert widget.segment()  # pressed before it starts
+    qtbot.wait(3 * sw.PREPARE_DELAY_MS)
+    qtbot.waitUntil(lambda: not widget.busy and not widget.preparing, timeout=WAIT_MS)
+    assert "updated" in widget.status.value, widget.status.value
+    assert errors == []
+
+
+def test_r_shows_the_picked_label_in_the_label_box(widget, viewer, qtbot, errors):
+    image_layer, scribbles, truth = add_disk(viewer)
+    labels = viewer.add_labels(truth.astype(np.int32), name="labels")  # label 1: the disk
+    select(widget, image_layer, scribbles)
+    viewer.layers.selection.active = labels  # no refine layer chosen: R takes the selected Labels layer
+    assert widget.refine_layer.value is None and widget.refine_label.value == 0
+    viewer.cursor.position = (32, 40)  # the disk's centre
+    assert widget.refine_at_cursor()
+    assert widget.refine_label.value == 1 and widget.refine_layer.value is labels
+    assert errors == []

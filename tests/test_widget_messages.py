@@ -91,3 +91,5 @@ def test_scribble_widget_names_its_weights_field(viewer, qtbot, offline, errors)
     assert w.segment()
     qtbot.waitUntil(lambda: bool(errors), timeout=WAIT_MS)
     _check_gui_wording(errors[-1])
+    w.cancel()  # the background preparation (it fails the same way) must end before the viewer closes:
+    qtbot.waitUntil(lambda: not w.busy and not w.preparing, timeout=WAIT_MS)  # its worker outliving it aborted

@@ -3,8 +3,9 @@
 * :data:`DEVICES`: the choices of a *device* box;
 * :func:`one_line` and :func:`notify`: an error as one line, in the status line
   and as a napari notification (never a traceback dialog);
-* :class:`StatusLine`: the status Label that wraps and shortens long words
-  (:func:`elide_words`), keeping the whole text in its tooltip;
+* :class:`StatusLine` (made by :func:`status_line`): the status Label that wraps
+  and shortens long words (:func:`elide_words`), keeping the whole text in its
+  tooltip, so that no message widens a dock;
 * :class:`ProgressRelay`: progress reports (and coarse previews) from a worker
   thread to the main thread;
 * :func:`row`: a horizontal group of controls under one label.
@@ -17,6 +18,7 @@ from typing import Optional
 from magicgui.widgets import Container, Label
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QObject, Signal, Slot
+from qtpy.QtWidgets import QSizePolicy
 
 from ._messages import error_text
 
@@ -86,6 +88,18 @@ class StatusLine(Label):
             self.tooltip = self._full if self._full != elide_words(self._full) else None
         except RuntimeError:  # the dock was closed while a worker was finishing
             pass
+
+
+def status_line() -> StatusLine:
+    """A dock's status line: wraps, and neither a long message nor its longest word widens the dock.
+
+    It takes the column's whole width instead of wrapping into a narrow column.
+    """
+    status = StatusLine(value="")
+    status.native.setWordWrap(True)
+    status.native.setMinimumWidth(10)
+    status.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    return status
 
 
 class ProgressRelay(QObject):

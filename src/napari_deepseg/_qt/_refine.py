@@ -119,3 +119,9 @@ def seeds(refine: Refinement, scribbles: np.ndarray, bound_px: int) -> tuple:
     strokes, region = refine_scribbles(scribbles, refine.mask, bound(bound_px, refine.mask.shape), others)
     return strokes, region, others
 
+
+def show_pick(layer_box, label_box, refine: Refinement) -> None:
+    """Show a picked label in a widget's *refine layer* and *label* boxes (the layer only where it is a choice)."""
+    label_box.value = refine.label_id
+    if any(choice is refine.layer for choice in layer_box.choices):
+        layer_box.value = refine.layer

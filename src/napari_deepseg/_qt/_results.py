@@ -4,14 +4,15 @@
   with the layers and inputs it read);
 * :class:`ResultWriter`: the ``"<image> segmentation"`` layer a job writes into: the
   coarse preview of a large image (no undo step, put back when the job is dropped),
-  the result written with undo, and the line that says what it changed.
+  the result written with undo, the line that says what it changed, and a watch on
+  the layer's undo so that this line never reports an update that was undone.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 from napari.layers import Image, Labels
@@ -78,11 +79,16 @@ class ResultWriter:
     Parameters
     ----------
     viewer : napari.Viewer
+    on_undone : callable, optional
+        ``on_undone(layer)`` when the last write into ``layer`` was undone (Ctrl+Z).
     """
 
-    def __init__(self, viewer):
+    def __init__(self, viewer, on_undone: Optional[Callable] = None):
         self.viewer = viewer
         self.previewing: Optional[Job] = None  # the job whose coarse preview the result layer shows
+        self._on_undone = on_undone
+        self._watched: Optional[Labels] = None
+        self._history: Optional[int] = None  # the watched layer's undo steps after the last write
 
     def layer(self, job: Job) -> Optional[Labels]:
         """The ``"<image> segmentation"`` layer a job writes into, or ``None`` before the first result."""
@@ -144,13 +150,14 @@ class ResultWriter:
         plane = job.inputs.plane
         layer = self.layer(job)
         if layer is None:
-            self._add(job, name, labels)
+            layer = self._add(job, name, labels)
             changed = int(np.count_nonzero(labels))
         elif layer is job.created:  # the layer the preview made: the first result, no undo step
             self.show_plane(layer, plane, labels)
             changed = int(np.count_nonzero(labels))
         else:
             changed = _layers.write_plane(layer, plane, labels)
+        self._watch(layer)
         seconds = time.perf_counter() - job.started
         if job.refit:
             return (f"'{name}' refitted on the whole image in {seconds:.1f} s ({changed} pixels changed)" if changed
@@ -186,3 +193,21 @@ class ResultWriter:
         """Make a result layer added hidden visible (if it is still in the viewer)."""
         if layer in self.viewer.layers:
             layer.visible = True
+
+    # -- undo ----------------------------------------------------------------------
+    def _watch(self, layer: Labels) -> None:
+        """Follow ``layer``'s undo steps from now: fewer than now means the write was undone."""
+        if layer is not self._watched:
+            if self._watched is not None:
+                self._watched.events.set_data.disconnect(self._on_set_data)
+            layer.events.set_data.connect(self._on_set_data)  # undo and redo end with a refresh
+            self._watched = layer
+        self._history = len(layer._undo_history)
+
+    def _on_set_data(self, _event=None) -> None:
+        layer = self._watched
+        if self._history is None or layer is None or len(layer._undo_history) >= self._history:
+            return
+        self._history = None  # said once
+        if self._on_undone is not None:
+            self._on_undone(layer)

@@ -19,7 +19,6 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
-    Label,
     PushButton,
     SpinBox,
     Table,
@@ -40,7 +39,7 @@ from ..core.evaluation.folders import (
 )
 from . import _layers
 from ._tasks import TaskRunner
-from ._common import notify, row
+from ._common import notify, row, status_line
 from ._messages import error_text
 
 ROLE_ERRORS = "errors"
@@ -73,7 +72,8 @@ class EvaluateWidget(Container):
         self.use_ignore = CheckBox(text="ignore", value=False)
         self.ignore = SpinBox(value=128, min=0, max=65535, enabled=False)
         self.background = CheckBox(text="score background (0) as a class", value=True)
-        self.binary = CheckBox(text="binary: any non-zero label is object (e.g. 0/255 masks)", value=False)
+        self.binary = CheckBox(text="binary (non-zero = object)", value=False,
+                               tooltip="any non-zero label is the object (e.g. 0/255 masks)")
         self.layers_button = PushButton(text="Evaluate layers")
         self.pred_dir = FileEdit(label="prediction folder", mode="d", nullable=True)
         self.ref_dir = FileEdit(label="reference folder", mode="d", nullable=True)
@@ -84,8 +84,7 @@ class EvaluateWidget(Container):
         self.table.native.setItemDelegate(QStyledItemDelegate(self.table.native))
         self.csv_path = FileEdit(label="CSV file", mode="w", filter="*.csv", nullable=True)
         self.export_button = PushButton(text="Export CSV")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.status = status_line()
         self.extend([
             self.pred_combo, self.ref_combo, row(self.use_ignore, self.ignore, label="reference"),
             self.background, self.binary, self.layers_button, self.pred_dir, self.ref_dir, self.folders_button,

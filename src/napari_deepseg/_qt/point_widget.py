@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox
+from magicgui.widgets import ComboBox, Container, FileEdit, PushButton, SpinBox
 from napari.layers import Image, Labels, Points, Shapes
 from qtpy.QtCore import QTimer
 
@@ -44,7 +44,7 @@ from ..core.prompts.objects import commit_object, deepest_point, next_free_id, r
 from ..core.features import available_backbones
 from ..core.utils.progress import CancelToken
 from . import _layers, _refine
-from ._common import DEVICES, notify, one_line
+from ._common import DEVICES, notify, one_line, status_line
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
 
@@ -208,10 +208,11 @@ class PointPromptWidget(Container):
         self.box_button = PushButton(text="New box (rectangle)")
         self.refine_layer = ComboBox(label="refine layer", choices=self._labels_choices, nullable=True)
         self.refine_label = SpinBox(label="label", min=0, max=2**31 - 1, value=0)
-        self.refine_bound = SpinBox(label="refine bound (px, 0 auto)", min=0, max=100_000, value=0)
+        self.refine_bound = SpinBox(label="bound (px)", min=0, max=100_000, value=0,
+                                    tooltip="clicks or a box change the refined label only within this distance "
+                                            "of them, in pixels (0: a tenth of the image's smaller side)")
         self.refine_button = PushButton(text="Refine label (R)")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.status = status_line()
         self.extend([self.image_combo, self.points_combo, self.new_points_button, self.predictor, self.features,
                      self.checkpoint, self.device, self.mode_button, self.box_button, self.commit_button,
                      self.clear_button, self.refine_layer, self.refine_label, self.refine_bound,
@@ -354,6 +355,7 @@ class PointPromptWidget(Container):
             notify(self.status, one_line(exc, field=None))
             return False
         self._refine = refine
+        _refine.show_pick(self.refine_layer, self.refine_label, refine)
         self._show(image_layer, refine.plane, refine.mask, self.runner.next_rid())
         self.status.value = (f"refining label {label_id} of '{layer.name}': clicks or a box change it within "
                              f"{self._bound(refine.mask.shape)} px; C writes it back")

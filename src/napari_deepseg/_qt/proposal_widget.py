@@ -27,7 +27,6 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSpinBox,
-    Label,
     LineEdit,
     PushButton,
     SpinBox,
@@ -45,7 +44,7 @@ from ..core.models.proposals import (
 from . import _layers
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
-from ._common import DEVICES, notify
+from ._common import DEVICES, notify, status_line
 from ._messages import error_text
 
 ROLE_PROPOSAL = "proposal"
@@ -90,8 +89,7 @@ class _ModelWidget(Container):
         super().__init__(labels=True)
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.image_combo = ComboBox(label="image", choices=self._image_choices)
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.status = status_line()
         self.runner = TaskRunner(self.native)
         self._models: dict = {}
         self._lock = threading.Lock()
@@ -228,7 +226,7 @@ class SaliencyWidget(_ModelWidget):
 
         super().__init__(napari_viewer)
         self.mode = ComboBox(label="mode", choices=list(MODES), value="guided")
-        self.class_index = SpinBox(label="class (-1 = top)", value=-1, min=-1, max=999)
+        self.class_index = SpinBox(label="class", tooltip="the class to explain (-1: the top class)", value=-1, min=-1, max=999)
         self.weights = FileEdit(label="weights", mode="r", filter="*.pth *.pt *.safetensors", nullable=True)
         self.device = ComboBox(label="device", choices=list(DEVICES), value="auto")
         self.run_button = PushButton(text="Saliency map")

@@ -29,7 +29,6 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, LineEdit, PushButton, SpinBox
 from napari.layers import Image, Labels
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QSizePolicy
 
 from ..core import PRESETS, available_backbones, get_extractor
 from ..core.cut import service
@@ -38,7 +37,7 @@ from ..core.cut.session import DEFAULT_LAMBDA
 from ..core.prompts.objects import commit_object, next_free_id
 from ..core.utils.validation import check_rgb_channels, check_scribbles, painted_labels
 from . import _channels, _layers, _refine
-from ._common import DEVICES, StatusLine, notify, one_line, row
+from ._common import DEVICES, notify, one_line, row, status_line
 from ._results import Job, ResultWriter
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
@@ -78,7 +77,7 @@ class ScribbleSegmentationWidget(Container):
         self.runner = TaskRunner(self.native, on_progress=self._on_progress, on_preview=self._on_preview)
         self._preparer = TaskRunner(self.native, on_progress=self._on_prepare_progress)
         self._live_layer: Optional[Labels] = None
-        self._results = ResultWriter(self.viewer)
+        self._results = ResultWriter(self.viewer, on_undone=self._on_result_undone)
         self._refine: Optional[_refine.Refinement] = None  # the label being refined
         #: the region the refine cut that the result layer holds may change (None: no such cut yet)
         self._refined: Optional[np.ndarray] = None
@@ -142,11 +141,7 @@ class ScribbleSegmentationWidget(Container):
         self.refine_button = PushButton(text="Refine label (R)",
                                         tooltip="correct that label with strokes; Commit writes it back under its id "
                                                 "(R over a label on the scribbles layer picks it)")
-        self.status = StatusLine(value="")
-        self.status.native.setWordWrap(True)  # long error messages must not widen the dock
-        self.status.native.setMinimumWidth(10)  # nor the longest word
-        # ... but the line takes the column's whole width instead of wrapping into a narrow column
-        self.status.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.status = status_line()  # long error messages must not widen the dock
         self.extend([
             self.image_combo, self.scribbles_combo, self.new_scribbles_button, self.backbone, self.preset,
             row(self.lam_auto, self.lam, label="λ"), row(self.sigma_auto, self.sigma, label="σ"),
@@ -350,9 +345,9 @@ class ScribbleSegmentationWidget(Container):
             slot = self._slot(options)
         except (ValueError, TypeError, RuntimeError):
             return False  # Segment reports it
-        job = Job(image_layer=image_layer)
+        job, latest = Job(image_layer=image_layer), self.runner.latest
         self._preparer.start(service.prepare_request, slot, image, options, task=job, bar=False,
-                             on_result=lambda _: self._on_prepared(job, key),
+                             on_result=lambda _: self._on_prepared(job, key, latest),
                              on_error=partial(self._on_prepare_failed, job), on_finished=self._update_buttons)
         self._update_buttons()
         return True
@@ -367,9 +362,10 @@ class ScribbleSegmentationWidget(Container):
         if not self.runner.running and text:
             self.status.value = f"preparing '{job.image_layer.name}': {text}"
 
-    def _on_prepared(self, job: Job, key: tuple) -> None:
+    def _on_prepared(self, job: Job, key: tuple, latest: int) -> None:
+        """Say the image is ready, unless a segmentation started since (its line stays)."""
         self._prepared = key
-        if not self.runner.running:
+        if not self.runner.running and self.runner.latest == latest:
             self.status.value = f"'{job.image_layer.name}' ready: paint 1 = object, 2 = background"
 
     def _on_prepare_failed(self, job: Job, exc: BaseException) -> None:
@@ -483,6 +479,8 @@ class ScribbleSegmentationWidget(Container):
             notify(self.status, one_line(exc))
             return False
         self._last_strokes = (inputs.plane, strokes)
+        if options.channel_axis is None:  # this request prepares the plane: a pending preparation has nothing to do
+            self._prepared = (id(image_layer), inputs.plane, options)
         job = Job(image_layer=image_layer, scribbles_layer=scribbles_layer, inputs=inputs,
                   local=options.preset == "default" and refine is None)
         if refine is not None:
@@ -514,6 +512,7 @@ class ScribbleSegmentationWidget(Container):
             notify(self.status, one_line(exc))
             return False
         self._refine, self._refined = refine, None
+        _refine.show_pick(self.refine_layer, self.refine_label, refine)
         bound = _refine.bound(self.refine_bound.value, refine.mask.shape)
         self.status.value = (f"refining label {label_id} of '{layer.name}' ({int(refine.mask.sum())} pixels): "
                              f"strokes change it within {bound} px; Segment, then Commit writes it back")
@@ -618,7 +617,7 @@ class ScribbleSegmentationWidget(Container):
     def cancel(self) -> None:
         """Cancel every running request and the preparation; their results are dropped, no layer changes."""
         running = self.runner.cancel()
-        if self._preparer.cancel():
+        if self._preparer.cancel() or running:  # the session may hold a half-prepared image
             self._prepared = None
             running = True
         if running:
@@ -657,6 +656,10 @@ class ScribbleSegmentationWidget(Container):
             refit = Job(image_layer=job.image_layer, scribbles_layer=job.scribbles_layer, inputs=job.inputs,
                         background=True)
             self._start(refit, job.slot, job.options)
+
+    def _on_result_undone(self, layer: Labels) -> None:
+        """Ctrl+Z took back the result the status line reports: it says so instead."""
+        self.status.value = f"'{layer.name}': the last update was undone (Ctrl+Z; Ctrl+Shift+Z redoes it)"
 
     def _on_errored(self, job: Job, exc: BaseException) -> None:
         """The newest request failed (not cancelled); the result layer stays as it was."""

@@ -25,7 +25,6 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
-    Label,
     LineEdit,
     PushButton,
     Select,
@@ -37,7 +36,7 @@ from napari.utils.notifications import show_info, show_warning
 from . import _layers
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
-from ._common import DEVICES, notify
+from ._common import DEVICES, notify, status_line
 from ._messages import error_text
 
 ROLE_PREDICTION = "prediction"
@@ -186,7 +185,7 @@ class TrainPredictWidget(Container):
         self.epochs = SpinBox(label="epochs", value=20, min=1, max=10000)
         self.batch_size = SpinBox(label="batch size", value=8, min=1, max=1024)
         self.lr = LineEdit(label="learning rate", value="0.001")
-        self.net_width = SpinBox(label="width (0 = default)", value=0, min=0, max=512)
+        self.net_width = SpinBox(label="width", tooltip="the network's width (0: its default)", value=0, min=0, max=512)
         self.extra = LineEdit(label="extra channels", value="")
         self.extra.tooltip = "extra input channels computed from the image: sobel, saliency (comma-separated)"
         self.device = ComboBox(label="device", choices=list(DEVICES), value="auto")
@@ -200,8 +199,7 @@ class TrainPredictWidget(Container):
         self.predict_out = FileEdit(label="output folder", mode="d", nullable=True)
         self.predict_button = PushButton(text="Predict")
         self.add_button = PushButton(text="Add corrections to training set")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.status = status_line()
         self.plot = _Plot()
         self.extend([self.source, self.images, self.dataset, self.model, self.classes, self.image_size, self.epochs,
                      self.batch_size, self.lr, self.net_width, self.extra, self.device, self.runs, self.train_button,
