@@ -4,7 +4,7 @@ Usage (under a display, e.g. ``xvfb-run -a``)::
 
     python benchmarks/annotate_folder.py [--limit 50] [--json OUT] [--no-prefetch]
     python benchmarks/annotate_folder.py --kills 20 [--limit 12]        # SIGKILL at random moments
-    python benchmarks/annotate_folder.py --tiles 4 --tile-mp 25         # a folder of large photo tiles
+    python benchmarks/annotate_folder.py --tiles 3 --tile-mp 25         # a folder of large photo tiles
 
 **Timing run.** Opens napari with the Scribble segmentation and Dataset docks, opens the folder
 of GrabCut photos (``../shared/datasets/grabcut/images``) with an output folder in a temporary
@@ -83,8 +83,11 @@ def extra_stroke(strokes: np.ndarray) -> np.ndarray:
     return more
 
 
-def robot(images: Path, out: Path, limit: int, think: float, prefetch: bool, log=None, check=True):
-    """Annotate the folder in a real viewer; return the per-image timings."""
+def robot(images: Path, out: Path, limit: int, think: float, prefetch: bool, log=None, check=True, strokes_of=None):
+    """Annotate the folder in a real viewer; return the per-image timings.
+
+    ``strokes_of(stem)`` gives an image's strokes (default: the GrabCut set-1 file).
+    """
     import napari
     from qtpy.QtWidgets import QApplication
 
@@ -111,18 +114,30 @@ def robot(images: Path, out: Path, limit: int, think: float, prefetch: bool, log
                 raise TimeoutError("the widget did not answer")
 
     def segment_and_wait():
-        before = scribble._latest if hasattr(scribble, "_latest") else None
+        """Seconds to the first thing shown (a large image's coarse preview) and to the result."""
         t0 = time.perf_counter()
+        result = dock._layer_of(_layers.ROLE_SEGMENTATION)
+        before = None if result is None else np.array(result.data)
+        shown = []
+
+        def done():
+            if not shown:
+                layer = dock._layer_of(_layers.ROLE_SEGMENTATION)
+                if layer is not None and layer.visible and (before is None or not np.array_equal(layer.data, before)):
+                    shown.append(time.perf_counter() - t0)
+            return not scribble.busy
+
         assert scribble.segment()
-        wait(lambda: not scribble.busy)
-        return time.perf_counter() - t0, before
+        wait(done)
+        total = time.perf_counter() - t0
+        return total, (shown[0] if shown else total)
 
     assert dock.open_folder(images, out)
     rows = []
     while dock.index is not None and len(rows) < limit:
         i = dock.index
         stem = dock.folder.items[i].stem
-        strokes = scribbles_for(stem, base)
+        strokes = scribbles_for(stem, base) if strokes_of is None else strokes_of(stem)
         t_end = time.perf_counter() + think
         while time.perf_counter() < t_end:  # the user looks at the image: events run, the dock prepares
             app.processEvents()
@@ -136,7 +151,7 @@ def robot(images: Path, out: Path, limit: int, think: float, prefetch: bool, log
                 log.flush()
             scribble.image_combo.value = dock.image_layer
             scribble.scribbles_combo.value = layer
-            row["first_s"], _ = segment_and_wait()
+            row["first_s"], row["first_shown_s"] = segment_and_wait()
             layer.data = extra_stroke(strokes)
             row["update_s"], _ = segment_and_wait()
             wait(lambda: not scribble.busy and not scribble.refitting)  # the refit after a local update
@@ -157,7 +172,7 @@ def robot(images: Path, out: Path, limit: int, think: float, prefetch: bool, log
     return rows
 
 
-def compare_masks(images: Path, out: Path, rows: list) -> tuple:
+def compare_masks(images: Path, out: Path, rows: list, strokes_of=None) -> tuple:
     """Masks on disk vs the widget's layers and vs a fresh session with the same strokes."""
     from napari_deepseg.core import SegmentationSession
     from napari_deepseg.core.io.files import read_image, read_labels
@@ -173,11 +188,28 @@ def compare_masks(images: Path, out: Path, rows: list) -> tuple:
         image = read_image(next(images.glob(row["stem"] + ".*")))
         session = SegmentationSession("classic")
         session.set_image(image)
-        session.segment(scribbles_for(row["stem"], datasets_dir() / "grabcut"))  # the first cut, then the update
+        first = scribbles_for(row["stem"], datasets_dir() / "grabcut") if strokes_of is None else strokes_of(row["stem"])
+        session.segment(first)  # the first cut, then the update
         session.segment(row["strokes"], local=True)
         fresh = session.segment(row["strokes"])  # the widget's background refit after a local update
         same_session += bool(np.array_equal(fresh.astype(disk.dtype), disk))
     return checked, same_disk, same_session
+
+
+def make_tiles(folder: Path, count: int, mp: int):
+    """``count`` mosaics of Berkeley photos (``mp`` megapixels each) as PNGs, and their strokes by stem."""
+    from PIL import Image
+
+    from _photos import photo_mosaic
+
+    folder.mkdir(parents=True)
+    grid = int(round(mp ** 0.5))
+    strokes = {}
+    for k in range(count):
+        image, _mask, s = photo_mosaic(grid, start=k * grid * grid)
+        Image.fromarray(image).save(folder / f"tile{k}.png", compress_level=1)
+        strokes[f"tile{k}"] = s
+    return folder, strokes.get
 
 
 def check_folder(out: Path) -> list:
@@ -246,6 +278,8 @@ def main(argv=None):
     ap.add_argument("--think", type=float, default=1.0, help="seconds the robot looks at each image before painting")
     ap.add_argument("--no-prefetch", action="store_true")
     ap.add_argument("--kills", type=int, default=0)
+    ap.add_argument("--tiles", type=int, default=0, help="a folder of this many large photo mosaics instead")
+    ap.add_argument("--tile-mp", type=int, default=25, help="megapixels of each tile (a square number)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--child", nargs=3, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -254,14 +288,16 @@ def main(argv=None):
         with open(log_path, "a") as log:
             robot(images, out, args.limit, 0.3, True, log=log, check=False)
         return
-    images = datasets_dir() / "grabcut" / "images"
+    images, strokes_of = datasets_dir() / "grabcut" / "images", None
     with tempfile.TemporaryDirectory() as tmp:
+        if args.tiles:
+            images, strokes_of = make_tiles(Path(tmp) / "tiles", args.tiles, args.tile_mp)
         out = Path(tmp) / "out"
         if args.kills:
             result = kill_run(images, out, args.kills, args.limit)
         else:
-            rows = robot(images, out, args.limit, args.think, not args.no_prefetch)
-            checked, same_disk, same_session = compare_masks(images, out, rows)
+            rows = robot(images, out, args.limit, args.think, not args.no_prefetch, strokes_of=strokes_of)
+            checked, same_disk, same_session = compare_masks(images, out, rows, strokes_of)
             from napari_deepseg.core.dataset.folder import DatasetFolder
             from napari_deepseg.core.dataset.replay import replay_folder
 
@@ -269,7 +305,10 @@ def main(argv=None):
                 outcomes = [o.outcome for o in replay_folder(folder, write=False)]
             first = [r["first_s"] for r in rows if "first_s" in r]
             update = [r["update_s"] for r in rows if "update_s" in r]
+            shown = [r["first_shown_s"] for r in rows if "first_shown_s" in r]
             result = {"images": len(rows), "prefetch": not args.no_prefetch, "think_s": args.think,
+                      "tiles_mp": args.tile_mp if args.tiles else None,
+                      "first_shown_median_s": float(np.median(shown)),
                       "first_median_s": float(np.median(first)), "update_median_s": float(np.median(update)),
                       "ratio": float(np.median(first) / np.median(update)),
                       "masks_checked": checked, "disk_equals_layer": same_disk, "disk_equals_session": same_session,

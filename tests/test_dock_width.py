@@ -10,7 +10,8 @@ from qtpy.QtWidgets import QApplication  # noqa: E402
 
 #: the widest a dock may ask to be (minimum and preferred width), in pixels
 MAX_DOCK_PX = 400
-DOCKS = ("Scribble segmentation", "Point prompts", "Automatic proposal", "Saliency map", "Evaluate", "Train & predict")
+DOCKS = ("Scribble segmentation", "Point prompts", "Automatic proposal", "Saliency map", "Evaluate", "Train & predict",
+         "Dataset")
 LONG = ("model written to /home/someone/projects/segmentation/runs/unet-resnet34-2026-12-06T04-30-00/"
         "checkpoint-best.safetensors (validation IoU 0.91); predicting the input folder with it now")
 

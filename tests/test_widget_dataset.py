@@ -48,7 +48,7 @@ def folders(tmp_path):
 @pytest.fixture
 def errors(monkeypatch):
     seen = []
-    monkeypatch.setattr("napari.utils.notifications.show_error", seen.append)
+    monkeypatch.setattr("napari_deepseg._qt._common.show_error", seen.append)
     return seen
 
 
@@ -91,7 +91,7 @@ def test_annotate_three_close_reopen_resumes_with_prompts(make_napari_viewer, qt
         strokes[expected] = paint_and_segment(dock, scribble, qtbot)
         result = dock._layer_of(_layers.ROLE_SEGMENTATION).data.copy()
         assert dock.mark("done")
-        qtbot.waitUntil(lambda: dock._save_worker is None or dock._save_worker.is_running is False, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: not dock._saver.running, timeout=WAIT_MS)
         mask = read_labels(out / "masks" / f"im{expected}.png")
         np.testing.assert_array_equal(mask, result)  # the mask on disk is the widget's result
         settle(dock, scribble, qtbot)
@@ -178,9 +178,9 @@ def test_moving_saves_and_the_neighbours_are_prepared(make_napari_viewer, qtbot,
     prepared = []
     real = dw._prepare
 
-    def spy(paths, slot, options, token):
+    def spy(paths, *args, **kwargs):
         prepared.append(sorted(paths))
-        return real(paths, slot, options, token)
+        return real(paths, *args, **kwargs)
 
     monkeypatch.setattr(dw, "_prepare", spy)
     viewer = make_napari_viewer()
@@ -219,7 +219,7 @@ def _saved_with_prompts(images, out):
 
 
 def test_clicks_and_box_come_back_as_the_point_widgets_layers(make_napari_viewer, qtbot, folders):
-    from napari_deepseg._qt.point_widget import ROLE_BOX, ROLE_PROMPTS
+    from napari_deepseg._qt._layers import ROLE_BOX, ROLE_PROMPTS
 
     images, out = folders
     strokes, clicks, box = _saved_with_prompts(images, out)

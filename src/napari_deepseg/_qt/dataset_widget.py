@@ -28,7 +28,6 @@ from typing import Optional
 import numpy as np
 from magicgui.widgets import Container, FileEdit, LineEdit, PushButton
 from napari.layers import Image, Labels, Points, Shapes
-from napari.qt.threading import create_worker
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QListWidget, QListWidgetItem
 
@@ -36,8 +35,10 @@ from ..core.dataset.folder import (DONE, IN_PROGRESS, NEEDS_REVIEW, SKIPPED, UNR
                                    ReadOnlyError)
 from ..core.dataset.record import ImageState, Step, click_engine, scribble_engine
 from ..core.io.files import read_image
-from ..core.utils.progress import Cancelled, CancelToken
+from ..core.utils.progress import Cancelled
 from . import _layers
+from ._common import StatusLine, notify, one_line
+from ._tasks import TaskRunner
 
 #: autosave period: the image's layers are saved when they changed since the last save
 AUTOSAVE_MS = 2000
@@ -46,11 +47,6 @@ PREPARED_IMAGES = 3
 #: status marks in the list
 MARKS = {"not-started": "·", IN_PROGRESS: "…", DONE: "✓", SKIPPED: "–", NEEDS_REVIEW: "?", UNREADABLE: "✗"}
 KEY_NEXT, KEY_PREVIOUS = "n", "Shift-n"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
 
 
 class DatasetWidget(Container):
@@ -74,8 +70,8 @@ class DatasetWidget(Container):
         self._images: dict = {}  # index -> pixels, the current image and its prepared neighbours only
         self._dirty = False
         self._saving = threading.Lock()  # one save at a time; the folder is not shared otherwise
-        self._save_worker = None
-        self._prepare_token: Optional[CancelToken] = None
+        self._saver = TaskRunner(self.native)  # saves in a worker (a newer save supersedes a running one's message)
+        self._preparer = TaskRunner(self.native)  # the neighbours' preparation (a move cancels it)
         self._watched: list = []
         self._build()
         self._timer = QTimer(self.native)
@@ -97,22 +93,22 @@ class DatasetWidget(Container):
         self.open_button = PushButton(text="Open folder")
         self.list = QListWidget()
         self.list.setMinimumHeight(120)
-        self.previous_button = PushButton(text="Previous (Shift+N)")
-        self.next_button = PushButton(text="Next (N)")
+        self.previous_button = PushButton(text="Previous", tooltip="the previous image (Shift+N)")
+        self.next_button = PushButton(text="Next", tooltip="the next image (N)")
         self.done_button = PushButton(text="Done → next", tooltip="mark this image done and open the next one "
                                                                   "that is not done")
         self.skip_button = PushButton(text="Skip")
         self.review_button = PushButton(text="Needs review")
         self.count = QLabel("")
-        self.status = QLabel("choose an image folder and an output folder")
-        self.status.setWordWrap(True)
-        self.status.setMinimumWidth(10)  # a long message wraps instead of widening the dock
+        self.status = StatusLine(value="choose an image folder and an output folder")
+        self.status.native.setWordWrap(True)
+        self.status.native.setMinimumWidth(10)  # a long message wraps instead of widening the dock
         nav = Container(layout="horizontal", labels=False,
                         widgets=[self.previous_button, self.next_button, self.done_button])
         marks = Container(layout="horizontal", labels=False, widgets=[self.skip_button, self.review_button])
         nav.margins = marks.margins = (0, 0, 0, 0)
         self.extend([self.images_dir, self.pattern, self.output_dir, self.existing_dir, self.open_button, nav, marks])
-        for widget in (self.count, self.status, self.list):  # the whole width; the list last, taking the height left
+        for widget in (self.count, self.status.native, self.list):  # the whole width; the list last, taking the height left
             self.native.layout().addWidget(widget)
         self.open_button.clicked.connect(lambda *_: self.open_folder())
         self.previous_button.clicked.connect(lambda *_: self.previous())
@@ -142,16 +138,16 @@ class DatasetWidget(Container):
             existing = self.existing_dir.value
             existing = None if existing is None or str(existing) in ("", ".") else existing
         if not images or str(images) in ("", ".") or not output or str(output) in ("", "."):
-            self._notify("choose an image folder and an output folder")
+            notify(self.status, "choose an image folder and an output folder")
             return False
         self.close_folder()
         try:
             self.folder = DatasetFolder.open(images, output, pattern, existing)
         except (ValueError, OSError) as exc:
-            self._notify(_one_line(exc))
+            notify(self.status, one_line(exc, None))
             return False
         if self.folder.message:
-            self._notify(self.folder.message)
+            notify(self.status, self.folder.message)
         self.images_dir.value, self.output_dir.value = self.folder.images, self.folder.output
         if self.folder.existing is not None:
             self.existing_dir.value = self.folder.existing
@@ -181,10 +177,10 @@ class DatasetWidget(Container):
 
     def _show_status(self, i: int) -> None:
         status = self.folder.status(i)
-        row = self.list.item(i)
-        row.setText(f"{MARKS.get(status, ' ')} {self.folder.items[i].name}")
+        entry = self.list.item(i)
+        entry.setText(f"{MARKS.get(status, ' ')} {self.folder.items[i].name}")
         reason = self.folder.reason(i)
-        row.setToolTip(f"{status}: {reason}" if reason else status)
+        entry.setToolTip(f"{status}: {reason}" if reason else status)
 
     def _update_count(self) -> None:
         counts = self.folder.counts() if self.folder is not None else {}
@@ -213,7 +209,7 @@ class DatasetWidget(Container):
             return False
         j = self.folder.neighbour(self.index, step)
         if j is None:
-            self.status.setText("this is the last image" if step > 0 else "this is the first image")
+            self.status.value = "this is the last image" if step > 0 else "this is the first image"
             return False
         return self.go(j)
 
@@ -227,13 +223,13 @@ class DatasetWidget(Container):
             with self._saving:
                 self.folder.set_status(self.index, status)
         except (ReadOnlyError, ValueError, OSError) as exc:
-            self._notify(_one_line(exc))
+            notify(self.status, one_line(exc, None))
             return False
         self._show_status(self.index)
         self._update_count()
         following = self._next_not_done(self.index)
         if following is None:
-            self.status.setText(f"all {len(self.folder)} images are done or skipped")
+            self.status.value = f"all {len(self.folder)} images are done or skipped"
             return True
         return self.go(following)
 
@@ -268,13 +264,13 @@ class DatasetWidget(Container):
                 image = self._pixels(i)
                 state = self.folder.load(i)
             except (ValueError, OSError, MemoryError) as exc:
-                self._mark_unreadable(i, _one_line(exc))
+                self._mark_unreadable(i, one_line(exc, None))
                 i = self.folder.neighbour(i, 1)
                 continue
             self._remove_image_layers()
             self._show(i, image, state)
             return True
-        self.status.setText("no readable image left")
+        self.status.value = "no readable image left"
         return False
 
     def _pixels(self, i: int) -> np.ndarray:
@@ -288,7 +284,7 @@ class DatasetWidget(Container):
         else:
             self.folder.items[i].status, self.folder.items[i].reason = UNREADABLE, reason
         self._show_status(i)
-        self.status.setText(f"{self.folder.items[i].name} is unreadable: {reason}")
+        self.status.value = f"{self.folder.items[i].name} is unreadable: {reason}"
 
     # -- layers of one image ----------------------------------------------------------------------
     def _show(self, i: int, image: np.ndarray, state: ImageState) -> None:
@@ -320,13 +316,13 @@ class DatasetWidget(Container):
         self.list.setCurrentRow(i)
         self._update_controls()
         item = self.folder.items[i]
-        self.status.setText(f"{item.name}: image {i + 1} of {len(self.folder)}"
-                            + (" (read-only)" if self.folder.read_only else ""))
+        self.status.value = (f"{item.name}: image {i + 1} of {len(self.folder)}"
+                             + (" (read-only)" if self.folder.read_only else ""))
         self._prepare_neighbours(i)
 
     def _restore_prompts(self, step: Step) -> None:
         """The clicks (and box) of a step as the Point prompts widget's layers."""
-        from .point_widget import POSITIVE_COLOUR, NEGATIVE_COLOUR, ROLE_BOX, ROLE_PROMPTS
+        from ._layers import NEGATIVE_COLOUR, POSITIVE_COLOUR, ROLE_BOX, ROLE_PROMPTS
 
         meta = {_layers.METADATA_KEY: {"role": ROLE_PROMPTS, "image": self.image_layer.name}}
         if step.clicks:
@@ -445,7 +441,7 @@ class DatasetWidget(Container):
 
     def _clicks_step(self) -> Optional[Step]:
         from ..core.prompts.base import Click
-        from .point_widget import ROLE_BOX, ROLE_PROMPTS, box_from_shapes
+        from ._layers import ROLE_BOX, ROLE_PROMPTS, box_from_shapes
 
         points, shapes = self._layer_of(ROLE_PROMPTS), self._layer_of(ROLE_BOX)
         clicks = ()
@@ -477,23 +473,26 @@ class DatasetWidget(Container):
         state, i = self.current_state(), self.index
         self._dirty = False
         if wait:
-            if self._save_worker is not None:
-                self._save_worker.quit()
-            return self._save(i, state) is None
-        worker = create_worker(self._save, i, state)
-        worker.returned.connect(lambda message: message and self._notify(message))
-        worker.returned.connect(lambda _m: self._show_status_if_open(i))
-        self._save_worker = worker
-        worker.start()
+            message = self._save(i, state)
+            if message:
+                notify(self.status, message)
+            self._show_status_if_open(i)
+            return message is None
+        self._saver.start(self._save, i, state, on_result=lambda message: self._on_saved(i, message), bar=False)
         return True
 
-    def _save(self, i: int, state: ImageState) -> Optional[str]:
+    def _on_saved(self, i: int, message: Optional[str]) -> None:
+        if message:
+            notify(self.status, message)
+        self._show_status_if_open(i)
+
+    def _save(self, i: int, state: ImageState, progress=None, cancel=None) -> Optional[str]:
         """Worker body: save under the lock; the one-line error or ``None``."""
         with self._saving:
             try:
                 self.folder.save(i, state)
             except (ReadOnlyError, ValueError, TypeError, OSError) as exc:
-                return f"could not save {self.folder.items[i].name}: {_one_line(exc)}"
+                return f"could not save {self.folder.items[i].name}: {one_line(exc, None)}"
         return None
 
     def _show_status_if_open(self, i: int) -> None:
@@ -517,9 +516,7 @@ class DatasetWidget(Container):
         return self._scribble
 
     def _cancel_prepare(self) -> None:
-        if self._prepare_token is not None:
-            self._prepare_token.cancel()
-            self._prepare_token = None
+        self._preparer.cancel()
 
     def _prepare_neighbours(self, i: int) -> None:
         """Read the next and previous image and prepare the Scribble widget's session for them, in a worker."""
@@ -541,11 +538,8 @@ class DatasetWidget(Container):
                                                             PREPARED_IMAGES)
             except (ValueError, TypeError, RuntimeError):
                 slot = None
-        token = CancelToken()
-        self._prepare_token = token
-        worker = create_worker(_prepare, paths, slot, options, token)
-        worker.returned.connect(lambda result: self._on_prepared(i, result))
-        worker.start()
+        self._preparer.start(_prepare, paths, slot, options, on_result=lambda result: self._on_prepared(i, result),
+                             bar=False)
 
     def _on_prepared(self, i: int, result: dict) -> None:
         if self.folder is None or self.index != i:
@@ -565,30 +559,25 @@ class DatasetWidget(Container):
         if self.folder is not None:
             self.folder.close()
 
-    def _notify(self, message: str) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.setText(message)
-        show_error(message)
 
 
-def _prepare(paths: dict, slot, options, token: CancelToken) -> dict:
+def _prepare(paths: dict, slot, options, progress=None, cancel=None) -> dict:
     """Worker body: read each image and prepare the session for it; ``{index: (image, error)}``."""
     from ..core.cut.service import prepare_request
 
     result = {}
     for j, path in paths.items():
-        if token.cancelled:
+        if cancel is not None and cancel.cancelled:
             break
         try:
             image = read_image(path)
         except (ValueError, OSError, MemoryError) as exc:
-            result[j] = (None, _one_line(exc))
+            result[j] = (None, one_line(exc, None))
             continue
         result[j] = (image, "")
         if slot is not None:
             try:
-                prepare_request(slot, image, options, cancel=token)
+                prepare_request(slot, image, options, cancel=cancel)
             except Cancelled:
                 break
             except (ValueError, TypeError, RuntimeError, MemoryError):

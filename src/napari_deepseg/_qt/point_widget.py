@@ -38,22 +38,19 @@ from napari.layers import Image, Labels, Points, Shapes
 from qtpy.QtCore import QTimer
 
 from ..core.prompts.base import Click, get_click_method
-from ..core.prompts.box import Box, box_from_mask, box_on_plane, rectangle_plane
+from ..core.prompts.box import box_from_mask
 from ..core.prompts.clickcut import click_seeds, keep_pieces_touching
 from ..core.prompts.objects import commit_object, deepest_point, next_free_id, refine_region
 from ..core.features import available_backbones
 from ..core.utils.progress import CancelToken
 from . import _layers, _refine
+from ._layers import NEGATIVE_COLOUR, POSITIVE_COLOUR, ROLE_BOX, ROLE_PROMPTS, box_from_shapes  # noqa: F401
 from ._common import DEVICES, notify, one_line, status_line
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
 
 PREDICTORS = ("graphcut", "points-graphcut", "pointclip")
-POSITIVE_COLOUR = "lime"
-NEGATIVE_COLOUR = "red"
-ROLE_PROMPTS = "prompts"
 ROLE_PREVIEW = "prompt-mask"
-ROLE_BOX = "box"
 #: delay that merges point edits arriving together (e.g. a paste) into one request
 EDIT_DELAY_MS = 20
 
@@ -108,46 +105,6 @@ def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, box=Non
         return mask
 
 
-def box_from_shapes(layer, shape, plane: tuple = ()) -> Box | None:
-    """The last rectangle of a Shapes layer on ``plane`` as a box inside an image of spatial ``shape``.
-
-    On a stack every rectangle must lie on one plane (constant leading
-    coordinates); the last one on ``plane`` is the box of that plane.
-
-    Parameters
-    ----------
-    layer : napari.layers.Shapes or None
-    shape : tuple of int
-        Spatial shape of the image, ``(..., rows, cols)``.
-    plane : tuple of int
-        The current plane (``()`` for a 2-D image).
-
-    Returns
-    -------
-    Box or None
-        ``None`` when no rectangle lies on ``plane``.
-
-    Raises
-    ------
-    ValueError
-        If the layer holds a shape that is not a rectangle, has another number of
-        dimensions than the image, holds a rectangle that does not lie on one
-        plane, or the box has no area inside the image.
-    """
-    if layer is None or not len(layer.data):
-        return None
-    others = sorted({t for t in layer.shape_type if t != "rectangle"})
-    if others:
-        raise ValueError(f"shapes layer '{layer.name}' holds a {others[0]}: draw rectangles only for boxes")
-    shape = tuple(int(s) for s in shape)
-    if int(layer.ndim) != len(shape):
-        raise ValueError(f"shapes layer '{layer.name}' has {layer.ndim} dimensions but the image has {len(shape)} "
-                         f"({'x'.join(map(str, shape))}): draw the box in the layer 'New box' makes")
-    planes = [rectangle_plane(corners, shape) for corners in layer.data]
-    on_plane = [i for i, p in enumerate(planes) if p == tuple(plane)]
-    if not on_plane:
-        return None
-    return box_on_plane(layer.data[on_plane[-1]], shape)[1]
 
 
 def plane_clicks(points: np.ndarray, positive: np.ndarray, plane: tuple) -> list:
