@@ -14,7 +14,7 @@ QT = Path(qt.__file__).parent
 #: names defined once, in _common.py
 SHARED = {"DEVICES", "one_line", "notify", "_notify", "elide_words", "StatusLine", "_StatusLine", "ProgressRelay",
           "_ProgressRelay", "row", "_row", "STATUS_WORD_CHARS"}
-WIDGETS = ("scribble_widget", "point_widget", "proposal_widget", "evaluate_widget", "train_widget")
+WIDGETS = ("scribble_widget", "point_widget", "proposal_widget", "evaluate_widget", "train_widget", "dataset_widget")
 
 
 def definitions(path: Path) -> set:
