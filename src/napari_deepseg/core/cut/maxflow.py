@@ -12,7 +12,7 @@ PyMaxflow's solvers (Boykov-Kolmogorov, alpha-expansion) and one optional one:
 
 The energies (n-links, t-links, star edges) are built in
 :mod:`~napari_deepseg.core.cut.graphcut`; the bands in
-:mod:`~napari_deepseg.core.cut.multilevel`.
+:mod:`~napari_deepseg.core.cut.bands`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 :func:`cut_multilevel` halves the image until the coarsest level is small
 (:func:`levels_of`), solves the energy of :mod:`~napari_deepseg.core.cut.energy`
 there whole, and re-solves only a band around the boundary at every finer level
-(:func:`~napari_deepseg.core.cut.multilevel.refine_band`). :func:`applies` says
+(:func:`~napari_deepseg.core.cut.bands.refine_band`). :func:`applies` says
 when a cut takes this path; :func:`prepare` builds what its first cut would build.
 """
 
@@ -18,15 +18,15 @@ from scipy import ndimage as ndi
 
 from ..features import FeatureMap
 from ..utils.progress import check, report
-from . import graphcut, maxflow, multilevel
+from . import bands, blocks, graphcut, maxflow, star_steps
 from .appearance import COST_CAP, SharedMixtureModel
+from .bands import BAND_RADIUS
 from .energy import (NO_EXTRA, Extra, cached_nlinks, costs_for, cut_default, fit_appearance, image_mixture,
                      incremental_cut, mask_hash, recut_found_centres, refit)
 from .image import ImageFeatures
-from .multilevel import BAND_RADIUS
 from .palette import strips
 
-#: the default preset solves coarse-to-fine from this many pixels on (see multilevel.py)
+#: the default preset solves coarse-to-fine from this many pixels on (see bands.py)
 MULTILEVEL_MIN_PIXELS = 100_000
 #: the coarse-to-fine cut halves the image until its coarsest level has at most this many pixels
 COARSEST_PIXELS = 1_500_000
@@ -45,24 +45,24 @@ def applies(shape, multilevel: Optional[bool]) -> bool:
 def _coarse_entry(entry: ImageFeatures) -> ImageFeatures:
     """The half-resolution level of an image (or of a coarser level), cached on the entry."""
     if entry.coarse is None:
-        shape = multilevel.coarse_shape(entry.shape)
+        shape = blocks.coarse_shape(entry.shape)
         if entry.stride == 1:  # block means of full-resolution features, when first needed
             parent = weakref.ref(entry)  # no reference cycle: an evicted image is freed at once
 
             def feats():
-                return FeatureMap(multilevel.block_reduce(parent().features.data), 1, shape)
+                return FeatureMap(blocks.block_reduce(parent().features.data), 1, shape)
         else:  # the same grid seen from the coarse image: half the stride
             fm = entry.features
-            if fm.stride % multilevel.FACTOR == 0:
-                feats = FeatureMap(fm.data, fm.stride // multilevel.FACTOR, shape)
+            if fm.stride % blocks.FACTOR == 0:
+                feats = FeatureMap(fm.data, fm.stride // blocks.FACTOR, shape)
             else:  # an odd stride cannot be halved: half as many cells, resampled, at the same stride
-                feats = FeatureMap(_resample_grid(fm.data, multilevel.coarse_shape(fm.data.shape[:2])), fm.stride,
+                feats = FeatureMap(_resample_grid(fm.data, blocks.coarse_shape(fm.data.shape[:2])), fm.stride,
                                    shape)
         colour = np.empty((*shape, entry.lab.shape[-1] if entry._colour is None else entry._colour.shape[-1]),
                           np.float32)
-        for rows in strips(entry.shape[0], entry.shape[1], multiple=multilevel.FACTOR):  # strip by strip
-            lo = rows.start // multilevel.FACTOR
-            part = multilevel.block_reduce(entry.colour_rows(rows))
+        for rows in strips(entry.shape[0], entry.shape[1], multiple=blocks.FACTOR):  # strip by strip
+            lo = rows.start // blocks.FACTOR
+            part = blocks.block_reduce(entry.colour_rows(rows))
             colour[lo : lo + part.shape[0]] = part
         entry.coarse = ImageFeatures(entry.key + "/coarse", shape, feats, _colour=colour)
     return entry.coarse
@@ -80,7 +80,7 @@ def _resample_grid(grid: np.ndarray, shape) -> np.ndarray:
 
 
 def _growth_report(progress, step: int, total: int, message: str):
-    """The ``on_round`` of :func:`~napari_deepseg.core.cut.multilevel.refine_band`: the stage with the band's growth.
+    """The ``on_round`` of :func:`~napari_deepseg.core.cut.bands.refine_band`: the stage with the band's growth.
 
     Examples
     --------
@@ -184,8 +184,8 @@ def oversampling(entry: ImageFeatures) -> int:
 def band_edges(level: ImageFeatures, lam: float, sigma):
     """Edge weights of a level's band: computed on demand from colour, or cached arrays for deep features."""
     if level.stride == 1:
-        return multilevel.ColourEdges(level.colour_at, level.shape, lam, level_sigma(level, sigma))
-    return multilevel.ArrayEdges(cached_nlinks(level, lam, sigma)[1])
+        return bands.ColourEdges(level.colour_at, level.shape, lam, level_sigma(level, sigma))
+    return bands.ArrayEdges(cached_nlinks(level, lam, sigma)[1])
 
 
 #: a coarsest level of at most this many pixels (every one :func:`levels_of` makes; more only where coarse
@@ -203,9 +203,9 @@ def _star_steps(level: ImageFeatures, object_seeds: np.ndarray):
     key = mask_hash(object_seeds)
     if level.star is None or level.star[0] != key:
         if object_seeds.size <= STAR_TABLE_MAX_PIXELS:
-            steps = multilevel.ArrayStar(graphcut.star_edges(object_seeds), object_seeds.size)
+            steps = star_steps.ArrayStar(graphcut.star_edges(object_seeds), object_seeds.size)
         else:
-            steps = multilevel.StarSteps(object_seeds)
+            steps = star_steps.StarSteps(object_seeds)
         level.star = (key, steps)
     return level.star[1]
 
@@ -260,12 +260,12 @@ class _FineCosts:
     def coarse(self) -> np.ndarray:
         """Block sums of the difference on the half-resolution grid, strip by strip."""
         if self.ids is None:
-            return multilevel.block_sum(self.delta)
+            return blocks.block_sum(self.delta)
         rows, cols = self.ids.shape
-        out = np.empty(multilevel.coarse_shape((rows, cols)), np.float32)
-        for part in strips(rows, cols, multiple=multilevel.FACTOR):
-            lo = part.start // multilevel.FACTOR
-            block = multilevel.block_sum(self._plus_unary(self.lut[self.ids[part]], part))
+        out = np.empty(blocks.coarse_shape((rows, cols)), np.float32)
+        for part in strips(rows, cols, multiple=blocks.FACTOR):
+            lo = part.start // blocks.FACTOR
+            block = blocks.block_sum(self._plus_unary(self.lut[self.ids[part]], part))
             out[lo : lo + block.shape[0]] = block
         return out
 
@@ -288,14 +288,14 @@ def _fit_round(top: ImageFeatures, hards, delta: np.ndarray, lam: float, sigma, 
     """
     if min(top.shape) < 32:
         return None
-    h_fg, h_bg = multilevel.coarse_seeds(*hards)
+    h_fg, h_bg = blocks.coarse_seeds(*hards)
     if not (h_fg.any() and h_bg.any()):
         return None
     level = _coarse_entry(top)
     _, nlinks = cached_nlinks(level, lam, sigma)
     cut = maxflow.IncrementalCut(nlinks, graphcut.star_edges(h_fg), 4**depth * COST_CAP + 1.0,
                                   star_weight=star_weight)
-    cost_fg, cost_bg = _split(multilevel.block_sum(delta))
+    cost_fg, cost_bg = _split(blocks.block_sum(delta))
     return cut.solve(*graphcut.tlinks(cost_fg, cost_bg, h_fg, h_bg, cut.infinity))
 
 
@@ -331,7 +331,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     that level is solved whole (refits included) with a cached incremental
     graph; every finer level re-solves only a band around the boundary of the
     level above, grown where the boundary presses against the band's edge
-    (:func:`multilevel.refine_band`). Unaries of a coarse pixel are the sums of
+    (:func:`bands.refine_band`). Unaries of a coarse pixel are the sums of
     its fine pixels', λ doubles per level (a coarse edge stands for two fine ones).
     ``progress`` hears of every level of every round (``done`` of ``total`` level solves);
     ``preview``, if given, receives the last round's coarsest labelling upsampled to
@@ -340,7 +340,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     levels = levels_of(entry)
     hards = [(seeds == classes[0], seeds == classes[1])]  # (object, background) seeds per level
     for _ in levels[1:]:
-        hards.append(multilevel.coarse_seeds(*hards[-1]))
+        hards.append(blocks.coarse_seeds(*hards[-1]))
     usable = [i for i, (f, b) in enumerate(hards) if i > 0 and f.any() and b.any()]
     if not usable:
         # every stroke of a label shares its 2x2 blocks with the other label: no coarse seeds
@@ -366,14 +366,14 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
         report(progress, step, total, f"{stage}: level 1 of {k + 1} (1/{2**k} resolution)")
         if fg is not None:
             if depth:  # a coarse level's labels, upsampled: what the refit samples from
-                fg = multilevel.upsample_labels(fg, entry.shape, multilevel.FACTOR**depth)
+                fg = blocks.upsample_labels(fg, entry.shape, blocks.FACTOR**depth)
             model = refit(entry, model, seeds, classes, fg)
         # a labelling that only feeds a refit (a few thousand sampled pixels) skips the band's growth
-        rounds = multilevel.MAX_GROWTH_ROUNDS if it == iterations else 1
+        rounds = bands.MAX_GROWTH_ROUNDS if it == iterations else 1
         fine = _FineCosts(entry, model, extra)
         deltas = [None, fine.coarse()]
         for _ in range(2, k + 1):
-            deltas.append(multilevel.block_sum(deltas[-1]))
+            deltas.append(blocks.block_sum(deltas[-1]))
         cost_fg, cost_bg = _split(deltas[k])
         if it < iterations and coarse_refit:
             fg, depth = _fit_round(levels[k], hards[k], deltas[k], lam * 2 ** (k + 1), sigma, star_weight(k + 1),
@@ -391,13 +391,13 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
             if up is not None:
                 centres[k] = centres[k] | up
             for i in range(k - 1, -1, -1) if up is not None else ():  # ... and the centres found apart from them
-                up = multilevel.upsample_labels(up, levels[i].shape)
+                up = blocks.upsample_labels(up, levels[i].shape)
                 centres[i] = centres[i] | up
                 detached[i] = up
         fgs[k] = fg
         step += 1
         if preview is not None and it == iterations:
-            preview(multilevel.upsample_labels(fg, entry.shape, multilevel.FACTOR**k))
+            preview(blocks.upsample_labels(fg, entry.shape, blocks.FACTOR**k))
         if it < iterations and coarse_refit:  # the refit needs a sample, not a boundary: no bands
             step += k
             continue
@@ -407,9 +407,9 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
             message = f"{stage}: level {k - i + 1} of {k + 1} ({where}, band)"
             report(progress, step, total, message)
             level = levels[i]
-            init = multilevel.upsample_labels(fg, level.shape)
+            init = blocks.upsample_labels(fg, level.shape)
             h_fg, h_bg = hards[i]
-            band = multilevel.band_mask(init, h_fg, h_bg, BAND_RADIUS)
+            band = bands.band_mask(init, h_fg, h_bg, BAND_RADIUS)
             if entry.stride > 1:  # deep costs vary cell by cell: re-solve the pixels they argue for most
                 d = fine.full() if i == 0 else deltas[i]
                 band |= _disagreement(init, d, DISAGREE_BUDGET * init.size)
@@ -419,7 +419,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
             else:
                 delta = deltas[i].ravel()
                 costs = lambda flat, d=delta: _split(d[flat])  # noqa: E731
-            fg, _ = multilevel.refine_band(costs, None, band_edges(level, lam * 2**i, sigma), init, band, h_fg,
+            fg, _ = bands.refine_band(costs, None, band_edges(level, lam * 2**i, sigma), init, band, h_fg,
                                            h_bg, _star_steps(level, centres[i]), radius=BAND_RADIUS, max_rounds=rounds,
                                            star_weight=star_weight(i), on_round=_growth_report(progress, step, total,
                                                                                                message))
@@ -479,7 +479,7 @@ class LastCut:
         The coarsest level's object and background seeds.
     centres : list
         Star centres per level: bool arrays after a whole cut, then a
-        :class:`~napari_deepseg.core.cut.multilevel.StarSteps` (k-d tree of the centres' edge)
+        :class:`~napari_deepseg.core.cut.star_steps.StarSteps` (k-d tree of the centres' edge)
         once an update needed them.
     """
 
@@ -518,7 +518,7 @@ def update_window(rows: np.ndarray, cols: np.ndarray, shape, bound: int):
 
 def _level_window(window, i: int, shape):
     """The window at pyramid level ``i`` (``2**i`` times coarser), covering the full-resolution one."""
-    f = multilevel.FACTOR**i
+    f = blocks.FACTOR**i
     r0, r1, c0, c1 = window
     return slice(r0 // f, min(shape[0], -(-r1 // f))), slice(c0 // f, min(shape[1], -(-c1 // f)))
 
@@ -574,7 +574,7 @@ def _star_centres(last: LastCut, i: int, crop: _Crop, centres: np.ndarray):
     centres' edge, kept on ``last`` while the centres stay the same)."""
     steps = last.centres[i]
     if isinstance(steps, np.ndarray):  # first update after a whole cut: the centre pixels of the level
-        steps = multilevel.StarSteps(steps)
+        steps = star_steps.StarSteps(steps)
     steps = steps.with_window(crop.rows, crop.cols, centres)
     last.centres[i] = steps
     return steps
@@ -617,7 +617,7 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
         return None
     levels = levels_of(entry)
     k = len(last.fgs) - 1
-    f = multilevel.FACTOR**k
+    f = blocks.FACTOR**k
     # the strokes of a region covering every level's window and its ring, aligned to the coarsest blocks
     top_win = _level_window(window, k, levels[k].shape)
     r0, c0 = max(0, top_win[0].start - 1) * f, max(0, top_win[1].start - 1) * f
@@ -625,14 +625,14 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
     region = seeds[r0:r1, c0:c1]
     hards = [(region == classes[0], region == classes[1])]
     for _ in range(k):
-        hards.append(multilevel.coarse_seeds(*hards[-1]))
+        hards.append(blocks.coarse_seeds(*hards[-1]))
     top_fg, top_bg = (h.copy() for h in last.top_hards)
     kr, kc = r0 // f, c0 // f
     top_fg[kr : kr + hards[k][0].shape[0], kc : kc + hards[k][0].shape[1]] = hards[k][0]
     top_bg[kr : kr + hards[k][1].shape[0], kc : kc + hards[k][1].shape[1]] = hards[k][1]
     if not (top_fg.any() and top_bg.any()):
         return None
-    if k + 1 < len(levels) and all(h.any() for h in multilevel.coarse_seeds(top_fg, top_bg)):
+    if k + 1 < len(levels) and all(h.any() for h in blocks.coarse_seeds(top_fg, top_bg)):
         return None  # the strokes now reach a coarser level: the pyramid is deeper
     soft = extra.star_weight
     results = [None] * (k + 1)  # (crop, labels) per level
@@ -651,11 +651,11 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
         init = last.fgs[i][crop.rows, crop.cols].copy()
         if i == k:  # the coarsest level: the whole window
             band = inside
-            edges = multilevel.ArrayEdges(cached_nlinks(level, lam * 2**k, sigma)[1])
+            edges = bands.ArrayEdges(cached_nlinks(level, lam * 2**k, sigma)[1])
         else:  # the boundary of the blocks whose coarser label changed, and the changed strokes
             above, labels = results[i + 1]
-            ys = np.arange(crop.r0, crop.r0 + crop.shape[0]) // multilevel.FACTOR - above.r0
-            xs = np.arange(crop.c0, crop.c0 + crop.shape[1]) // multilevel.FACTOR - above.c0
+            ys = np.arange(crop.r0, crop.r0 + crop.shape[0]) // blocks.FACTOR - above.r0
+            xs = np.arange(crop.c0, crop.c0 + crop.shape[1]) // blocks.FACTOR - above.c0
             new = labels[np.ix_(ys, xs)]
             old = last.fgs[i + 1][above.rows, above.cols][np.ix_(ys, xs)]
             changed = (new != old) & inside
@@ -663,13 +663,13 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
             focus = changed.copy()
             focus[(rr >> i) - crop.r0, (cc >> i) - crop.c0] = True
             focus = ndi.binary_dilation(focus, np.ones((3, 3), bool), iterations=BAND_RADIUS + 1)
-            band = multilevel.band_mask(init, h_fg, h_bg, BAND_RADIUS) & focus & inside
+            band = bands.band_mask(init, h_fg, h_bg, BAND_RADIUS) & focus & inside
             edges = band_edges(level, lam * 2**i, sigma)
         if band.any():
             detached = last.detached[i]
             centres = h_fg if detached is None else h_fg | detached[crop.rows, crop.cols]
             costs = last.fine.at if i == 0 else (lambda flat, d=last.deltas[i].ravel(): _split(d[flat]))
-            init, _ = multilevel.refine_band(crop.costs(costs), None, crop.edges(edges), init, band, h_fg, h_bg,
+            init, _ = bands.refine_band(crop.costs(costs), None, crop.edges(edges), init, band, h_fg, h_bg,
                                              crop.star(_star_centres(last, i, crop, centres)), radius=BAND_RADIUS,
                                              star_weight=None if soft is None else soft * 2**i, limit=inside)
         results[i] = (crop, init)

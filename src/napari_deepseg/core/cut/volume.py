@@ -17,10 +17,11 @@ own edges, and its object islands smaller than 0.1 % of the plane are dropped: s
 :func:`remove_specks`). Star convexity is not used in 3-D.
 
 Volumes above :data:`MULTILEVEL_MIN_VOXELS` are solved coarse to fine as in 2-D
-(:mod:`~napari_deepseg.core.cut.multilevel`): halved along every axis until the coarsest
+(:mod:`~napari_deepseg.core.cut.pyramid`): halved along every axis until the coarsest
 level has at most :data:`COARSEST_VOXELS` voxels (unaries summed over 2x2x2 blocks,
 λ times 4 per level: a coarse face stands for four fine ones), then a band around
-the boundary re-solved per finer level and grown where it presses on its edge.
+the boundary re-solved per finer level and grown where it presses on its edge, by
+the band solver of the 2-D cut (:mod:`~napari_deepseg.core.cut.bands`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from typing import Optional
 import numpy as np
 
 from ..utils import memory
-from . import multilevel
+from . import bands
 from .appearance import MAX_SAMPLES_PER_CLASS, ImageMixture, SharedMixtureModel
-from .multilevel import BAND_RADIUS, MAX_GROWTH_ROUNDS
+from .bands import BAND_RADIUS, MAX_GROWTH_ROUNDS
 from .palette import build_palette
 from .session import DEFAULT_LAMBDA
 from ..utils.progress import CancelToken, ProgressCallback, check, report
@@ -511,19 +512,19 @@ def _solve_multilevel(v, delta, fg_seed, bg_seed, lam_axes, sigma, cancel) -> np
     for i in range(k - 1, -1, -1):
         check(cancel)
         init = upsample3(fg, levels[i].shape, levels[i + 1].factors)
-        band = multilevel.band_mask(init, *seeds[i], BAND_RADIUS)
+        band = bands.band_mask(init, *seeds[i], BAND_RADIUS)
         edges, costs = _FaceEdges(levels[i], lams[i]), _costs(deltas[i])
         for _ in range(MAX_GROWTH_ROUNDS):
-            fg, contacts = multilevel.solve_band_contacts(costs, None, edges, init, band, *seeds[i])
+            fg, contacts = bands.solve_band_contacts(costs, None, edges, init, band, *seeds[i])
             if not contacts.size:
                 break
-            multilevel.grow(band, contacts, BAND_RADIUS)
+            bands.grow(band, contacts, BAND_RADIUS)
     return fg
 
 
 class _FaceEdges:
     """The face-neighbour edges of a volume level with λ per axis, as the band solver reads edges
-    (:func:`~napari_deepseg.core.cut.multilevel.solve_band`): one offset per axis whose λ is not 0."""
+    (:func:`~napari_deepseg.core.cut.bands.solve_band`): one offset per axis whose λ is not 0."""
 
     def __init__(self, level: _Level, lam_axes):
         self.level, self.shape = level, level.shape
@@ -549,7 +550,7 @@ def _costs(delta):
 
 def _solve_whole(level: _Level, delta, fg_seed, bg_seed, lam_axes) -> np.ndarray:
     """The cut of every voxel of ``level`` (the shared band solver with the whole level as its band)."""
-    return multilevel.solve_band(_costs(delta), None, _FaceEdges(level, lam_axes), np.zeros(level.shape, bool),
+    return bands.solve_band(_costs(delta), None, _FaceEdges(level, lam_axes), np.zeros(level.shape, bool),
                                  np.ones(level.shape, bool), fg_seed, bg_seed)
 
 

@@ -1,4 +1,4 @@
-"""Coarse-to-fine (banded) graph cuts: solve a half-resolution problem, refine a band at full resolution.
+"""The band solver: re-solve the pixels near a coarse boundary, the rest fixed (any dimension).
 
 The coarse problem has a quarter of the nodes: unaries are summed over 2 x 2
 blocks, edges come from block-averaged colour and features with λ doubled (a
@@ -10,6 +10,10 @@ through the n-links and star edges that cross the band's edge. Time and memory
 then grow with the object's boundary rather than its area. This is an
 approximation of the full-resolution cut; ``docs/performance.md`` reports the
 IoU between the two.
+
+The 2-D scribble cut (:mod:`~napari_deepseg.core.cut.pyramid`), the
+``points-graphcut`` click engine and the 3-D cut (:mod:`~napari_deepseg.core.cut.volume`)
+all solve their bands here; the graphs go to :func:`~napari_deepseg.core.cut.maxflow.min_cut`.
 """
 
 from __future__ import annotations
@@ -17,67 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import graphcut, maxflow
-
-FACTOR = 2
-
-
-def coarse_shape(shape) -> tuple:
-    """``ceil(shape / FACTOR)`` for each axis.
-
-    Examples
-    --------
-    >>> coarse_shape((5, 8))
-    (3, 4)
-    """
-    return tuple(-(-n // FACTOR) for n in shape)
-
-
-def _pad_even(a: np.ndarray) -> np.ndarray:
-    rows, cols = a.shape[:2]
-    pad = ((0, -rows % FACTOR), (0, -cols % FACTOR)) + ((0, 0),) * (a.ndim - 2)
-    return np.pad(a, pad, mode="edge") if any(p[1] for p in pad) else a
-
-
-def block_reduce(a: np.ndarray, how: str = "mean") -> np.ndarray:
-    """Mean or sum over ``FACTOR x FACTOR`` blocks (edge-padded to whole blocks).
-
-    Examples
-    --------
-    >>> block_reduce(np.arange(4.).reshape(2, 2), "sum").tolist()
-    [[6.0]]
-    """
-    p = _pad_even(np.asarray(a))
-    rows, cols = p.shape[0] // FACTOR, p.shape[1] // FACTOR
-    blocks = p.reshape(rows, FACTOR, cols, FACTOR, *p.shape[2:])
-    out = blocks.sum(axis=(1, 3), dtype=np.float32)
-    return out / np.float32(FACTOR * FACTOR) if how == "mean" else out
-
-
-def coarse_hard(hard: np.ndarray) -> np.ndarray:
-    """Block seeds: the class of a block whose seeds all agree, ``-1`` elsewhere.
-
-    Examples
-    --------
-    >>> coarse_hard(np.array([[0, -1, 1, 1], [0, 1, -1, -1]])).tolist()
-    [[-1, 1]]
-    """
-    p = _pad_even(hard)
-    rows, cols = p.shape[0] // FACTOR, p.shape[1] // FACTOR
-    blocks = p.reshape(rows, FACTOR, cols, FACTOR).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
-    top = blocks.max(axis=-1)
-    low = np.where(blocks >= 0, blocks, np.iinfo(np.int32).max).min(axis=-1)
-    return np.where((top >= 0) & (top == low), top, -1).astype(np.int32)
-
-
-def upsample_labels(coarse: np.ndarray, shape, factor: int = FACTOR) -> np.ndarray:
-    """Nearest-neighbour upsampling of a coarse labelling by ``factor`` (one level by default), cropped to ``shape``.
-
-    Examples
-    --------
-    >>> upsample_labels(np.array([[1, 0]], bool), (2, 3), 2).astype(int).tolist()
-    [[1, 1, 0], [1, 1, 0]]
-    """
-    return np.repeat(np.repeat(coarse, factor, axis=0), factor, axis=1)[: shape[0], : shape[1]]
+from .star_steps import ArrayStar
 
 
 def label_edges(labels: np.ndarray) -> np.ndarray:
@@ -110,46 +54,6 @@ def band_mask(init_fg: np.ndarray, hard_fg: np.ndarray, hard_bg: np.ndarray, rad
     edge |= hard_fg & ~init_fg
     edge |= hard_bg & init_fg
     return grow(np.zeros(init_fg.shape, bool), np.flatnonzero(edge), radius)
-
-
-def coarse_seeds(hard_fg: np.ndarray, hard_bg: np.ndarray):
-    """Block seeds of a two-label problem: a block is a seed of the one label its seeds have.
-
-    The same as :func:`coarse_hard` for two labels, from the seeds' coordinates
-    only (strokes are few pixels of a large image).
-
-    Examples
-    --------
-    >>> fg = np.array([[1, 0, 0, 0], [1, 0, 0, 1]], bool); bg = np.array([[0, 1, 0, 0], [0, 0, 0, 0]], bool)
-    >>> [a.astype(int).tolist() for a in coarse_seeds(fg, bg)]
-    [[[0, 1]], [[0, 0]]]
-    """
-    shape = coarse_shape(hard_fg.shape)
-    out = []
-    for hard in (hard_fg, hard_bg):
-        rr, cc = np.nonzero(hard)
-        block = np.zeros(shape, bool)
-        block[rr // FACTOR, cc // FACTOR] = True
-        out.append(block)
-    both = out[0] & out[1]
-    return out[0] & ~both, out[1] & ~both
-
-
-def block_sum(a: np.ndarray) -> np.ndarray:
-    """Sum over ``FACTOR x FACTOR`` blocks of a 2-D array (edge-padded), by strided views.
-
-    Faster than :func:`block_reduce` for one channel (no reshaped reduction).
-
-    Examples
-    --------
-    >>> block_sum(np.arange(6.).reshape(2, 3)).tolist()
-    [[8.0, 14.0]]
-    """
-    p = _pad_even(np.asarray(a, np.float32))
-    out = p[0::2, 0::2] + p[1::2, 0::2]
-    out += p[0::2, 1::2]
-    out += p[1::2, 1::2]
-    return out
 
 
 class ArrayEdges:
@@ -189,122 +93,6 @@ class ColourEdges:
         d = self.colour_at(rr * cols + cc) - self.colour_at((rr + dr) * cols + (cc + dc))
         d2 = np.einsum("ij,ij->i", d, d) if d.ndim == 2 else d * d
         return np.exp(d2 * np.float32(-1.0 / (self.sigma * self.sigma))) * np.float32(self.lam / np.hypot(dr, dc))
-
-
-def _edge_points(centres: np.ndarray, border: bool = True) -> np.ndarray:
-    """``(n, 2)`` int32 rows and columns of the centre pixels with a 4-neighbour outside the centres.
-
-    The nearest centre of a pixel outside them is one of these (from any other
-    centre, the 4-neighbour towards the pixel is nearer), so a k-d tree of the
-    edge answers as one of every centre, and large centre regions cost no more
-    than their outline. ``border=False``: pixels on the array's border count as
-    edge (for a window of a larger mask).
-    """
-    from scipy import ndimage as ndi
-
-    edge = centres & ~ndi.binary_erosion(centres, border_value=1 if border else 0)
-    return np.argwhere(edge).astype(np.int32)
-
-
-class StarSteps:
-    """One step of every pixel towards its nearest centre pixel (star convexity), on request.
-
-    The same implication edges as :func:`~napari_deepseg.core.cut.graphcut.star_edges`, but
-    only for the pixels asked (a band), from a k-d tree of the centres instead of a
-    distance transform of the whole image. Ties between equidistant centres may
-    be broken differently.
-    """
-
-    def __init__(self, centres: np.ndarray):
-        centres = np.asarray(centres, bool)
-        self._set(_edge_points(centres), centres.shape)
-        self.centres = centres
-
-    @classmethod
-    def from_points(cls, points: np.ndarray, centres: np.ndarray) -> "StarSteps":
-        """Steps towards the bool mask ``centres``, its k-d tree built on ``points`` (``(n, 2)`` rows and
-        columns: the centres' edge at least, see :func:`_edge_points`)."""
-        steps = cls.__new__(cls)
-        steps._set(np.asarray(points, np.int32).reshape(-1, 2), centres.shape)
-        steps.centres = centres
-        return steps
-
-    def with_window(self, rows: slice, cols: slice, window: np.ndarray) -> "StarSteps":
-        """These steps with the centres inside ``[rows, cols]`` replaced by ``window`` (``self`` if unchanged).
-
-        The tree keeps the edge points outside the window and takes the window's own
-        edge (its pixels on the window's border included); a centre outside the
-        window that only now borders a non-centre inside it stays out of the tree,
-        so a few steps may aim at a slightly farther centre (still nearer with
-        every step: the implication edges stay acyclic).
-        """
-        window = np.asarray(window, bool)
-        if np.array_equal(self.centres[rows, cols], window):
-            return self
-        mask = self.centres.copy()
-        mask[rows, cols] = window
-        p = self.points
-        inside = (p[:, 0] >= rows.start) & (p[:, 0] < rows.stop) & (p[:, 1] >= cols.start) & (p[:, 1] < cols.stop)
-        new = _edge_points(window, border=False) + np.array([rows.start, cols.start], np.int32)
-        return StarSteps.from_points(np.concatenate([p[~inside], new]), mask)
-
-    def _set(self, points: np.ndarray, shape) -> None:
-        from scipy.spatial import cKDTree
-
-        self.shape = tuple(shape)
-        self.points = points
-        self.tree = cKDTree(self.points) if self.points.size else None
-        # steps found so far (sorted flat indices and their steps): a band's growth rounds, the refit
-        # round and later cuts with the same centres ask again for mostly the same pixels
-        self._known = np.zeros(0, np.int64)
-        self._steps = np.zeros(0, np.int64)
-
-    def step(self, flat: np.ndarray) -> np.ndarray:
-        """Flat index one step towards the nearest centre, ``-1`` for centres themselves (and without centres)."""
-        flat = np.asarray(flat, np.int64)
-        out = np.full(flat.shape, -1, np.int64)
-        if self.tree is None or not flat.size:
-            return out
-        miss = np.ones(flat.shape, bool)
-        if self._known.size:
-            pos = np.minimum(np.searchsorted(self._known, flat), self._known.size - 1)
-            hit = self._known[pos] == flat
-            out[hit] = self._steps[pos[hit]]
-            miss = ~hit
-        if miss.any():
-            new = np.unique(flat[miss])
-            steps = self._query(new)
-            out[miss] = steps[np.searchsorted(new, flat[miss])]
-            known = np.concatenate([self._known, new])
-            order = np.argsort(known, kind="stable")  # two sorted runs: a merge
-            self._known, self._steps = known[order], np.concatenate([self._steps, steps])[order]
-        return out
-
-    def _query(self, flat: np.ndarray) -> np.ndarray:
-        """:meth:`step` for distinct flat indices, from the k-d tree."""
-        out = np.full(flat.shape, -1, np.int64)
-        cols = self.shape[1]
-        rr, cc = np.divmod(flat, cols)
-        _, near = self.tree.query(np.stack([rr, cc], axis=1), k=1)
-        vy = self.points[near, 0] - rr
-        vx = self.points[near, 1] - cc
-        span = np.maximum(np.abs(vy), np.abs(vx))
-        move = span > 0
-        s = np.maximum(span, 1).astype(np.float32)
-        out[move] = ((rr + np.rint(vy / s).astype(np.int64)) * cols + cc + np.rint(vx / s).astype(np.int64))[move]
-        out[self.centres.ravel()[flat]] = -1  # centres inside the edge are centres too
-        return out
-
-
-class ArrayStar:
-    """:class:`StarSteps` over precomputed ``(p, q)`` star edges (faster for repeated small bands)."""
-
-    def __init__(self, star, n: int):
-        self.next = np.full(n, -1, np.int64)
-        self.next[star[0]] = star[1]
-
-    def step(self, flat):
-        return self.next[flat]
 
 
 def _fixed_neighbours(src, snk, node, neighbour_fg, weight) -> None:
@@ -553,4 +341,3 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
         if limit is not None:
             band &= limit
     return fg, rounds
-
