@@ -103,7 +103,7 @@ def _fixed_neighbours(src, snk, node, neighbour_fg, weight) -> None:
 
 
 def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None,
-               star_weight=None) -> np.ndarray:
+               star_weight=None, hpf: bool = True) -> np.ndarray:
     """Re-solve the pixels of ``band`` at full resolution, the rest fixed to ``init_fg``.
 
     Parameters
@@ -131,6 +131,8 @@ def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=N
     star_weight : float, optional
         ``None``: hard star implications; a number: each broken one costs this much
         (see :class:`~napari_deepseg.core.cut.maxflow.IncrementalCut`).
+    hpf : bool
+        Whether a large band may be solved by HPF (:func:`~napari_deepseg.core.cut.maxflow.min_cut`).
 
     Returns
     -------
@@ -142,7 +144,7 @@ def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=N
     The graph is solved by :func:`~napari_deepseg.core.cut.maxflow.min_cut`: BK,
     or HPF for large bands where ``thinhpf`` is installed.
     """
-    return solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight)[0]
+    return solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight, hpf)[0]
 
 
 def _neighbours(at: tuple, offset, shape):
@@ -163,7 +165,8 @@ def _neighbours(at: tuple, offset, shape):
     return ok, np.ravel_multi_index(tuple(a[ok] + d for a, d in zip(at, offset)), shape)
 
 
-def solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, star_weight=None):
+def solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, star_weight=None,
+                        hpf: bool = True):
     """:func:`solve_band`, also returning the flat indices of the fixed pixels the solution contradicts
     (where a growing band grows: :func:`refine_band`)."""
     edges = ArrayEdges(nlinks) if isinstance(nlinks, graphcut.NLinks) else nlinks
@@ -233,7 +236,7 @@ def solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_b
     force_bg = (seed_bg | (star_bg & ~seed_fg)) & ~force_fg
     src[force_fg], snk[force_fg] = big, 0.0
     src[force_bg], snk[force_bg] = 0.0, big
-    label = maxflow.min_cut(nodes.size, g, src, snk, hard=big, init=fixed_fg[nodes])
+    label = maxflow.min_cut(nodes.size, g, src, snk, hard=big, init=fixed_fg[nodes], hpf=hpf)
     out, contacts = band_labels(label, nodes, fixed_fg, pairs)
     return out.reshape(shape), contacts
 

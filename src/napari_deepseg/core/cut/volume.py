@@ -45,6 +45,11 @@ from ..utils.validation import check_positive, lazy_view
 MULTILEVEL_MIN_VOXELS = 1_000_000
 #: the coarse-to-fine cut halves the volume until its coarsest level has at most this many voxels
 COARSEST_VOXELS = 2_000_000
+#: whether 3-D bands and levels may be solved by HPF (from ``maxflow.HPF_MIN_NODES`` nodes, where ``thinhpf`` is
+#: installed). No: on the 96x256x256 volume of ``benchmarks/volume_3d.py`` HPF took 2.5-6 times BK's time on every
+#: 3-D graph (the 786 432-voxel coarsest level 6.7-8.3 s against 1.0-1.3 s, 360 000-voxel bands 1.9-3.0 s against
+#: 0.7-1.2 s) and the cut 19-21 s against 8-12 s (docs/performance.md, "Volumes and stacks")
+HPF_3D = False
 #: bytes per voxel of a single-level 3-D graph (nodes, 3 edges each, t-links, costs); estimate
 SINGLE_LEVEL_BYTES_PER_VOXEL = 350
 MODES = ("3d", "planes")
@@ -515,7 +520,7 @@ def _solve_multilevel(v, delta, fg_seed, bg_seed, lam_axes, sigma, cancel) -> np
         band = bands.band_mask(init, *seeds[i], BAND_RADIUS)
         edges, costs = _FaceEdges(levels[i], lams[i]), _costs(deltas[i])
         for _ in range(MAX_GROWTH_ROUNDS):
-            fg, contacts = bands.solve_band_contacts(costs, None, edges, init, band, *seeds[i])
+            fg, contacts = bands.solve_band_contacts(costs, None, edges, init, band, *seeds[i], hpf=HPF_3D)
             if not contacts.size:
                 break
             bands.grow(band, contacts, BAND_RADIUS)
@@ -551,7 +556,7 @@ def _costs(delta):
 def _solve_whole(level: _Level, delta, fg_seed, bg_seed, lam_axes) -> np.ndarray:
     """The cut of every voxel of ``level`` (the shared band solver with the whole level as its band)."""
     return bands.solve_band(_costs(delta), None, _FaceEdges(level, lam_axes), np.zeros(level.shape, bool),
-                                 np.ones(level.shape, bool), fg_seed, bg_seed)
+                            np.ones(level.shape, bool), fg_seed, bg_seed, hpf=HPF_3D)
 
 
 __all__ = ["VolumeSession", "VolumeFeatures", "check_spacing", "check_volume_scribbles"]
