@@ -18,6 +18,9 @@ all solve their bands here; the graphs go to :func:`~napari_deepseg.core.cut.max
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Optional
+
 import numpy as np
 
 from . import graphcut, maxflow
@@ -300,7 +303,8 @@ MAX_GROWTH_FACTOR = 4
 
 
 def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, radius: int = 3,
-                max_rounds: int = MAX_GROWTH_ROUNDS, star_weight=None, limit=None, on_round=None):
+                max_rounds: int = MAX_GROWTH_ROUNDS, star_weight=None, limit=None, on_round=None, bounded: bool = True,
+                hpf: bool = True):
     """:func:`solve_band`, grown where the solution presses against the band's edge.
 
     After each solve, the fixed pixels that disagree with a neighbour inside the
@@ -311,7 +315,8 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     corrected instead of kept. The work is bounded: a band stops growing at
     :data:`MAX_GROWTH_FACTOR` times its first size, and a large band
     (:data:`GROWTH_MIN_NODES`) once almost none of it (:data:`GROWTH_TOLERANCE`)
-    presses on its edge. ``limit`` (a bool mask) bounds the growth: the band
+    presses on its edge (``bounded=False``: neither bound, the 3-D cut's rule). ``limit`` (a bool mask) bounds
+    the growth: the band
     never leaves it, so every pixel outside ``band | limit`` keeps ``init_fg``
     (the local update of :func:`~napari_deepseg.core.cut.pyramid.update_multilevel`).
     ``on_round``, if given, is called with the number of each solve after the first
@@ -330,12 +335,12 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
         if on_round is not None and rounds > 1:
             on_round(rounds, int(np.count_nonzero(band)))
         fg, contacts = solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star,
-                                          star_weight)
+                                          star_weight, hpf)
         nodes = int(np.count_nonzero(band))
-        if not contacts.size or (nodes >= GROWTH_MIN_NODES and contacts.size < GROWTH_TOLERANCE * nodes):
+        if not contacts.size or rounds == max_rounds:
             break
-        if nodes >= most:  # the bound: keep the labelling of the last solve
-            break
+        if bounded and (nodes >= GROWTH_MIN_NODES and contacts.size < GROWTH_TOLERANCE * nodes or nodes >= most):
+            break  # almost nothing presses on a large band's edge, or the bound: keep the last solve's labels
         if limit is not None:
             contacts = contacts[limit.ravel()[contacts]]
             if not contacts.size:
@@ -344,3 +349,81 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
         if limit is not None:
             band &= limit
     return fg, rounds
+
+
+@dataclass
+class BandProblem:
+    """One finer level of a coarse-to-fine cut, as :func:`refine_levels` re-solves it.
+
+    Attributes
+    ----------
+    upsample : callable
+        The labelling of the level above -> this level's first labelling.
+    costs : callable or tuple
+        ``flat -> (cost_fg, cost_bg)`` of the pixels asked, or the two cost arrays.
+    edges : graphcut.NLinks or edge source
+        The level's n-links (see :func:`solve_band`).
+    hard_fg, hard_bg : numpy.ndarray of bool
+        The level's seeds.
+    star, star_weight
+        Star-convexity steps (or edges) and their weight (``None``: hard), as :func:`solve_band` takes them.
+    radius : int
+        Half-width of the band around the boundary, and of each growth.
+    rounds : int
+        Solves of the band at most (1: no growth).
+    bounded : bool
+        Whether large bands stop growing early (:func:`refine_band`).
+    more_band : callable, optional
+        First labelling -> more pixels to re-solve besides its boundary.
+    hpf : bool
+        Whether large bands may be solved by HPF (:func:`~napari_deepseg.core.cut.maxflow.min_cut`).
+    on_round : callable, optional
+        Progress of the band's growth (see :func:`refine_band`).
+    """
+
+    upsample: Callable[[np.ndarray], np.ndarray]
+    costs: object
+    edges: object
+    hard_fg: np.ndarray
+    hard_bg: np.ndarray
+    star: object = None
+    star_weight: Optional[float] = None
+    radius: int = BAND_RADIUS
+    rounds: int = MAX_GROWTH_ROUNDS
+    bounded: bool = True
+    more_band: Optional[Callable[[np.ndarray], np.ndarray]] = None
+    hpf: bool = True
+    on_round: Optional[Callable] = None
+
+
+def refine_levels(fg: np.ndarray, problems: Iterable[BandProblem]) -> Iterator[np.ndarray]:
+    """The way down of every coarse-to-fine cut (2-D scribbles, clicks, 3-D volumes).
+
+    For each finer level (``problems``, coarsest first; an iterator builds each
+    level's problem when it is reached), the labelling of the level above is
+    upsampled, a band around its boundary and the seeds it contradicts is
+    re-solved with the rest fixed, and grown where the solution presses on its
+    edge (:func:`refine_band`).
+
+    Yields
+    ------
+    numpy.ndarray of bool
+        Each level's object mask, the finest last.
+    """
+    for p in problems:
+        init = p.upsample(fg)
+        band = band_mask(init, p.hard_fg, p.hard_bg, p.radius)
+        if p.more_band is not None:
+            band |= p.more_band(init)
+        cost_fg, cost_bg = (p.costs, None) if callable(p.costs) else p.costs
+        fg, _ = refine_band(cost_fg, cost_bg, p.edges, init, band, p.hard_fg, p.hard_bg, p.star, radius=p.radius,
+                            max_rounds=p.rounds, star_weight=p.star_weight, on_round=p.on_round, bounded=p.bounded,
+                            hpf=p.hpf)
+        yield fg
+
+
+def refine_to_finest(fg: np.ndarray, problems: Iterable[BandProblem]) -> np.ndarray:
+    """:func:`refine_levels` all the way down: the finest level's object mask (``fg`` itself without finer levels)."""
+    for fg in refine_levels(fg, problems):
+        pass
+    return fg

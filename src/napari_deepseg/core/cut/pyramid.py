@@ -323,6 +323,96 @@ def _disagreement(init: np.ndarray, delta: np.ndarray, budget: float) -> np.ndar
     return against >= max(threshold, np.finfo(np.float32).tiny)
 
 
+class _Progress:
+    """What a coarse-to-fine cut says: one step per level solve of every round (``done`` of ``total``).
+
+    Examples
+    --------
+    >>> seen = []
+    >>> say = _Progress(lambda *a: seen.append(a), iterations=0, k=1)
+    >>> say.round(0); say.done(); _ = say.band(0)
+    >>> seen[-1]
+    (1, 2, 'graph cut: level 2 of 2 (full resolution, band)')
+    """
+
+    def __init__(self, progress, iterations: int, k: int):
+        self.progress, self.iterations, self.k = progress, iterations, k
+        self.total, self.step, self.stage = (iterations + 1) * (k + 1), 0, "graph cut"
+
+    def _say(self, message: str) -> None:
+        report(self.progress, self.step, self.total, message)
+
+    def round(self, it: int) -> None:
+        """Round ``it`` starts with the coarsest level."""
+        self.stage = f"graph cut (round {it + 1} of {self.iterations + 1})" if self.iterations else "graph cut"
+        self._say(f"{self.stage}: level 1 of {self.k + 1} (1/{2**self.k} resolution)")
+
+    def found_centres(self) -> None:
+        """Two more max-flows on the coarsest level (about 2 s at 1.5 MP): said, so the stage does not seem stuck."""
+        self._say(f"{self.stage}: level 1 of {self.k + 1}, star centres from the cut without the star")
+
+    def band(self, i: int):
+        """Level ``i``'s band starts; returns the ``on_round`` that reports its growth."""
+        where = "full resolution" if i == 0 else f"1/{2**i} resolution"
+        message = f"{self.stage}: level {self.k - i + 1} of {self.k + 1} ({where}, band)"
+        self._say(message)
+        return _growth_report(self.progress, self.step, self.total, message)
+
+    def done(self, solves: int = 1) -> None:
+        self.step += solves
+
+    def finish(self) -> None:
+        report(self.progress, self.total, self.total, "graph cut")
+
+
+@dataclass
+class _CutState:
+    """What a coarse-to-fine cut carries from round to round.
+
+    Attributes
+    ----------
+    fg, depth
+        The last labelling and its pyramid level (``k + 1``: the fit round's, one below the coarsest).
+    fgs : list
+        The labelling of every level, full resolution first (the last round's once it is done).
+    detached : list
+        Star centres found apart from the strokes, per level (``None`` where none).
+    centres : list
+        Star centres per level: the object strokes, and the centres found.
+    """
+
+    fg: Optional[np.ndarray]
+    depth: int
+    fgs: list
+    detached: list
+    centres: list
+
+    def keep(self, fg: np.ndarray, depth: int) -> None:
+        self.fg, self.depth = fg, depth
+        if depth < len(self.fgs):
+            self.fgs[depth] = fg
+
+    def add_found(self, found: Optional[np.ndarray], levels: list) -> None:
+        """The centres the coarsest level found (:func:`recut_found_centres`), upsampled to every finer level."""
+        k = len(self.fgs) - 1
+        self.detached[k] = found
+        if found is None:
+            return
+        self.centres[k] = self.centres[k] | found
+        for i in range(k - 1, -1, -1):
+            found = blocks.upsample_labels(found, levels[i].shape)
+            self.centres[i] = self.centres[i] | found
+            self.detached[i] = found
+
+
+def _level_deltas(fine: "_FineCosts", k: int) -> list:
+    """Block sums of the cost difference per level: ``[None, half, quarter, ...]`` down to level ``k``."""
+    deltas = [None, fine.coarse()]
+    for _ in range(2, k + 1):
+        deltas.append(blocks.block_sum(deltas[-1]))
+    return deltas
+
+
 def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
                    extra: Extra = NO_EXTRA, progress=None, preview=None) -> np.ndarray:
     """The default energy solved coarse-to-fine.
@@ -331,7 +421,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     that level is solved whole (refits included) with a cached incremental
     graph; every finer level re-solves only a band around the boundary of the
     level above, grown where the boundary presses against the band's edge
-    (:func:`bands.refine_band`). Unaries of a coarse pixel are the sums of
+    (:func:`~napari_deepseg.core.cut.bands.refine_levels`). Unaries of a coarse pixel are the sums of
     its fine pixels', λ doubles per level (a coarse edge stands for two fine ones).
     ``progress`` hears of every level of every round (``done`` of ``total`` level solves);
     ``preview``, if given, receives the last round's coarsest labelling upsampled to
@@ -346,7 +436,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
         # every stroke of a label shares its 2x2 blocks with the other label: no coarse seeds
         return cut_default(entry, seeds, classes, lam, sigma, iterations, cancel, extra, progress)
     k = max(usable)
-    total, step = (iterations + 1) * (k + 1), 0
+    say = _Progress(progress, iterations, k)
     top = levels[k]
     ckey, c_nlinks = cached_nlinks(top, lam * 2**k, sigma)
     soft = extra.star_weight
@@ -356,80 +446,65 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
 
     c_cut = incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0, star_weight=star_weight(k))
     model = fit_appearance(entry, extra.first_fit(seeds))
-    fg, depth = None, 0  # the last labelling and its pyramid level
-    fgs, detached = [None] * (k + 1), [None] * (k + 1)  # the last round's labelling and found star centres per level
+    state = _CutState(None, 0, [None] * (k + 1), [None] * (k + 1), [])
     n_pixels = entry.shape[0] * entry.shape[1]
     coarse_refit = REFIT_FROM_COARSE_PIXELS is not None and n_pixels >= REFIT_FROM_COARSE_PIXELS and entry.stride > 1
-    for it in range(iterations + 1):
-        check(cancel)
-        stage = f"graph cut (round {it + 1} of {iterations + 1})" if iterations else "graph cut"
-        report(progress, step, total, f"{stage}: level 1 of {k + 1} (1/{2**k} resolution)")
-        if fg is not None:
-            if depth:  # a coarse level's labels, upsampled: what the refit samples from
-                fg = blocks.upsample_labels(fg, entry.shape, blocks.FACTOR**depth)
-            model = refit(entry, model, seeds, classes, fg)
-        # a labelling that only feeds a refit (a few thousand sampled pixels) skips the band's growth
-        rounds = bands.MAX_GROWTH_ROUNDS if it == iterations else 1
-        fine = _FineCosts(entry, model, extra)
-        deltas = [None, fine.coarse()]
-        for _ in range(2, k + 1):
-            deltas.append(blocks.block_sum(deltas[-1]))
-        cost_fg, cost_bg = _split(deltas[k])
-        if it < iterations and coarse_refit:
-            fg, depth = _fit_round(levels[k], hards[k], deltas[k], lam * 2 ** (k + 1), sigma, star_weight(k + 1),
-                                   k + 1), k + 1
-            if fg is not None:  # only the refit reads it
-                step += k + 1
-                continue
-        fg, depth = c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity)), k
-        centres = [h for h, _ in hards]  # star centres of the finer levels: the object strokes...
-        if it == iterations and soft is None and top.shape[0] * top.shape[1] <= FOUND_CENTRES_MAX_PIXELS:
-            # two more max-flows on the coarsest level (about 2 s at 1.5 MP): said, so the stage does not seem stuck
-            report(progress, step, total, f"{stage}: level 1 of {k + 1}, star centres from the cut without the star")
-            fg, up = recut_found_centres(fg, cost_fg, cost_bg, c_nlinks, *hards[k])
-            detached[k] = up
-            if up is not None:
-                centres[k] = centres[k] | up
-            for i in range(k - 1, -1, -1) if up is not None else ():  # ... and the centres found apart from them
-                up = blocks.upsample_labels(up, levels[i].shape)
-                centres[i] = centres[i] | up
-                detached[i] = up
-        fgs[k] = fg
-        step += 1
-        if preview is not None and it == iterations:
-            preview(blocks.upsample_labels(fg, entry.shape, blocks.FACTOR**k))
-        if it < iterations and coarse_refit:  # the refit needs a sample, not a boundary: no bands
-            step += k
-            continue
-        for i in range(k - 1, -1, -1):  # each finer level: a band around the boundary of the one above
+
+    def band_problems(fine, deltas, rounds):  # each finer level's band, built when it is reached
+        for i in range(k - 1, -1, -1):
             check(cancel)
-            where = "full resolution" if i == 0 else f"1/{2**i} resolution"
-            message = f"{stage}: level {k - i + 1} of {k + 1} ({where}, band)"
-            report(progress, step, total, message)
-            level = levels[i]
-            init = blocks.upsample_labels(fg, level.shape)
-            h_fg, h_bg = hards[i]
-            band = bands.band_mask(init, h_fg, h_bg, BAND_RADIUS)
-            if entry.stride > 1:  # deep costs vary cell by cell: re-solve the pixels they argue for most
-                d = fine.full() if i == 0 else deltas[i]
-                band |= _disagreement(init, d, DISAGREE_BUDGET * init.size)
-                del d
-            if i == 0:
-                costs = fine.at
-            else:
-                delta = deltas[i].ravel()
-                costs = lambda flat, d=delta: _split(d[flat])  # noqa: E731
-            fg, _ = bands.refine_band(costs, None, band_edges(level, lam * 2**i, sigma), init, band, h_fg,
-                                           h_bg, _star_steps(level, centres[i]), radius=BAND_RADIUS, max_rounds=rounds,
-                                           star_weight=star_weight(i), on_round=_growth_report(progress, step, total,
-                                                                                               message))
-            fgs[i], depth = fg, i
-            step += 1
+            on_round = say.band(i)
+            level, (h_fg, h_bg) = levels[i], hards[i]
+            delta = fine.full if i == 0 else (lambda d=deltas[i]: d)
+            yield bands.BandProblem(
+                lambda fg, shape=level.shape: blocks.upsample_labels(fg, shape),
+                fine.at if i == 0 else (lambda flat, d=deltas[i].ravel(): _split(d[flat])),
+                band_edges(level, lam * 2**i, sigma), h_fg, h_bg, _star_steps(level, state.centres[i]),
+                star_weight(i), rounds=rounds, on_round=on_round,
+                # deep costs vary cell by cell: also re-solve the pixels they argue for most
+                more_band=(lambda init, d=delta: _disagreement(init, d(), DISAGREE_BUDGET * init.size))
+                if entry.stride > 1 else None)
+
+    for it in range(iterations + 1):
+        last = it == iterations
+        check(cancel)
+        say.round(it)
+        if state.fg is not None:  # a coarse level's labels are upsampled: what the refit samples from
+            fg = state.fg if not state.depth else blocks.upsample_labels(state.fg, entry.shape,
+                                                                         blocks.FACTOR**state.depth)
+            model = refit(entry, model, seeds, classes, fg)
+        fine = _FineCosts(entry, model, extra)
+        deltas = _level_deltas(fine, k)
+        cost_fg, cost_bg = _split(deltas[k])
+        if not last and coarse_refit:  # the refit needs a sample, not a boundary: no bands, one level lower
+            fg = _fit_round(levels[k], hards[k], deltas[k], lam * 2 ** (k + 1), sigma, star_weight(k + 1), k + 1)
+            if fg is not None:
+                state.keep(fg, k + 1)
+                say.done(k + 1)
+                continue
+        state.keep(c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity)), k)
+        state.centres = [h for h, _ in hards]  # star centres of the finer levels: the object strokes...
+        if last and soft is None and top.shape[0] * top.shape[1] <= FOUND_CENTRES_MAX_PIXELS:
+            say.found_centres()  # ... and those the cut without the star confirms
+            fg, found = recut_found_centres(state.fg, cost_fg, cost_bg, c_nlinks, *hards[k])
+            state.keep(fg, k)
+            state.add_found(found, levels)
+        say.done()
+        if preview is not None and last:
+            preview(blocks.upsample_labels(state.fg, entry.shape, blocks.FACTOR**k))
+        if not last and coarse_refit:
+            say.done(k)
+            continue
+        # a labelling that only feeds a refit (a few thousand sampled pixels) skips the band's growth
+        rounds = bands.MAX_GROWTH_ROUNDS if last else 1
+        for i, fg in zip(range(k - 1, -1, -1), bands.refine_levels(state.fg, band_problems(fine, deltas, rounds))):
+            state.keep(fg, i)
+            say.done()
     if extra.unary is None and extra.fit_labels is None:  # what a local update starts from
-        entry.last = LastCut(cut_key(lam, sigma, iterations, classes, soft), seeds.copy(), fine, deltas, fgs,
-                             detached, hards[k], centres[: k + 1])
-    report(progress, total, total, "graph cut")
-    return (~fg).view(np.uint8)  # class index: 0 object, 1 background
+        entry.last = LastCut(cut_key(lam, sigma, iterations, classes, soft), seeds.copy(), fine, deltas, state.fgs,
+                             state.detached, hards[k], state.centres[: k + 1])
+    say.finish()
+    return (~state.fg).view(np.uint8)  # class index: 0 object, 1 background
 
 
 def prepare(entry: ImageFeatures, lam: float, sigma, progress=None, cancel=None) -> None:

@@ -35,7 +35,6 @@ import numpy as np
 from ..utils import memory
 from . import bands
 from .appearance import MAX_SAMPLES_PER_CLASS, ImageMixture, SharedMixtureModel
-from .bands import BAND_RADIUS, MAX_GROWTH_ROUNDS
 from .palette import build_palette
 from .session import DEFAULT_LAMBDA
 from ..utils.progress import CancelToken, ProgressCallback, check, report
@@ -513,18 +512,15 @@ def _solve_multilevel(v, delta, fg_seed, bg_seed, lam_axes, sigma, cancel) -> np
     lams = [tuple(lam_axes)]
     for level in levels[1:]:
         lams.append(tuple(w * m for w, m in zip(lams[-1], _lam_scale(level.factors))))
-    fg = _solve_whole(levels[k], deltas[k], *seeds[k], lams[k])
-    for i in range(k - 1, -1, -1):
-        check(cancel)
-        init = upsample3(fg, levels[i].shape, levels[i + 1].factors)
-        band = bands.band_mask(init, *seeds[i], BAND_RADIUS)
-        edges, costs = _FaceEdges(levels[i], lams[i]), _costs(deltas[i])
-        for _ in range(MAX_GROWTH_ROUNDS):
-            fg, contacts = bands.solve_band_contacts(costs, None, edges, init, band, *seeds[i], hpf=HPF_3D)
-            if not contacts.size:
-                break
-            bands.grow(band, contacts, BAND_RADIUS)
-    return fg
+
+    def problems():  # each finer level's band, built when it is reached
+        for i in range(k - 1, -1, -1):
+            check(cancel)
+            yield bands.BandProblem(lambda fg, i=i: upsample3(fg, levels[i].shape, levels[i + 1].factors),
+                                    _costs(deltas[i]), _FaceEdges(levels[i], lams[i]), *seeds[i], bounded=False,
+                                    hpf=HPF_3D)
+
+    return bands.refine_to_finest(_solve_whole(levels[k], deltas[k], *seeds[k], lams[k]), problems())
 
 
 class _FaceEdges:

@@ -393,11 +393,10 @@ class PointGraphCut(ClickMethod):
         cut = maxflow.IncrementalCut(entry.coarse_nlinks, star, max_tlink=area * self.alpha * POINTS_COST_CAP)
         src, snk = graphcut.tlinks(blocks.block_reduce(cost_fg, "sum"), blocks.block_reduce(cost_bg, "sum"),
                                    c_fg, c_bg, cut.infinity)
-        init = blocks.upsample_labels(np.asarray(cut.solve(src, snk), bool), entry.shape)
-        band = bands.band_mask(init, hard_fg, hard_bg, POINTS_BAND_RADIUS)
-        fine_star = graphcut.star_edges(hard_fg) if self.star else None
-        return np.asarray(bands.solve_band(cost_fg, cost_bg, entry.nlinks, init, band, hard_fg, hard_bg,
-                                           fine_star), bool)
+        fine = bands.BandProblem(lambda fg: blocks.upsample_labels(fg, entry.shape), (cost_fg, cost_bg),
+                                 entry.nlinks, hard_fg, hard_bg, graphcut.star_edges(hard_fg) if self.star else None,
+                                 radius=POINTS_BAND_RADIUS, rounds=1)  # one band, not grown
+        return np.asarray(bands.refine_to_finest(np.asarray(cut.solve(src, snk), bool), [fine]), bool)
 
     @staticmethod
     def _nearest(entry: PointImage, clicks) -> np.ndarray:
