@@ -15,7 +15,8 @@ goes to a temporary folder) with the strokes of scribble set 1:
   JSON, status file), then a save with nothing changed, then one where only a
   click was added (the record alone is written), then a changed mask (the old
   one kept in ``.history/`` first);
-* ``load``: :meth:`DatasetFolder.load` (mask, strokes, record).
+* ``load``: :meth:`DatasetFolder.load` (mask, strokes, record);
+* the memory three prepared images hold (the prefetcher's bound: current + two neighbours).
 
 ``--large`` adds a synthetic 25 MP (5000 x 5000) mask with strokes: save, save
 unchanged, load. Medians in milliseconds. Run it alone: timings share the
@@ -82,6 +83,29 @@ def grabcut(limit: int) -> dict:
     return {k: round(statistics.median(v), 1) for k, v in times.items()} | {"images": limit}
 
 
+def prefetch_memory() -> dict:
+    """Memory (tracemalloc: numpy arrays included) held by three prepared GrabCut images, click engine included."""
+    import gc
+    import tracemalloc
+
+    from napari_deepseg.core.dataset import DatasetFolder
+    from napari_deepseg.core.dataset.prefetch import make_preparer
+
+    with tempfile.TemporaryDirectory() as out:
+        folder = DatasetFolder.open(DATA / "images", out, pattern="*.jpg")
+        prepare = make_preparer(folder, click_method="graphcut", click_params={"features": "classic"})
+        prepare(0)  # imports and first-use caches out of the count
+        gc.collect()
+        tracemalloc.start()
+        kept = [prepare(i) for i in range(3)]
+        gc.collect()
+        held, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        folder.close()
+    del kept
+    return {"three_prepared_mib": round(held / 2**20, 1), "three_prepared_peak_mib": round(peak / 2**20, 1)}
+
+
 def large() -> dict:
     from PIL import Image
 
@@ -120,7 +144,7 @@ def main(argv=None) -> int:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1, "blas"):
-        result = grabcut(args.limit)
+        result = grabcut(args.limit) | prefetch_memory()
         if args.large:
             result |= large()
     text = json.dumps(result, indent=1)

@@ -158,9 +158,36 @@ def test_box_protocol_and_summary(disk, method):
     assert run.box == box_from_mask(truth, 0.1)
     assert run.box_iou > 0.9 and len(run.ious) <= 3
     assert run.noc(0.85) == 0  # the box alone reaches 85 %
-    s = summarize_boxes([run, BoxRun(box_iou=0.5, ious=[0.6, 0.95])], max_clicks=3)
+    s = summarize_boxes([run, BoxRun(box_iou=0.5, box_error=0.25, ious=[0.6, 0.95])], max_clicks=3)
     assert s["n"] == 2 and s["noc85"] == pytest.approx(1.0) and s["nof85"] == 0
     assert s["miou_box"] == pytest.approx((run.box_iou + 0.5) / 2)
+    assert s["error_box"] == pytest.approx((run.box_error + 0.25) / 2)
+
+
+def test_literature_box_protocol_tight_box_and_error_rate(disk, method):
+    """Margin 0: the tight box of object and unknown band; error = misclassified pixels (band left out) / box area."""
+    from scipy import ndimage
+
+    from napari_deepseg.core.evaluation.benchmark import box_error, protocol_box
+
+    image, truth = disk
+    ref = truth.astype(np.uint8) * 255
+    ref[ndimage.binary_dilation(truth, iterations=3) & ~truth] = 128  # a 3-px unknown band around the disk
+    ref[ndimage.binary_erosion(truth, iterations=2) ^ truth] = 128  # and 2 px inside its edge
+    run = run_box_protocol(method, image, ref, margin=0, max_clicks=0)
+    rows, cols = np.nonzero(ref)
+    assert run.box == Box(rows.min(), cols.min(), rows.max() + 1, cols.max() + 1)  # the band's box, not the disk's
+    assert run.box == protocol_box(ref, 0) != box_from_mask(ref, 0, ignore=128)
+    pred = method.predict_box(run.box)
+    wrong = (pred != (ref == 255)) & (ref != 128)
+    area = (run.box.r1 - run.box.r0) * (run.box.c1 - run.box.c0)
+    assert run.box_error == pytest.approx(wrong.sum() / area) == pytest.approx(box_error(pred, ref, run.box))
+    assert run.box_error < 0.05 and run.box_iou > 0.9
+    assert box_error(ref == 255, ref, run.box) == 0.0 and box_error(ref > 0, ref, run.box) == 0.0  # the band is free
+    leak = ref == 255
+    leak[0:4, 0:5] = True  # 20 background pixels taken
+    leak[rows.mean().astype(int), cols.mean().astype(int)] = False  # 1 object pixel lost
+    assert box_error(leak, ref, run.box) == pytest.approx(21 / area)
 
 
 def _save_disk(tmp_path, disk):
@@ -234,6 +261,11 @@ def test_cli_benchmark_box_protocol(tmp_path, capsys, disk):
     assert data["protocol"] == "box" and data["box_margin"] == 0.2 and data["miou_box"] > 0.9
     b = box_from_mask(disk[1], 0.2)
     assert data["per_image"]["d"]["box"] == [b.r0, b.c0, b.r1, b.c1]
+    assert data["error_box"] == pytest.approx(data["per_image"]["d"]["box_error"], abs=1e-5)
+    assert data["error_box"] < 0.05
+    assert main(["benchmark", str(root), "--protocol", "box", "--box-margin", "0", "--max-clicks", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "box margin 0," in printed and re.search(r"mean error \d+\.\d\d % of the box", printed)
     assert main(["benchmark", str(root), "--protocol", "box", "--box-margin", "-1"]) == 2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,10 @@ def test_status_prints_done_over_total_and_counts(annotated, capsys):
     assert lines == {"not-started": "1", "in-progress": "0", "done": "2", "skipped": "1", "needs-review": "0",
                      "unreadable": "1"}
     assert "unreadable: broken.png: cannot read image" in out
+    assert main(["dataset", "status", str(out_dir), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["total"] == 5 and summary["counts"]["done"] == 2 and list(summary["unreadable"]) == ["broken.png"]
+    assert summary["images"] == str(out_dir / "images")
 
 
 def test_replay_reproduces_the_masks_and_rewrites_a_changed_one(annotated, capsys):

@@ -109,6 +109,8 @@ def test_save_is_cheap_when_nothing_changed(tmp_path):
         assert [p.name for p in folder.save(0, state)] == ["im0.json"]  # only the record changed
     with DatasetFolder.open(images, tmp_path) as folder:  # reopened: what is on disk is what was saved
         assert folder.save(0, state) == []
+        wide = ImageState(state.mask.astype(np.int32), state.steps)  # napari's Labels data are often int32
+        assert folder.save(0, wide) == [] and history.versions(tmp_path, "im0") == []
         assert (tmp_path / "records" / "im0.strokes-1.png").is_file()
         folder.save(0, ImageState(state.mask, state.steps[1:]))  # the strokes step removed: its file goes
         assert not (tmp_path / "records" / "im0.strokes-1.png").exists()
@@ -146,6 +148,7 @@ def test_pattern_and_bad_folders(tmp_path):
     (tmp_path / "other" / STATUS_FILE).write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="not a napari-deepseg dataset status file"):
         DatasetFolder.open(images, tmp_path / "other")
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == [STATUS_FILE]  # no lock left behind
 
 
 def test_unreadable_image_is_marked_and_passed_over(tmp_path):
@@ -165,6 +168,18 @@ def test_unreadable_image_is_marked_and_passed_over(tmp_path):
         Image.fromarray(np.zeros((40, 48), np.uint8)).save(images / "im1.png")  # fixed by the user
         folder.read_image(1)
         assert folder.status(1) == "not-started"
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "I;16"])
+def test_recorded_shape_is_the_shape_read_image_gives(tmp_path, mode):
+    from napari_deepseg.core.dataset.folder import image_header
+
+    pic = Image.fromarray(disk_image((12, 16), seed=0)[0]).convert("RGB")
+    pic = pic.convert("L").convert(mode) if mode in ("LA", "I;16") else pic.convert(mode)
+    pic.save(tmp_path / "a.png")
+    from napari_deepseg.core.io.files import read_image
+
+    assert tuple(image_header(tmp_path / "a.png")["shape"]) == read_image(tmp_path / "a.png").shape
 
 
 def test_same_stem_twice_is_skipped_with_the_reason(tmp_path):
@@ -308,10 +323,61 @@ def test_killed_writer_leaves_every_file_readable(tmp_path):
                 state = folder.load(i)
                 assert state.mask.shape == (400, 480) and state.strokes.shape == (400, 480)
                 assert folder.status(i) in ("done", "in-progress")
-            for sub in ("masks", "records", "."):
+            for sub in ("masks", "records", ".", *(p.relative_to(tmp_path) for p in tmp_path.glob(".history/*"))):
                 assert not [p for p in (tmp_path / sub).iterdir() if ".tmp" in p.name]
             for _, p in history.versions(tmp_path, "im0"):
                 assert read_labels(p).shape == (400, 480)
+
+
+_HALF_WAY = textwrap.dedent("""
+    import os, sys, time
+    import numpy as np
+    sys.path.insert(0, sys.argv[1])
+    from napari_deepseg.core.dataset import DatasetFolder, ImageState
+    from napari_deepseg.core.io import atomic, files
+
+    folder = DatasetFolder.open(sys.argv[2], sys.argv[3])
+    folder.save(0, ImageState(mask=np.ones((40, 48), np.uint8)))
+    real_write, real_replace = files.write_labels, os.replace
+
+    def half_write(path, labels):  # the PNG's first half on disk, then the process hangs until killed
+        real_write(path, labels)
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        print("half", flush=True)
+        time.sleep(60)
+
+    def slow_replace(src, dst):  # the whole new file on disk, not renamed yet
+        if os.path.basename(os.path.dirname(dst)) == "masks":  # the mask itself (its old version is kept by now)
+            print("renaming", flush=True)
+            time.sleep(60)
+        real_replace(src, dst)
+
+    if sys.argv[4] == "half":
+        files.write_labels = half_write
+    else:
+        atomic.os.replace = slow_replace
+    folder.save(0, ImageState(mask=np.full((40, 48), 2, np.uint8)))
+""")
+
+
+@pytest.mark.parametrize("when", ["half", "renaming"])
+def test_write_killed_half_way_leaves_the_old_mask(tmp_path, when):
+    images = _images(tmp_path, n=1)
+    child = subprocess.Popen([sys.executable, "-c", _HALF_WAY, SRC, str(images), str(tmp_path), when],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == when, child.stderr.read()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    left = [p for p in (tmp_path / "masks").iterdir() if p.name != "im0.png"]
+    assert len(left) == 1 and ".tmp" in left[0].name  # killed in the middle of writing the new mask
+    np.testing.assert_array_equal(read_labels(tmp_path / "masks" / "im0.png"), np.ones((40, 48)))
+    with DatasetFolder.open(images, tmp_path) as folder:
+        assert not left[0].exists()
+        np.testing.assert_array_equal(folder.load(0).mask, np.ones((40, 48)))
+        assert folder.status(0) == "in-progress"
 
 
 def test_left_over_temporary_file_is_ignored_and_removed(tmp_path):
@@ -320,11 +386,15 @@ def test_left_over_temporary_file_is_ignored_and_removed(tmp_path):
         folder.save(0, ImageState(mask=np.ones((40, 48), np.uint8)))
     tmp = temporary_name(tmp_path / "masks" / "im0.png")
     tmp.write_bytes(b"\x89PNG half written")
+    (tmp_path / ".history" / "im0").mkdir(parents=True)
+    kept_tmp = temporary_name(tmp_path / ".history" / "im0" / "0001.im0.png")
+    kept_tmp.write_bytes(b"\x89PNG half copied")
+    assert history.versions(tmp_path, "im0") == []  # never taken for a version
     from napari_deepseg.core.models.training.data import find_samples
 
     assert [s.mask.name for s in find_samples(tmp_path)] == ["im0.png"]  # the training reader ignores it
     with DatasetFolder.open(images, tmp_path) as folder:
-        assert not tmp.exists() and int(folder.load(0).mask.sum()) == 40 * 48
+        assert not tmp.exists() and not kept_tmp.exists() and int(folder.load(0).mask.sum()) == 40 * 48
 
 
 def test_second_session_is_read_only(tmp_path):
@@ -462,6 +532,34 @@ def test_replay_reproduces_the_saved_masks_bit_for_bit(tmp_path):
         assert [o.outcome for o in replay_folder(folder, indices=[1])] == ["changed"]
         np.testing.assert_array_equal(folder.load(1).mask, saved[1])
         assert int(read_labels(history.versions(tmp_path / "out", "im1")[-1][1]).max()) == 0
+
+
+def test_replay_on_the_originals_of_a_shrunk_copy(tmp_path):
+    from napari_deepseg.core import SegmentationSession
+    from napari_deepseg.core.dataset.replay import replay_folder
+
+    full, small = tmp_path / "full", tmp_path / "small"
+    full.mkdir()
+    small.mkdir()
+    image, truth = disk_image((80, 96), seed=3)
+    Image.fromarray(image).save(full / "a.png")
+    Image.fromarray(image).resize((48, 40), Image.BILINEAR).save(small / "a.png")
+    strokes = disk_scribbles(np.asarray(Image.fromarray(truth.astype(np.uint8)).resize((48, 40), Image.NEAREST)),
+                             width=2, margin=2, border=2).astype(np.uint8)
+    with DatasetFolder.open(small, tmp_path / "out") as folder:
+        session = SegmentationSession("classic")
+        session.set_image(folder.read_image(0))
+        folder.save(0, ImageState(session.segment(strokes), [Step("scribbles", scribble_engine(session),
+                                                                  strokes=strokes)]))
+    with DatasetFolder.reopen(tmp_path / "out", images=full) as folder:
+        out = replay_folder(folder)
+        assert [(o.outcome, o.reason) for o in out] == [("changed", "rescaled from 48x40 to 96x80")]
+        state = folder.load(0)
+        assert state.mask.shape == (80, 96) and state.strokes.shape == (80, 96)
+        iou = ((state.mask == 1) & truth).sum() / ((state.mask == 1) | truth).sum()
+        assert iou > 0.9
+        assert [o.outcome for o in replay_folder(folder)] == ["same"]  # the record matches its new image now
+    assert json.loads((tmp_path / "out" / STATUS_FILE).read_text())["images"] == str(full)
 
 
 def test_replay_failure_is_one_line_per_image(tmp_path):

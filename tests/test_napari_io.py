@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from napari_deepseg import _io
+from napari_deepseg.core.io import files
 from napari_deepseg.core.io.files import read_labels
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,7 +149,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
         Path(p).write_bytes(b"\x89PNG\r\n")
         raise OSError("disk full")
 
-    monkeypatch.setattr(_io, "write_labels", broken)
+    monkeypatch.setattr(files, "write_labels", broken)
     with pytest.raises(OSError, match="disk full"):
         _io.write_labels_png(str(path), np.full((3, 3), 2, np.uint8), {})
     np.testing.assert_array_equal(read_labels(path), np.ones((3, 3)))

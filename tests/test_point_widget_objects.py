@@ -17,6 +17,7 @@ pytest.importorskip("pytestqt")
 from napari.layers import Shapes
 
 from napari_deepseg._qt import point_widget as pw
+from napari_deepseg._qt import _common  # noqa: E402
 
 WAIT_MS = 30_000
 
@@ -29,7 +30,7 @@ def viewer(make_napari_viewer):
 @pytest.fixture
 def errors(monkeypatch):
     seen = []
-    monkeypatch.setattr(pw, "show_error", seen.append)
+    monkeypatch.setattr(_common, "show_error", seen.append)
     return seen
 
 

@@ -18,8 +18,7 @@ pytest.importorskip("pytestqt")
 
 from _synthetic import disk_image
 
-from napari_deepseg._qt import proposal_widget as pw
-from napari_deepseg._qt import scribble_widget as sw
+from napari_deepseg._qt import _common  # noqa: E402
 from napari_deepseg.core.io import weights
 
 WAIT_MS = 60_000
@@ -33,8 +32,7 @@ def viewer(make_napari_viewer):
 @pytest.fixture
 def errors(monkeypatch):
     seen = []
-    monkeypatch.setattr(pw, "show_error", seen.append)
-    monkeypatch.setattr(sw, "show_error", seen.append)
+    monkeypatch.setattr(_common, "show_error", seen.append)
     return seen
 
 

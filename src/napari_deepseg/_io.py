@@ -12,8 +12,9 @@ values, a colour drawing) is refused with one line.
 What napari saves with it
 -------------------------
 A Labels layer saved to a ``.png`` name (napari's own labels writer offers TIFF but no PNG):
-:func:`write_labels_png` writes an 8-bit PNG, 16-bit when a label is above 255, to a temporary name in the
-same folder and renames it into place, so a failed save never leaves a broken file.
+:func:`write_labels_png` writes an 8-bit PNG, 16-bit when a label is above 255, through
+:func:`napari_deepseg.core.io.files.write_labels` to a temporary name in the same folder, renamed into place,
+so a failed save never leaves a broken file.
 
 To add a reader for another kind of file: a ``get_..._reader(path)`` here that returns ``None`` for files
 it does not take (start from :func:`_one_file`), a command and a ``readers`` entry with its filename
@@ -22,15 +23,13 @@ patterns in ``napari.yaml``.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
 from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
 
-from napari_deepseg.core.io.files import read_labels, write_labels
+from napari_deepseg.core.io.atomic import atomic_write_labels
+from napari_deepseg.core.io.files import read_labels
 
 #: the file names napari offers to :func:`get_label_reader`: the reader contribution in ``napari.yaml``
 #: lists exactly these (a test checks); lower case, as npe2 matches them
@@ -107,6 +106,92 @@ def read_label_file(path) -> list[tuple]:
     return [(labels, {"name": p.stem}, "labels")]
 
 
+#: the records of the Dataset dock (``OUTPUT/records/STEM.json``): other JSON files are declined
+RECORD_FILE_PATTERNS = ("*.json",)
+
+
+def box_corners(box) -> np.ndarray:
+    """The four corners of a napari rectangle that gives back ``box`` (corners inclusive, see ``box_on_plane``).
+
+    Examples
+    --------
+    >>> from napari_deepseg.core.prompts.box import Box, box_on_plane
+    >>> box_on_plane(box_corners(Box(1, 2, 4, 6)), (10, 10))
+    ((), Box(r0=1, c0=2, r1=4, c1=6))
+    """
+    r0, c0, r1, c1 = box.r0, box.c0, box.r1 - 1, box.c1 - 1
+    return np.array([[r0, c0], [r0, c1], [r1, c1], [r1, c0]], float)
+
+
+def get_record_reader(path):
+    """npe2 reader: :func:`read_record_file` for a dataset record (``records/STEM.json``), ``None`` otherwise.
+
+    A JSON file is taken only when it is a napari-deepseg record (its ``format`` field says so).
+    """
+    import json
+
+    from napari_deepseg.core.dataset.record import check_record
+
+    p = _one_file(path, RECORD_FILE_PATTERNS)
+    if p is None:
+        return None
+    try:
+        check_record(json.loads(p.read_text(encoding="utf-8")))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return read_record_file
+
+
+def read_record_file(path) -> list[tuple]:
+    """A dataset record as napari layers: its image (when its folder is known), mask, strokes, clicks and box.
+
+    The image is the one ``dataset.json`` of the output folder names; the mask is the record's
+    ``mask`` file; the last strokes come in as a scribbles layer, the last clicks as a Points
+    layer with the ``positive`` feature and the last box as a rectangle, as the Point prompts
+    widget makes them.
+
+    Raises
+    ------
+    ValueError
+        If the record or one of its files cannot be read.
+    """
+    import json
+
+    from napari_deepseg.core.dataset.folder import read_state
+    from napari_deepseg.core.io.files import read_image
+
+    p = Path(path[0] if isinstance(path, (list, tuple)) else path)
+    obj = json.loads(p.read_text(encoding="utf-8"))
+    state = read_state(p)
+    output = p.parent.parent
+    stem = p.stem
+    layers = []
+    image_name = (obj.get("image") or {}).get("name")
+    status = output / "dataset.json"
+    if image_name and status.is_file():
+        images = json.loads(status.read_text(encoding="utf-8")).get("images")
+        folder = Path(images) if isinstance(images, str) else None
+        if folder is not None and (folder / image_name).is_file():
+            layers.append((read_image(folder / image_name), {"name": stem}, "image"))
+    meta = {"napari-deepseg": {"image": stem}}
+    if obj.get("mask"):
+        layers.append((read_labels(output / obj["mask"]), {"name": f"{stem} mask", "metadata": meta}, "labels"))
+    strokes = next((s.strokes for s in reversed(state.steps) if s.strokes is not None), None)
+    prompts = next((s for s in reversed(state.steps) if s.kind in ("clicks", "box")), None)
+    if strokes is not None:
+        strokes_meta = {"napari-deepseg": {"role": "scribbles", "image": stem}}
+        layers.append((strokes, {"name": f"{stem} scribbles", "metadata": strokes_meta}, "labels"))
+    if prompts is not None and prompts.clicks:
+        points = np.array([[c.row, c.col] for c in prompts.clicks], float)
+        positive = np.array([c.positive for c in prompts.clicks], bool)
+        layers.append((points, {"name": f"{stem} prompts", "features": {"positive": positive},
+                                "face_color": ["lime" if f else "red" for f in positive]}, "points"))
+    if prompts is not None and prompts.box is not None:
+        layers.append(([box_corners(prompts.box)], {"name": f"{stem} box", "shape_type": "rectangle", "edge_color": "yellow",
+                                "face_color": "transparent"}, "shapes"))
+    return layers
+
+
 # ------------------------------------------------------------------------------------------------- writing
 def png_labels(data) -> np.ndarray:
     """The labels of a Labels layer's ``data`` as an array a PNG holds, or a one-line error.
@@ -158,7 +243,8 @@ def write_labels_png(path: str, data, meta: dict | None = None) -> list[str]:
     """npe2 writer: one Labels layer as a mask PNG, 8-bit (16-bit when a label is above 255).
 
     The file is written to a temporary name in the same folder and renamed into place
-    (:func:`os.replace`): an interrupted or refused save leaves the previous file as it was.
+    (:func:`~napari_deepseg.core.io.atomic.atomic_write_labels`): an interrupted or refused save
+    leaves the previous file as it was.
 
     Parameters
     ----------
@@ -182,13 +268,5 @@ def write_labels_png(path: str, data, meta: dict | None = None) -> list[str]:
     p = Path(path)
     if p.suffix.lower() != ".png":
         raise ValueError(f"cannot write a mask PNG to {p}: use a file name ending in .png")
-    labels = png_labels(data)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.png")  # same folder: a rename
-    try:
-        write_labels(tmp, labels)
-        os.replace(tmp, p)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    atomic_write_labels(p, png_labels(data))
     return [str(p)]

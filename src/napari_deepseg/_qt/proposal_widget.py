@@ -33,7 +33,6 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error
 
 from ..core.models.proposals import (
     DEFAULT_MODEL,
@@ -46,8 +45,8 @@ from ..core.models.proposals import (
 from . import _layers
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
+from ._common import DEVICES, notify
 from ._messages import error_text
-from .scribble_widget import DEVICES
 
 ROLE_PROPOSAL = "proposal"
 ROLE_SALIENCY = "saliency"
@@ -114,12 +113,8 @@ class _ModelWidget(Container):
             self._models = {key: factory()}  # keep one network in memory
         return self._models[key]
 
-    def _notify(self, message: str) -> None:
-        self.status.value = message
-        show_error(message)
-
     def _on_error(self, exc) -> None:
-        self._notify(error_text(exc))
+        notify(self.status, error_text(exc))
 
 
 class AutomaticProposalWidget(_ModelWidget):
@@ -200,7 +195,7 @@ class AutomaticProposalWidget(_ModelWidget):
     def scribbles_from_proposal(self) -> Labels | None:
         """Add a new scribbles layer seeded by the newest proposal's confident regions."""
         if self._last is None or self._last[0] not in self.viewer.layers:
-            self._notify("no proposal yet: press 'Propose' first")
+            notify(self.status, "no proposal yet: press 'Propose' first")
             return None
         image_layer, plane, _shape, proposal = self._last
         try:

@@ -83,6 +83,7 @@ def _run_boxes(args, items) -> dict:
             runs.append(run)
             b = run.box
             per_image[stem] = {"box": [b.r0, b.c0, b.r1, b.c1], "box_iou": round(run.box_iou, 4),
+                               "box_error": round(run.box_error, 5),
                                "noc85": run.noc(0.85, args.max_clicks), "noc90": run.noc(0.90, args.max_clicks),
                                "ious": [round(v, 4) for v in run.ious]}
             bar.set_postfix(miou_box=f"{sum(r.box_iou for r in runs) / len(runs):.3f}")
@@ -119,7 +120,8 @@ def _print_summary(args, result: dict) -> None:
               f"{1000 * result['seconds_per_click']:.0f} ms/click (median), {result['seconds_total']:.0f} s in all")
     elif args.protocol == "box":
         print(f"{args.dataset.name}: {result['n']} images, box margin {args.box_margin:g}, "
-              f"{args.method}/{args.features}: mIoU after the box {result['miou_box']:.3f}, then "
+              f"{args.method}/{args.features}: after the box mIoU {result['miou_box']:.3f}, mean error "
+              f"{100 * result['error_box']:.2f} % of the box, then "
               f"NoC@85 {result['noc85']:.2f}, NoC@90 {result['noc90']:.2f}, NoF@85 {result['nof85']}, "
               f"NoF@90 {result['nof90']}, {1000 * result['seconds_per_update']:.0f} ms/update (median), "
               f"{result['seconds_total']:.0f} s in all")
@@ -194,7 +196,8 @@ def add_parser(sub) -> None:
                    help="clicks; box (a box around the object, then clicks); scribbles")
     b.add_argument("--box-margin", type=float, default=DEFAULT_MARGIN,
                    help=f"box protocol: the object's tight box enlarged by this fraction of its size on each side "
-                        f"(default {DEFAULT_MARGIN:g})")
+                        f"(default {DEFAULT_MARGIN:g}); 0: the literature's tight box of the object and its unknown "
+                        f"band (--ignore), scored by IoU and the error rate (misclassified pixels / box area)")
     b.add_argument("--scribbles-dir", default="scribbles-set-1", help="scribble folder inside DATASET (scribbles)")
     b.add_argument("--method", default="graphcut", help="click method (default graphcut)")
     add_backbone_options(b)

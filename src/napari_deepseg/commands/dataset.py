@@ -12,6 +12,11 @@ def run_status(args) -> int:
     from ..core.dataset.folder import STATUSES, read_summary
 
     summary = read_summary(args.output)
+    if args.json:
+        import json
+
+        print(json.dumps({"output": str(args.output), **summary}, indent=1))
+        return 0
     counts, total = summary["counts"], summary["total"]
     print(f"{args.output}: {counts['done']}/{total} done")
     for status in STATUSES:
@@ -35,7 +40,7 @@ def run_replay(args) -> int:
             if not args.quiet:
                 print(f"[{done}/{total}] {name}", file=sys.stderr)
 
-        outcomes = replay_folder(folder, images=args.images, write=not args.dry_run, progress=progress)
+        outcomes = replay_folder(folder, write=not args.dry_run, progress=progress)
     finally:
         folder.close()
     counts = {k: sum(o.outcome == k for o in outcomes) for k in ("same", "changed", "kept", "failed")}
@@ -46,7 +51,7 @@ def run_replay(args) -> int:
         if o.outcome == "failed":
             print(f"{o.name}: failed: {o.reason}", file=sys.stderr)
         elif o.outcome == "changed" and not args.quiet:
-            print(f"{o.name}: {'differs' if args.dry_run else 'changed'}")
+            print(f"{o.name}: {'differs' if args.dry_run else 'changed'}" + (f" ({o.reason})" if o.reason else ""))
     return 1 if counts["failed"] else 0
 
 
@@ -58,6 +63,8 @@ def add_parser(sub) -> None:
     verbs = ds.add_subparsers(dest="dataset_command", required=True)
     st = verbs.add_parser("status", help="print done/total and the number of images per status")
     st.add_argument("output", help="the dataset's output folder (holds dataset.json)")
+    st.add_argument("--json", action="store_true",
+                    help='print {"output", "images", "total", "counts": {status: n}, "unreadable": {name: reason}}')
     st.set_defaults(func=run_status)
     rp = verbs.add_parser("replay", help="re-create the masks from the saved records with the current engines",
                           description="Re-create every mask that has a record (strokes, clicks, boxes, engine) "
@@ -66,7 +73,9 @@ def add_parser(sub) -> None:
                                       "Exit status 1 when an image fails.")
     rp.add_argument("output", help="the dataset's output folder (holds dataset.json)")
     rp.add_argument("--images", default=None, metavar="DIR",
-                    help="read the images from this folder (same file names and sizes) instead of the recorded one")
+                    help="read the images from this folder (the same file names) instead of the recorded one, "
+                         "which it replaces in dataset.json; images of another size (the originals of a shrunk "
+                         "copy that was annotated) are replayed with their prompts rescaled")
     rp.add_argument("--dry-run", action="store_true", help="compare only: write nothing")
     rp.add_argument("-q", "--quiet", action="store_true", help="print the summary and failures only")
     rp.set_defaults(func=run_replay)

@@ -30,6 +30,10 @@ What lives here
     Colour palettes of images; appearance models of the classes.
 ``volume``
     :class:`~napari_deepseg.core.cut.volume.VolumeSession`, the 3-D / per-plane cut.
+``service``
+    The cut as a service (what the Scribble widget's workers run, usable from a
+    script): request :class:`~napari_deepseg.core.cut.service.Options`, a pool of
+    the most recently used sessions, a child process for large planes.
 
 What it may import
 ------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,10 +161,15 @@ def image_header(path) -> dict:
                 return {"shape": [int(s) for s in series.shape], "dtype": str(np.dtype(series.dtype))}
         from PIL import Image
 
-        with Image.open(p) as im:
+        with Image.open(p) as im:  # the shape read_image gives: palettes become RGB(A), gray + alpha gray
             bands = len(im.getbands())
+            if im.mode == "P":
+                bands = 4 if "transparency" in im.info else 3
+            elif im.mode in ("LA", "La"):
+                bands = 1
             shape = [im.height, im.width] + ([bands] if bands > 1 else [])
-            dtype = {"I;16": "uint16", "I;16B": "uint16", "I": "int32", "F": "float32"}.get(im.mode, "uint8")
+            dtype = {"I;16": "uint16", "I;16B": "uint16", "I": "int32", "F": "float32", "1": "bool"}.get(im.mode,
+                                                                                                       "uint8")
             return {"shape": shape, "dtype": dtype}
     except Exception as exc:  # noqa: BLE001 - any decoder failure is one line
         raise ValueError(f"cannot read the header of {p}: {type(exc).__name__}: {exc}") from None
@@ -206,6 +212,8 @@ class DatasetFolder:
         self._headers: dict = {}  # per item index: the image's shape, dtype and sha256
         self._hashes: dict = {}  # SHA-256 of existing masks by (path, mtime, size)
         self.message = ""
+        # saves may come from a worker (autosave) while the main thread sets a status: one at a time
+        self._busy = threading.RLock()
         if lock is not None and not lock.held:
             self.message = (f"output folder {output} is open in another session ({describe(lock.holder or {})}): "
                             "opened read-only")
@@ -246,14 +254,20 @@ class DatasetFolder:
         existing_files = _existing_masks(existing)
         output.mkdir(parents=True, exist_ok=True)
         lock = None if read_only else FolderLock(output)
-        saved = _read_status(output / STATUS_FILE)
+        try:
+            saved = _read_status(output / STATUS_FILE)
+        except ValueError:
+            if lock is not None:
+                lock.release()  # not this plugin's folder: leave no lock in it
+            raise
         items = _items(paths, saved, existing_files)
         folder = cls(images, output, pattern, None if existing is None else Path(existing).expanduser().resolve(),
                      items, lock, saved)
         if read_only:
             folder.message = f"output folder {output} opened read-only"
         if not folder.read_only:
-            for sub in (output, output / MASKS, output / RECORDS):
+            kept = output / history.HISTORY
+            for sub in (output, output / MASKS, output / RECORDS, *(kept.iterdir() if kept.is_dir() else ())):
                 remove_stale_temporaries(sub)
             folder._write_status()
         return folder
@@ -338,9 +352,10 @@ class DatasetFolder:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
         self._check_writable()
         reason = " ".join(str(reason).split())
-        if (item.status, item.reason) != (status, reason):
-            item.status, item.reason = status, reason
-            self._write_status()
+        with self._busy:
+            if (item.status, item.reason) != (status, reason):
+                item.status, item.reason = status, reason
+                self._write_status()
 
     def counts(self) -> dict:
         """``{status: number of images}`` for every status (zeros included).
@@ -426,7 +441,8 @@ class DatasetFolder:
         # a mask with no record was put there by someone else: it is where the image starts from
         state = read_state(record) if record.is_file() else ImageState(start="existing" if item.existing else None)
         state.mask = None if mask_file is None else read_labels(mask_file)
-        self._remember(i, state)
+        with self._busy:
+            self._remember(i, state)
         return state
 
     # -- saving ---------------------------------------------------------------------------------
@@ -470,11 +486,20 @@ class DatasetFolder:
             If the folder is read-only.
         ValueError
             For a mask or strokes that cannot be written.
+
+        Notes
+        -----
+        Give arrays that nobody changes while the save runs: saving from a
+        worker thread, pass copies of a layer's data (painting changes it in place).
         """
         item = self._item(i)
         self._check_writable()
         if not isinstance(state, ImageState):
             raise TypeError(f"state must be an ImageState, got {type(state).__name__}")
+        with self._busy:
+            return self._save(i, item, state)
+
+    def _save(self, i: int, item: Item, state: ImageState) -> list:
         before = self._digests.get(int(i))
         if before is None and (self.mask_path(i) is not None or self.record_path(i).is_file()):
             self.load(i)  # the digests of what is on disk (a save after reopening, without a load)
@@ -653,8 +678,9 @@ def read_state(record_path) -> ImageState:
         name = s.get("strokes") if isinstance(s, dict) else None
         strokes = None if not name else read_labels(record_path.parent / name)
         steps.append(step_from_json(s, strokes))
+    image = obj.get("image") if isinstance(obj.get("image"), dict) else None
     return ImageState(mask=None, steps=steps, start="existing" if obj.get("start") else None,
-                      edited=bool(obj.get("edited")))
+                      edited=bool(obj.get("edited")), image=image)
 
 
 def _differs(path: Path, record: dict) -> bool:

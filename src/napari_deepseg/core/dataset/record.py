@@ -107,12 +107,16 @@ class ImageState:
         ``"existing"`` when the first result was the existing mask being refined.
     edited : bool
         The mask holds edits no step reproduces (painted by hand): a replay keeps it.
+    image : dict, optional
+        The recorded image's ``name``, ``shape``, ``dtype`` and ``sha256``
+        (filled when a record is loaded; a save measures the file itself).
     """
 
     mask: Optional[np.ndarray] = None
     steps: list = field(default_factory=list)
     start: Optional[str] = None
     edited: bool = False
+    image: Optional[dict] = None
 
     @property
     def strokes(self) -> Optional[np.ndarray]:
@@ -182,14 +186,25 @@ def _jsonable(value):
 
 
 def array_digest(array) -> str:
-    """A short content hash of an array (shape, dtype and bytes): what :meth:`save` compares.
+    """A short content hash of a label array (shape, values): what :meth:`DatasetFolder.save` compares.
+
+    Integer labels are hashed in the dtype a file stores them in (uint8 up to
+    255, uint16 up to 65535), so a mask read back from its PNG has the digest
+    of the int32 layer data it was saved from.
 
     Examples
     --------
     >>> array_digest(np.zeros(3)) == array_digest(np.zeros(3)), array_digest(np.zeros(3)) == array_digest(np.ones(3))
     (True, False)
+    >>> array_digest(np.array([1, 300], np.int32)) == array_digest(np.array([1, 300], np.uint16))
+    True
     """
-    arr = np.ascontiguousarray(array)
+    arr = np.asarray(array)
+    if arr.dtype.kind in "biu" and arr.size:
+        low, high = int(arr.min()), int(arr.max())
+        if low >= 0 and high <= 65535:
+            arr = arr.astype(np.uint8 if high <= 255 else np.uint16, copy=False)
+    arr = np.ascontiguousarray(arr)
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{arr.shape}{arr.dtype.str}".encode())
     h.update(memoryview(arr).cast("B"))

@@ -47,15 +47,64 @@ OUTCOMES = ("same", "changed", "kept", "failed")
 
 
 def spatial_shape(image) -> tuple:
-    """The label shape of an image: a trailing colour axis (3 or 4) dropped.
+    """The label shape of an image (or of an image's shape, a tuple): a trailing colour axis (3 or 4) dropped.
 
     Examples
     --------
-    >>> spatial_shape(np.zeros((5, 6, 3))), spatial_shape(np.zeros((4, 5, 6)))
-    ((5, 6), (4, 5, 6))
+    >>> spatial_shape(np.zeros((5, 6, 3))), spatial_shape(np.zeros((4, 5, 6))), spatial_shape((7, 8, 4))
+    ((5, 6), (4, 5, 6), (7, 8))
     """
-    shape = np.shape(image)
+    shape = tuple(int(n) for n in image) if isinstance(image, (tuple, list)) else np.shape(image)
     return tuple(shape[:-1]) if len(shape) == 3 and shape[-1] in (3, 4) else tuple(shape)
+
+
+def resize_labels(labels, shape) -> np.ndarray:
+    """Nearest-neighbour resize of a 2-D label image to ``shape`` (each new pixel takes the label under its centre).
+
+    Examples
+    --------
+    >>> resize_labels(np.array([[1, 2], [3, 4]]), (4, 4)).tolist()[1]
+    [1, 1, 2, 2]
+    """
+    labels = np.asarray(labels)
+    rows = np.minimum(((np.arange(shape[0]) + 0.5) * labels.shape[0] / shape[0]).astype(int), labels.shape[0] - 1)
+    cols = np.minimum(((np.arange(shape[1]) + 0.5) * labels.shape[1] / shape[1]).astype(int), labels.shape[1] - 1)
+    return labels[np.ix_(rows, cols)]
+
+
+def rescale_step(step: Step, old_shape, new_shape) -> Step:
+    """A 2-D step's prompts moved from an image of ``old_shape`` to one of ``new_shape`` (rows, cols).
+
+    Clicks go to the pixel under their centre's new position, a box grows to
+    cover the same area, strokes are resized nearest-neighbour and the refine
+    bound is scaled by the geometric mean of the two factors.
+
+    Raises
+    ------
+    ValueError
+        For a step on a stack plane.
+
+    Examples
+    --------
+    >>> from ..prompts.box import Box
+    >>> s = rescale_step(Step("box", box=Box(1, 2, 3, 5), clicks=(Click(2, 3),)), (10, 10), (20, 40))
+    >>> s.box, s.clicks
+    (Box(r0=2, c0=8, r1=6, c1=20), (Click(row=5, col=14, positive=True),))
+    """
+    if step.plane:
+        raise ValueError("replay at another size is for 2-D images, not stack planes")
+    sy, sx = new_shape[0] / old_shape[0], new_shape[1] / old_shape[1]
+    clicks = tuple(Click(min(int((c.row + 0.5) * sy), new_shape[0] - 1), min(int((c.col + 0.5) * sx), new_shape[1] - 1),
+                         c.positive) for c in step.clicks)
+    box = step.box
+    if box is not None:
+        from ..prompts.box import Box
+
+        box = Box(int(np.floor(box.r0 * sy)), int(np.floor(box.c0 * sx)), min(int(np.ceil(box.r1 * sy)), new_shape[0]),
+                  min(int(np.ceil(box.c1 * sx)), new_shape[1]))
+    strokes = None if step.strokes is None else resize_labels(step.strokes, new_shape)
+    refine = None if step.refine is None else float(step.refine) * float(np.sqrt(sy * sx))
+    return Step(step.kind, dict(step.engine), strokes, clicks, box, step.target, refine, (), step.incremental)
 
 
 def replay_state(image, state: ImageState, start=None, cancel=None) -> np.ndarray:
@@ -208,16 +257,19 @@ class ReplayOutcome:
     reason: str = ""
 
 
-def replay_folder(folder, images=None, indices=None, write: bool = True, progress=None, cancel=None) -> list:
+def replay_folder(folder, indices=None, write: bool = True, progress=None, cancel=None) -> list:
     """Replay every image of a :class:`~.folder.DatasetFolder` that has a record; write the masks that change.
+
+    A 2-D image whose size differs from the recorded one (the folder reopened
+    on the originals of a shrunk copy that was annotated:
+    ``DatasetFolder.reopen(output, images=originals)``) is replayed with its
+    prompts rescaled (:func:`rescale_step`), and saved with them, so that the
+    record matches its new image.
 
     Parameters
     ----------
     folder : DatasetFolder
         Opened writable (unless ``write=False``).
-    images : path-like, optional
-        Another folder holding the same image files (by name), e.g. the
-        originals of a copy that was annotated; their shape must match.
     indices : iterable of int, optional
         The images to replay (default: all).
     write : bool
@@ -229,9 +281,7 @@ def replay_folder(folder, images=None, indices=None, write: bool = True, progres
     -------
     list of ReplayOutcome
     """
-    from pathlib import Path
-
-    from ..io.files import read_image, read_labels
+    from ..io.files import read_labels
     from ..utils.progress import check
 
     todo = [i for i in (range(len(folder)) if indices is None else indices) if folder.record_path(i).is_file()]
@@ -245,13 +295,22 @@ def replay_folder(folder, images=None, indices=None, write: bool = True, progres
                 why = "edited by hand" if state.edited else "no prompts recorded"
                 out.append(ReplayOutcome(i, item.name, "kept", why))
                 continue
-            image = read_image(Path(images) / item.name) if images is not None else folder.read_image(i)
+            image = folder.read_image(i)
             start = read_labels(item.existing) if state.start and item.existing is not None else None
+            old, new = spatial_shape((state.image or {}).get("shape") or image.shape), spatial_shape(image)
+            reason = ""
+            if old != new:
+                if len(old) != 2 or len(new) != 2:
+                    raise ValueError(f"the image is {new} but the record was made on {old}: replay at another size "
+                                     "is for 2-D images")
+                state.steps = [rescale_step(s, old, new) for s in state.steps]
+                start = None if start is None else resize_labels(start, new)
+                reason = f"rescaled from {old[1]}x{old[0]} to {new[1]}x{new[0]}"
             mask = replay_state(image, state, start=start, cancel=cancel)
             same = state.mask is not None and state.mask.shape == mask.shape and np.array_equal(state.mask, mask)
             if not same and write:
                 folder.save(i, ImageState(mask=mask, steps=state.steps, start=state.start, edited=False))
-            out.append(ReplayOutcome(i, item.name, "same" if same else "changed"))
+            out.append(ReplayOutcome(i, item.name, "same" if same else "changed", reason))
         except (ValueError, TypeError, KeyError, RuntimeError, OSError, MemoryError) as exc:
             out.append(ReplayOutcome(i, item.name, "failed", " ".join(str(exc).split())))
         if progress is not None:

@@ -4,7 +4,9 @@ The click protocol is the one of RITM, SimpleClick, FocalClick and the SAM
 evaluations (see :func:`next_click`). Any :class:`~napari_deepseg.core.prompts.base.ClickMethod`
 runs under it; :func:`run_click_protocol` scores one image, :func:`summarize_clicks`
 turns many into the NoC / NoF / mIoU figures. The box protocol
-(:func:`run_box_protocol`) starts from a box around the object and continues with clicks.
+(:func:`run_box_protocol`) starts from a box around the object and continues with clicks;
+with a margin of 0 its box is the literature's tight box (:func:`protocol_box`) and
+:func:`box_error` its error rate.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from scipy import ndimage
 
 from ..prompts.base import Click, ClickMethod
 from ..prompts.box import DEFAULT_MARGIN, Box, box_from_mask
-from .metrics import iou
+from .metrics import binary_counts, iou
 
 #: GrabCut's unknown band; pixels of this value in a reference mask are ignored
 DEFAULT_IGNORE = 128
@@ -155,6 +157,42 @@ def run_click_protocol(method: ClickMethod, image, truth, ignore=DEFAULT_IGNORE,
     return run
 
 
+def protocol_box(truth, margin: float = DEFAULT_MARGIN, ignore=DEFAULT_IGNORE) -> Box:
+    """The box protocol's box of a reference mask.
+
+    ``margin`` 0 is the literature's protocol (Lempitsky et al., ICCV 2009, and
+    the papers after it): the tight box of the object *and* its unknown band
+    (``ignore`` pixels). A margin > 0 enlarges the object's own tight box (the
+    band left out) by that fraction of its size on each side, clipped to the
+    image: the boxes the widget's users draw, issue 12's protocol.
+
+    Examples
+    --------
+    >>> m = np.zeros((20, 20), np.uint8); m[5:15, 8:12] = 255; m[4, 12] = 128
+    >>> protocol_box(m, 0), protocol_box(m, 0.1)
+    (Box(r0=4, c0=8, r1=15, c1=13), Box(r0=4, c0=8, r1=16, c1=12))
+    """
+    return box_from_mask(truth, margin, ignore=ignore, with_ignored=margin == 0)
+
+
+def box_error(pred, truth, box: Box, ignore=DEFAULT_IGNORE) -> float:
+    """The literature's error rate of a box's mask: misclassified pixels ÷ the box's area.
+
+    Pixels whose reference is ``ignore`` (GrabCut's unknown band) are not
+    counted; mislabelled pixels outside the box count too (a box engine keeps
+    the outside background, so there are none).
+
+    Examples
+    --------
+    >>> truth = np.array([[0, 255, 255, 128]]); pred = np.array([[1, 1, 0, 1]])
+    >>> box_error(pred, truth, Box(0, 0, 1, 4))
+    0.5
+    """
+    _, fp, fn, _ = binary_counts(np.asarray(pred, bool), truth, ignore)
+    rows, cols = box.shape
+    return (fp + fn) / float(rows * cols)
+
+
 @dataclass
 class BoxRun(ClickRun):
     """One image under the box protocol: the box, its IoU, then the clicks' (see :class:`ClickRun`).
@@ -164,6 +202,7 @@ class BoxRun(ClickRun):
 
     box: Optional[Box] = None
     box_iou: float = 0.0
+    box_error: float = 0.0
     box_seconds: float = 0.0
 
     def noc(self, threshold: float, max_clicks: int = MAX_CLICKS) -> int:
@@ -178,9 +217,11 @@ def run_box_protocol(method: ClickMethod, image, truth, ignore=DEFAULT_IGNORE, m
 
     The box is the tight bounding box of the reference object (``ignore`` pixels
     excluded) enlarged by ``margin`` of its height/width on each side and clipped
-    to the image (:func:`~napari_deepseg.core.prompts.box.box_from_mask`). The method's
-    ``predict_box`` answers the box, then every click (placed by :func:`next_click`
-    on the current mask) together with the box, until ``target`` or ``max_clicks``.
+    to the image; with ``margin`` 0, the literature's tight box of the object and
+    its unknown band (:func:`protocol_box`). The method's ``predict_box`` answers
+    the box (scored by IoU and :func:`box_error`), then every click (placed by
+    :func:`next_click` on the current mask) together with the box, until
+    ``target`` or ``max_clicks``.
 
     Returns
     -------
@@ -193,12 +234,13 @@ def run_box_protocol(method: ClickMethod, image, truth, ignore=DEFAULT_IGNORE, m
         raise ValueError(f"image is {np.asarray(image).shape[:2]} but its mask is {truth.shape}")
     if not getattr(method, "takes_box", False):
         raise ValueError(f"method {method.name!r} takes no box; the box protocol runs graphcut")
-    box = box_from_mask(truth, margin, ignore=ignore)
+    box = protocol_box(truth, margin, ignore=ignore)
     method.set_image(image)
     t0 = time.perf_counter()
     pred = np.asarray(method.predict_box(box), dtype=bool)
     run = BoxRun(box=box, box_seconds=time.perf_counter() - t0)
     run.box_iou = iou(pred, truth, ignore=ignore)
+    run.box_error = box_error(pred, truth, box, ignore=ignore)
     clicked = np.zeros(truth.shape, bool)
     if run.box_iou >= target:
         return run
@@ -216,7 +258,9 @@ def run_box_protocol(method: ClickMethod, image, truth, ignore=DEFAULT_IGNORE, m
 
 
 def summarize_boxes(runs: List[BoxRun], max_clicks: int = MAX_CLICKS) -> dict:
-    """Mean IoU after the box, then NoC@85/90 and NoF after it (see :func:`summarize_clicks`).
+    """Mean IoU and mean error rate (:func:`box_error`) after the box, then NoC@85/90 and NoF after it.
+
+    See :func:`summarize_clicks`.
 
     Examples
     --------
@@ -234,6 +278,7 @@ def summarize_boxes(runs: List[BoxRun], max_clicks: int = MAX_CLICKS) -> dict:
         "n": len(runs),
         "max_clicks": max_clicks,
         "miou_box": float(np.mean([r.box_iou for r in runs])),
+        "error_box": float(np.mean([r.box_error for r in runs])),
         "noc85": float(np.mean(noc[85])),
         "noc90": float(np.mean(noc[90])),
         "nof85": fails[85],

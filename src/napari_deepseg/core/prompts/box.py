@@ -250,7 +250,7 @@ def box_on_plane(corners, shape) -> tuple:
     return plane, check_box(box, (rows, cols))
 
 
-def box_from_mask(mask, margin: float = DEFAULT_MARGIN, ignore=None) -> Box:
+def box_from_mask(mask, margin: float = DEFAULT_MARGIN, ignore=None, with_ignored: bool = False) -> Box:
     """The tight bounding box of a reference mask's object, enlarged by ``margin`` of its size on each side.
 
     Parameters
@@ -262,6 +262,9 @@ def box_from_mask(mask, margin: float = DEFAULT_MARGIN, ignore=None) -> Box:
         rounded to whole pixels; the result is clipped to the image.
     ignore : int, optional
         A mask value that is not object (GrabCut's 128 band).
+    with_ignored : bool
+        Count the ``ignore`` pixels in the object's extent: the tight box of the
+        object and its unknown band, the literature's box (Lempitsky et al. 2009).
 
     Raises
     ------
@@ -273,11 +276,14 @@ def box_from_mask(mask, margin: float = DEFAULT_MARGIN, ignore=None) -> Box:
     >>> m = np.zeros((20, 20), np.uint8); m[5:15, 8:12] = 255
     >>> box_from_mask(m, 0.1)
     Box(r0=4, c0=8, r1=16, c1=12)
+    >>> m[4, 12] = 128
+    >>> box_from_mask(m, 0, ignore=128), box_from_mask(m, 0, ignore=128, with_ignored=True)
+    (Box(r0=5, c0=8, r1=15, c1=12), Box(r0=4, c0=8, r1=15, c1=13))
     """
     mask = np.asarray(mask)
     if not margin >= 0:
         raise ValueError(f"box margin must be >= 0 (a fraction of the object's size), got {margin!r}")
-    obj = mask != 0 if ignore is None else (mask != 0) & (mask != ignore)
+    obj = mask != 0 if ignore is None or with_ignored else (mask != 0) & (mask != ignore)
     if not obj.any():
         raise ValueError("the reference mask holds no object pixel: no box to draw")
     rr = np.flatnonzero(obj.any(axis=1))
