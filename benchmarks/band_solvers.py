@@ -15,6 +15,10 @@ at least ``HPF_MIN_NODES`` nodes of one first result with both solvers and print
 per band, whether its hard links conflict, HPF's scale, the hard links cut and the
 finite capacity cut by the coarser level's labels, BK and HPF, their times and
 the number of nodes where the two differ (the cut goes on with BK's labels).
+
+``python benchmarks/band_solvers.py --per-band-3d 96 256 256`` does the same for the 3-D
+cut (``mode="3d"``) of the synthetic volume of ``volume_3d.py`` of that shape: every level
+and band of at least ``HPF_MIN_NODES`` nodes, whatever ``volume.HPF_3D`` says.
 """
 
 from __future__ import annotations
@@ -58,14 +62,11 @@ def _child(folder: str, solver: str) -> None:
     print(json.dumps({"cut_s": cut, "min_cut_s": spent[0]}))
 
 
-def per_band(run: str) -> None:
-    """Both solvers on every large band of one first result (see the module's docstring)."""
-    from _photos import photo_run
-
-    from napari_deepseg.core import SegmentationSession
+def _both_solvers():
+    """A ``min_cut`` that solves every large graph by BK and by HPF, prints both, and goes on with BK's labels."""
     from napari_deepseg.core.cut import maxflow
 
-    def both(n, edges, src, snk, hard=1e9, init=None):
+    def both(n, edges, src, snk, hard=1e9, init=None, **_):  # solver options ignored: both solvers
         hard = min(hard, maxflow.HPF_HARD)
         if n < maxflow.HPF_MIN_NODES:
             return maxflow._bk_cut(n, edges, src, snk)
@@ -83,11 +84,35 @@ def per_band(run: str) -> None:
                           "differ": int((bk != hpf).sum())}), flush=True)
         return bk
 
-    maxflow.min_cut = both
+    return both
+
+
+def per_band(run: str) -> None:
+    """Both solvers on every large band of one first result (see the module's docstring)."""
+    from _photos import photo_run
+
+    from napari_deepseg.core import SegmentationSession
+    from napari_deepseg.core.cut import maxflow
+
+    maxflow.min_cut = _both_solvers()
     image, _, strokes = photo_run(run)
     session = SegmentationSession("classic")
     session.set_image(image)
     session.segment(strokes)
+
+
+def per_band_3d(shape) -> None:
+    """Both solvers on every large graph of the 3-D cut of ``volume_3d.py``'s volume (see the module's docstring)."""
+    from volume_3d import make_volume
+
+    from napari_deepseg.core.cut import maxflow
+    from napari_deepseg.core.cut.volume import VolumeSession
+
+    maxflow.min_cut = _both_solvers()
+    volume, _, scribbles = make_volume(shape)
+    session = VolumeSession()
+    session.set_image(volume, spacing=(2.0, 1.0, 1.0))
+    session.segment(scribbles, mode="3d")
 
 
 def main(argv=None):
@@ -96,6 +121,8 @@ def main(argv=None):
         return _child(argv[1], argv[2])
     if argv[:1] == ["--per-band"]:
         return per_band(argv[1])
+    if argv[:1] == ["--per-band-3d"]:
+        return per_band_3d(tuple(int(a) for a in argv[1:4]))
     from _photos import photo_run
 
     for run in argv or ["mosaic:25", "upscaled:16", "upscaled:64"]:

@@ -102,13 +102,13 @@ def test_first_local_call_is_the_whole_cut(monkeypatch):
 
 # =========================================================================== fewer band solves (issue 22)
 def test_star_steps_remember_what_they_found(monkeypatch):
-    from napari_deepseg.core.cut import multilevel
+    from napari_deepseg.core.cut import star_steps
 
     rng = np.random.default_rng(0)
     centres = np.zeros((90, 120), bool)
     centres[rng.integers(0, 90, 30), rng.integers(0, 120, 30)] = True
-    steps = multilevel.StarSteps(centres)
-    fresh = multilevel.StarSteps(centres)
+    steps = star_steps.StarSteps(centres)
+    fresh = star_steps.StarSteps(centres)
     first = np.sort(rng.choice(centres.size, 2000, replace=False))
     more = np.sort(rng.choice(centres.size, 3000, replace=False))
     np.testing.assert_array_equal(steps.step(first), fresh._query(first))
@@ -124,7 +124,7 @@ def test_large_deep_feature_images_refit_from_the_coarse_labels(monkeypatch, tmp
     import torch
     import torchvision
 
-    from napari_deepseg.core.cut import multilevel
+    from napari_deepseg.core.cut import bands
 
     weights = tmp_path / "resnet50.pth"
     torch.manual_seed(0)
@@ -133,8 +133,8 @@ def test_large_deep_feature_images_refit_from_the_coarse_labels(monkeypatch, tmp
     image, truth = disk_image(SHAPE, radius=120, seed=4)
     strokes = disk_scribbles(truth, width=3, margin=6)
     solves, fit_rounds = [], []
-    original, original_fit = multilevel.refine_band, pyramid._fit_round
-    monkeypatch.setattr(multilevel, "refine_band", lambda *a, **k: solves.append(1) or original(*a, **k))
+    original, original_fit = bands.refine_band, pyramid._fit_round
+    monkeypatch.setattr(bands, "refine_band", lambda *a, **k: solves.append(1) or original(*a, **k))
     monkeypatch.setattr(pyramid, "_fit_round", lambda top, *a: fit_rounds.append(top.shape) or original_fit(top, *a))
 
     def cut(backbone, **params):

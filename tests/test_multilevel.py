@@ -9,18 +9,12 @@ from scipy import ndimage as ndi
 
 from _synthetic import disk_image, disk_scribbles, three_class_image, three_class_scribbles
 from napari_deepseg.core import SegmentationSession
-from napari_deepseg.core.cut import graphcut, maxflow, multilevel
+from napari_deepseg.core.cut import bands, graphcut, maxflow
 from napari_deepseg.core.cut import pyramid
 from napari_deepseg.core.cut.graphcut import OFFSETS_8, contrast_nlinks, pair_slices
 from napari_deepseg.core.evaluation.metrics import iou
-from napari_deepseg.core.cut.multilevel import (
-    band_mask,
-    block_reduce,
-    coarse_hard,
-    coarse_shape,
-    solve_band,
-    upsample_labels,
-)
+from napari_deepseg.core.cut.bands import band_mask, solve_band
+from napari_deepseg.core.cut.blocks import block_reduce, coarse_hard, coarse_shape, upsample_labels
 from napari_deepseg.core.utils.progress import release_memory
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -298,7 +292,7 @@ def big_disk():
 
 def test_auto_multilevel_agrees_with_the_full_cut(big_disk, monkeypatch):
     ses, truth, scrib = big_disk
-    banded = _spy(monkeypatch, multilevel, "refine_band")
+    banded = _spy(monkeypatch, bands, "refine_band")
     auto = ses.segment(scrib)
     assert banded == ["refine_band"] * 2  # large image: the coarse-to-fine path ran, once per refit
     full = ses.segment(scrib, multilevel=False)
@@ -328,7 +322,7 @@ def test_multilevel_forced_on_a_small_odd_image(monkeypatch):
     scrib = disk_scribbles(truth)
     ses = SegmentationSession("classic")
     ses.set_image(image)
-    banded = _spy(monkeypatch, multilevel, "refine_band")
+    banded = _spy(monkeypatch, bands, "refine_band")
     auto = ses.segment(scrib)  # below MULTILEVEL_MIN_PIXELS: single level by default
     assert banded == []
     forced = ses.segment(scrib, multilevel=True)
@@ -347,7 +341,7 @@ def test_multilevel_on_a_thin_image_falls_back(monkeypatch):
     scrib[0, :5] = 2
     ses = SegmentationSession("classic")
     ses.set_image(image)
-    banded = _spy(monkeypatch, multilevel, "refine_band")
+    banded = _spy(monkeypatch, bands, "refine_band")
     out = ses.segment(scrib, multilevel=True)  # a side below 8 pixels: single level
     assert banded == []
     assert out[3, 20] == 1 and out[0, 0] == 0
@@ -359,7 +353,7 @@ def test_three_classes_on_a_big_image_use_alpha_expansion(monkeypatch):
     scrib = three_class_scribbles(truth)
     ses = SegmentationSession("classic")
     ses.set_image(image)
-    banded = _spy(monkeypatch, multilevel, "refine_band")
+    banded = _spy(monkeypatch, bands, "refine_band")
     expansion = _spy(monkeypatch, maxflow, "solve_multilabel")
     out = ses.segment(scrib)
     assert banded == [] and len(expansion) >= 1
@@ -423,7 +417,7 @@ def test_a_growing_band_reports_each_solve_after_the_first():
     hard_fg, hard_bg = np.zeros(shape, bool), np.zeros(shape, bool)
     hard_fg[:, :2], hard_bg[:, -2:] = True, True
     seen = []
-    fg, rounds = multilevel.refine_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, radius=3,
+    fg, rounds = bands.refine_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, radius=3,
                                         on_round=lambda solve, nodes: seen.append((solve, nodes)))
     assert rounds > 1 and fg[:, :45].all() and not fg[:, 45:].any()
     assert [s for s, _ in seen] == list(range(2, rounds + 1))

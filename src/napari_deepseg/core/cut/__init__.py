@@ -19,9 +19,13 @@ What lives here
 ``maxflow``
     Every max-flow solver: the incremental grid cut, alpha-expansion, and the
     band graph's BK and HPF back-ends.
-``multilevel``
-    The band machinery of the coarse-to-fine cut (block reductions, bands, edge
-    sources, star steps, the band solver and its growth).
+``blocks``
+    The 2 x 2 pyramid of a 2-D image: block reductions, block seeds, upsampling.
+``bands``
+    The one band solver (any dimension: 2-D bands, 3-D volumes) and its
+    growth; band masks; edge weights read or computed for the band's pixels.
+``star_steps``
+    Star-convexity steps asked for a band's pixels (k-d tree or table).
 ``palette``, ``appearance``
     Colour palettes of images; appearance models of the classes.
 ``volume``

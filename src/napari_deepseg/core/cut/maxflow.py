@@ -12,7 +12,7 @@ PyMaxflow's solvers (Boykov-Kolmogorov, alpha-expansion) and one optional one:
 
 The energies (n-links, t-links, star edges) are built in
 :mod:`~napari_deepseg.core.cut.graphcut`; the bands in
-:mod:`~napari_deepseg.core.cut.multilevel`.
+:mod:`~napari_deepseg.core.cut.bands`.
 """
 
 from __future__ import annotations
@@ -375,7 +375,7 @@ def hard_conflict(n: int, edges: EdgeList, src, snk, hard: float) -> bool:
     return bool(forced_bg[reached[reached < n]].any())
 
 
-def min_cut(n: int, edges: EdgeList, src, snk, hard: float = 1e9, init=None) -> np.ndarray:
+def min_cut(n: int, edges: EdgeList, src, snk, hard: float = 1e9, init=None, hpf: bool = True) -> np.ndarray:
     """The minimum s-t cut of a band's graph: ``True`` for the nodes on the source (object) side.
 
     Bands of at least :data:`HPF_MIN_NODES` nodes are solved by HPF where
@@ -399,12 +399,15 @@ def min_cut(n: int, edges: EdgeList, src, snk, hard: float = 1e9, init=None) -> 
         Capacities of at least this are hard links.
     init : numpy.ndarray of bool, optional
         A labelling of the nodes (the coarser level's) that bounds the cut, for :func:`hpf_scale`.
+    hpf : bool
+        ``False``: BK whatever the size (the 3-D cut, where HPF was measured slower:
+        :data:`~napari_deepseg.core.cut.volume.HPF_3D`).
 
     Returns
     -------
     numpy.ndarray of bool
     """
-    if HPF_MIN_NODES is not None and n >= HPF_MIN_NODES:
+    if hpf and HPF_MIN_NODES is not None and n >= HPF_MIN_NODES:
         hard = min(hard, HPF_HARD)
         # the scale reads the whole graph: only where HPF will run
         scale = hpf_scale(init, edges, src, snk, hard) if hpf_module() is not None else HPF_SCALE

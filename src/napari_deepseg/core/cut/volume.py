@@ -17,10 +17,11 @@ own edges, and its object islands smaller than 0.1 % of the plane are dropped: s
 :func:`remove_specks`). Star convexity is not used in 3-D.
 
 Volumes above :data:`MULTILEVEL_MIN_VOXELS` are solved coarse to fine as in 2-D
-(:mod:`~napari_deepseg.core.cut.multilevel`): halved along every axis until the coarsest
+(:mod:`~napari_deepseg.core.cut.pyramid`): halved along every axis until the coarsest
 level has at most :data:`COARSEST_VOXELS` voxels (unaries summed over 2x2x2 blocks,
 λ times 4 per level: a coarse face stands for four fine ones), then a band around
-the boundary re-solved per finer level and grown where it presses on its edge.
+the boundary re-solved per finer level and grown where it presses on its edge, by
+the band solver of the 2-D cut (:mod:`~napari_deepseg.core.cut.bands`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ from typing import Optional
 import numpy as np
 
 from ..utils import memory
-from . import multilevel
+from . import bands
 from .appearance import MAX_SAMPLES_PER_CLASS, ImageMixture, SharedMixtureModel
-from .multilevel import BAND_RADIUS, MAX_GROWTH_ROUNDS
 from .palette import build_palette
 from .session import DEFAULT_LAMBDA
 from ..utils.progress import CancelToken, ProgressCallback, check, report
@@ -44,6 +44,11 @@ from ..utils.validation import check_positive, lazy_view
 MULTILEVEL_MIN_VOXELS = 1_000_000
 #: the coarse-to-fine cut halves the volume until its coarsest level has at most this many voxels
 COARSEST_VOXELS = 2_000_000
+#: whether 3-D bands and levels may be solved by HPF (from ``maxflow.HPF_MIN_NODES`` nodes, where ``thinhpf`` is
+#: installed). No: on the 96x256x256 volume of ``benchmarks/volume_3d.py`` HPF took 2.5-6 times BK's time on every
+#: 3-D graph (the 786 432-voxel coarsest level 6.7-8.3 s against 1.0-1.3 s, 360 000-voxel bands 1.9-3.0 s against
+#: 0.7-1.2 s) and the cut 19-21 s against 8-12 s (docs/performance.md, "Volumes and stacks")
+HPF_3D = False
 #: bytes per voxel of a single-level 3-D graph (nodes, 3 edges each, t-links, costs); estimate
 SINGLE_LEVEL_BYTES_PER_VOXEL = 350
 MODES = ("3d", "planes")
@@ -507,23 +512,20 @@ def _solve_multilevel(v, delta, fg_seed, bg_seed, lam_axes, sigma, cancel) -> np
     lams = [tuple(lam_axes)]
     for level in levels[1:]:
         lams.append(tuple(w * m for w, m in zip(lams[-1], _lam_scale(level.factors))))
-    fg = _solve_whole(levels[k], deltas[k], *seeds[k], lams[k])
-    for i in range(k - 1, -1, -1):
-        check(cancel)
-        init = upsample3(fg, levels[i].shape, levels[i + 1].factors)
-        band = multilevel.band_mask(init, *seeds[i], BAND_RADIUS)
-        edges, costs = _FaceEdges(levels[i], lams[i]), _costs(deltas[i])
-        for _ in range(MAX_GROWTH_ROUNDS):
-            fg, contacts = multilevel.solve_band_contacts(costs, None, edges, init, band, *seeds[i])
-            if not contacts.size:
-                break
-            multilevel.grow(band, contacts, BAND_RADIUS)
-    return fg
+
+    def problems():  # each finer level's band, built when it is reached
+        for i in range(k - 1, -1, -1):
+            check(cancel)
+            yield bands.BandProblem(lambda fg, i=i: upsample3(fg, levels[i].shape, levels[i + 1].factors),
+                                    _costs(deltas[i]), _FaceEdges(levels[i], lams[i]), *seeds[i], bounded=False,
+                                    hpf=HPF_3D)
+
+    return bands.refine_to_finest(_solve_whole(levels[k], deltas[k], *seeds[k], lams[k]), problems())
 
 
 class _FaceEdges:
     """The face-neighbour edges of a volume level with λ per axis, as the band solver reads edges
-    (:func:`~napari_deepseg.core.cut.multilevel.solve_band`): one offset per axis whose λ is not 0."""
+    (:func:`~napari_deepseg.core.cut.bands.solve_band`): one offset per axis whose λ is not 0."""
 
     def __init__(self, level: _Level, lam_axes):
         self.level, self.shape = level, level.shape
@@ -549,8 +551,8 @@ def _costs(delta):
 
 def _solve_whole(level: _Level, delta, fg_seed, bg_seed, lam_axes) -> np.ndarray:
     """The cut of every voxel of ``level`` (the shared band solver with the whole level as its band)."""
-    return multilevel.solve_band(_costs(delta), None, _FaceEdges(level, lam_axes), np.zeros(level.shape, bool),
-                                 np.ones(level.shape, bool), fg_seed, bg_seed)
+    return bands.solve_band(_costs(delta), None, _FaceEdges(level, lam_axes), np.zeros(level.shape, bool),
+                            np.ones(level.shape, bool), fg_seed, bg_seed, hpf=HPF_3D)
 
 
 __all__ = ["VolumeSession", "VolumeFeatures", "check_spacing", "check_volume_scribbles"]

@@ -58,7 +58,7 @@ PROTOTYPES_PER_CLICK = 32
 #: appearance cap is ``appearance.COST_CAP``)
 POINTS_COST_CAP = 12.0
 #: half-width in pixels of the full-resolution band around the coarse boundary (the scribble cut's is
-#: ``multilevel.BAND_RADIUS``)
+#: ``bands.BAND_RADIUS``)
 POINTS_BAND_RADIUS = 3
 
 
@@ -342,10 +342,10 @@ class PointGraphCut(ClickMethod):
             border = nearest_sqdist(fm.data.reshape(-1, fm.channels), _border_features(fm))
         coarse = None
         if self._multilevel(norm.shape[:2]):
-            from ..cut import multilevel
+            from ..cut import blocks
 
-            small = multilevel.block_reduce(norm, "mean")
-            coarse = colour_nlinks(small, FeatureMap(small, 1, small.shape[:2]), multilevel.FACTOR * self.lam)
+            small = blocks.block_reduce(norm, "mean")
+            coarse = colour_nlinks(small, FeatureMap(small, 1, small.shape[:2]), blocks.FACTOR * self.lam)
         self._image = PointImage(key, norm.shape[:2], fm, nlinks, border, coarse_nlinks=coarse)
         report(progress, 1, 1, "n-links")
 
@@ -381,23 +381,22 @@ class PointGraphCut(ClickMethod):
 
     def _solve_multilevel(self, entry: PointImage, cost_fg, cost_bg, hard_fg, hard_bg) -> np.ndarray:
         """Cut at half resolution, then re-solve a band around its boundary at full resolution."""
-        from ..cut import multilevel
+        from ..cut import bands, blocks
 
         hard = np.full(entry.shape, -1, np.int32)
         hard[hard_bg] = 1
         hard[hard_fg] = 0
-        c_hard = multilevel.coarse_hard(hard)
-        area = multilevel.FACTOR**2
+        c_hard = blocks.coarse_hard(hard)
+        area = blocks.FACTOR**2
         c_fg, c_bg = c_hard == 0, c_hard == 1
         star = graphcut.star_edges(c_fg) if self.star else None
         cut = maxflow.IncrementalCut(entry.coarse_nlinks, star, max_tlink=area * self.alpha * POINTS_COST_CAP)
-        src, snk = graphcut.tlinks(multilevel.block_reduce(cost_fg, "sum"), multilevel.block_reduce(cost_bg, "sum"),
+        src, snk = graphcut.tlinks(blocks.block_reduce(cost_fg, "sum"), blocks.block_reduce(cost_bg, "sum"),
                                    c_fg, c_bg, cut.infinity)
-        init = multilevel.upsample_labels(np.asarray(cut.solve(src, snk), bool), entry.shape)
-        band = multilevel.band_mask(init, hard_fg, hard_bg, POINTS_BAND_RADIUS)
-        fine_star = graphcut.star_edges(hard_fg) if self.star else None
-        return np.asarray(multilevel.solve_band(cost_fg, cost_bg, entry.nlinks, init, band, hard_fg, hard_bg,
-                                                fine_star), bool)
+        fine = bands.BandProblem(lambda fg: blocks.upsample_labels(fg, entry.shape), (cost_fg, cost_bg),
+                                 entry.nlinks, hard_fg, hard_bg, graphcut.star_edges(hard_fg) if self.star else None,
+                                 radius=POINTS_BAND_RADIUS, rounds=1)  # one band, not grown
+        return np.asarray(bands.refine_to_finest(np.asarray(cut.solve(src, snk), bool), [fine]), bool)
 
     @staticmethod
     def _nearest(entry: PointImage, clicks) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Coarse-to-fine (banded) graph cuts: solve a half-resolution problem, refine a band at full resolution.
+"""The band solver: re-solve the pixels near a coarse boundary, the rest fixed (any dimension).
 
 The coarse problem has a quarter of the nodes: unaries are summed over 2 x 2
 blocks, edges come from block-averaged colour and features with λ doubled (a
@@ -10,74 +10,21 @@ through the n-links and star edges that cross the band's edge. Time and memory
 then grow with the object's boundary rather than its area. This is an
 approximation of the full-resolution cut; ``docs/performance.md`` reports the
 IoU between the two.
+
+The 2-D scribble cut (:mod:`~napari_deepseg.core.cut.pyramid`), the
+``points-graphcut`` click engine and the 3-D cut (:mod:`~napari_deepseg.core.cut.volume`)
+all solve their bands here; the graphs go to :func:`~napari_deepseg.core.cut.maxflow.min_cut`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Optional
+
 import numpy as np
 
 from . import graphcut, maxflow
-
-FACTOR = 2
-
-
-def coarse_shape(shape) -> tuple:
-    """``ceil(shape / FACTOR)`` for each axis.
-
-    Examples
-    --------
-    >>> coarse_shape((5, 8))
-    (3, 4)
-    """
-    return tuple(-(-n // FACTOR) for n in shape)
-
-
-def _pad_even(a: np.ndarray) -> np.ndarray:
-    rows, cols = a.shape[:2]
-    pad = ((0, -rows % FACTOR), (0, -cols % FACTOR)) + ((0, 0),) * (a.ndim - 2)
-    return np.pad(a, pad, mode="edge") if any(p[1] for p in pad) else a
-
-
-def block_reduce(a: np.ndarray, how: str = "mean") -> np.ndarray:
-    """Mean or sum over ``FACTOR x FACTOR`` blocks (edge-padded to whole blocks).
-
-    Examples
-    --------
-    >>> block_reduce(np.arange(4.).reshape(2, 2), "sum").tolist()
-    [[6.0]]
-    """
-    p = _pad_even(np.asarray(a))
-    rows, cols = p.shape[0] // FACTOR, p.shape[1] // FACTOR
-    blocks = p.reshape(rows, FACTOR, cols, FACTOR, *p.shape[2:])
-    out = blocks.sum(axis=(1, 3), dtype=np.float32)
-    return out / np.float32(FACTOR * FACTOR) if how == "mean" else out
-
-
-def coarse_hard(hard: np.ndarray) -> np.ndarray:
-    """Block seeds: the class of a block whose seeds all agree, ``-1`` elsewhere.
-
-    Examples
-    --------
-    >>> coarse_hard(np.array([[0, -1, 1, 1], [0, 1, -1, -1]])).tolist()
-    [[-1, 1]]
-    """
-    p = _pad_even(hard)
-    rows, cols = p.shape[0] // FACTOR, p.shape[1] // FACTOR
-    blocks = p.reshape(rows, FACTOR, cols, FACTOR).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
-    top = blocks.max(axis=-1)
-    low = np.where(blocks >= 0, blocks, np.iinfo(np.int32).max).min(axis=-1)
-    return np.where((top >= 0) & (top == low), top, -1).astype(np.int32)
-
-
-def upsample_labels(coarse: np.ndarray, shape, factor: int = FACTOR) -> np.ndarray:
-    """Nearest-neighbour upsampling of a coarse labelling by ``factor`` (one level by default), cropped to ``shape``.
-
-    Examples
-    --------
-    >>> upsample_labels(np.array([[1, 0]], bool), (2, 3), 2).astype(int).tolist()
-    [[1, 1, 0], [1, 1, 0]]
-    """
-    return np.repeat(np.repeat(coarse, factor, axis=0), factor, axis=1)[: shape[0], : shape[1]]
+from .star_steps import ArrayStar
 
 
 def label_edges(labels: np.ndarray) -> np.ndarray:
@@ -110,46 +57,6 @@ def band_mask(init_fg: np.ndarray, hard_fg: np.ndarray, hard_bg: np.ndarray, rad
     edge |= hard_fg & ~init_fg
     edge |= hard_bg & init_fg
     return grow(np.zeros(init_fg.shape, bool), np.flatnonzero(edge), radius)
-
-
-def coarse_seeds(hard_fg: np.ndarray, hard_bg: np.ndarray):
-    """Block seeds of a two-label problem: a block is a seed of the one label its seeds have.
-
-    The same as :func:`coarse_hard` for two labels, from the seeds' coordinates
-    only (strokes are few pixels of a large image).
-
-    Examples
-    --------
-    >>> fg = np.array([[1, 0, 0, 0], [1, 0, 0, 1]], bool); bg = np.array([[0, 1, 0, 0], [0, 0, 0, 0]], bool)
-    >>> [a.astype(int).tolist() for a in coarse_seeds(fg, bg)]
-    [[[0, 1]], [[0, 0]]]
-    """
-    shape = coarse_shape(hard_fg.shape)
-    out = []
-    for hard in (hard_fg, hard_bg):
-        rr, cc = np.nonzero(hard)
-        block = np.zeros(shape, bool)
-        block[rr // FACTOR, cc // FACTOR] = True
-        out.append(block)
-    both = out[0] & out[1]
-    return out[0] & ~both, out[1] & ~both
-
-
-def block_sum(a: np.ndarray) -> np.ndarray:
-    """Sum over ``FACTOR x FACTOR`` blocks of a 2-D array (edge-padded), by strided views.
-
-    Faster than :func:`block_reduce` for one channel (no reshaped reduction).
-
-    Examples
-    --------
-    >>> block_sum(np.arange(6.).reshape(2, 3)).tolist()
-    [[8.0, 14.0]]
-    """
-    p = _pad_even(np.asarray(a, np.float32))
-    out = p[0::2, 0::2] + p[1::2, 0::2]
-    out += p[0::2, 1::2]
-    out += p[1::2, 1::2]
-    return out
 
 
 class ArrayEdges:
@@ -191,122 +98,6 @@ class ColourEdges:
         return np.exp(d2 * np.float32(-1.0 / (self.sigma * self.sigma))) * np.float32(self.lam / np.hypot(dr, dc))
 
 
-def _edge_points(centres: np.ndarray, border: bool = True) -> np.ndarray:
-    """``(n, 2)`` int32 rows and columns of the centre pixels with a 4-neighbour outside the centres.
-
-    The nearest centre of a pixel outside them is one of these (from any other
-    centre, the 4-neighbour towards the pixel is nearer), so a k-d tree of the
-    edge answers as one of every centre, and large centre regions cost no more
-    than their outline. ``border=False``: pixels on the array's border count as
-    edge (for a window of a larger mask).
-    """
-    from scipy import ndimage as ndi
-
-    edge = centres & ~ndi.binary_erosion(centres, border_value=1 if border else 0)
-    return np.argwhere(edge).astype(np.int32)
-
-
-class StarSteps:
-    """One step of every pixel towards its nearest centre pixel (star convexity), on request.
-
-    The same implication edges as :func:`~napari_deepseg.core.cut.graphcut.star_edges`, but
-    only for the pixels asked (a band), from a k-d tree of the centres instead of a
-    distance transform of the whole image. Ties between equidistant centres may
-    be broken differently.
-    """
-
-    def __init__(self, centres: np.ndarray):
-        centres = np.asarray(centres, bool)
-        self._set(_edge_points(centres), centres.shape)
-        self.centres = centres
-
-    @classmethod
-    def from_points(cls, points: np.ndarray, centres: np.ndarray) -> "StarSteps":
-        """Steps towards the bool mask ``centres``, its k-d tree built on ``points`` (``(n, 2)`` rows and
-        columns: the centres' edge at least, see :func:`_edge_points`)."""
-        steps = cls.__new__(cls)
-        steps._set(np.asarray(points, np.int32).reshape(-1, 2), centres.shape)
-        steps.centres = centres
-        return steps
-
-    def with_window(self, rows: slice, cols: slice, window: np.ndarray) -> "StarSteps":
-        """These steps with the centres inside ``[rows, cols]`` replaced by ``window`` (``self`` if unchanged).
-
-        The tree keeps the edge points outside the window and takes the window's own
-        edge (its pixels on the window's border included); a centre outside the
-        window that only now borders a non-centre inside it stays out of the tree,
-        so a few steps may aim at a slightly farther centre (still nearer with
-        every step: the implication edges stay acyclic).
-        """
-        window = np.asarray(window, bool)
-        if np.array_equal(self.centres[rows, cols], window):
-            return self
-        mask = self.centres.copy()
-        mask[rows, cols] = window
-        p = self.points
-        inside = (p[:, 0] >= rows.start) & (p[:, 0] < rows.stop) & (p[:, 1] >= cols.start) & (p[:, 1] < cols.stop)
-        new = _edge_points(window, border=False) + np.array([rows.start, cols.start], np.int32)
-        return StarSteps.from_points(np.concatenate([p[~inside], new]), mask)
-
-    def _set(self, points: np.ndarray, shape) -> None:
-        from scipy.spatial import cKDTree
-
-        self.shape = tuple(shape)
-        self.points = points
-        self.tree = cKDTree(self.points) if self.points.size else None
-        # steps found so far (sorted flat indices and their steps): a band's growth rounds, the refit
-        # round and later cuts with the same centres ask again for mostly the same pixels
-        self._known = np.zeros(0, np.int64)
-        self._steps = np.zeros(0, np.int64)
-
-    def step(self, flat: np.ndarray) -> np.ndarray:
-        """Flat index one step towards the nearest centre, ``-1`` for centres themselves (and without centres)."""
-        flat = np.asarray(flat, np.int64)
-        out = np.full(flat.shape, -1, np.int64)
-        if self.tree is None or not flat.size:
-            return out
-        miss = np.ones(flat.shape, bool)
-        if self._known.size:
-            pos = np.minimum(np.searchsorted(self._known, flat), self._known.size - 1)
-            hit = self._known[pos] == flat
-            out[hit] = self._steps[pos[hit]]
-            miss = ~hit
-        if miss.any():
-            new = np.unique(flat[miss])
-            steps = self._query(new)
-            out[miss] = steps[np.searchsorted(new, flat[miss])]
-            known = np.concatenate([self._known, new])
-            order = np.argsort(known, kind="stable")  # two sorted runs: a merge
-            self._known, self._steps = known[order], np.concatenate([self._steps, steps])[order]
-        return out
-
-    def _query(self, flat: np.ndarray) -> np.ndarray:
-        """:meth:`step` for distinct flat indices, from the k-d tree."""
-        out = np.full(flat.shape, -1, np.int64)
-        cols = self.shape[1]
-        rr, cc = np.divmod(flat, cols)
-        _, near = self.tree.query(np.stack([rr, cc], axis=1), k=1)
-        vy = self.points[near, 0] - rr
-        vx = self.points[near, 1] - cc
-        span = np.maximum(np.abs(vy), np.abs(vx))
-        move = span > 0
-        s = np.maximum(span, 1).astype(np.float32)
-        out[move] = ((rr + np.rint(vy / s).astype(np.int64)) * cols + cc + np.rint(vx / s).astype(np.int64))[move]
-        out[self.centres.ravel()[flat]] = -1  # centres inside the edge are centres too
-        return out
-
-
-class ArrayStar:
-    """:class:`StarSteps` over precomputed ``(p, q)`` star edges (faster for repeated small bands)."""
-
-    def __init__(self, star, n: int):
-        self.next = np.full(n, -1, np.int64)
-        self.next[star[0]] = star[1]
-
-    def step(self, flat):
-        return self.next[flat]
-
-
 def _fixed_neighbours(src, snk, node, neighbour_fg, weight) -> None:
     """Fold edges to fixed pixels into t-links: a fixed object neighbour makes background pay."""
     n = src.size
@@ -315,7 +106,7 @@ def _fixed_neighbours(src, snk, node, neighbour_fg, weight) -> None:
 
 
 def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None,
-               star_weight=None) -> np.ndarray:
+               star_weight=None, hpf: bool = True) -> np.ndarray:
     """Re-solve the pixels of ``band`` at full resolution, the rest fixed to ``init_fg``.
 
     Parameters
@@ -343,6 +134,8 @@ def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=N
     star_weight : float, optional
         ``None``: hard star implications; a number: each broken one costs this much
         (see :class:`~napari_deepseg.core.cut.maxflow.IncrementalCut`).
+    hpf : bool
+        Whether a large band may be solved by HPF (:func:`~napari_deepseg.core.cut.maxflow.min_cut`).
 
     Returns
     -------
@@ -354,7 +147,7 @@ def solve_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=N
     The graph is solved by :func:`~napari_deepseg.core.cut.maxflow.min_cut`: BK,
     or HPF for large bands where ``thinhpf`` is installed.
     """
-    return solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight)[0]
+    return solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star, star_weight, hpf)[0]
 
 
 def _neighbours(at: tuple, offset, shape):
@@ -375,7 +168,8 @@ def _neighbours(at: tuple, offset, shape):
     return ok, np.ravel_multi_index(tuple(a[ok] + d for a, d in zip(at, offset)), shape)
 
 
-def solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, star_weight=None):
+def solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, star_weight=None,
+                        hpf: bool = True):
     """:func:`solve_band`, also returning the flat indices of the fixed pixels the solution contradicts
     (where a growing band grows: :func:`refine_band`)."""
     edges = ArrayEdges(nlinks) if isinstance(nlinks, graphcut.NLinks) else nlinks
@@ -445,7 +239,7 @@ def solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_b
     force_bg = (seed_bg | (star_bg & ~seed_fg)) & ~force_fg
     src[force_fg], snk[force_fg] = big, 0.0
     src[force_bg], snk[force_bg] = 0.0, big
-    label = maxflow.min_cut(nodes.size, g, src, snk, hard=big, init=fixed_fg[nodes])
+    label = maxflow.min_cut(nodes.size, g, src, snk, hard=big, init=fixed_fg[nodes], hpf=hpf)
     out, contacts = band_labels(label, nodes, fixed_fg, pairs)
     return out.reshape(shape), contacts
 
@@ -509,7 +303,8 @@ MAX_GROWTH_FACTOR = 4
 
 
 def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=None, radius: int = 3,
-                max_rounds: int = MAX_GROWTH_ROUNDS, star_weight=None, limit=None, on_round=None):
+                max_rounds: int = MAX_GROWTH_ROUNDS, star_weight=None, limit=None, on_round=None, bounded: bool = True,
+                hpf: bool = True):
     """:func:`solve_band`, grown where the solution presses against the band's edge.
 
     After each solve, the fixed pixels that disagree with a neighbour inside the
@@ -520,7 +315,8 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
     corrected instead of kept. The work is bounded: a band stops growing at
     :data:`MAX_GROWTH_FACTOR` times its first size, and a large band
     (:data:`GROWTH_MIN_NODES`) once almost none of it (:data:`GROWTH_TOLERANCE`)
-    presses on its edge. ``limit`` (a bool mask) bounds the growth: the band
+    presses on its edge (``bounded=False``: neither bound, the 3-D cut's rule). ``limit`` (a bool mask) bounds
+    the growth: the band
     never leaves it, so every pixel outside ``band | limit`` keeps ``init_fg``
     (the local update of :func:`~napari_deepseg.core.cut.pyramid.update_multilevel`).
     ``on_round``, if given, is called with the number of each solve after the first
@@ -539,12 +335,12 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
         if on_round is not None and rounds > 1:
             on_round(rounds, int(np.count_nonzero(band)))
         fg, contacts = solve_band_contacts(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star,
-                                          star_weight)
+                                          star_weight, hpf)
         nodes = int(np.count_nonzero(band))
-        if not contacts.size or (nodes >= GROWTH_MIN_NODES and contacts.size < GROWTH_TOLERANCE * nodes):
+        if not contacts.size or rounds == max_rounds:
             break
-        if nodes >= most:  # the bound: keep the labelling of the last solve
-            break
+        if bounded and (nodes >= GROWTH_MIN_NODES and contacts.size < GROWTH_TOLERANCE * nodes or nodes >= most):
+            break  # almost nothing presses on a large band's edge, or the bound: keep the last solve's labels
         if limit is not None:
             contacts = contacts[limit.ravel()[contacts]]
             if not contacts.size:
@@ -554,3 +350,80 @@ def refine_band(cost_fg, cost_bg, nlinks, init_fg, band, hard_fg, hard_bg, star=
             band &= limit
     return fg, rounds
 
+
+@dataclass
+class BandProblem:
+    """One finer level of a coarse-to-fine cut, as :func:`refine_levels` re-solves it.
+
+    Attributes
+    ----------
+    upsample : callable
+        The labelling of the level above -> this level's first labelling.
+    costs : callable or tuple
+        ``flat -> (cost_fg, cost_bg)`` of the pixels asked, or the two cost arrays.
+    edges : graphcut.NLinks or edge source
+        The level's n-links (see :func:`solve_band`).
+    hard_fg, hard_bg : numpy.ndarray of bool
+        The level's seeds.
+    star, star_weight
+        Star-convexity steps (or edges) and their weight (``None``: hard), as :func:`solve_band` takes them.
+    radius : int
+        Half-width of the band around the boundary, and of each growth.
+    rounds : int
+        Solves of the band at most (1: no growth).
+    bounded : bool
+        Whether large bands stop growing early (:func:`refine_band`).
+    more_band : callable, optional
+        First labelling -> more pixels to re-solve besides its boundary.
+    hpf : bool
+        Whether large bands may be solved by HPF (:func:`~napari_deepseg.core.cut.maxflow.min_cut`).
+    on_round : callable, optional
+        Progress of the band's growth (see :func:`refine_band`).
+    """
+
+    upsample: Callable[[np.ndarray], np.ndarray]
+    costs: object
+    edges: object
+    hard_fg: np.ndarray
+    hard_bg: np.ndarray
+    star: object = None
+    star_weight: Optional[float] = None
+    radius: int = BAND_RADIUS
+    rounds: int = MAX_GROWTH_ROUNDS
+    bounded: bool = True
+    more_band: Optional[Callable[[np.ndarray], np.ndarray]] = None
+    hpf: bool = True
+    on_round: Optional[Callable] = None
+
+
+def refine_levels(fg: np.ndarray, problems: Iterable[BandProblem]) -> Iterator[np.ndarray]:
+    """The way down of every coarse-to-fine cut (2-D scribbles, clicks, 3-D volumes).
+
+    For each finer level (``problems``, coarsest first; an iterator builds each
+    level's problem when it is reached), the labelling of the level above is
+    upsampled, a band around its boundary and the seeds it contradicts is
+    re-solved with the rest fixed, and grown where the solution presses on its
+    edge (:func:`refine_band`).
+
+    Yields
+    ------
+    numpy.ndarray of bool
+        Each level's object mask, the finest last.
+    """
+    for p in problems:
+        init = p.upsample(fg)
+        band = band_mask(init, p.hard_fg, p.hard_bg, p.radius)
+        if p.more_band is not None:
+            band |= p.more_band(init)
+        cost_fg, cost_bg = (p.costs, None) if callable(p.costs) else p.costs
+        fg, _ = refine_band(cost_fg, cost_bg, p.edges, init, band, p.hard_fg, p.hard_bg, p.star, radius=p.radius,
+                            max_rounds=p.rounds, star_weight=p.star_weight, on_round=p.on_round, bounded=p.bounded,
+                            hpf=p.hpf)
+        yield fg
+
+
+def refine_to_finest(fg: np.ndarray, problems: Iterable[BandProblem]) -> np.ndarray:
+    """:func:`refine_levels` all the way down: the finest level's object mask (``fg`` itself without finer levels)."""
+    for fg in refine_levels(fg, problems):
+        pass
+    return fg
