@@ -252,3 +252,15 @@ def test_napari_opens_a_record_as_its_layers(make_napari_viewer, folders):
 
     (out / "other.json").write_text('{"format": "something else"}')
     assert get_record_reader(str(out / "other.json")) is None
+
+
+def test_a_broken_record_is_one_line_and_the_image_still_opens(make_napari_viewer, qtbot, folders, errors):
+    images, out = folders
+    _saved_with_prompts(images, out)
+    (out / "records" / "im0.json").write_text("{ not json")
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    assert dock.image_layer.name == "im0" and dock.folder.status(0) != "unreadable"
+    assert len(errors) == 1 and "im0.png" in errors[0] and "\n" not in errors[0]
+    dock.close_folder()

@@ -262,11 +262,16 @@ class DatasetWidget(Container):
             tried.add(i)
             try:
                 image = self._pixels(i)
-                state = self.folder.load(i)
             except (ValueError, OSError, MemoryError) as exc:
                 self._mark_unreadable(i, one_line(exc, None))
                 i = self.folder.neighbour(i, 1)
                 continue
+            try:
+                state = self.folder.load(i)
+            except (ValueError, OSError) as exc:  # a broken record: the image opens, the user is told
+                notify(self.status, f"could not restore {self.folder.items[i].name}'s saved work: "
+                                    f"{one_line(exc, None)}")
+                state = ImageState()
             self._remove_image_layers()
             self._show(i, image, state)
             return True
@@ -290,7 +295,8 @@ class DatasetWidget(Container):
     def _show(self, i: int, image: np.ndarray, state: ImageState) -> None:
         """Add image ``i``'s layers: the image, its strokes, its mask and prompts, ready to edit."""
         self.index = i
-        self._images = {i: image}
+        self._images[i] = image
+        self._keep_images(i)
         name = self.folder.items[i].stem
         self.image_layer = self.viewer.add_image(image, name=name, rgb=image.ndim == 3 and image.shape[-1] in (3, 4))
         objects = any(step.target > 0 for step in state.steps) or state.start == "existing" or (
@@ -522,10 +528,11 @@ class DatasetWidget(Container):
         """Read the next and previous image and prepare the Scribble widget's session for them, in a worker."""
         self._cancel_prepare()
         widget = self.scribble_widget(create=False)
-        wanted = [j for j in (self.folder.neighbour(i, 1), self.folder.neighbour(i, -1)) if j is not None]
+        wanted = [j for j in self._neighbours(i) if j is not None]
         if not wanted:
             return
-        paths = {j: self.folder.items[j].path for j in wanted}
+        # images already read are prepared from memory (the session finds their features in its cache)
+        paths = {j: self._images.get(j, self.folder.items[j].path) for j in wanted}
         slot = options = None
         if widget is not None:
             try:
@@ -549,8 +556,16 @@ class DatasetWidget(Container):
                 self._mark_unreadable(j, error)
             elif image is not None:
                 self._images[j] = image
-        self._images = {j: a for j, a in self._images.items() if abs(j - i) <= 1 or j == i
-                        or j in (self.folder.neighbour(i, 1), self.folder.neighbour(i, -1))}
+        self._keep_images(i)
+
+    def _neighbours(self, i: int) -> tuple:
+        """The next and the previous readable image of ``i`` (``None`` where there is none)."""
+        return self.folder.neighbour(i, 1), self.folder.neighbour(i, -1)
+
+    def _keep_images(self, i: int) -> None:
+        """Keep the pixels of image ``i`` and its two neighbours only (the memory bound)."""
+        keep = {i, *self._neighbours(i)}
+        self._images = {j: a for j, a in self._images.items() if j in keep}
 
     # -- the end ------------------------------------------------------------------------------
     def _on_destroyed(self, *_args) -> None:
@@ -561,16 +576,19 @@ class DatasetWidget(Container):
 
 
 
-def _prepare(paths: dict, slot, options, progress=None, cancel=None) -> dict:
-    """Worker body: read each image and prepare the session for it; ``{index: (image, error)}``."""
+def _prepare(sources: dict, slot, options, progress=None, cancel=None) -> dict:
+    """Worker body: read each image (a path, or pixels already read) and prepare the session for it.
+
+    Returns ``{index: (image, error)}``.
+    """
     from ..core.cut.service import prepare_request
 
     result = {}
-    for j, path in paths.items():
+    for j, source in sources.items():
         if cancel is not None and cancel.cancelled:
             break
         try:
-            image = read_image(path)
+            image = source if isinstance(source, np.ndarray) else read_image(source)
         except (ValueError, OSError, MemoryError) as exc:
             result[j] = (None, one_line(exc, None))
             continue
