@@ -13,7 +13,8 @@ What lives here
 ``seed``
     The ``seed`` preset (the original notebook's energy).
 ``pyramid``
-    The coarse-to-fine driver of the default preset's two-label cut.
+    The default preset's two-label cut coarse-to-fine: the image's levels, the
+    coarsest level's cut with its refits and found star centres, the local update.
 ``graphcut``
     The graph-cut energy's terms: contrast n-links, t-links, star-convexity edges.
 ``maxflow``
@@ -23,7 +24,9 @@ What lives here
     The 2 x 2 pyramid of a 2-D image: block reductions, block seeds, upsampling.
 ``bands``
     The one band solver (any dimension: 2-D bands, 3-D volumes) and its
-    growth; band masks; edge weights read or computed for the band's pixels.
+    growth; band masks; edge weights read or computed for the band's pixels;
+    :func:`~napari_deepseg.core.cut.bands.refine_levels`, the way down of every
+    coarse-to-fine cut (2-D scribbles, ``points-graphcut`` clicks, volumes).
 ``star_steps``
     Star-convexity steps asked for a band's pixels (k-d tree or table).
 ``palette``, ``appearance``
