@@ -5,9 +5,9 @@ Usage::
     python benchmarks/band_solvers.py [mosaic:25 upscaled:16 upscaled:64]
 
 For each image (``KIND:MP`` as in ``photo_scaling.py``), a child process per
-solver (``bk``: PyMaxflow everywhere; ``hpf``: ``multilevel.HPF_MIN_NODES`` as
+solver (``bk``: PyMaxflow everywhere; ``hpf``: ``maxflow.HPF_MIN_NODES`` as
 shipped, ``thinhpf`` installed) runs ``set_image`` + ``prepare_default``, then
-times ``segment`` and the total of ``multilevel.min_cut`` inside it. The parent
+times ``segment`` and the total of ``maxflow.min_cut`` inside it. The parent
 reports both and the number of pixels where the two masks differ.
 
 ``python benchmarks/band_solvers.py --per-band upscaled:64`` solves every band of
@@ -15,6 +15,10 @@ at least ``HPF_MIN_NODES`` nodes of one first result with both solvers and print
 per band, whether its hard links conflict, HPF's scale, the hard links cut and the
 finite capacity cut by the coarser level's labels, BK and HPF, their times and
 the number of nodes where the two differ (the cut goes on with BK's labels).
+
+``python benchmarks/band_solvers.py --per-band-3d 96 256 256`` does the same for the 3-D
+cut (``mode="3d"``) of the synthetic volume of ``volume_3d.py`` of that shape: every level
+and band of at least ``HPF_MIN_NODES`` nodes, whatever ``volume.HPF_3D`` says.
 """
 
 from __future__ import annotations
@@ -33,13 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def _child(folder: str, solver: str) -> None:
     from napari_deepseg.core import SegmentationSession
-    from napari_deepseg.core.cut import multilevel
+    from napari_deepseg.core.cut import maxflow
 
     if solver == "bk":
-        multilevel.HPF_MIN_NODES = None
+        maxflow.HPF_MIN_NODES = None
     image, strokes = np.load(Path(folder) / "image.npy"), np.load(Path(folder) / "strokes.npy")
     spent = [0.0]
-    original = multilevel.min_cut
+    original = maxflow.min_cut
 
     def timed(*args, **kwargs):
         t = time.perf_counter()
@@ -47,7 +51,7 @@ def _child(folder: str, solver: str) -> None:
         spent[0] += time.perf_counter() - t
         return out
 
-    multilevel.min_cut = timed
+    maxflow.min_cut = timed
     session = SegmentationSession("classic")
     session.set_image(image)
     session.prepare_default()
@@ -58,36 +62,57 @@ def _child(folder: str, solver: str) -> None:
     print(json.dumps({"cut_s": cut, "min_cut_s": spent[0]}))
 
 
-def per_band(run: str) -> None:
-    """Both solvers on every large band of one first result (see the module's docstring)."""
-    from _photos import photo_run
+def _both_solvers():
+    """A ``min_cut`` that solves every large graph by BK and by HPF, prints both, and goes on with BK's labels."""
+    from napari_deepseg.core.cut import maxflow
 
-    from napari_deepseg.core import SegmentationSession
-    from napari_deepseg.core.cut import multilevel
-
-    def both(n, edges, src, snk, hard=1e9, init=None):
-        hard = min(hard, multilevel.HPF_HARD)
-        if n < multilevel.HPF_MIN_NODES:
-            return multilevel._bk_cut(n, edges, src, snk)
+    def both(n, edges, src, snk, hard=1e9, init=None, **_):  # solver options ignored: both solvers
+        hard = min(hard, maxflow.HPF_HARD)
+        if n < maxflow.HPF_MIN_NODES:
+            return maxflow._bk_cut(n, edges, src, snk)
         t = time.perf_counter()
-        bk = multilevel._bk_cut(n, edges, src, snk)
+        bk = maxflow._bk_cut(n, edges, src, snk)
         t_bk = time.perf_counter() - t
-        scale = multilevel.hpf_scale(init, edges, src, snk, hard)
+        scale = maxflow.hpf_scale(init, edges, src, snk, hard)
         t = time.perf_counter()
-        hpf = multilevel._hpf_cut(n, edges, src, snk, scale)
+        hpf = maxflow._hpf_cut(n, edges, src, snk, scale)
         t_hpf = time.perf_counter() - t
-        value = lambda label: multilevel.cut_value(label, edges, src, snk, hard)  # noqa: E731
-        print(json.dumps({"nodes": n, "conflict": multilevel.hard_conflict(n, edges, src, snk, hard),
+        value = lambda label: maxflow.cut_value(label, edges, src, snk, hard)  # noqa: E731
+        print(json.dumps({"nodes": n, "conflict": maxflow.hard_conflict(n, edges, src, snk, hard),
                           "scale": round(scale, 1), "coarse": value(init), "bk": value(bk),
                           "hpf": value(hpf), "bk_s": round(t_bk, 2), "hpf_s": round(t_hpf, 2),
                           "differ": int((bk != hpf).sum())}), flush=True)
         return bk
 
-    multilevel.min_cut = both
+    return both
+
+
+def per_band(run: str) -> None:
+    """Both solvers on every large band of one first result (see the module's docstring)."""
+    from _photos import photo_run
+
+    from napari_deepseg.core import SegmentationSession
+    from napari_deepseg.core.cut import maxflow
+
+    maxflow.min_cut = _both_solvers()
     image, _, strokes = photo_run(run)
     session = SegmentationSession("classic")
     session.set_image(image)
     session.segment(strokes)
+
+
+def per_band_3d(shape) -> None:
+    """Both solvers on every large graph of the 3-D cut of ``volume_3d.py``'s volume (see the module's docstring)."""
+    from volume_3d import make_volume
+
+    from napari_deepseg.core.cut import maxflow
+    from napari_deepseg.core.cut.volume import VolumeSession
+
+    maxflow.min_cut = _both_solvers()
+    volume, _, scribbles = make_volume(shape)
+    session = VolumeSession()
+    session.set_image(volume, spacing=(2.0, 1.0, 1.0))
+    session.segment(scribbles, mode="3d")
 
 
 def main(argv=None):
@@ -96,6 +121,8 @@ def main(argv=None):
         return _child(argv[1], argv[2])
     if argv[:1] == ["--per-band"]:
         return per_band(argv[1])
+    if argv[:1] == ["--per-band-3d"]:
+        return per_band_3d(tuple(int(a) for a in argv[1:4]))
     from _photos import photo_run
 
     for run in argv or ["mosaic:25", "upscaled:16", "upscaled:64"]:

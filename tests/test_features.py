@@ -672,7 +672,7 @@ def test_resnet_max_side_is_part_of_the_cache_key(random_weights, small_image):
 def test_resnet_multilevel_cut_on_a_shrunk_grid(resnet_default, monkeypatch):
     """Deep features on a large image: the coarse problem sees the same grid at half the stride."""
     from _synthetic import disk_scribbles
-    from napari_deepseg.core.cut import multilevel, pyramid
+    from napari_deepseg.core.cut import bands, pyramid
 
     img, truth = disk_image((320, 320), radius=90, channels=3, seed=6)
     assert truth.size >= pyramid.MULTILEVEL_MIN_PIXELS
@@ -680,8 +680,8 @@ def test_resnet_multilevel_cut_on_a_shrunk_grid(resnet_default, monkeypatch):
     entry = ses.set_image(img)
     assert entry.features.stride == 24
     calls = []
-    original = multilevel.refine_band
-    monkeypatch.setattr(multilevel, "refine_band", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = bands.refine_band
+    monkeypatch.setattr(bands, "refine_band", lambda *a, **k: calls.append(1) or original(*a, **k))
     scrib = disk_scribbles(truth)
     out = ses.segment(scrib)
     assert calls == [1, 1]  # the fine band, once per refit

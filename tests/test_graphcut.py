@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from _synthetic import three_class_image, three_class_scribbles
-from napari_deepseg.core.cut import graphcut
+from napari_deepseg.core.cut import graphcut, maxflow
 from napari_deepseg.core.features import FeatureMap
 from napari_deepseg.core.cut.graphcut import (
     OFFSETS_4,
@@ -19,9 +19,8 @@ from napari_deepseg.core.cut.graphcut import (
     feature_sqdiffs,
     neighbour_sqdiff,
     pair_slices,
-    solve_binary,
-    solve_multilabel,
 )
+from napari_deepseg.core.cut.maxflow import solve_binary, solve_multilabel
 from napari_deepseg.core.evaluation.metrics import iou
 
 
@@ -323,22 +322,22 @@ def test_presets_listed():
 
 # =========================================================================== integer graphs, incremental cuts
 def test_integer_scale_examples():
-    assert graphcut.integer_scale(154_401, 181.0) == 38
-    assert graphcut.integer_scale(4_194_304, 101.0) == 0  # would round to < 4 levels per unit: floats
-    assert graphcut.integer_scale(100, 10.0) == 100  # capped at ``largest``
-    assert graphcut.integer_scale(100, 10.0, largest=7) == 7
-    assert graphcut.integer_scale(1_000_000, 100.0) == 10
-    assert graphcut.integer_scale(10_000_000, 100.0) == 0
-    assert graphcut.integer_scale(1, 0.0) == 100  # degenerate capacities still give a valid scale
+    assert maxflow.integer_scale(154_401, 181.0) == 38
+    assert maxflow.integer_scale(4_194_304, 101.0) == 0  # would round to < 4 levels per unit: floats
+    assert maxflow.integer_scale(100, 10.0) == 100  # capped at ``largest``
+    assert maxflow.integer_scale(100, 10.0, largest=7) == 7
+    assert maxflow.integer_scale(1_000_000, 100.0) == 10
+    assert maxflow.integer_scale(10_000_000, 100.0) == 0
+    assert maxflow.integer_scale(1, 0.0) == 100  # degenerate capacities still give a valid scale
 
 
 @pytest.mark.parametrize("n", [1, 12, 1_000, 154_401, 1_000_000, 2_700_000, 5_000_000])
 @pytest.mark.parametrize("cap", [0.5, 21.0, 181.0, 1e3])
 def test_integer_scale_never_overflows(n, cap):
-    scale = graphcut.integer_scale(n, cap)
+    scale = maxflow.integer_scale(n, cap)
     assert scale == 0 or 4 <= scale <= 100
     if scale:
-        assert scale * n * cap < 2**30 == graphcut.INT_INFINITY
+        assert scale * n * cap < 2**30 == maxflow.INT_INFINITY
 
 
 def test_tlinks_by_hand():
@@ -384,8 +383,8 @@ def test_incremental_cut_integer_and_float_graphs_agree(seed):
     hard_fg, hard_bg = _seeds(shape)
     star = graphcut.star_edges(hard_fg) if seed % 2 else None
     big = float(np.floor(nl.max_node_weight())) + 21.0
-    as_int = graphcut.IncrementalCut(nl, star, max_tlink=21.0)
-    as_float = graphcut.IncrementalCut(nl, star, max_tlink=1e9)  # no integer scale fits: a float graph
+    as_int = maxflow.IncrementalCut(nl, star, max_tlink=21.0)
+    as_float = maxflow.IncrementalCut(nl, star, max_tlink=1e9)  # no integer scale fits: a float graph
     assert as_int.scale == 100 and as_float.scale == 0
     assert as_int.graph.__class__.__name__ == "GraphInt" and as_float.graph.__class__.__name__ == "GraphFloat"
     for _ in range(4):
@@ -425,7 +424,7 @@ def test_soft_star_cut_is_the_minimum_on_tiny_grids(seed, integer):
     rng = np.random.default_rng(300 + seed)
     shape, nl, star, labellings = _tiny_star_problem(rng)
     w = 0.5
-    cut = graphcut.IncrementalCut(nl, star, max_tlink=21.0, integer=integer, star_weight=w)
+    cut = maxflow.IncrementalCut(nl, star, max_tlink=21.0, integer=integer, star_weight=w)
     differs = 0
     for _ in range(6):
         src, snk = _quarter_costs(rng, shape), _quarter_costs(rng, shape)
@@ -441,7 +440,7 @@ def test_soft_star_cut_is_the_minimum_on_tiny_grids(seed, integer):
 def test_incremental_cut_is_the_minimum_on_tiny_grids(seed):
     rng = np.random.default_rng(200 + seed)
     shape, nl, star, labellings = _tiny_star_problem(rng)
-    cut = graphcut.IncrementalCut(nl, star, max_tlink=21.0)
+    cut = maxflow.IncrementalCut(nl, star, max_tlink=21.0)
     for _ in range(3):
         src, snk = _quarter_costs(rng, shape), _quarter_costs(rng, shape)
         got = cut.solve(src, snk)
@@ -460,7 +459,7 @@ def test_incremental_resolve_equals_a_fresh_cut(seed, max_tlink, star_edges):
     hard_fg, hard_bg = _seeds(shape)
     star = graphcut.star_edges(hard_fg) if star_edges else None
     big = float(np.floor(nl.max_node_weight())) + 21.0
-    cut = graphcut.IncrementalCut(nl, star, max_tlink=max_tlink)
+    cut = maxflow.IncrementalCut(nl, star, max_tlink=max_tlink)
     assert bool(cut.scale) == quarter
     previous = None
     for step in range(5):
@@ -473,7 +472,7 @@ def test_incremental_resolve_equals_a_fresh_cut(seed, max_tlink, star_edges):
             cost_fg[2:5, 3:6] += 7.0
         caps = graphcut.tlinks(cost_fg, cost_bg, hard_fg, hard_bg, big)
         got = cut.solve(*caps)
-        fresh = graphcut.IncrementalCut(nl, star, max_tlink=max_tlink).solve(*caps)
+        fresh = maxflow.IncrementalCut(nl, star, max_tlink=max_tlink).solve(*caps)
         np.testing.assert_array_equal(got, fresh, err_msg=f"step {step}")
         if star is not None:  # the star edges survive every re-solve
             flat = got.ravel()
@@ -485,7 +484,7 @@ def test_incremental_cut_unchanged_tlinks_return_the_same_result():
     rng = np.random.default_rng(7)
     shape = (15, 17)
     nl = _random_nlinks(rng, shape, OFFSETS_8)
-    cut = graphcut.IncrementalCut(nl, graphcut.star_edges(_seeds(shape)[0]))
+    cut = maxflow.IncrementalCut(nl, graphcut.star_edges(_seeds(shape)[0]))
     caps = graphcut.tlinks(rng.random(shape) * 20, rng.random(shape) * 20, *_seeds(shape), big=200.0)
     first = cut.solve(*caps)
     again = cut.solve(caps[0].copy(), caps[1].copy())
@@ -498,7 +497,7 @@ def test_incremental_cut_float_matches_solve_binary_without_seeds():
     rng = np.random.default_rng(8)
     shape = (18, 21)
     nl = _random_nlinks(rng, shape, OFFSETS_8)
-    cut = graphcut.IncrementalCut(nl, max_tlink=1e9)
+    cut = maxflow.IncrementalCut(nl, max_tlink=1e9)
     for _ in range(3):
         fg, bg = rng.random(shape) * 6, rng.random(shape) * 6
         np.testing.assert_array_equal(cut.solve(bg, fg), solve_binary(fg, bg, nl))

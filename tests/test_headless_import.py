@@ -58,6 +58,13 @@ CHILD = textwrap.dedent(
         mask = core.segment_image(image, scribbles, backbone=backbone)
         results[backbone] = [int(mask[12, 12]), int(mask[1, 1]), int(mask[6:18, 6:18].sum()), int(mask.sum())]
 
+    from napari_deepseg.core.cut import service  # the Scribble widget's requests, as a script runs them
+    options = service.Options("classic", "default", lam=None, sigma=None)
+    pool = service.SessionPool()
+    service.prepare_request(pool.slot(options), image, options)
+    labels = service.run_request(pool.slot(options), image, scribbles, options)
+    results["service"] = [int(labels[12, 12]), int(labels[1, 1]), int(labels[6:18, 6:18].sum()), int(labels.sum())]
+
     print(json.dumps({
         "napari_blocked": napari_blocked,
         "attempts": attempts,
@@ -89,7 +96,7 @@ def test_core_imports_and_segments_without_gui_stack():
     assert out["attempts"] == [], f"the core tried to import GUI modules: {out['attempts']}"
     # every module of the core was imported
     for name in ("cut.graphcut", "cut.session", "cut.energy", "cut.pyramid", "io.weights", "utils.validation",
-                 "features.resnet", "io.files", "evaluation.metrics", "prompts.clickcut", "models.proposals"):
+                 "features.resnet", "io.files", "evaluation.metrics", "cut.service", "prompts.clickcut", "models.proposals"):
         assert f"napari_deepseg.core.{name}" in out["modules"]
     # the 12x12 square (144 px) is found, the background scribble is background
     for backbone, (centre, corner, inside, total) in out["results"].items():

@@ -102,13 +102,13 @@ def test_first_local_call_is_the_whole_cut(monkeypatch):
 
 # =========================================================================== fewer band solves (issue 22)
 def test_star_steps_remember_what_they_found(monkeypatch):
-    from napari_deepseg.core.cut import multilevel
+    from napari_deepseg.core.cut import star_steps
 
     rng = np.random.default_rng(0)
     centres = np.zeros((90, 120), bool)
     centres[rng.integers(0, 90, 30), rng.integers(0, 120, 30)] = True
-    steps = multilevel.StarSteps(centres)
-    fresh = multilevel.StarSteps(centres)
+    steps = star_steps.StarSteps(centres)
+    fresh = star_steps.StarSteps(centres)
     first = np.sort(rng.choice(centres.size, 2000, replace=False))
     more = np.sort(rng.choice(centres.size, 3000, replace=False))
     np.testing.assert_array_equal(steps.step(first), fresh._query(first))
@@ -124,7 +124,7 @@ def test_large_deep_feature_images_refit_from_the_coarse_labels(monkeypatch, tmp
     import torch
     import torchvision
 
-    from napari_deepseg.core.cut import multilevel
+    from napari_deepseg.core.cut import bands
 
     weights = tmp_path / "resnet50.pth"
     torch.manual_seed(0)
@@ -133,8 +133,8 @@ def test_large_deep_feature_images_refit_from_the_coarse_labels(monkeypatch, tmp
     image, truth = disk_image(SHAPE, radius=120, seed=4)
     strokes = disk_scribbles(truth, width=3, margin=6)
     solves, fit_rounds = [], []
-    original, original_fit = multilevel.refine_band, pyramid._fit_round
-    monkeypatch.setattr(multilevel, "refine_band", lambda *a, **k: solves.append(1) or original(*a, **k))
+    original, original_fit = bands.refine_band, pyramid._fit_round
+    monkeypatch.setattr(bands, "refine_band", lambda *a, **k: solves.append(1) or original(*a, **k))
     monkeypatch.setattr(pyramid, "_fit_round", lambda top, *a: fit_rounds.append(top.shape) or original_fit(top, *a))
 
     def cut(backbone, **params):
@@ -157,11 +157,14 @@ def test_large_deep_feature_images_refit_from_the_coarse_labels(monkeypatch, tmp
 
 
 # =========================================================================== the HPF solver (issue 22)
+# thinhpf is under a non-commercial licence and in no install extra but `hpf`: these tests run where it is
+# installed (`pip install thinhpf`) and skip elsewhere; the others here test the BK fallback and need nothing
+NO_THINHPF = "thinhpf is not installed (optional HPF solver, non-commercial licence: pip install thinhpf)"
 def _band_solution(monkeypatch, hpf_min_nodes, image_seed=4):
-    from napari_deepseg.core.cut import multilevel
+    from napari_deepseg.core.cut import maxflow
 
     monkeypatch.setattr(pyramid, "COARSEST_PIXELS", 20_000)
-    monkeypatch.setattr(multilevel, "HPF_MIN_NODES", hpf_min_nodes)
+    monkeypatch.setattr(maxflow, "HPF_MIN_NODES", hpf_min_nodes)
     image, truth = disk_image(SHAPE, radius=120, seed=image_seed)
     session = SegmentationSession("classic")
     session.set_image(image)
@@ -169,68 +172,68 @@ def _band_solution(monkeypatch, hpf_min_nodes, image_seed=4):
 
 
 def test_hpf_band_solves_give_the_bk_masks(monkeypatch):
-    pytest.importorskip("thinhpf")
-    from napari_deepseg.core.cut import multilevel
+    pytest.importorskip("thinhpf", reason=NO_THINHPF)
+    from napari_deepseg.core.cut import maxflow
 
     reference = _band_solution(monkeypatch, None)
     used, bk = [], []
-    original, original_bk = multilevel._hpf_cut, multilevel._bk_cut
-    monkeypatch.setattr(multilevel, "_hpf_cut", lambda *a: used.append(a[0]) or original(*a))
-    monkeypatch.setattr(multilevel, "_bk_cut", lambda *a: bk.append(a[0]) or original_bk(*a))
+    original, original_bk = maxflow._hpf_cut, maxflow._bk_cut
+    monkeypatch.setattr(maxflow, "_hpf_cut", lambda *a: used.append(a[0]) or original(*a))
+    monkeypatch.setattr(maxflow, "_bk_cut", lambda *a: bk.append(a[0]) or original_bk(*a))
     np.testing.assert_array_equal(_band_solution(monkeypatch, 0), reference)
     assert len(used) >= 4 and not bk  # every band (two levels, two rounds) was solved by HPF alone
 
 
 def test_hpf_answers_that_break_a_hard_link_go_to_bk_unless_the_hard_links_conflict(monkeypatch):
-    from napari_deepseg.core.cut import multilevel
+    from napari_deepseg.core.cut import maxflow
 
-    edges = multilevel.EdgeList()
+    edges = maxflow.EdgeList()
     edges.add_edges(np.array([0, 1]), np.array([1, 2]), np.array([1e9, 2.0]), np.array([0.0, 2.0]))
     src, snk = np.array([1e9, 0.0, 0.0]), np.array([0.0, 1.0, 1e9])
-    assert not multilevel.hard_conflict(3, edges, src, snk, 1e8)
-    monkeypatch.setattr(multilevel, "HPF_MIN_NODES", 0)
+    assert not maxflow.hard_conflict(3, edges, src, snk, 1e8)
+    monkeypatch.setattr(maxflow, "HPF_MIN_NODES", 0)
     asked = []
-    monkeypatch.setattr(multilevel, "_hpf_cut", lambda *a: asked.append(1) or None)  # thinhpf missing
-    assert multilevel.min_cut(3, edges, src, snk).tolist() == [True, True, False]  # BK's answer
+    monkeypatch.setattr(maxflow, "_hpf_cut", lambda *a: asked.append(1) or None)  # thinhpf missing
+    assert maxflow.min_cut(3, edges, src, snk).tolist() == [True, True, False]  # BK's answer
     assert asked == [1]
     broken = np.array([True, False, False])  # cuts the hard link 0 -> 1
-    monkeypatch.setattr(multilevel, "_hpf_cut", lambda *a: broken.copy())
-    assert multilevel.min_cut(3, edges, src, snk).tolist() == [True, True, False]  # solved again by BK
-    conflict = multilevel.EdgeList()  # 0 (forced object) implies 1 implies 2 (forced background)
+    monkeypatch.setattr(maxflow, "_hpf_cut", lambda *a: broken.copy())
+    assert maxflow.min_cut(3, edges, src, snk).tolist() == [True, True, False]  # solved again by BK
+    conflict = maxflow.EdgeList()  # 0 (forced object) implies 1 implies 2 (forced background)
     conflict.add_edges(np.array([0, 1]), np.array([1, 2]), np.array([1e9, 1e9]), np.zeros(2))
-    assert multilevel.hard_conflict(3, conflict, src, snk, 1e8)
-    assert multilevel.min_cut(3, conflict, src, snk).tolist() == broken.tolist()  # every cut breaks one: kept
+    assert maxflow.hard_conflict(3, conflict, src, snk, 1e8)
+    assert maxflow.min_cut(3, conflict, src, snk).tolist() == broken.tolist()  # every cut breaks one: kept
 
 
 def test_hpf_scale_keeps_the_finite_cut_of_the_coarse_labels_below_half_its_infinity():
-    from napari_deepseg.core.cut import multilevel
+    from napari_deepseg.core.cut import maxflow
 
-    edges = multilevel.EdgeList()
+    edges = maxflow.EdgeList()
     edges.add_edges(np.array([0]), np.array([1]), np.array([3e5]), np.array([3e5]))
     src, snk = np.array([1e9, 0.0]), np.array([0.0, 1e9])
     init = np.array([True, False])  # cuts the 3e5 edge: scaled by 1000 it would outweigh the int32 infinity
-    assert multilevel.cut_value(init, edges, src, snk, 1e8) == (0, 3e5)
-    scale = multilevel.hpf_scale(init, edges, src, snk, 1e8)
-    assert 3e5 * scale == pytest.approx(multilevel.HPF_INFINITY / 2)
-    assert multilevel.hpf_scale(None, edges, src, snk, 1e8) == multilevel.HPF_SCALE
-    small = multilevel.EdgeList()
+    assert maxflow.cut_value(init, edges, src, snk, 1e8) == (0, 3e5)
+    scale = maxflow.hpf_scale(init, edges, src, snk, 1e8)
+    assert 3e5 * scale == pytest.approx(maxflow.HPF_INFINITY / 2)
+    assert maxflow.hpf_scale(None, edges, src, snk, 1e8) == maxflow.HPF_SCALE
+    small = maxflow.EdgeList()
     small.add_edges(np.array([0]), np.array([1]), np.array([2.0]), np.array([2.0]))
-    assert multilevel.hpf_scale(init, small, src, snk, 1e8) == multilevel.HPF_SCALE
+    assert maxflow.hpf_scale(init, small, src, snk, 1e8) == maxflow.HPF_SCALE
 
 
 def test_hpf_with_the_scale_keeps_a_hard_link_that_the_fixed_scale_breaks():
-    pytest.importorskip("thinhpf")
-    from napari_deepseg.core.cut import multilevel
+    pytest.importorskip("thinhpf", reason=NO_THINHPF)
+    from napari_deepseg.core.cut import maxflow
 
     # node 0 forced object; 0 -> 1 -> 2 hard; 1 and 2 prefer background by 1e5 units each: with the
     # fixed scale of 1000, their 2e8 exceeds the infinity 2**27 and the hard link is the cheaper cut
-    edges = multilevel.EdgeList()
+    edges = maxflow.EdgeList()
     edges.add_edges(np.array([0, 1]), np.array([1, 2]), np.array([1e9, 1e9]), np.zeros(2))
     src, snk = np.array([1e9, 0.0, 0.0]), np.array([0.0, 1e5, 1e5])
-    fixed = multilevel._hpf_cut(3, edges, src, snk)
-    assert multilevel._breaks_hard(fixed, edges, src, snk, 1e8)
+    fixed = maxflow._hpf_cut(3, edges, src, snk)
+    assert maxflow._breaks_hard(fixed, edges, src, snk, 1e8)
     init = np.ones(3, bool)
-    scaled = multilevel._hpf_cut(3, edges, src, snk, multilevel.hpf_scale(init, edges, src, snk, 1e8))
+    scaled = maxflow._hpf_cut(3, edges, src, snk, maxflow.hpf_scale(init, edges, src, snk, 1e8))
     assert scaled.tolist() == [True, True, True]
 
 

@@ -9,18 +9,12 @@ from scipy import ndimage as ndi
 
 from _synthetic import disk_image, disk_scribbles, three_class_image, three_class_scribbles
 from napari_deepseg.core import SegmentationSession
-from napari_deepseg.core.cut import graphcut, multilevel
+from napari_deepseg.core.cut import bands, graphcut, maxflow
 from napari_deepseg.core.cut import pyramid
 from napari_deepseg.core.cut.graphcut import OFFSETS_8, contrast_nlinks, pair_slices
 from napari_deepseg.core.evaluation.metrics import iou
-from napari_deepseg.core.cut.multilevel import (
-    band_mask,
-    block_reduce,
-    coarse_hard,
-    coarse_shape,
-    solve_band,
-    upsample_labels,
-)
+from napari_deepseg.core.cut.bands import band_mask, solve_band
+from napari_deepseg.core.cut.blocks import block_reduce, coarse_hard, coarse_shape, upsample_labels
 from napari_deepseg.core.utils.progress import release_memory
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -197,14 +191,14 @@ def _reinforced(cost_fg, cost_bg, hard_fg, hard_bg):
 def test_solve_band_everything_equals_the_full_cut(seed):
     rng, nl, cost_fg, cost_bg, hard_fg, hard_bg = _random_problem(seed)
     star = graphcut.star_edges(hard_fg)
-    ref = graphcut.solve_binary(*_reinforced(cost_fg, cost_bg, hard_fg, hard_bg), nl, hard_fg, hard_bg, star=star)
+    ref = maxflow.solve_binary(*_reinforced(cost_fg, cost_bg, hard_fg, hard_bg), nl, hard_fg, hard_bg, star=star)
     assert ref[hard_fg].all() and not ref[hard_bg].any()
     init = rng.random(nl.shape) < 0.5  # irrelevant: nothing is fixed
     got = solve_band(cost_fg, cost_bg, nl, init, np.ones(nl.shape, bool), hard_fg, hard_bg, star)
     assert got.shape == nl.shape and got.dtype == bool
     np.testing.assert_array_equal(got, ref)
     # and without star edges
-    ref = graphcut.solve_binary(cost_fg, cost_bg, nl, hard_fg, hard_bg)
+    ref = maxflow.solve_binary(cost_fg, cost_bg, nl, hard_fg, hard_bg)
     np.testing.assert_array_equal(solve_band(cost_fg, cost_bg, nl, init, np.ones(nl.shape, bool), hard_fg, hard_bg),
                                   ref)
 
@@ -216,7 +210,7 @@ def test_solve_band_partial_is_the_cut_with_the_rest_fixed(seed):
     star = graphcut.star_edges(hard_fg)
     # a star-consistent labelling outside the band: the full cut of other costs
     other = _reinforced(rng.random(shape) * 5, rng.random(shape) * 5, hard_fg, hard_bg)
-    init = graphcut.solve_binary(*other, nl, hard_fg, hard_bg, star=star)
+    init = maxflow.solve_binary(*other, nl, hard_fg, hard_bg, star=star)
     band = ndi.binary_dilation(rng.random(shape) < 0.08, iterations=1) | hard_fg | hard_bg
     assert not band.all()
     got = solve_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, star)
@@ -224,7 +218,7 @@ def test_solve_band_partial_is_the_cut_with_the_rest_fixed(seed):
     assert got[hard_fg].all() and not got[hard_bg].any()  # seeds inside the band are respected
     # the band's labels are the constrained minimum: the full cut with the outside forced to init
     fixed_fg, fixed_bg = hard_fg | (init & ~band), hard_bg | (~init & ~band)
-    ref = graphcut.solve_binary(*_reinforced(cost_fg, cost_bg, fixed_fg, fixed_bg), nl, fixed_fg, fixed_bg, star=star)
+    ref = maxflow.solve_binary(*_reinforced(cost_fg, cost_bg, fixed_fg, fixed_bg), nl, fixed_fg, fixed_bg, star=star)
     np.testing.assert_array_equal(got, ref)
 
 
@@ -242,12 +236,12 @@ def test_solve_band_soft_star_is_the_cut_with_the_rest_fixed(seed):
     got = solve_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, star, star_weight=w)
     np.testing.assert_array_equal(got[~band], init[~band])
     fixed_fg, fixed_bg = hard_fg | (init & ~band), hard_bg | (~init & ~band)
-    cut = graphcut.IncrementalCut(nl, star, integer=False, star_weight=w)
+    cut = maxflow.IncrementalCut(nl, star, integer=False, star_weight=w)
     ref = cut.solve(*graphcut.tlinks(cost_fg, cost_bg, fixed_fg, fixed_bg, 1e7))
     np.testing.assert_array_equal(got, ref)
     # the whole image as the band: the full soft-star cut
     whole = solve_band(cost_fg, cost_bg, nl, init, np.ones(shape, bool), hard_fg, hard_bg, star, star_weight=w)
-    fresh = graphcut.IncrementalCut(nl, star, integer=False, star_weight=w)
+    fresh = maxflow.IncrementalCut(nl, star, integer=False, star_weight=w)
     np.testing.assert_array_equal(whole, fresh.solve(*graphcut.tlinks(cost_fg, cost_bg, hard_fg, hard_bg, 1e7)))
 
 
@@ -298,7 +292,7 @@ def big_disk():
 
 def test_auto_multilevel_agrees_with_the_full_cut(big_disk, monkeypatch):
     ses, truth, scrib = big_disk
-    banded = _spy(monkeypatch, multilevel, "refine_band")
+    banded = _spy(monkeypatch, bands, "refine_band")
     auto = ses.segment(scrib)
     assert banded == ["refine_band"] * 2  # large image: the coarse-to-fine path ran, once per refit
     full = ses.segment(scrib, multilevel=False)
@@ -328,7 +322,7 @@ def test_multilevel_forced_on_a_small_odd_image(monkeypatch):
     scrib = disk_scribbles(truth)
     ses = SegmentationSession("classic")
     ses.set_image(image)
-    banded = _spy(monkeypatch, multilevel, "refine_band")
+    banded = _spy(monkeypatch, bands, "refine_band")
     auto = ses.segment(scrib)  # below MULTILEVEL_MIN_PIXELS: single level by default
     assert banded == []
     forced = ses.segment(scrib, multilevel=True)
@@ -347,7 +341,7 @@ def test_multilevel_on_a_thin_image_falls_back(monkeypatch):
     scrib[0, :5] = 2
     ses = SegmentationSession("classic")
     ses.set_image(image)
-    banded = _spy(monkeypatch, multilevel, "refine_band")
+    banded = _spy(monkeypatch, bands, "refine_band")
     out = ses.segment(scrib, multilevel=True)  # a side below 8 pixels: single level
     assert banded == []
     assert out[3, 20] == 1 and out[0, 0] == 0
@@ -359,8 +353,8 @@ def test_three_classes_on_a_big_image_use_alpha_expansion(monkeypatch):
     scrib = three_class_scribbles(truth)
     ses = SegmentationSession("classic")
     ses.set_image(image)
-    banded = _spy(monkeypatch, multilevel, "refine_band")
-    expansion = _spy(monkeypatch, graphcut, "solve_multilabel")
+    banded = _spy(monkeypatch, bands, "refine_band")
+    expansion = _spy(monkeypatch, maxflow, "solve_multilabel")
     out = ses.segment(scrib)
     assert banded == [] and len(expansion) >= 1
     assert set(np.unique(out).tolist()) == {0, 1, 3}
@@ -423,7 +417,7 @@ def test_a_growing_band_reports_each_solve_after_the_first():
     hard_fg, hard_bg = np.zeros(shape, bool), np.zeros(shape, bool)
     hard_fg[:, :2], hard_bg[:, -2:] = True, True
     seen = []
-    fg, rounds = multilevel.refine_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, radius=3,
+    fg, rounds = bands.refine_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, radius=3,
                                         on_round=lambda solve, nodes: seen.append((solve, nodes)))
     assert rounds > 1 and fg[:, :45].all() and not fg[:, 45:].any()
     assert [s for s, _ in seen] == list(range(2, rounds + 1))

@@ -17,6 +17,7 @@ pytest.importorskip("pytestqt")
 from napari.layers import Labels, Points
 
 from napari_deepseg._qt import point_widget as pw
+from napari_deepseg._qt import _common  # noqa: E402
 
 WAIT_MS = 30_000
 
@@ -29,7 +30,7 @@ def viewer(make_napari_viewer):
 @pytest.fixture
 def errors(monkeypatch):
     seen = []
-    monkeypatch.setattr(pw, "show_error", seen.append)
+    monkeypatch.setattr(_common, "show_error", seen.append)
     return seen
 
 
@@ -119,7 +120,7 @@ def test_latest_request_wins(viewer, widget, qtbot):
     widget.predict()
     widget.predict()  # three requests: only the newest may write
     mask = _wait_mask(widget, qtbot)
-    assert widget._latest >= 3 and mask.any()
+    assert widget.runner.latest >= 3 and mask.any()
 
 
 def test_plane_clicks_rounds_and_filters():

@@ -17,6 +17,7 @@ pytest.importorskip("pytestqt")
 from napari.layers import Shapes
 
 from napari_deepseg._qt import point_widget as pw
+from napari_deepseg._qt import _common  # noqa: E402
 
 WAIT_MS = 30_000
 
@@ -29,7 +30,7 @@ def viewer(make_napari_viewer):
 @pytest.fixture
 def errors(monkeypatch):
     seen = []
-    monkeypatch.setattr(pw, "show_error", seen.append)
+    monkeypatch.setattr(_common, "show_error", seen.append)
     return seen
 
 
@@ -156,6 +157,7 @@ def test_r_key_refines_the_label_under_the_cursor(viewer, widget, qtbot, errors)
     viewer.cursor.position = (r * scale[0], c * scale[1])
     assert _press(viewer, "r")
     assert widget._refine is not None and widget._refine.layer is user and widget._refine.label_id == 3
+    assert widget.refine_label.value == 3 and widget.refine_layer.value is user  # the boxes show the pick
     assert widget._mask is not None and np.array_equal(widget._mask[2], labels == 3)
     assert "refining label 3 of 'mine'" in widget.status.value
     before = [layer.name for layer in viewer.layers]

@@ -8,7 +8,7 @@ from scipy import ndimage as ndi
 
 from _synthetic import disk_image, disk_scribbles
 from napari_deepseg.core import SegmentationSession
-from napari_deepseg.core.cut import graphcut, multilevel
+from napari_deepseg.core.cut import bands, blocks, graphcut, maxflow, star_steps
 from napari_deepseg.core.utils import memory
 from napari_deepseg.core.cut import pyramid
 from napari_deepseg.core.evaluation.metrics import iou
@@ -78,8 +78,8 @@ def test_colour_edges_equal_the_precomputed_weights():
     colour = rng.normal(size=(9, 11, 3)).astype(np.float32)
     sq = [graphcut.neighbour_sqdiff(colour, off) for off in graphcut.OFFSETS_8]
     nl = graphcut.contrast_nlinks(sq, graphcut.OFFSETS_8, (9, 11), lam=3.0, sigma=1.7)
-    edges = multilevel.ColourEdges(lambda f: colour.reshape(-1, 3)[f], (9, 11), 3.0, 1.7)
-    arrays = multilevel.ArrayEdges(nl)
+    edges = bands.ColourEdges(lambda f: colour.reshape(-1, 3)[f], (9, 11), 3.0, 1.7)
+    arrays = bands.ArrayEdges(nl)
     for k, (dr, dc) in enumerate(graphcut.OFFSETS_8):
         a, _ = graphcut.pair_slices((9, 11), (dr, dc))
         rr, cc = np.mgrid[a]
@@ -91,16 +91,16 @@ def test_star_steps_match_star_edges_away_from_ties():
     centres = np.zeros((15, 17), bool)
     centres[7, 8] = True  # one centre: no ties
     p, q = graphcut.star_edges(centres)
-    steps = multilevel.StarSteps(centres).step(p.astype(np.int64))
+    steps = star_steps.StarSteps(centres).step(p.astype(np.int64))
     np.testing.assert_array_equal(steps, q)
-    assert multilevel.StarSteps(centres).step(np.array([7 * 17 + 8])).tolist() == [-1]
+    assert star_steps.StarSteps(centres).step(np.array([7 * 17 + 8])).tolist() == [-1]
 
 
 def test_coarse_seeds_equal_coarse_hard_for_two_labels():
     rng = np.random.default_rng(3)
     hard = rng.choice([-1, -1, -1, 0, 1], size=(13, 18)).astype(np.int32)
-    ref = multilevel.coarse_hard(hard)
-    fg, bg = multilevel.coarse_seeds(hard == 0, hard == 1)
+    ref = blocks.coarse_hard(hard)
+    fg, bg = blocks.coarse_seeds(hard == 0, hard == 1)
     np.testing.assert_array_equal(fg, ref == 0)
     np.testing.assert_array_equal(bg, ref == 1)
 
@@ -109,9 +109,9 @@ def test_label_edges_and_grow_match_morphology():
     rng = np.random.default_rng(4)
     labels = ndi.binary_opening(rng.random((30, 40)) < 0.5)
     ref = (labels ^ ndi.binary_erosion(labels, border_value=1)) | (~labels ^ ndi.binary_erosion(~labels, border_value=1))
-    edge = multilevel.label_edges(labels)
+    edge = bands.label_edges(labels)
     np.testing.assert_array_equal(edge, ref)
-    grown = multilevel.grow(np.zeros(labels.shape, bool), np.flatnonzero(edge), 2)
+    grown = bands.grow(np.zeros(labels.shape, bool), np.flatnonzero(edge), 2)
     np.testing.assert_array_equal(grown, ndi.binary_dilation(edge, structure=np.ones((3, 3), bool), iterations=2))
 
 
@@ -130,13 +130,13 @@ def test_refine_band_grows_past_a_coarse_error_wider_than_the_band():
     hard_fg[20, 25] = True
     hard_bg = np.zeros(shape, bool)
     hard_bg[0, 0] = True
-    band = multilevel.band_mask(init, hard_fg, hard_bg, 2)
-    fixed = multilevel.solve_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg)
+    band = bands.band_mask(init, hard_fg, hard_bg, 2)
+    fixed = bands.solve_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg)
     assert fixed[20, 41]  # beyond the band: the error stays
-    grown, rounds = multilevel.refine_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, radius=2)
+    grown, rounds = bands.refine_band(cost_fg, cost_bg, nl, init, band, hard_fg, hard_bg, radius=2)
     assert rounds > 1
     np.testing.assert_array_equal(grown, truth)
-    np.testing.assert_array_equal(grown, graphcut.solve_binary(cost_fg, cost_bg, nl, hard_fg, hard_bg))
+    np.testing.assert_array_equal(grown, maxflow.solve_binary(cost_fg, cost_bg, nl, hard_fg, hard_bg))
 
 
 # =========================================================================== the session's pyramid
@@ -147,8 +147,8 @@ def test_several_levels_match_the_single_level_cut(monkeypatch):
     ses = SegmentationSession("classic")
     entry = ses.set_image(image)
     calls = []
-    original = multilevel.refine_band
-    monkeypatch.setattr(multilevel, "refine_band", lambda *a, **k: calls.append(a[4].shape) or original(*a, **k))
+    original = bands.refine_band
+    monkeypatch.setattr(bands, "refine_band", lambda *a, **k: calls.append(a[4].shape) or original(*a, **k))
     multi = ses.segment(scrib)
     assert [s for s in calls[:3]] == [(80, 80), (160, 160), (320, 320)]  # three finer levels, coarse to fine
     assert entry.coarse.coarse.coarse.shape == (40, 40)
@@ -277,7 +277,7 @@ def test_star_steps_of_a_centre_region_keep_only_its_edge_in_the_tree():
 
     rng = np.random.default_rng(5)
     centres = ndi.binary_dilation(rng.random((60, 70)) > 0.995, iterations=6)  # blobs: large centre regions
-    steps = multilevel.StarSteps(centres)
+    steps = star_steps.StarSteps(centres)
     assert 0 < len(steps.points) < np.count_nonzero(centres) // 2
     outside = np.flatnonzero(~centres.ravel())
     rr, cc = np.divmod(outside, centres.shape[1])
@@ -295,7 +295,7 @@ def test_star_steps_with_a_window_replaced_step_towards_the_new_centres():
     centres[5:15, 5:15] = True
     window = np.zeros((20, 20), bool)
     window[8:16, 8:16] = True  # a new centre region inside rows 20-40, cols 25-45
-    steps = multilevel.StarSteps(centres).with_window(slice(20, 40), slice(25, 45), window)
+    steps = star_steps.StarSteps(centres).with_window(slice(20, 40), slice(25, 45), window)
     assert steps.with_window(slice(20, 40), slice(25, 45), window) is steps  # unchanged: kept
     whole = centres.copy()
     whole[20:40, 25:45] = window

@@ -20,7 +20,10 @@ pytest.importorskip("pytestqt")
 from napari.layers import Labels  # noqa: E402
 
 from napari_deepseg._qt import _progress_bar, scribble_widget as sw  # noqa: E402
+from napari_deepseg._qt import _common, _results  # noqa: E402
 from napari_deepseg._qt.scribble_widget import ScribbleSegmentationWidget  # noqa: E402
+from napari_deepseg.core import SegmentationSession  # noqa: E402
+from napari_deepseg.core.cut import service  # noqa: E402
 
 WAIT_MS = 60_000
 
@@ -50,7 +53,7 @@ def widget(viewer, qtbot):
 def errors(monkeypatch):
     """Messages the widget sends to napari's ``show_error``."""
     seen = []
-    monkeypatch.setattr(sw, "show_error", seen.append)
+    monkeypatch.setattr(_common, "show_error", seen.append)
     return seen
 
 
@@ -240,10 +243,10 @@ def test_sessions_are_cached(widget, viewer, qtbot):
     widget.lam_auto.value = False
     widget.lam.value = 2.0
     run(widget, qtbot)
-    assert list(widget._sessions) == [("classic", ())]
+    assert list(widget._pool.slots) == [("classic", ())]
     widget.backbone.value = "rgb"
     run(widget, qtbot)
-    assert set(widget._sessions) == {("classic", ()), ("rgb", ())}
+    assert set(widget._pool.slots) == {("classic", ()), ("rgb", ())}
 
 
 @pytest.mark.parametrize(
@@ -358,7 +361,7 @@ def test_newest_request_wins(widget, viewer, qtbot, errors):
     select(widget, image_layer, scribbles)
     widget.preset.value = "default"  # slow enough to be superseded
     assert widget.segment()
-    first = next(iter(widget._jobs.values()))
+    first = next(iter(widget.runner._tasks.values()))
     swapped = scribbles.data.copy()
     swapped[scribbles.data == 1], swapped[scribbles.data == 2] = 2, 1
     scribbles.data = swapped
@@ -372,18 +375,30 @@ def test_newest_request_wins(widget, viewer, qtbot, errors):
     assert errors == []
 
 
-def test_stale_result_is_ignored(widget, viewer, qtbot):
+def test_stale_result_is_ignored(widget, viewer, qtbot, errors, monkeypatch):
     image_layer, scribbles, truth = add_disk(viewer)
     select(widget, image_layer, scribbles)
-    run(widget, qtbot)
+    qtbot.waitUntil(lambda: not widget._prepare_timer.isActive() and not widget.preparing, timeout=WAIT_MS)
+    release, calls = __import__("threading").Event(), []
+    original = service.run_request
+
+    def first_is_slow(slot, image, scribbles_, options, progress=None, cancel=None, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # the first request ends after the second one, wrongly (all zeros), then fails
+            release.wait(10)
+            return np.zeros(image.shape[:2], np.uint8)
+        return original(slot, image, scribbles_, options, progress=progress, cancel=cancel, **kwargs)
+
+    monkeypatch.setattr(service, "run_request", first_is_slow)
+    assert widget.segment()
+    assert widget.segment()  # a newer request; the first one ignores its cancel and returns later
+    qtbot.waitUntil(lambda: "updated" in widget.status.value, timeout=WAIT_MS)
     result = viewer.layers["disk segmentation"]
     before = result.data.copy()
-    old_job = sw.Job(widget._latest, sw.CancelToken(), image_layer, scribbles, None)
-    widget._next_rid()  # a newer request exists now
-    widget._on_returned(old_job, np.zeros_like(before))
-    np.testing.assert_array_equal(result.data, before)
-    widget._on_errored(old_job, ValueError("stale"))
-    assert widget.status.value != "stale"
+    release.set()
+    qtbot.waitUntil(lambda: not widget.runner.running, timeout=WAIT_MS)
+    np.testing.assert_array_equal(result.data, before)  # the stale zeros were dropped
+    assert iou(result.data == 1, truth) > 0.9 and "updated" in widget.status.value and errors == []
 
 
 # -- bad input --------------------------------------------------------------------------
@@ -497,12 +512,12 @@ def test_resnet50_with_random_weights(widget, viewer, qtbot, errors, tmp_path):
     assert errors == []
     result = viewer.layers["disk segmentation"]
     assert result.data.shape == truth.shape and set(np.unique(result.data)) <= {0, 1}
-    assert ("resnet50", (("weights", str(path)), ("device", "cpu"))) in widget._sessions
+    assert ("resnet50", (("weights", str(path)), ("device", "cpu"))) in widget._pool.slots
 
 
 def test_one_line():
-    assert sw.one_line(ValueError("first\nsecond")) == "first"
-    assert sw.one_line(ZeroDivisionError()) == "ZeroDivisionError"
+    assert _common.one_line(ValueError("first\nsecond")) == "first"
+    assert _common.one_line(ZeroDivisionError()) == "ZeroDivisionError"
 
 
 def test_triton_guard(monkeypatch, tmp_path):
@@ -531,7 +546,7 @@ def test_choosing_an_image_prepares_it_in_the_background(widget, viewer, qtbot, 
     select(widget, image_layer, scribbles)
     qtbot.waitUntil(lambda: widget._prepared is not None and not widget.preparing, timeout=WAIT_MS)
     assert starts == []  # no segmentation was asked for
-    slot = widget._sessions[("classic", ())]
+    slot = widget._pool.slots[("classic", ())]
     entry = slot.session._current
     assert entry is not None and entry.appearance is not None and entry.coarse is not None  # mixture, pyramid
     assert "ready" in widget.status.value
@@ -552,13 +567,13 @@ def test_cancel_stops_a_run_and_leaves_every_layer(widget, viewer, qtbot, errors
     qtbot.waitUntil(lambda: not widget._prepare_timer.isActive() and not widget.preparing, timeout=WAIT_MS)
     before = snapshot(viewer)
     release = __import__("threading").Event()
-    original = sw.run_request
+    original = service.run_request
 
     def slow(slot, image, scribbles_, options, progress=None, cancel=None, **kwargs):
         release.wait(10)  # a long cut: Cancel arrives while it runs
         return original(slot, image, scribbles_, options, progress=progress, cancel=cancel, **kwargs)
 
-    monkeypatch.setattr(sw, "run_request", slow)
+    monkeypatch.setattr(service, "run_request", slow)
     assert widget.segment()
     assert not widget.segment_button.enabled and widget.cancel_button.enabled
     widget.cancel_button.clicked.emit()  # what a click on Cancel does
@@ -579,13 +594,13 @@ def test_progress_names_the_levels_of_a_large_cut(widget, viewer, qtbot):
     select(widget, image_layer, scribbles)
     qtbot.waitUntil(lambda: not widget.preparing, timeout=WAIT_MS)
     seen = []
-    original = widget._on_progress
+    original = widget.runner._on_progress
 
     def record(rid, done, total, message):
         seen.append((done, total, message))
         original(rid, done, total, message)
 
-    widget._relay._callback = record
+    widget.runner._relay._callback = record
     run(widget, qtbot)
     levels = [m for _, _, m in seen if "level" in m]
     assert levels and "level 1 of" in levels[0] and "full resolution" in levels[-1]
@@ -615,7 +630,7 @@ def test_long_words_are_shortened_in_the_status_line(widget, viewer):
     widget.status.value = f"weights file not found: {path}"
     shown = widget.status.native.text()
     assert path not in shown and "…" in shown and shown.startswith("weights file not found: ")
-    assert max(len(w) for w in shown.split()) <= sw.STATUS_WORD_CHARS
+    assert max(len(w) for w in shown.split()) <= _common.STATUS_WORD_CHARS
     assert widget.status.value.endswith(path) and widget.status.tooltip.endswith(path)  # the whole text is kept
     assert widget.native.sizeHint().width() < 500
 
@@ -700,7 +715,7 @@ def test_a_stroke_updates_locally_then_refits_in_the_background(widget, viewer, 
     scribbles.data = more
     run(widget, qtbot)
     if widget.refitting:  # the refit's stages follow what the update did, they do not replace it
-        widget._on_progress(widget._latest, 0, 1, "graph cut")
+        widget.runner._on_progress(widget.runner.latest, 0, 1, "graph cut")
         assert "refitting the whole image in the background: graph cut" in widget.status.value
     assert "updated locally" in widget.status.value, widget.status.value
     local = result.data.copy()
@@ -727,14 +742,14 @@ def test_a_new_stroke_cancels_the_background_refit(widget, viewer, qtbot, errors
     select(widget, image_layer, scribbles)
     run(widget, qtbot)
     release = __import__("threading").Event()
-    original = sw.run_request
+    original = service.run_request
 
     def slow(slot, image, scribbles_, options, progress=None, cancel=None, local=False):
         if not local:  # the background refit waits until the next stroke arrives
             release.wait(10)
         return original(slot, image, scribbles_, options, progress=progress, cancel=cancel, local=local)
 
-    monkeypatch.setattr(sw, "run_request", slow)
+    monkeypatch.setattr(service, "run_request", slow)
     more = np.array(scribbles.data)
     more[100:121, 200:221] = 2
     scribbles.data = more
@@ -756,13 +771,13 @@ def test_a_large_image_shows_the_coarse_result_first(widget, viewer, qtbot, erro
     image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
     select(widget, image_layer, scribbles)
     shown = []
-    relay = widget._relay._preview_callback
+    relay = widget.runner._relay._preview_callback
 
     def record(rid, labels):
         relay(rid, labels)
         shown.append(np.array(viewer.layers["disk segmentation"].data, copy=True))
 
-    widget._relay._preview_callback = record
+    widget.runner._relay._preview_callback = record
     run(widget, qtbot)
     result = viewer.layers["disk segmentation"]
     assert len(shown) == 1 and iou(shown[0] == 1, truth) > 0.9  # the coarse result, shown in the layer
@@ -782,7 +797,7 @@ def test_a_large_image_shows_the_coarse_result_first(widget, viewer, qtbot, erro
 
 def test_a_large_result_layer_is_added_hidden_and_shown_after(widget, viewer, qtbot, errors, monkeypatch):
     """Issue 24: napari's creation of the layer and the first draw of its texture fall in two GUI pauses."""
-    monkeypatch.setattr(sw, "SHOW_LATER_MIN_PIXELS", 0)  # this image counts as large
+    monkeypatch.setattr(_results, "SHOW_LATER_MIN_PIXELS", 0)  # this image counts as large
     image_layer, scribbles, truth = add_disk(viewer)
     select(widget, image_layer, scribbles)
     inserted = []
@@ -796,7 +811,7 @@ def test_a_large_result_layer_is_added_hidden_and_shown_after(widget, viewer, qt
     assert viewer.layers.index(result) == viewer.layers.index(scribbles) - 1  # inserted just below the scribbles
     assert viewer.layers.selection.active is active
     viewer.layers.remove(result)  # removed before the delay ends: nothing to show, no error
-    monkeypatch.setattr(sw, "SHOW_DELAY_MS", 200)
+    monkeypatch.setattr(_results, "SHOW_DELAY_MS", 200)
     run(widget, qtbot)
     viewer.layers.remove(viewer.layers["disk segmentation"])
     qtbot.wait(300)
@@ -824,20 +839,20 @@ def test_add_result_layer_takes_a_whole_writeable_plane_as_it_is(viewer):
 
 
 def test_large_planes_are_cut_in_a_child_process(widget, viewer, qtbot, errors, monkeypatch):
-    monkeypatch.setattr(sw, "PROCESS_MIN_PIXELS", 0)  # this 320 x 400 image counts as large
+    monkeypatch.setattr(service, "PROCESS_MIN_PIXELS", 0)  # this 320 x 400 image counts as large
     widget.preset.value = "default"
     image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
     select(widget, image_layer, scribbles)
     run(widget, qtbot)
     result = viewer.layers["disk segmentation"]
-    (slot,) = widget._sessions.values()
+    (slot,) = widget._pool.slots.values()
     assert slot.remote is not None and slot.last is slot.remote and not slot.session.is_image_set
-    monkeypatch.setattr(sw, "PROCESS_MIN_PIXELS", None)  # the same request in this process
-    reference = sw.run_request(sw.SessionSlot(sw.SegmentationSession("classic")), np.asarray(image_layer.data),
+    monkeypatch.setattr(service, "PROCESS_MIN_PIXELS", None)  # the same request in this process
+    reference = service.run_request(service.SessionSlot(SegmentationSession("classic")), np.asarray(image_layer.data),
                                np.asarray(scribbles.data), widget.options())
     np.testing.assert_array_equal(result.data, reference)
     assert iou(result.data == 1, truth) > 0.9
-    monkeypatch.setattr(sw, "PROCESS_MIN_PIXELS", 0)
+    monkeypatch.setattr(service, "PROCESS_MIN_PIXELS", 0)
     more = np.array(scribbles.data)
     more[100:121, 200:221] = 2
     scribbles.data = more
@@ -845,7 +860,7 @@ def test_large_planes_are_cut_in_a_child_process(widget, viewer, qtbot, errors, 
     qtbot.waitUntil(lambda: not widget.refitting, timeout=WAIT_MS)
     assert not result.data[100:121, 200:221].any() and iou(result.data == 1, truth) > 0.9
     child = slot.remote._proc
-    monkeypatch.setattr(sw, "MAX_SESSIONS", 1)
+    monkeypatch.setattr(service, "MAX_SESSIONS", 1)
     widget.backbone.value = "rgb"
     widget._slot(widget.options())  # drops the classic session: its child process ends
     assert child.wait(timeout=10) is not None and slot.remote is None
@@ -892,7 +907,7 @@ def test_cancel_after_the_preview_puts_the_layer_back(widget, viewer, qtbot, err
         cancel.raise_if_cancelled()
         raise AssertionError("the run should have been cancelled")
 
-    monkeypatch.setattr(sw, "run_request", slow)
+    monkeypatch.setattr(service, "run_request", slow)
     assert widget.segment()
     qtbot.waitUntil(lambda: (viewer.layers["disk segmentation"].data == 1).all(), timeout=WAIT_MS)
     widget.cancel_button.clicked.emit()
@@ -906,38 +921,38 @@ def test_cancel_after_the_preview_puts_the_layer_back(widget, viewer, qtbot, err
 
 
 def test_the_session_cache_keeps_the_most_recently_used(widget, viewer, qtbot, monkeypatch, tmp_path):
-    monkeypatch.setattr(sw, "MAX_SESSIONS", 2)
+    monkeypatch.setattr(service, "MAX_SESSIONS", 2)
     image_layer, scribbles, _ = add_disk(viewer)
     select(widget, image_layer, scribbles)
     run(widget, qtbot)  # classic
-    classic = widget._sessions[("classic", ())]
+    classic = widget._pool.slots[("classic", ())]
     widget.backbone.value = "rgb"
     run(widget, qtbot)
     widget.backbone.value = "classic"
     run(widget, qtbot)  # classic is the most recent again: rgb is the least recently used
-    assert list(widget._sessions) == [("rgb", ()), ("classic", ())]
-    assert widget._sessions[("classic", ())] is classic  # reused, features and all
+    assert list(widget._pool.slots) == [("rgb", ()), ("classic", ())]
+    assert widget._pool.slots[("classic", ())] is classic  # reused, features and all
     widget.feature_cache.value = str(tmp_path / "features.zarr")  # a third session key
     run(widget, qtbot)
-    assert len(widget._sessions) == 2 and ("rgb", ()) not in widget._sessions  # rgb was dropped
-    assert widget._sessions[("classic", ())] is classic
+    assert len(widget._pool.slots) == 2 and ("rgb", ()) not in widget._pool.slots  # rgb was dropped
+    assert widget._pool.slots[("classic", ())] is classic
 
 
 def test_refused_options_drop_no_session(widget, viewer, qtbot, monkeypatch, tmp_path, errors):
-    monkeypatch.setattr(sw, "MAX_SESSIONS", 2)
+    monkeypatch.setattr(service, "MAX_SESSIONS", 2)
     image_layer, scribbles, _ = add_disk(viewer)
     select(widget, image_layer, scribbles)
     run(widget, qtbot)  # classic
     widget.backbone.value = "rgb"
     run(widget, qtbot)
-    kept = dict(widget._sessions)
+    kept = dict(widget._pool.slots)
     (tmp_path / "not-a-folder").write_text("x")
     widget.feature_cache.value = str(tmp_path / "not-a-folder")  # a new session key the session refuses
     assert not widget.segment()
     assert "is a file" in errors[-1]
     qtbot.wait(3 * sw.PREPARE_DELAY_MS)  # the background preparation tries it too
-    assert widget._sessions == kept  # both sessions kept, the same objects
-    assert all(widget._sessions[key] is slot for key, slot in kept.items())
+    assert widget._pool.slots == kept  # both sessions kept, the same objects
+    assert all(widget._pool.slots[key] is slot for key, slot in kept.items())
 
 
 def test_refine_a_label_with_strokes(widget, viewer, qtbot, errors):
@@ -1039,3 +1054,41 @@ def test_refining_refuses_a_volume_cut(widget, viewer, qtbot, errors):
     widget.volume.value = "current plane"  # the refinement is still there
     run(widget, qtbot)
     assert widget.commit() == 1 and (layer.data == 2).sum() == 3 * 20 * 15
+
+
+# -- small findings (issue 30) ------------------------------------------------------------
+def test_the_status_line_does_not_report_an_undone_update(widget, viewer, qtbot, errors):
+    image_layer, scribbles, _ = add_disk(viewer, shape=(320, 400))
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)
+    more = np.array(scribbles.data)
+    more[100:121, 200:221] = 2  # a background square on the disk: the update changes the result
+    scribbles.data = more
+    run(widget, qtbot)
+    assert "updated" in widget.status.value
+    result = viewer.layers["disk segmentation"]
+    result.undo()  # what Ctrl+Z on the result layer does
+    assert "updated" not in widget.status.value and "undone" in widget.status.value, widget.status.value
+    assert errors == []
+
+
+def test_a_segment_right_after_choosing_an_image_keeps_its_result_line(widget, viewer, qtbot, errors):
+    image_layer, scribbles, _ = add_disk(viewer)
+    select(widget, image_layer, scribbles)  # the background preparation is due in PREPARE_DELAY_MS
+    assert widget.segment()  # pressed before it starts
+    qtbot.wait(3 * sw.PREPARE_DELAY_MS)
+    qtbot.waitUntil(lambda: not widget.busy and not widget.preparing, timeout=WAIT_MS)
+    assert "updated" in widget.status.value, widget.status.value
+    assert errors == []
+
+
+def test_r_shows_the_picked_label_in_the_label_box(widget, viewer, qtbot, errors):
+    image_layer, scribbles, truth = add_disk(viewer)
+    labels = viewer.add_labels(truth.astype(np.int32), name="labels")  # label 1: the disk
+    select(widget, image_layer, scribbles)
+    viewer.layers.selection.active = labels  # no refine layer chosen: R takes the selected Labels layer
+    assert widget.refine_layer.value is None and widget.refine_label.value == 0
+    viewer.cursor.position = (32, 40)  # the disk's centre
+    assert widget.refine_at_cursor()
+    assert widget.refine_label.value == 1 and widget.refine_layer.value is labels
+    assert errors == []

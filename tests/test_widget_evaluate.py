@@ -19,8 +19,7 @@ from _synthetic import disk_image
 from napari.layers import Image, Labels
 from PIL import Image as PILImage
 
-from napari_deepseg._qt import evaluate_widget as ew
-from napari_deepseg._qt import proposal_widget as pw
+from napari_deepseg._qt import _common  # noqa: E402
 
 WAIT_MS = 60_000
 
@@ -33,8 +32,7 @@ def viewer(make_napari_viewer):
 @pytest.fixture
 def errors(monkeypatch):
     seen = []
-    monkeypatch.setattr(ew, "show_error", seen.append)
-    monkeypatch.setattr(pw, "show_error", seen.append)
+    monkeypatch.setattr(_common, "show_error", seen.append)
     return seen
 
 

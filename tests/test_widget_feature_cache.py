@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover
 pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
-from napari_deepseg._qt import scribble_widget as sw  # noqa: E402
+from napari_deepseg._qt import _common  # noqa: E402
 from napari_deepseg.core.features.simple import ClassicFeatures  # noqa: E402
 
 WAIT_MS = 60_000
@@ -50,9 +50,9 @@ def test_second_session_loads_features_from_the_cache(widget, qtbot, tmp_path, m
     assert calls == [1] and store.is_dir()
     first = np.array(viewer.layers["disk segmentation"].data)
     assert ((first == 1) == truth).mean() > 0.95
-    assert ("classic", (), str(store)) in w._sessions  # (the widget may also have prepared the image without it)
+    assert ("classic", (), str(store)) in w._pool.slots  # (the widget may also have prepared the image without it)
 
-    w._sessions.clear()  # a new session, as after restarting napari
+    w._pool.slots.clear()  # a new session, as after restarting napari
     viewer.layers.remove("disk segmentation")
     _run(w, qtbot)
     assert calls == [1], "the second session extracted the features again instead of loading them"
@@ -63,14 +63,14 @@ def test_empty_feature_cache_is_off(widget, qtbot, tmp_path):
     w, _, _ = widget
     assert w.options().feature_cache == ""
     _run(w, qtbot)
-    assert list(w._sessions) == [("classic", ())]
-    assert w._sessions[("classic", ())].session.feature_cache is None
+    assert list(w._pool.slots) == [("classic", ())]
+    assert w._pool.slots[("classic", ())].session.feature_cache is None
 
 
 def test_feature_cache_on_a_file_is_a_notification(widget, tmp_path, monkeypatch):
     w, viewer, _ = widget
     seen = []
-    monkeypatch.setattr(sw, "show_error", seen.append)
+    monkeypatch.setattr(_common, "show_error", seen.append)
     path = tmp_path / "not-a-store.zarr"
     path.write_text("x")
     w.feature_cache.value = path

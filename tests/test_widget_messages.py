@@ -18,8 +18,7 @@ pytest.importorskip("pytestqt")
 
 from _synthetic import disk_image
 
-from napari_deepseg._qt import proposal_widget as pw
-from napari_deepseg._qt import scribble_widget as sw
+from napari_deepseg._qt import _common  # noqa: E402
 from napari_deepseg.core.io import weights
 
 WAIT_MS = 60_000
@@ -33,8 +32,7 @@ def viewer(make_napari_viewer):
 @pytest.fixture
 def errors(monkeypatch):
     seen = []
-    monkeypatch.setattr(pw, "show_error", seen.append)
-    monkeypatch.setattr(sw, "show_error", seen.append)
+    monkeypatch.setattr(_common, "show_error", seen.append)
     return seen
 
 
@@ -93,3 +91,5 @@ def test_scribble_widget_names_its_weights_field(viewer, qtbot, offline, errors)
     assert w.segment()
     qtbot.waitUntil(lambda: bool(errors), timeout=WAIT_MS)
     _check_gui_wording(errors[-1])
+    w.cancel()  # the background preparation (it fails the same way) must end before the viewer closes:
+    qtbot.waitUntil(lambda: not w.busy and not w.preparing, timeout=WAIT_MS)  # its worker outliving it aborted

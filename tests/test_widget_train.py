@@ -18,6 +18,7 @@ from napari.layers import Labels
 from PIL import Image as PILImage
 
 from napari_deepseg._qt import train_widget as tw
+from napari_deepseg._qt import _common  # noqa: E402
 from napari_deepseg.core.models.training.synthetic import shapes_sample, write_shapes_dataset
 
 WAIT_MS = 120_000
@@ -34,7 +35,7 @@ def _one_torch_thread():
 @pytest.fixture
 def errors(monkeypatch):
     seen = []
-    monkeypatch.setattr(tw, "show_error", seen.append)
+    monkeypatch.setattr(_common, "show_error", seen.append)
     monkeypatch.setattr(tw, "show_info", lambda *_: None)
     return seen
 

@@ -13,7 +13,7 @@ except ImportError:  # pragma: no cover
 pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
-from napari_deepseg._qt import scribble_widget as sw  # noqa: E402
+from napari_deepseg._qt import _common  # noqa: E402
 from napari_deepseg.core.cut.volume import VolumeSession  # noqa: E402
 
 from test_volume import one_plane_scribbles, sphere  # noqa: E402
@@ -34,7 +34,7 @@ def setup(make_napari_viewer, monkeypatch):
     _, w = viewer.window.add_plugin_dock_widget("napari-deepseg", "Scribble segmentation")
     w.image_combo.value, w.scribbles_combo.value = image, scribbles
     errors = []
-    monkeypatch.setattr(sw, "show_error", errors.append)
+    monkeypatch.setattr(_common, "show_error", errors.append)
     return viewer, w, truth, errors
 
 

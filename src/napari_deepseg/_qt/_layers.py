@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 from napari.layers import Image, Labels
 
+from ..core.prompts.box import Box, box_on_plane, rectangle_plane
 from ..core.utils.validation import lazy_view
 
 #: key of this plugin's entry in ``layer.metadata``
@@ -22,6 +23,12 @@ ROLE_SEGMENTATION = "segmentation"
 ROLE_SCRIBBLES = "scribbles"
 #: the instance layer both the Scribble and the Point prompts widget commit objects into
 ROLE_OBJECTS = "objects"
+#: the Point prompts widget's clicks (a Points layer with a boolean ``positive`` feature) and box (Shapes)
+ROLE_PROMPTS = "prompts"
+ROLE_BOX = "box"
+#: face colours of positive and negative clicks
+POSITIVE_COLOUR = "lime"
+NEGATIVE_COLOUR = "red"
 
 
 def layer_array(layer):
@@ -348,3 +355,45 @@ def write_plane(layer: Labels, plane: tuple, labels: np.ndarray) -> int:
     index = lead + tuple(w.astype(index_dtype) for w in where)
     layer.data_setitem(index, labels[changed])
     return int(where[0].size)
+
+
+def box_from_shapes(layer, shape, plane: tuple = ()) -> Box | None:
+    """The last rectangle of a Shapes layer on ``plane`` as a box inside an image of spatial ``shape``.
+
+    On a stack every rectangle must lie on one plane (constant leading
+    coordinates); the last one on ``plane`` is the box of that plane.
+
+    Parameters
+    ----------
+    layer : napari.layers.Shapes or None
+    shape : tuple of int
+        Spatial shape of the image, ``(..., rows, cols)``.
+    plane : tuple of int
+        The current plane (``()`` for a 2-D image).
+
+    Returns
+    -------
+    Box or None
+        ``None`` when no rectangle lies on ``plane``.
+
+    Raises
+    ------
+    ValueError
+        If the layer holds a shape that is not a rectangle, has another number of
+        dimensions than the image, holds a rectangle that does not lie on one
+        plane, or the box has no area inside the image.
+    """
+    if layer is None or not len(layer.data):
+        return None
+    others = sorted({t for t in layer.shape_type if t != "rectangle"})
+    if others:
+        raise ValueError(f"shapes layer '{layer.name}' holds a {others[0]}: draw rectangles only for boxes")
+    shape = tuple(int(s) for s in shape)
+    if int(layer.ndim) != len(shape):
+        raise ValueError(f"shapes layer '{layer.name}' has {layer.ndim} dimensions but the image has {len(shape)} "
+                         f"({'x'.join(map(str, shape))}): draw the box in the layer 'New box' makes")
+    planes = [rectangle_plane(corners, shape) for corners in layer.data]
+    on_plane = [i for i, p in enumerate(planes) if p == tuple(plane)]
+    if not on_plane:
+        return None
+    return box_on_plane(layer.data[on_plane[-1]], shape)[1]

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 from napari.layers import Labels
 
-from ..core.prompts.objects import default_refine_bound, object_mask
+from ..core.prompts.objects import default_refine_bound, object_mask, refine_scribbles
+from ..core.utils.validation import SCRIBBLE_BACKGROUND
 from . import _layers
 
 NO_LAYER = "no labels layer to refine: choose one under 'refine layer'"
+GONE = "the refined label's layer or plane is gone: pick the label again (Refine label, R)"
 
 
 @dataclass
@@ -27,6 +29,10 @@ class Refinement:
     label_id: int
     plane: tuple
     mask: np.ndarray
+
+    def alive(self, viewer, plane: tuple) -> bool:
+        """Whether the refined layer is still in the viewer and ``plane`` is the one the label was picked on."""
+        return self.layer in viewer.layers and self.plane == plane
 
     def others(self) -> np.ndarray:
         """Pixels of the layer's other objects in the refined plane (never changed, background for the cut)."""
@@ -73,3 +79,49 @@ def bound(value: int, shape) -> int:
     """The refine bound: ``value`` pixels, or the default for the image size when 0."""
     value = int(value)
     return value if value > 0 else default_refine_bound(shape)
+
+
+def objects_layer(viewer, image_layer, create: bool = False):
+    """The ``"<image> objects"`` instance layer (shared by both widgets), made on demand; the active layer stays."""
+    active = viewer.layers.selection.active
+    layer = _layers.role_layer(viewer, image_layer, _layers.ROLE_OBJECTS, _layers.objects_name(image_layer),
+                               np.int32, create=create)
+    if active is not None and active in viewer.layers:
+        viewer.layers.selection.active = active
+    return layer
+
+
+def protect_objects(viewer, image_layer, plane: tuple, scribbles: np.ndarray, keep=None) -> np.ndarray:
+    """``scribbles`` with committed objects as background for the next cut, unless painted over on purpose
+    (or in ``keep``, the object being refined); a new array where anything changes."""
+    objects = objects_layer(viewer, image_layer)
+    if objects is None:
+        return scribbles
+    taken = np.asarray(_layers.layer_array(objects)[plane]) > 0
+    if keep is not None:
+        taken &= ~keep
+    if not taken.any():
+        return scribbles
+    return np.where(taken & (scribbles == 0), np.asarray(SCRIBBLE_BACKGROUND, scribbles.dtype), scribbles)
+
+
+def seeds(refine: Refinement, scribbles: np.ndarray, bound_px: int) -> tuple:
+    """The strokes of the refine cut and its ``(region it may change in, other objects' pixels)``.
+
+    Raises
+    ------
+    ValueError
+        For strokes of classes above 2.
+    """
+    if np.any(scribbles > SCRIBBLE_BACKGROUND):
+        raise ValueError("refining a label takes object (1) and background (2) strokes only")
+    others = refine.others()
+    strokes, region = refine_scribbles(scribbles, refine.mask, bound(bound_px, refine.mask.shape), others)
+    return strokes, region, others
+
+
+def show_pick(layer_box, label_box, refine: Refinement) -> None:
+    """Show a picked label in a widget's *refine layer* and *label* boxes (the layer only where it is a choice)."""
+    label_box.value = refine.label_id
+    if any(choice is refine.layer for choice in layer_box.choices):
+        layer_box.value = refine.layer

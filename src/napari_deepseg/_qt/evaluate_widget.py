@@ -19,13 +19,11 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
-    Label,
     PushButton,
     SpinBox,
     Table,
 )
 from napari.layers import Labels
-from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QStyledItemDelegate
 
 from ..core.evaluation.folders import (
@@ -41,8 +39,8 @@ from ..core.evaluation.folders import (
 )
 from . import _layers
 from ._tasks import TaskRunner
+from ._common import notify, row, status_line
 from ._messages import error_text
-from .scribble_widget import _row
 
 ROLE_ERRORS = "errors"
 #: colours of the error overlay
@@ -74,7 +72,8 @@ class EvaluateWidget(Container):
         self.use_ignore = CheckBox(text="ignore", value=False)
         self.ignore = SpinBox(value=128, min=0, max=65535, enabled=False)
         self.background = CheckBox(text="score background (0) as a class", value=True)
-        self.binary = CheckBox(text="binary: any non-zero label is object (e.g. 0/255 masks)", value=False)
+        self.binary = CheckBox(text="binary (non-zero = object)", value=False,
+                               tooltip="any non-zero label is the object (e.g. 0/255 masks)")
         self.layers_button = PushButton(text="Evaluate layers")
         self.pred_dir = FileEdit(label="prediction folder", mode="d", nullable=True)
         self.ref_dir = FileEdit(label="reference folder", mode="d", nullable=True)
@@ -85,10 +84,9 @@ class EvaluateWidget(Container):
         self.table.native.setItemDelegate(QStyledItemDelegate(self.table.native))
         self.csv_path = FileEdit(label="CSV file", mode="w", filter="*.csv", nullable=True)
         self.export_button = PushButton(text="Export CSV")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.status = status_line()
         self.extend([
-            self.pred_combo, self.ref_combo, _row(self.use_ignore, self.ignore, label="reference"),
+            self.pred_combo, self.ref_combo, row(self.use_ignore, self.ignore, label="reference"),
             self.background, self.binary, self.layers_button, self.pred_dir, self.ref_dir, self.folders_button,
             self.table, self.csv_path, self.export_button, self.status,
         ])
@@ -139,7 +137,7 @@ class EvaluateWidget(Container):
                 raise ValueError(f"prediction '{pred.name}' has shape {pshape} but reference '{ref.name}' "
                                  f"has shape {rshape}")
         except ValueError as exc:
-            self._notify(error_text(exc))
+            notify(self.status, error_text(exc))
             return False
         p = np.array(_layers.layer_array(pred), copy=True)
         t = np.array(_layers.layer_array(ref), copy=True)
@@ -190,7 +188,7 @@ class EvaluateWidget(Container):
         """Score every file of the prediction folder against the reference folder."""
         pdir, rdir = self.pred_dir.value, self.ref_dir.value
         if pdir is None or rdir is None or str(pdir) in ("", ".") or str(rdir) in ("", "."):
-            self._notify("choose a prediction folder and a reference folder")
+            notify(self.status, "choose a prediction folder and a reference folder")
             return False
         ignore = self._ignore_value()
 
@@ -223,25 +221,21 @@ class EvaluateWidget(Container):
         """Write the table shown to the CSV file chosen; returns the path or ``None``."""
         path = self.csv_path.value
         if not self.rows:
-            self._notify("nothing to export: evaluate first")
+            notify(self.status, "nothing to export: evaluate first")
             return None
         if path is None or str(path) in ("", "."):
-            self._notify("choose a CSV file to export to")
+            notify(self.status, "choose a CSV file to export to")
             return None
         try:
             out = write_csv(path, self.rows, self.columns)
         except (ValueError, OSError) as exc:
-            self._notify(f"cannot write the CSV file {path}: {error_text(exc)}")
+            notify(self.status, f"cannot write the CSV file {path}: {error_text(exc)}")
             return None
         self.status.value = f"table written to {out}"
         return out
 
-    def _notify(self, message: str) -> None:
-        self.status.value = message
-        show_error(message)
-
     def _on_error(self, exc) -> None:
-        self._notify(error_text(exc))
+        notify(self.status, error_text(exc))
 
 
 #: words in a layer name that mark a reference (ground truth) layer

@@ -30,33 +30,27 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox
+from magicgui.widgets import ComboBox, Container, FileEdit, PushButton, SpinBox
 from napari.layers import Image, Labels, Points, Shapes
-from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
-from superqt.utils import FunctionWorker
 
 from ..core.prompts.base import Click, get_click_method
-from ..core.prompts.box import Box, box_from_mask, box_on_plane, rectangle_plane
+from ..core.prompts.box import box_from_mask
 from ..core.prompts.clickcut import click_seeds, keep_pieces_touching
 from ..core.prompts.objects import commit_object, deepest_point, next_free_id, refine_region
 from ..core.features import available_backbones
-from ..core.utils.progress import Cancelled, CancelToken
+from ..core.utils.progress import CancelToken
 from . import _layers, _refine
+from ._layers import NEGATIVE_COLOUR, POSITIVE_COLOUR, ROLE_BOX, ROLE_PROMPTS, box_from_shapes  # noqa: F401
+from ._common import DEVICES, notify, one_line, status_line
+from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
 
 PREDICTORS = ("graphcut", "points-graphcut", "pointclip")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-POSITIVE_COLOUR = "lime"
-NEGATIVE_COLOUR = "red"
-ROLE_PROMPTS = "prompts"
 ROLE_PREVIEW = "prompt-mask"
-ROLE_BOX = "box"
 #: delay that merges point edits arriving together (e.g. a paste) into one request
 EDIT_DELAY_MS = 20
 
@@ -69,8 +63,8 @@ class PredictorSlot:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, cancel: CancelToken, box=None,
-                   protected=None, refine=None, bound: float = 0.0) -> np.ndarray:
+def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, box=None, protected=None, refine=None,
+                   bound: float = 0.0, progress=None, cancel: CancelToken | None = None) -> np.ndarray:
     """Worker body: ``set_image`` (cached by the method), then ``predict`` or ``predict_box``.
 
     ``protected`` pixels (committed objects) are hard background: they lie
@@ -81,7 +75,9 @@ def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, cancel:
     10 %, so a click beyond the old object can add what it lies on), with a click
     at the old object's deepest point unless a click is positive. Pieces of the
     refined mask that touch neither a positive click nor the old object are dropped.
+    ``progress`` is accepted for the request runner and unused (the click methods report none).
     """
+    cancel = CancelToken() if cancel is None else cancel
     with slot.lock:
         cancel.raise_if_cancelled()
         slot.method.set_image(image, cancel=cancel)
@@ -109,46 +105,6 @@ def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, cancel:
         return mask
 
 
-def box_from_shapes(layer, shape, plane: tuple = ()) -> Box | None:
-    """The last rectangle of a Shapes layer on ``plane`` as a box inside an image of spatial ``shape``.
-
-    On a stack every rectangle must lie on one plane (constant leading
-    coordinates); the last one on ``plane`` is the box of that plane.
-
-    Parameters
-    ----------
-    layer : napari.layers.Shapes or None
-    shape : tuple of int
-        Spatial shape of the image, ``(..., rows, cols)``.
-    plane : tuple of int
-        The current plane (``()`` for a 2-D image).
-
-    Returns
-    -------
-    Box or None
-        ``None`` when no rectangle lies on ``plane``.
-
-    Raises
-    ------
-    ValueError
-        If the layer holds a shape that is not a rectangle, has another number of
-        dimensions than the image, holds a rectangle that does not lie on one
-        plane, or the box has no area inside the image.
-    """
-    if layer is None or not len(layer.data):
-        return None
-    others = sorted({t for t in layer.shape_type if t != "rectangle"})
-    if others:
-        raise ValueError(f"shapes layer '{layer.name}' holds a {others[0]}: draw rectangles only for boxes")
-    shape = tuple(int(s) for s in shape)
-    if int(layer.ndim) != len(shape):
-        raise ValueError(f"shapes layer '{layer.name}' has {layer.ndim} dimensions but the image has {len(shape)} "
-                         f"({'x'.join(map(str, shape))}): draw the box in the layer 'New box' makes")
-    planes = [rectangle_plane(corners, shape) for corners in layer.data]
-    on_plane = [i for i, p in enumerate(planes) if p == tuple(plane)]
-    if not on_plane:
-        return None
-    return box_on_plane(layer.data[on_plane[-1]], shape)[1]
 
 
 def plane_clicks(points: np.ndarray, positive: np.ndarray, plane: tuple) -> list:
@@ -167,13 +123,6 @@ def plane_clicks(points: np.ndarray, positive: np.ndarray, plane: tuple) -> list
     return out
 
 
-def one_line(exc: BaseException) -> str:
-    """First line of an exception's message (type name for unexpected kinds)."""
-    from ._messages import error_text  # the widgets' wording (this widget has no weights field)
-
-    return error_text(exc, field=None)
-
-
 class PointPromptWidget(Container):
     """Dock widget: positive/negative point prompts → a mask → committed instances.
 
@@ -186,8 +135,7 @@ class PointPromptWidget(Container):
         super().__init__(labels=True)
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self._slots: dict = {}
-        self._latest = 0
-        self._running: dict = {}
+        self.runner = TaskRunner(self.native)
         self._positive = True
         self._mask: tuple | None = None  # (image layer, plane, mask) of the newest result
         self._connected: Points | None = None
@@ -217,10 +165,11 @@ class PointPromptWidget(Container):
         self.box_button = PushButton(text="New box (rectangle)")
         self.refine_layer = ComboBox(label="refine layer", choices=self._labels_choices, nullable=True)
         self.refine_label = SpinBox(label="label", min=0, max=2**31 - 1, value=0)
-        self.refine_bound = SpinBox(label="refine bound (px, 0 auto)", min=0, max=100_000, value=0)
+        self.refine_bound = SpinBox(label="bound (px)", min=0, max=100_000, value=0,
+                                    tooltip="clicks or a box change the refined label only within this distance "
+                                            "of them, in pixels (0: a tenth of the image's smaller side)")
         self.refine_button = PushButton(text="Refine label (R)")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.status = status_line()
         self.extend([self.image_combo, self.points_combo, self.new_points_button, self.predictor, self.features,
                      self.checkpoint, self.device, self.mode_button, self.box_button, self.commit_button,
                      self.clear_button, self.refine_layer, self.refine_label, self.refine_bound,
@@ -261,7 +210,7 @@ class PointPromptWidget(Container):
         """Add an empty ``"<image> prompts"`` Points layer in add mode and select it."""
         image_layer = self.image_combo.value
         if image_layer is None:
-            self._notify("no image layer selected: open an image first")
+            notify(self.status, "no image layer selected: open an image first")
             return None
         ndim = len(_layers.spatial_shape(image_layer))
         layer = self.viewer.add_points(
@@ -321,7 +270,7 @@ class PointPromptWidget(Container):
         """Add (or reuse) the ``"<image> box"`` Shapes layer with the rectangle tool selected."""
         image_layer = self.image_combo.value
         if image_layer is None:
-            self._notify("no image layer selected: open an image first")
+            notify(self.status, "no image layer selected: open an image first")
             return None
         ndim = len(_layers.spatial_shape(image_layer))
         name = f"{image_layer.name} box"
@@ -360,10 +309,11 @@ class PointPromptWidget(Container):
         try:
             refine = _refine.pick(self.viewer, image_layer, layer, label_id)
         except ValueError as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc, field=None))
             return False
         self._refine = refine
-        self._show(image_layer, refine.plane, refine.mask, self._next_rid())
+        _refine.show_pick(self.refine_layer, self.refine_label, refine)
+        self._show(image_layer, refine.plane, refine.mask, self.runner.next_rid())
         self.status.value = (f"refining label {label_id} of '{layer.name}': clicks or a box change it within "
                              f"{self._bound(refine.mask.shape)} px; C writes it back")
         return True
@@ -373,7 +323,7 @@ class PointPromptWidget(Container):
         try:
             layer, label_id = _refine.label_at_cursor(self.viewer, self.refine_layer.value)
         except ValueError as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc, field=None))
             return False
         return self.refine(layer, label_id)
 
@@ -468,12 +418,12 @@ class PointPromptWidget(Container):
             if self._box_layer is not None and self._box_layer in self.viewer.layers and len(self._box_layer.data):
                 return self._predict_box_only(auto)
             if auto:
-                self.status.value = one_line(exc)
+                self.status.value = one_line(exc, field=None)
             else:
-                self._fail(one_line(exc))
+                self._fail(one_line(exc, field=None))
             return False
         except ValueError as exc:
-            self._fail(one_line(exc))
+            self._fail(one_line(exc, field=None))
             return False
         return self._start(image_layer, plane, image, clicks, box)
 
@@ -486,7 +436,7 @@ class PointPromptWidget(Container):
         try:
             box = box_from_shapes(self._box_layer, _layers.spatial_shape(image_layer), plane)
         except ValueError as exc:
-            self._fail(one_line(exc))
+            self._fail(one_line(exc, field=None))
             return False
         image = np.array(_layers.layer_array(image_layer)[plane], copy=True)
         return self._start(image_layer, plane, image, [], box)
@@ -496,7 +446,7 @@ class PointPromptWidget(Container):
         refine = self._refine
         if refine is not None and (refine.layer not in self.viewer.layers or refine.plane != plane):
             self._refine = refine = None
-        rid = self._next_rid()
+        rid = self.runner.next_rid()  # the running prediction no longer answers the prompts
         if refine is not None and not clicks and box is None:
             self._show(image_layer, plane, refine.mask, rid)
             return False
@@ -513,20 +463,15 @@ class PointPromptWidget(Container):
             if (box is not None or refine is not None) and not getattr(slot.method, "takes_box", False):
                 raise ValueError(f"predictor {self.predictor.value} takes no box or refinement: use graphcut")
         except (ValueError, TypeError, RuntimeError) as exc:
-            self._fail(one_line(exc))
+            self._fail(one_line(exc, field=None))
             return False
         protected = self._protected(image_layer, plane)
         old = None if refine is None else refine.mask
         bound = self._bound(image.shape[:2])
-        token = CancelToken()
-        self._running[rid] = token
-        worker = create_worker(run_prediction, slot, image, clicks, token, box, protected, old, bound,
-                               _start_thread=False, _worker_class=FunctionWorker, _ignore_errors=True)
-        worker.returned.connect(partial(self._on_returned, rid, image_layer, plane))
-        worker.errored.connect(partial(self._on_errored, rid))
-        worker.finished.connect(partial(self._running.pop, rid, None))
+        task = self.runner.start(run_prediction, slot, image, clicks, box, protected, old, bound, bar=False,
+                                 on_result=lambda mask: self._on_returned(task.rid, image_layer, plane, mask),
+                                 on_error=lambda exc: self._fail(one_line(exc, field=None)))
         self.status.value = f"predicting ({self.predictor.value}, {len(clicks)} points{', a box' if box else ''})…"
-        worker.start()
         return True
 
     def _protected(self, image_layer, plane: tuple):
@@ -542,27 +487,15 @@ class PointPromptWidget(Container):
             return data != 0 if data.any() else None
         return None
 
-    def _next_rid(self) -> int:
-        for token in self._running.values():
-            token.cancel()
-        self._latest += 1
-        return self._latest
-
     @property
     def busy(self) -> bool:
         """Whether a prediction is running."""
-        return bool(self._running)
+        return self.runner.busy
 
     def _on_returned(self, rid: int, image_layer, plane: tuple, mask) -> None:
-        if rid != self._latest:
-            return  # stale: a newer request was started
+        """The newest prediction's mask (the runner drops stale ones)."""
         self._show(image_layer, plane, np.asarray(mask, bool), rid)
         self.status.value = f"{int(np.count_nonzero(mask))} pixels; C commits, Shift+C clears"
-
-    def _on_errored(self, rid: int, exc: BaseException) -> None:
-        if isinstance(exc, Cancelled) or rid != self._latest:
-            return
-        self._fail(one_line(exc))
 
     # -- layers -------------------------------------------------------------------------
     def _role_layer(self, image_layer, role: str, name: str, dtype, colormap=None) -> Labels:
@@ -609,11 +542,11 @@ class PointPromptWidget(Container):
         Clears the prompts; returns the id (0: nothing committed, a notification says why).
         """
         if self._mask is None or self.busy:
-            self._notify("nothing to commit: draw a box or add a positive point and wait for its mask")
+            notify(self.status, "nothing to commit: draw a box or add a positive point and wait for its mask")
             return 0
         image_layer, plane, mask = self._mask
         if image_layer not in self.viewer.layers:
-            self._notify("the image layer was removed")
+            notify(self.status, "the image layer was removed")
             return 0
         active = self.viewer.layers.selection.active
         refine = self._refine
@@ -636,7 +569,7 @@ class PointPromptWidget(Container):
 
     def clear(self) -> None:
         """Remove every prompt and the preview (committed objects stay)."""
-        self._next_rid()
+        self.runner.next_rid()
         layer = self.points_combo.value
         if isinstance(layer, Points) and len(layer.data):
             self._quiet = True
@@ -657,7 +590,7 @@ class PointPromptWidget(Container):
         image_layer = self.image_combo.value
         if self._mask is not None:
             image_layer, plane, _ = self._mask
-            self._show(image_layer, plane, None, self._latest)
+            self._show(image_layer, plane, None, self.runner.latest)
         self._mask = None
         self.status.value = "prompts cleared"
 
@@ -666,10 +599,6 @@ class PointPromptWidget(Container):
         if self._mask is not None:
             image_layer, plane, _ = self._mask
             if image_layer in self.viewer.layers:
-                self._show(image_layer, plane, None, self._latest)
+                self._show(image_layer, plane, None, self.runner.latest)
             self._mask = None
-        self._notify(message)
-
-    def _notify(self, message: str) -> None:
-        self.status.value = message
-        show_error(message)
+        notify(self.status, message)

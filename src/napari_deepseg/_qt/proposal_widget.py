@@ -27,13 +27,11 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSpinBox,
-    Label,
     LineEdit,
     PushButton,
     SpinBox,
 )
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error
 
 from ..core.models.proposals import (
     DEFAULT_MODEL,
@@ -46,8 +44,8 @@ from ..core.models.proposals import (
 from . import _layers
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
+from ._common import DEVICES, notify, status_line
 from ._messages import error_text
-from .scribble_widget import DEVICES
 
 ROLE_PROPOSAL = "proposal"
 ROLE_SALIENCY = "saliency"
@@ -91,8 +89,7 @@ class _ModelWidget(Container):
         super().__init__(labels=True)
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.image_combo = ComboBox(label="image", choices=self._image_choices)
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.status = status_line()
         self.runner = TaskRunner(self.native)
         self._models: dict = {}
         self._lock = threading.Lock()
@@ -114,12 +111,8 @@ class _ModelWidget(Container):
             self._models = {key: factory()}  # keep one network in memory
         return self._models[key]
 
-    def _notify(self, message: str) -> None:
-        self.status.value = message
-        show_error(message)
-
     def _on_error(self, exc) -> None:
-        self._notify(error_text(exc))
+        notify(self.status, error_text(exc))
 
 
 class AutomaticProposalWidget(_ModelWidget):
@@ -200,7 +193,7 @@ class AutomaticProposalWidget(_ModelWidget):
     def scribbles_from_proposal(self) -> Labels | None:
         """Add a new scribbles layer seeded by the newest proposal's confident regions."""
         if self._last is None or self._last[0] not in self.viewer.layers:
-            self._notify("no proposal yet: press 'Propose' first")
+            notify(self.status, "no proposal yet: press 'Propose' first")
             return None
         image_layer, plane, _shape, proposal = self._last
         try:
@@ -233,7 +226,7 @@ class SaliencyWidget(_ModelWidget):
 
         super().__init__(napari_viewer)
         self.mode = ComboBox(label="mode", choices=list(MODES), value="guided")
-        self.class_index = SpinBox(label="class (-1 = top)", value=-1, min=-1, max=999)
+        self.class_index = SpinBox(label="class", tooltip="the class to explain (-1: the top class)", value=-1, min=-1, max=999)
         self.weights = FileEdit(label="weights", mode="r", filter="*.pth *.pt *.safetensors", nullable=True)
         self.device = ComboBox(label="device", choices=list(DEVICES), value="auto")
         self.run_button = PushButton(text="Saliency map")

@@ -5,49 +5,43 @@ current plane of an image layer and of a scribbles Labels layer, runs
 ``set_image`` + ``segment`` in a worker thread, and writes the labels into a
 ``"<image> segmentation"`` Labels layer with undo.
 
-Threading rules (see ``docs/architecture.md``):
+The widget holds the controls, Live mode and the glue:
 
-* every request gets a number and a :class:`~napari_deepseg.core.utils.progress.CancelToken`;
-  a new request cancels the running one;
-* signals are connected before the worker starts; layers are only touched on
-  the main thread, when ``returned`` fires, and only for the newest request;
-* one :class:`SegmentationSession` (and a lock) per backbone and parameters, so
-  features are cached between requests and never computed twice at once; the
-  :data:`MAX_SESSIONS` most recently used are kept.
+* requests run through :class:`~napari_deepseg._qt._tasks.TaskRunner` (numbers,
+  cancel, the newest wins, progress); layers are only touched on the main thread,
+  for the newest request;
+* the sessions, their locks and the worker bodies are
+  :mod:`napari_deepseg.core.cut.service`'s: one :class:`SegmentationSession` (and a
+  lock) per backbone and parameters, so features are cached between requests and
+  never computed twice at once; the ``MAX_SESSIONS`` most recently used are kept;
+* the result layer (coarse preview, writing with undo) is
+  :class:`~napari_deepseg._qt._results.ResultWriter`'s; picking and protecting
+  objects is :mod:`napari_deepseg._qt._refine`'s.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, PushButton,
-                               SpinBox)
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, LineEdit, PushButton, SpinBox
 from napari.layers import Image, Labels
-from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error
-from qtpy.QtCore import QObject, QTimer, Signal, Slot
-from qtpy.QtWidgets import QSizePolicy
-from superqt.utils import FunctionWorker
+from qtpy.QtCore import QTimer
 
-from ..core import PRESETS, SegmentationSession, available_backbones, get_extractor
-from ..core.utils.progress import CancelToken, Cancelled
-from ..core.cut.remote import ProcessSession
+from ..core import PRESETS, available_backbones, get_extractor
+from ..core.cut import service
+from ..core.cut.service import Options, SessionSlot
 from ..core.cut.session import DEFAULT_LAMBDA
-from ..core.prompts.objects import commit_object, next_free_id, refine_scribbles
-from ..core.utils.validation import SCRIBBLE_BACKGROUND, check_rgb_channels, check_scribbles, painted_labels
-from ..core.cut.volume import VolumeSession
+from ..core.prompts.objects import commit_object, next_free_id
+from ..core.utils.validation import check_rgb_channels, check_scribbles, painted_labels
 from . import _channels, _layers, _refine
-from ._progress_bar import ThrottledProgress
+from ._common import DEVICES, notify, one_line, row, status_line
+from ._results import Job, ResultWriter
+from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 #: the "3-D image" choice -> VolumeSession mode (None: the current plane, as for any stack)
 VOLUME_MODES = {"current plane": None, "3-D cut": "3d", "per plane": "planes"}
 DEFAULT_SIGMA_DISPLAY = 10.0
@@ -55,258 +49,8 @@ DEFAULT_SIGMA_DISPLAY = 10.0
 LIVE_DELAY_MS = 30
 #: delay between choosing an image (or backbone, preset, ...) and preparing it in the background
 PREPARE_DELAY_MS = 100
-#: a result layer of at least this many pixels per plane is added hidden and shown SHOW_DELAY_MS later
-SHOW_LATER_MIN_PIXELS = 4_000_000
-#: delay before a hidden result layer is shown, so that the timers already due run in between
-SHOW_DELAY_MS = 25
-
-
-@dataclass(frozen=True)
-class Options:
-    """What the widget's controls say, read once per request on the main thread."""
-
-    backbone: str
-    preset: str
-    lam: Optional[float]
-    sigma: Optional[float]
-    params: tuple = ()
-    #: zarr feature cache path ("" = off), passed to the session
-    feature_cache: str = ""
-    #: the image's channel axis as the data holds it (``None``: napari's RGB / grayscale layout)
-    channel_axis: Optional[int] = None
-    #: a 3-D image segmented whole: ``"3d"`` or ``"planes"`` (``None``: the current plane only)
-    volume: Optional[str] = None
-    #: the image layer's voxel size ``(z, y, x)`` for the 3-D edges
-    spacing: tuple = ()
-
-    @property
-    def session_key(self) -> tuple:
-        """Sessions are shared between requests with the same backbone, parameters (and feature cache)."""
-        if self.volume:
-            return ("volume",)
-        return (self.backbone, self.params, self.feature_cache) if self.feature_cache else (self.backbone, self.params)
-
-
-@dataclass
-class SessionSlot:
-    """A session and the lock that keeps two workers from using it at once.
-
-    Planes of at least :data:`PROCESS_MIN_PIXELS` pixels are cut by a second
-    session with the same options in a child process (``remote``, started on
-    first use), so that the cut's C extensions, which hold Python's GIL, never
-    pause napari's GUI thread.
-    """
-
-    session: SegmentationSession
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    #: the same session's options, for the child process's session
-    backbone: str = "classic"
-    session_kwargs: dict = field(default_factory=dict)
-    remote: Optional[ProcessSession] = None
-    #: the session the last request of this slot used (its ``last_local`` is the one to read)
-    last: Optional[object] = None
-
-    def for_image(self, image, options: "Options"):
-        """The session that cuts ``image``: the child process's for large planes, else the one in this process."""
-        plane = int(np.prod(np.shape(image)[:2])) if options.channel_axis is None else int(np.size(image))
-        if options.volume or PROCESS_MIN_PIXELS is None or plane < PROCESS_MIN_PIXELS:
-            self.last = self.session
-        else:
-            if self.remote is None:
-                self.remote = ProcessSession(self.backbone, **self.session_kwargs)
-            self.last = self.remote
-        return self.last
-
-    def close(self) -> bool:
-        """Stop the child process unless a worker is using this slot (it then stops when the slot is freed).
-
-        Returns
-        -------
-        bool
-            Whether nothing of the slot runs any more.
-        """
-        if not self.lock.acquire(blocking=False):
-            return False
-        try:
-            if self.remote is not None:
-                self.remote.close()
-                self.remote = None
-        finally:
-            self.lock.release()
-        return True
-
-
-@dataclass
-class Job:
-    """One request: its number, cancel token, source layers, inputs and progress bar."""
-
-    rid: int
-    token: CancelToken
-    image_layer: Image
-    scribbles_layer: Labels
-    inputs: _layers.PlaneInputs
-    pbar: Optional[ThrottledProgress] = None
-    started: float = field(default_factory=time.perf_counter)
-    #: ask the session for a local update (the strokes changed since its last cut of this plane)
-    local: bool = False
-    #: the whole cut that follows a local update in the background (the model refitted on the whole image)
-    refit: bool = False
-    slot: Optional[SessionSlot] = None
-    options: Optional[Options] = None
-    #: the result plane as it was before this job's coarse preview was shown (``None``: no preview shown)
-    before: Optional[np.ndarray] = None
-    #: the result layer this job's preview created (the first result of an image)
-    created: Optional[Labels] = None
-    #: refining a label: ``(Refinement, region it may change in, other objects' pixels)``
-    refine: Optional[tuple] = None
-    #: a background refit: the status line it started after (what the update did), kept before its stages
-    said: str = ""
-
-
-def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=None, cancel=None,
-                local: bool = False, preview=None) -> np.ndarray:
-    """Worker body: features (cached by the session) and one cut.
-
-    Parameters
-    ----------
-    slot : SessionSlot
-        The session to use and its lock.
-    image, scribbles : numpy.ndarray
-        Copies of the current plane.
-    options : Options
-        Preset, λ and σ.
-    progress, cancel
-        See :mod:`napari_deepseg.core.utils.progress`.
-    local : bool
-        A local update where it applies (``SegmentationSession.segment(local=True)``:
-        only a window around the changed strokes is re-solved; the session's
-        ``last_local`` says whether it was).
-    preview : callable, optional
-        Receives the coarse result of a whole coarse-to-fine cut before the bands refine it.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(rows, cols)`` labels.
-    """
-    with slot.lock:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        session = slot.for_image(image, options)
-        if options.volume:  # the whole volume: a 3-D cut or every plane on its own
-            session.set_image(image, spacing=options.spacing, progress=progress, cancel=cancel)
-            return session.segment(scribbles, mode=options.volume, lam=options.lam, sigma=options.sigma,
-                                   progress=progress, cancel=cancel)
-        session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
-        return session.segment(
-            scribbles, preset=options.preset, lam=options.lam, sigma=options.sigma,
-            progress=progress, cancel=cancel, local=local, preview=preview,
-        )
-
-
-def prepare_request(slot: SessionSlot, image, options: Options, progress=None, cancel=None) -> None:
-    """Worker body: the image-level work before any stroke (features, palette, colour mixture, n-links).
-
-    The first :func:`run_request` for this image then pays only for the cut.
-    """
-    with slot.lock:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        session = slot.for_image(image, options)
-        session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
-        if options.preset == "default":
-            session.prepare_default(options.lam, options.sigma, progress=progress, cancel=cancel)
-
-
-#: sessions (each with the features of its last images) the widget keeps, one per backbone and its parameters
-MAX_SESSIONS = 3
-
 #: images of at least this many pixels show the coarse result of a whole cut while its bands are solved
 PREVIEW_MIN_PIXELS = 4_000_000
-
-#: planes of at least this many pixels (values, with a channel axis) are cut in a child process
-#: (:class:`~napari_deepseg.core.cut.remote.ProcessSession`); ``None``: always in napari's process
-PROCESS_MIN_PIXELS = 4_000_000
-
-#: words longer than this (paths, URLs) are shortened in the middle in the status line
-STATUS_WORD_CHARS = 36
-
-
-def elide_words(text: str, width: int = STATUS_WORD_CHARS) -> str:
-    """``text`` with every word longer than ``width`` shortened in the middle (for a narrow status line).
-
-    Examples
-    --------
-    >>> elide_words("weights not found: /home/me/.cache/torch/hub/checkpoints/resnet50-0676ba61.pth", 20)
-    'weights not found: /home/me/…76ba61.pth'
-    """
-    def short(word: str) -> str:
-        if len(word) <= width:
-            return word
-        head = (width - 1) // 2
-        return word[:head] + "…" + word[len(word) - (width - 1 - head):]
-
-    return " ".join(short(w) for w in text.split(" "))
-
-
-class _StatusLine(Label):
-    """The status Label: wraps, shortens long words in the middle, keeps the whole text in its tooltip."""
-
-    @property
-    def value(self):
-        return self._full
-
-    @value.setter
-    def value(self, text) -> None:
-        self._full = "" if text is None else str(text)
-        try:
-            Label.value.fset(self, elide_words(self._full))
-            self.tooltip = self._full if self._full != elide_words(self._full) else None
-        except RuntimeError:  # the dock was closed while a worker was finishing
-            pass
-
-
-def one_line(exc: BaseException) -> str:
-    """First line of an exception's message; the type name for unexpected kinds.
-
-    Examples
-    --------
-    >>> one_line(ValueError("bad\\nmore"))
-    'bad'
-    >>> one_line(KeyError("x"))
-    "KeyError: 'x'"
-    """
-    from ._messages import error_text  # the widgets' wording, weights advice included
-
-    return error_text(exc)
-
-
-class _ProgressRelay(QObject):
-    """Carries progress (and coarse previews) from a worker thread to the main thread (queued signals)."""
-
-    progressed = Signal(int, int, int, str)
-    previewed = Signal(int, object)
-
-    def __init__(self, callback, parent=None, preview_callback=None):
-        super().__init__(parent)
-        self._callback = callback
-        self._preview_callback = preview_callback
-        self.progressed.connect(self._relay)
-        self.previewed.connect(self._relay_preview)
-
-    @Slot(int, int, int, str)
-    def _relay(self, rid, done, total, message):
-        self._callback(rid, done, total, message)
-
-    @Slot(int, object)
-    def _relay_preview(self, rid, labels):
-        if self._preview_callback is not None:
-            self._preview_callback(rid, labels)
-
-
-def _row(*widgets, label: str) -> Container:
-    """A horizontal, unlabelled group of widgets shown under one label."""
-    return Container(widgets=list(widgets), layout="horizontal", labels=False, label=label)
 
 
 class ScribbleSegmentationWidget(Container):
@@ -328,12 +72,12 @@ class ScribbleSegmentationWidget(Container):
     def __init__(self, napari_viewer):
         super().__init__(labels=True)
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
-        self._sessions: "OrderedDict[tuple, SessionSlot]" = OrderedDict()  # least recently used first
-        self._jobs: dict[int, Job] = {}
-        self._latest = 0
+        self._pool = service.SessionPool(before_new=lambda _options: guard_triton_import())
+        #: the segmentation requests (the newest wins) and the background preparation of the chosen image
+        self.runner = TaskRunner(self.native, on_progress=self._on_progress, on_preview=self._on_preview)
+        self._preparer = TaskRunner(self.native, on_progress=self._on_prepare_progress)
         self._live_layer: Optional[Labels] = None
-        self._relay = _ProgressRelay(self._on_progress, parent=self.native, preview_callback=self._on_preview)
-        self._previewing: Optional[Job] = None  # the job whose coarse preview the result layer shows
+        self._results = ResultWriter(self.viewer, on_undone=self._on_result_undone)
         self._refine: Optional[_refine.Refinement] = None  # the label being refined
         #: the region the refine cut that the result layer holds may change (None: no such cut yet)
         self._refined: Optional[np.ndarray] = None
@@ -341,7 +85,6 @@ class ScribbleSegmentationWidget(Container):
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(LIVE_DELAY_MS)
         self._live_timer.timeout.connect(self._run_live)
-        self._preparing: Optional[Job] = None
         self._last_strokes: Optional[tuple] = None  # (plane, scribbles) of the last request
         self._prepared: Optional[tuple] = None
         self._prepare_timer = QTimer(self.native)
@@ -398,18 +141,14 @@ class ScribbleSegmentationWidget(Container):
         self.refine_button = PushButton(text="Refine label (R)",
                                         tooltip="correct that label with strokes; Commit writes it back under its id "
                                                 "(R over a label on the scribbles layer picks it)")
-        self.status = _StatusLine(value="")
-        self.status.native.setWordWrap(True)  # long error messages must not widen the dock
-        self.status.native.setMinimumWidth(10)  # nor the longest word
-        # ... but the line takes the column's whole width instead of wrapping into a narrow column
-        self.status.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.status = status_line()  # long error messages must not widen the dock
         self.extend([
             self.image_combo, self.scribbles_combo, self.new_scribbles_button, self.backbone, self.preset,
-            _row(self.lam_auto, self.lam, label="λ"), _row(self.sigma_auto, self.sigma, label="σ"),
+            row(self.lam_auto, self.lam, label="λ"), row(self.sigma_auto, self.sigma, label="σ"),
             self.weights, self.device, self.channel_axis, self.rgb_channels, self.feature_cache, self.volume,
-            _row(self.segment_button, self.cancel_button, self.live, label=""),
-            _row(self.commit_button, label=""), self.refine_layer, self.refine_label, self.refine_bound,
-            _row(self.refine_button, label=""), self.status,
+            row(self.segment_button, self.cancel_button, self.live, label=""),
+            row(self.commit_button, label=""), self.refine_layer, self.refine_label, self.refine_bound,
+            row(self.refine_button, label=""), self.status,
         ])
 
     def _connect(self) -> None:
@@ -501,14 +240,14 @@ class ScribbleSegmentationWidget(Container):
         """Add an empty ``"<image> scribbles"`` layer for the selected image and select it."""
         image_layer = self.image_combo.value
         if image_layer is None:
-            self._notify("no image layer selected: open an image first")
+            notify(self.status, "no image layer selected: open an image first")
             return None
         try:
             axis = _channels.channel_axis_index(self.channel_axis.value)
             layer = _layers.new_scribbles_layer(self.viewer, image_layer) if axis is None else \
                 _channels.new_scribbles_layer(self.viewer, image_layer, axis)
         except ValueError as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc))
             return None
         self.reset_choices()
         self.scribbles_combo.value = layer
@@ -564,12 +303,9 @@ class ScribbleSegmentationWidget(Container):
 
     def _on_destroyed(self, *_args) -> None:
         """The dock was closed: stop every worker (their results have nowhere to go)."""
-        for job in self._jobs.values():
-            job.token.cancel()
-        if self._preparing is not None:
-            self._preparing.token.cancel()
-        for slot in self._sessions.values():  # child processes end now, or with the worker that holds them
-            slot.close()
+        self.runner.cancel()
+        self._preparer.cancel()
+        self._pool.close()  # child processes end now, or with the worker that holds them
         try:
             self.viewer.dims.events.current_step.disconnect(self._schedule_prepare)
         except (RuntimeError, TypeError, ValueError):
@@ -609,43 +345,38 @@ class ScribbleSegmentationWidget(Container):
             slot = self._slot(options)
         except (ValueError, TypeError, RuntimeError):
             return False  # Segment reports it
-        if self._preparing is not None:
-            self._preparing.token.cancel()
-        job = Job(0, CancelToken(), image_layer, None, None)
-        self._preparing = job
-        worker = self._worker(prepare_request, (slot, image, options), -1, job.token)
-        worker.returned.connect(lambda *_: self._on_prepared(job, key))
-        worker.errored.connect(partial(self._on_prepare_failed, job))
-        worker.finished.connect(partial(self._on_prepare_finished, job))
+        job, latest = Job(image_layer=image_layer), self.runner.latest
+        self._preparer.start(service.prepare_request, slot, image, options, task=job, bar=False,
+                             on_result=lambda _: self._on_prepared(job, key, latest),
+                             on_error=partial(self._on_prepare_failed, job), on_finished=self._update_buttons)
         self._update_buttons()
-        worker.start()
         return True
 
     @property
     def preparing(self) -> bool:
         """Whether the image-level work of the chosen image is still running."""
-        return self._preparing is not None
+        return self._preparer.running
 
-    def _on_prepared(self, job: Job, key: tuple) -> None:
-        if job is self._preparing and not job.token.cancelled:
-            self._prepared = key
-            if not self._jobs:
-                self.status.value = f"'{job.image_layer.name}' ready: paint 1 = object, 2 = background"
+    def _on_prepare_progress(self, job: Job, done: int, total: int, message: str) -> None:
+        text = f"{message} ({done}/{total})" if total > 0 and message else message
+        if not self.runner.running and text:
+            self.status.value = f"preparing '{job.image_layer.name}': {text}"
+
+    def _on_prepared(self, job: Job, key: tuple, latest: int) -> None:
+        """Say the image is ready, unless a segmentation started since (its line stays)."""
+        self._prepared = key
+        if not self.runner.running and self.runner.latest == latest:
+            self.status.value = f"'{job.image_layer.name}' ready: paint 1 = object, 2 = background"
 
     def _on_prepare_failed(self, job: Job, exc: BaseException) -> None:
-        if job is self._preparing and not isinstance(exc, Cancelled) and not self._jobs:
+        if not self.runner.running:
             self.status.value = f"could not prepare '{job.image_layer.name}': {one_line(exc)}"
-
-    def _on_prepare_finished(self, job: Job) -> None:
-        if job is self._preparing:
-            self._preparing = None
-        self._update_buttons()
 
     def _update_buttons(self) -> None:
         """Segment is disabled while a segmentation runs; Cancel is enabled while anything runs."""
         try:
             self.segment_button.enabled = not self.busy
-            self.cancel_button.enabled = bool(self._jobs) or self._preparing is not None
+            self.cancel_button.enabled = self.runner.running or self._preparer.running
         except RuntimeError:  # the dock was closed while a worker was finishing
             pass
 
@@ -676,43 +407,18 @@ class ScribbleSegmentationWidget(Container):
         axis = _channels.channel_axis_index(self.channel_axis.value)
         volume = VOLUME_MODES[self.volume.value]
         if volume is not None:
-            if backbone not in ("classic", "rgb") or self.preset.value != "default" or axis is not None:
-                raise ValueError("the 3-D cut uses the weight-free colour model: pick backbone classic, preset "
-                                 "default and channel axis none, or segment the current plane")
+            try:
+                service.check_volume_options(backbone, self.preset.value, axis)
+            except ValueError as exc:
+                raise ValueError(f"{exc}, or segment the current plane") from None
             image_layer = self.image_combo.value
             spacing = tuple(float(v) for v in image_layer.scale[-3:]) if image_layer is not None else ()
             return Options("classic", "default", lam, sigma, (), "", None, volume, spacing)
         return Options(backbone, self.preset.value, lam, sigma, params, cache, axis)
 
     def _slot(self, options: Options) -> SessionSlot:
-        """The cached session for these options (created on first use).
-
-        At most :data:`MAX_SESSIONS` are kept, the least recently used dropped
-        first, and only once the new session exists (options it refuses, such as
-        a feature cache path that is a file, drop nothing). A worker still running
-        on a dropped session holds its slot and keeps it until it ends.
-
-        Raises
-        ------
-        ValueError, TypeError
-            From the session for options it refuses.
-        """
-        key = options.session_key
-        if key in self._sessions:
-            self._sessions.move_to_end(key)
-            return self._sessions[key]
-        if options.params:  # a backbone with pretrained weights: torch will be imported
-            guard_triton_import()
-        if options.volume:
-            slot = SessionSlot(VolumeSession())
-        else:
-            kwargs = dict(feature_cache=options.feature_cache or None, **dict(options.params))
-            slot = SessionSlot(SegmentationSession(options.backbone, **kwargs), backbone=options.backbone,
-                               session_kwargs=kwargs)
-        while len(self._sessions) >= MAX_SESSIONS:
-            self._sessions.popitem(last=False)[1].close()
-        self._sessions[key] = slot
-        return slot
+        """The pooled session for these options (:meth:`SessionPool.slot <napari_deepseg.core.cut.service.SessionPool.slot>`)."""
+        return self._pool.slot(options)
 
     def segment(self, *, live: bool = False) -> bool:
         """Start segmenting the current plane; a running request is superseded.
@@ -740,7 +446,7 @@ class ScribbleSegmentationWidget(Container):
                     self.status.value = "Live: paint both object (1) and background (2)"
                     return False
                 options = self.options()
-                self._start(Job(self._next_rid(), CancelToken(), image_layer, scribbles_layer, inputs),
+                self._start(Job(image_layer=image_layer, scribbles_layer=scribbles_layer, inputs=inputs),
                             self._slot(options), options)
                 return True
             if axis is None:
@@ -751,13 +457,17 @@ class ScribbleSegmentationWidget(Container):
             # (_protect_objects and refine_scribbles return new arrays); a second 16 MB copy paused the GUI
             strokes = inputs.scribbles
             refine = self._refine
-            inputs.scribbles = self._protect_objects(image_layer, inputs.plane, inputs.scribbles,
-                                                     keep=None if refine is None else refine.mask)
+            inputs.scribbles = _refine.protect_objects(self.viewer, image_layer, inputs.plane, inputs.scribbles,
+                                                       keep=None if refine is None else refine.mask)
             if refine is not None:
                 if live and not strokes.any():
                     self.status.value = "Live: paint 1 where the label should grow, 2 where it should shrink"
                     return False
-                job_refine = self._refine_seeds(refine, inputs)
+                if not refine.alive(self.viewer, inputs.plane):
+                    self._refine = None
+                    raise ValueError(_refine.GONE)
+                inputs.scribbles, *region_others = _refine.seeds(refine, inputs.scribbles, self.refine_bound.value)
+                job_refine = (refine, *region_others)
             if live and painted_labels(inputs.scribbles).size < 2:
                 self.status.value = "Live: paint both object (1) and background (2)"
                 return False
@@ -766,10 +476,12 @@ class ScribbleSegmentationWidget(Container):
             options = self.options()
             slot = self._slot(options)
         except (ValueError, TypeError, RuntimeError) as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc))
             return False
         self._last_strokes = (inputs.plane, strokes)
-        job = Job(self._next_rid(), CancelToken(), image_layer, scribbles_layer, inputs,
+        if options.channel_axis is None:  # this request prepares the plane: a pending preparation has nothing to do
+            self._prepared = (id(image_layer), inputs.plane, options)
+        job = Job(image_layer=image_layer, scribbles_layer=scribbles_layer, inputs=inputs,
                   local=options.preset == "default" and refine is None)
         if refine is not None:
             job.refine = job_refine
@@ -797,9 +509,10 @@ class ScribbleSegmentationWidget(Container):
                 raise ValueError("refining works on the current plane: set '3-D image' to 'current plane'")
             refine = _refine.pick(self.viewer, self.image_combo.value, layer, label_id)
         except ValueError as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc))
             return False
         self._refine, self._refined = refine, None
+        _refine.show_pick(self.refine_layer, self.refine_label, refine)
         bound = _refine.bound(self.refine_bound.value, refine.mask.shape)
         self.status.value = (f"refining label {label_id} of '{layer.name}' ({int(refine.mask.sum())} pixels): "
                              f"strokes change it within {bound} px; Segment, then Commit writes it back")
@@ -810,52 +523,11 @@ class ScribbleSegmentationWidget(Container):
         try:
             layer, label_id = _refine.label_at_cursor(self.viewer, self.refine_layer.value)
         except ValueError as exc:
-            self._notify(one_line(exc))
+            notify(self.status, one_line(exc))
             return False
         return self.refine(layer, label_id)
 
-    def _refine_seeds(self, refine: "_refine.Refinement", inputs) -> tuple:
-        """Replace the job's strokes by those of the refine cut; return its ``(refinement, region, others)``.
-
-        Raises
-        ------
-        ValueError
-            When the refined layer is gone or on another plane, for strokes of classes
-            above 2, or for no strokes at all.
-        """
-        if refine.layer not in self.viewer.layers or refine.plane != inputs.plane:
-            self._refine = None
-            raise ValueError("the refined label's layer or plane is gone: pick the label again (Refine label, R)")
-        if np.any(inputs.scribbles > SCRIBBLE_BACKGROUND):
-            raise ValueError("refining a label takes object (1) and background (2) strokes only")
-        others = refine.others()
-        bound = _refine.bound(self.refine_bound.value, refine.mask.shape)
-        inputs.scribbles, region = refine_scribbles(inputs.scribbles, refine.mask, bound, others)
-        return refine, region, others
-
     # -- object by object ----------------------------------------------------------
-    def _objects_layer(self, image_layer, create: bool = False) -> Optional[Labels]:
-        """The ``"<image> objects"`` instance layer (shared with *Point prompts*), made on demand."""
-        active = self.viewer.layers.selection.active
-        layer = _layers.role_layer(self.viewer, image_layer, _layers.ROLE_OBJECTS, _layers.objects_name(image_layer),
-                                   np.int32, create=create)
-        if active is not None and active in self.viewer.layers:
-            self.viewer.layers.selection.active = active
-        return layer
-
-    def _protect_objects(self, image_layer, plane: tuple, scribbles: np.ndarray, keep=None) -> np.ndarray:
-        """Committed objects are background for the next cut, unless painted over on purpose (or in ``keep``,
-        the object being refined)."""
-        objects = self._objects_layer(image_layer)
-        if objects is None:
-            return scribbles
-        taken = np.asarray(_layers.layer_array(objects)[plane]) > 0
-        if keep is not None:
-            taken &= ~keep
-        if not taken.any():
-            return scribbles
-        return np.where(taken & (scribbles == 0), np.asarray(SCRIBBLE_BACKGROUND, scribbles.dtype), scribbles)
-
     def commit(self) -> int:
         """Commit the current object into ``"<image> objects"`` with the next free id (one undoable edit).
 
@@ -871,29 +543,29 @@ class ScribbleSegmentationWidget(Container):
         """
         image_layer, scribbles_layer = self.image_combo.value, self.scribbles_combo.value
         if self.busy:
-            self._notify("a segmentation is running: wait for it (or Cancel), then commit")
+            notify(self.status, "a segmentation is running: wait for it (or Cancel), then commit")
             return 0
         if self.refitting:  # the object as shown is committed; the background refit is dropped
-            self._next_rid()
+            self.runner.cancel()
         if not isinstance(image_layer, Image):
-            self._notify("no image layer selected: open an image first")
+            notify(self.status, "no image layer selected: open an image first")
             return 0
         result = _layers.find_result_layer(self.viewer, _layers.result_name(image_layer),
                                            _layers.spatial_shape(image_layer), exclude=(scribbles_layer,))
         plane = _layers.current_plane(image_layer, self.viewer.dims.point)
         refine = self._refine
         if refine is not None and self._refined is None:
-            self._notify(f"label {refine.label_id} is being refined: paint strokes and Segment first, then commit")
+            notify(self.status, f"label {refine.label_id} is being refined: paint strokes and Segment first, then commit")
             return 0
-        if refine is not None and (refine.layer not in self.viewer.layers or refine.plane != plane):
+        if refine is not None and not refine.alive(self.viewer, plane):
             self._refine = None
-            self._notify("the refined label's layer or plane is gone: pick the label again (Refine label, R)")
+            notify(self.status, _refine.GONE)
             return 0
         mask = None if result is None else np.asarray(_layers.layer_array(result)[plane]) == 1
         if mask is None or not mask.any():
-            self._notify("nothing to commit: segment an object first (paint 1 on it, 2 around it)")
+            notify(self.status, "nothing to commit: segment an object first (paint 1 on it, 2 around it)")
             return 0
-        objects = refine.layer if refine is not None else self._objects_layer(image_layer, create=True)
+        objects = refine.layer if refine is not None else _refine.objects_layer(self.viewer, image_layer, create=True)
         old = np.asarray(_layers.layer_array(objects)[plane])
         label_id = refine.label_id if refine is not None else next_free_id(_layers.layer_array(objects))
         # other objects keep every pixel; a refined label changes only inside its cut's region, whatever was
@@ -913,243 +585,85 @@ class ScribbleSegmentationWidget(Container):
                              f"'{objects.name}': paint the next object")
         return label_id
 
-    def _next_rid(self) -> int:
-        """A new request number; every running request is cancelled."""
-        for job in self._jobs.values():
-            job.token.cancel()
-        self._latest += 1
-        return self._latest
-
     def _start(self, job: Job, slot: SessionSlot, options: Options) -> None:
-        """Create the worker, connect its signals, then start it."""
-        job.pbar = ThrottledProgress(f"napari-deepseg: {job.image_layer.name}", parent=self.native)
+        """Start ``job`` as the newest request (a running one is cancelled)."""
         job.slot, job.options = slot, options
-        self._jobs[job.rid] = job
-        args = (slot, job.inputs.image, job.inputs.scribbles, options)
-        kwargs = {"local": True} if job.local else {}
-        if not job.refit and not options.volume and int(np.prod(job.inputs.shape[-2:])) >= PREVIEW_MIN_PIXELS:
-            emit, rid = self._relay.previewed.emit, job.rid
-            kwargs["preview"] = lambda labels: emit(rid, labels)
-        worker = self._worker(partial(run_request, **kwargs) if kwargs else run_request, args, job.rid, job.token)
-        worker.returned.connect(partial(self._on_returned, job))
-        worker.errored.connect(partial(self._on_errored, job))
-        worker.finished.connect(partial(self._on_finished, job))
+        said = self.status.value
+        large = int(np.prod(job.inputs.shape[-2:])) >= PREVIEW_MIN_PIXELS
+        self.runner.start(
+            service.run_request, slot, job.inputs.image, job.inputs.scribbles, options, task=job,
+            desc=f"napari-deepseg: {job.image_layer.name}", preview=not job.refit and not options.volume and large,
+            on_result=partial(self._on_returned, job), on_error=partial(self._on_errored, job),
+            on_dropped=partial(self._results.drop_preview, job), on_finished=self._update_buttons,
+            **({"local": True} if job.local else {}),
+        )
         if job.refit:
-            job.said = self.status.value
+            job.said = said
             self.status.value = f"{job.said}; refitting the whole image in the background…"
         else:
             self.status.value = f"segmenting '{job.image_layer.name}' ({options.backbone}, {options.preset})…"
         self._update_buttons()
-        worker.start()
-
-    def _worker(self, fn, args: tuple, rid: int, token: CancelToken):
-        """An unstarted worker for ``fn(*args, progress=..., cancel=token)``, its progress relayed as request ``rid``."""
-        emit = self._relay.progressed.emit
-        return create_worker(
-            fn, *args,
-            progress=lambda done, total, msg="": emit(rid, int(done), int(total), str(msg)),
-            cancel=token, _start_thread=False, _worker_class=FunctionWorker, _ignore_errors=True,
-        )
 
     @property
     def busy(self) -> bool:
         """Whether a segmentation is running (a background refit does not count: it yields to the next request)."""
-        return any(not job.refit for job in self._jobs.values())
+        return self.runner.busy
 
     @property
     def refitting(self) -> bool:
         """Whether the whole cut that follows a local update is running in the background."""
-        return any(job.refit for job in self._jobs.values())
+        return self.runner.background
 
     def cancel(self) -> None:
         """Cancel every running request and the preparation; their results are dropped, no layer changes."""
-        running = bool(self._jobs) or self._preparing is not None
-        for job in self._jobs.values():
-            job.token.cancel()
-        if self._preparing is not None:
-            self._preparing.token.cancel()
+        running = self.runner.cancel()
+        if self._preparer.cancel() or running:  # the session may hold a half-prepared image
             self._prepared = None
-        self._latest += 1
+            running = True
         if running:
             self.status.value = "cancelled: every layer is as it was"
 
     # -- worker callbacks (main thread) --------------------------------------------
-    def _on_progress(self, rid: int, done: int, total: int, message: str) -> None:
-        """A stage of a request (or of the preparation, ``rid`` -1): the status line and the progress bar."""
+    def _on_progress(self, job: Job, done: int, total: int, message: str) -> None:
+        """A stage of the newest request: the status line (the runner shows it in the progress bar)."""
         text = f"{message} ({done}/{total})" if total > 0 and message else message
-        if rid == -1:
-            if self._preparing is not None and not self._jobs and text:
-                self.status.value = f"preparing '{self._preparing.image_layer.name}': {text}"
+        if not text:
             return
-        job = self._jobs.get(rid)
-        pbar = None if job is None else job.pbar
-        if pbar is None:
-            return
-        if rid == self._latest and text:
-            if job.refit:  # the update's own line stays: what it did, then the refit's stage
-                self.status.value = f"{job.said}; refitting the whole image in the background: {text}"
-            else:
-                self.status.value = f"segmenting '{job.image_layer.name}': {text}"
-        pbar.report(done, total, message)
-
-    # -- the coarse preview of a large image ---------------------------------------
-    def _on_preview(self, rid: int, labels) -> None:
-        """Show a whole cut's coarse result in the result layer while its bands are solved (no undo step).
-
-        The plane as it was is kept on the job; the final result is written over
-        it as one undoable edit, and a cancelled, failed or stale job puts it back.
-        """
-        job = self._jobs.get(rid)
-        if job is None or rid != self._latest or job.image_layer not in self.viewer.layers:
-            return
-        layer = self._result_layer(job)
-        if layer is None:  # the first result: the layer starts with the preview
-            job.created = self._add_result_layer(job, _layers.result_name(job.image_layer), np.asarray(labels))
+        if job.refit:  # the update's own line stays: what it did, then the refit's stage
+            self.status.value = f"{job.said}; refitting the whole image in the background: {text}"
         else:
-            shown = self._previewing
-            job.before = shown.before if shown is not None and shown.before is not None else (
-                np.array(layer.data[job.inputs.plane], copy=True))
-            self._show_plane(layer, job.inputs.plane, np.asarray(labels))
-        self._previewing = job
+            self.status.value = f"segmenting '{job.image_layer.name}': {text}"
+
+    def _on_preview(self, job: Job, labels) -> None:
+        """The coarse result of the newest whole cut: shown while its bands are solved."""
+        if not self._results.preview(job, labels):
+            return
         if job.pbar is not None:  # the bar's processEvents() would redraw the new layer in this same pause
             job.pbar.defer()
         self.status.value = f"'{job.image_layer.name}': coarse result shown, refining it at full resolution…"
 
-    @staticmethod
-    def _show_plane(layer: Labels, plane: tuple, labels: np.ndarray) -> None:
-        """Put ``labels`` into one plane of ``layer`` without an undo step (a preview, or taking one back)."""
-        data = layer.data
-        if labels.size and int(labels.max()) > np.iinfo(data.dtype).max:
-            labels = labels.astype(data.dtype)
-        data[plane] = labels
-        layer.refresh()
-
-    def _drop_preview(self, job: Job) -> None:
-        """Put back the plane a job's preview replaced, or remove the layer it created (if still shown)."""
-        if self._previewing is not job:
-            return
-        self._previewing = None
-        if job.created is not None:
-            if job.created in self.viewer.layers:
-                self.viewer.layers.remove(job.created)
-            return
-        layer = self._result_layer(job)
-        if layer is not None:
-            self._show_plane(layer, job.inputs.plane, job.before)
-
     def _on_returned(self, job: Job, labels) -> None:
-        if job.rid != self._latest:
-            self._drop_preview(job)
-            return  # a newer request was started: this result is stale
-        if job.created is None:
-            self._drop_preview(job)  # the result is written over the plane as it was: one undo step
-        self._previewing = None
+        """The newest request's labels: into the result layer (a stale result is dropped by the runner)."""
         labels = np.asarray(labels)
         if job.refine is not None:  # the refined object changes only inside its region, never over other labels
             refine, region, others = job.refine
             labels = (np.where(region, labels == 1, refine.mask) & ~others).astype(labels.dtype)
             self._refined = region if refine is self._refine else None
-        self._write_result(job, labels)
-        if self._was_local(job) and job.image_layer in self.viewer.layers:
+        self.status.value = self._results.write(job, labels)
+        if job.was_local() and job.image_layer in self.viewer.layers:
             # the local update kept the old appearance model: refit it on the whole image, in the background;
             # the next request cancels it (the newest request wins)
-            refit = Job(self._next_rid(), CancelToken(), job.image_layer, job.scribbles_layer, job.inputs, refit=True)
+            refit = Job(image_layer=job.image_layer, scribbles_layer=job.scribbles_layer, inputs=job.inputs,
+                        background=True)
             self._start(refit, job.slot, job.options)
 
-    @staticmethod
-    def _auto_lambda_note(job: Job) -> str:
-        """``"; auto λ 160 (20 × 8: the image looks upsampled)"`` where the automatic λ followed the image's
-        oversampling (:func:`~napari_deepseg.core.cut.session.default_lambda`), else ``""``."""
-        options = job.options
-        if options is None or options.lam is not None or options.preset not in DEFAULT_LAMBDA or job.slot is None:
-            return ""
-        used, default = getattr(job.slot.last, "last_lambda", None), DEFAULT_LAMBDA[options.preset]
-        if not used or abs(used - default) < 1e-9:
-            return ""
-        return f"; auto λ {used:g} ({default:g} × {used / default:g}: the image looks upsampled)"
-
-    @staticmethod
-    def _was_local(job: Job) -> bool:
-        """Whether the job's session answered it with a local update (read on the main thread, job still newest)."""
-        return bool(job.local and job.slot is not None and getattr(job.slot.last, "last_local", False))
+    def _on_result_undone(self, layer: Labels) -> None:
+        """Ctrl+Z took back the result the status line reports: it says so instead."""
+        self.status.value = f"'{layer.name}': the last update was undone (Ctrl+Z; Ctrl+Shift+Z redoes it)"
 
     def _on_errored(self, job: Job, exc: BaseException) -> None:
-        self._drop_preview(job)  # a cancelled or failed job leaves the result layer as it was
-        if isinstance(exc, Cancelled) or job.rid != self._latest:
-            return
+        """The newest request failed (not cancelled); the result layer stays as it was."""
+        self._results.drop_preview(job)
         self._prepared = None  # the session may hold a half-prepared image
         self.status.value = "failed"
-        self._notify(one_line(exc))
-
-    def _on_finished(self, job: Job) -> None:
-        self._jobs.pop(job.rid, None)
-        if job.pbar is not None:
-            job.pbar.close()
-            job.pbar = None
-        self._update_buttons()
-
-    # -- writing the result --------------------------------------------------------
-    def _result_layer(self, job: Job) -> Optional[Labels]:
-        """The ``"<image> segmentation"`` layer a job writes into, or ``None`` before the first result."""
-        return _layers.find_result_layer(self.viewer, _layers.result_name(job.image_layer), job.inputs.shape,
-                                         exclude=(job.scribbles_layer,))
-
-    def _write_result(self, job: Job, labels: np.ndarray) -> None:
-        """Create the result layer once, afterwards write the plane with undo."""
-        if job.image_layer not in self.viewer.layers:
-            self.status.value = "image layer was removed; result dropped"
-            return
-        name = _layers.result_name(job.image_layer)
-        plane = job.inputs.plane
-        layer = self._result_layer(job)
-        if layer is None:
-            self._add_result_layer(job, name, labels)
-            changed = int(np.count_nonzero(labels))
-        elif layer is job.created:  # the layer the preview made: the first result, no undo step
-            self._show_plane(layer, plane, labels)
-            changed = int(np.count_nonzero(labels))
-        else:
-            changed = _layers.write_plane(layer, plane, labels)
-        seconds = time.perf_counter() - job.started
-        if job.refit:
-            self.status.value = (f"'{name}' refitted on the whole image in {seconds:.1f} s "
-                                 f"({changed} pixels changed)" if changed else
-                                 f"'{name}': the refit on the whole image changed nothing ({seconds:.1f} s)")
-            return
-        how = "locally " if self._was_local(job) else ""
-        self.status.value = (f"'{name}' updated {how}in {seconds:.1f} s ({changed} pixels changed)"
-                             f"{self._auto_lambda_note(job)}")
-
-    def _add_result_layer(self, job: Job, name: str, labels: np.ndarray) -> Labels:
-        """Add the result layer just below the scribbles, keeping the active layer active.
-
-        A large plane's layer (:data:`SHOW_LATER_MIN_PIXELS`) is added hidden and shown
-        :data:`SHOW_DELAY_MS` later: napari's insertion of a Labels layer (60–66 ms
-        here, whatever its size) and the first upload and draw of its texture (~40 ms
-        for 16 MP) then pause the GUI twice briefly instead of once for longer
-        (``benchmarks/gui_pauses.py``).
-        """
-        active = self.viewer.layers.selection.active
-        same = job.image_layer.ndim == len(job.inputs.shape)  # else a channel axis: the scribbles' geometry
-        below = (self.viewer.layers.index(job.scribbles_layer) if job.scribbles_layer in self.viewer.layers
-                 else None)
-        large = labels.size >= SHOW_LATER_MIN_PIXELS
-        layer = _layers.add_result_layer(
-            self.viewer, name, job.image_layer, job.inputs.shape, job.inputs.plane, labels,
-            geometry_layer=None if same else job.scribbles_layer, index=below, visible=not large, activate=False,
-        )
-        if large:  # after the timers already due: the GUI runs in between
-            QTimer.singleShot(SHOW_DELAY_MS, lambda: self._show_layer(layer))
-        if active is not None and active in self.viewer.layers:  # in case napari activated the layer anyway
-            self.viewer.layers.selection.active = active
-        return layer
-
-    def _show_layer(self, layer: Labels) -> None:
-        """Make a result layer added hidden visible (if it is still in the viewer)."""
-        if layer in self.viewer.layers:
-            layer.visible = True
-
-    def _notify(self, message: str) -> None:
-        """One line in napari's notification area (never a traceback dialog)."""
-        self.status.value = message
-        show_error(message)
+        notify(self.status, one_line(exc))

@@ -25,20 +25,19 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
-    Label,
     LineEdit,
     PushButton,
     Select,
     SpinBox,
 )
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_info, show_warning
 
 from . import _layers
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
+from ._common import DEVICES, notify, status_line
 from ._messages import error_text
-from .scribble_widget import DEVICES
 
 ROLE_PREDICTION = "prediction"
 SEG_MODELS = ("unet", "resnet34-unet", "clip-seg", "autoencoder")
@@ -186,7 +185,7 @@ class TrainPredictWidget(Container):
         self.epochs = SpinBox(label="epochs", value=20, min=1, max=10000)
         self.batch_size = SpinBox(label="batch size", value=8, min=1, max=1024)
         self.lr = LineEdit(label="learning rate", value="0.001")
-        self.net_width = SpinBox(label="width (0 = default)", value=0, min=0, max=512)
+        self.net_width = SpinBox(label="width", tooltip="the network's width (0: its default)", value=0, min=0, max=512)
         self.extra = LineEdit(label="extra channels", value="")
         self.extra.tooltip = "extra input channels computed from the image: sobel, saliency (comma-separated)"
         self.device = ComboBox(label="device", choices=list(DEVICES), value="auto")
@@ -200,8 +199,7 @@ class TrainPredictWidget(Container):
         self.predict_out = FileEdit(label="output folder", mode="d", nullable=True)
         self.predict_button = PushButton(text="Predict")
         self.add_button = PushButton(text="Add corrections to training set")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.status = status_line()
         self.plot = _Plot()
         self.extend([self.source, self.images, self.dataset, self.model, self.classes, self.image_size, self.epochs,
                      self.batch_size, self.lr, self.net_width, self.extra, self.device, self.runs, self.train_button,
@@ -235,10 +233,6 @@ class TrainPredictWidget(Container):
     def busy(self) -> bool:
         """Whether a training or prediction runs."""
         return self.train_runner.busy or self.predict_runner.busy
-
-    def _notify(self, message: str) -> None:
-        self.status.value = message
-        show_error(message)
 
     def _warn(self, message: str) -> None:
         """A warning in the status line and as a notification (training still goes on)."""
@@ -314,7 +308,7 @@ class TrainPredictWidget(Container):
                       "extra_channels": self.extra.value.strip() or ()}
             folder = self._run_folder()
         except (ValueError, TypeError, OSError) as exc:
-            self._notify(error_text(exc, field=None))
+            notify(self.status, error_text(exc, field=None))
             return False
         guard_triton_import()
         self.warnings = []
@@ -350,7 +344,7 @@ class TrainPredictWidget(Container):
 
         self.cancel_button.enabled = False
         if not result.best_epoch:
-            self._notify("training produced no checkpoint; the previous model is kept")
+            notify(self.status, "training produced no checkpoint; the previous model is kept")
             return
         self.checkpoint.value = result.folder
         self.status.value = (f"trained: best validation Dice {result.best_score:.3f} at epoch {result.best_epoch}; "
@@ -365,7 +359,7 @@ class TrainPredictWidget(Container):
 
     def _train_failed(self, exc) -> None:
         self.cancel_button.enabled = False
-        self._notify(f"training failed: {error_text(exc, field=None)}; the previous model is kept")
+        notify(self.status, f"training failed: {error_text(exc, field=None)}; the previous model is kept")
 
     def cancel(self) -> None:
         """Stop the training; the model in use stays the previous one."""
@@ -407,7 +401,7 @@ class TrainPredictWidget(Container):
                 jobs.append((layer, plane, shape, np.array(_layers.layer_array(layer)[plane], copy=True)))
             model = self._segmentation_model()
         except (ValueError, TypeError, RuntimeError, OSError) as exc:
-            self._notify(error_text(exc, field=None))
+            notify(self.status, error_text(exc, field=None))
             return False
 
         def run(progress=None, cancel=None):
@@ -472,7 +466,7 @@ class TrainPredictWidget(Container):
         return True
 
     def _on_error(self, exc) -> None:
-        self._notify(error_text(exc, field=None))
+        notify(self.status, error_text(exc, field=None))
 
     # ------------------------------------------------------------------ corrections
     def add_corrections(self) -> int:
@@ -486,7 +480,7 @@ class TrainPredictWidget(Container):
                 raise ValueError("no image layer has a Labels layer ('<image> prediction' or '<image> labels')")
             count = write_training_pairs(pairs, folder)
         except (ValueError, TypeError, OSError) as exc:
-            self._notify(error_text(exc, field=None))
+            notify(self.status, error_text(exc, field=None))
             return 0
         total = len(list((Path(folder) / "masks").glob("*.png")))
         self.status.value = f"added {count} labelled image(s) to {folder} ({total} in all)"

@@ -7,4 +7,4 @@ core happen inside those functions, so ``napari-deepseg --help`` stays fast.
 
 #: modules of :mod:`napari_deepseg.commands`, in the order ``--help`` lists them
 COMMANDS = ("segment", "precompute", "demo", "benchmark", "propose", "saliency", "evaluate", "train", "predict",
-            "robustness")
+            "robustness", "dataset")

@@ -64,12 +64,13 @@ def _is_volume(image, scribbles, args) -> bool:
 
 def run_volume(args, image, scribbles, write_labels) -> int:
     """Segment a volume or stack with 3-D scribbles (``--mode 3d`` or ``planes``) and write a TIFF stack."""
+    from ..core.cut.service import check_volume_options
     from ..core.cut.volume import VolumeSession
 
-    if args.features not in ("classic", "rgb"):
-        raise CLIError(f"3-D images use the weight-free colour model; --features {args.features} is for 2-D images")
-    if args.preset != "default" or args.channel_axis is not None or args.feature_cache is not None:
-        raise CLIError("3-D images take --mode, --spacing, --lambda, --sigma and --iterations only")
+    try:
+        check_volume_options(args.features, args.preset, args.channel_axis, args.feature_cache)
+    except ValueError as exc:
+        raise CLIError(f"{exc}; 3-D images take --mode, --spacing, --lambda, --sigma and --iterations only") from None
     if Path(args.output).suffix.lower() not in (".tif", ".tiff"):
         raise CLIError(f"a 3-D result needs a TIFF: write {Path(args.output).with_suffix('.tif')} instead")
     if scribbles.ndim != 3:

@@ -14,12 +14,26 @@ What lives here
     The ``seed`` preset (the original notebook's energy).
 ``pyramid``
     The coarse-to-fine driver of the default preset's two-label cut.
-``graphcut``, ``multilevel``
-    Max-flow graphs and solvers; the band machinery of the coarse-to-fine cut.
+``graphcut``
+    The graph-cut energy's terms: contrast n-links, t-links, star-convexity edges.
+``maxflow``
+    Every max-flow solver: the incremental grid cut, alpha-expansion, and the
+    band graph's BK and HPF back-ends.
+``blocks``
+    The 2 x 2 pyramid of a 2-D image: block reductions, block seeds, upsampling.
+``bands``
+    The one band solver (any dimension: 2-D bands, 3-D volumes) and its
+    growth; band masks; edge weights read or computed for the band's pixels.
+``star_steps``
+    Star-convexity steps asked for a band's pixels (k-d tree or table).
 ``palette``, ``appearance``
     Colour palettes of images; appearance models of the classes.
 ``volume``
     :class:`~napari_deepseg.core.cut.volume.VolumeSession`, the 3-D / per-plane cut.
+``service``
+    The cut as a service (what the Scribble widget's workers run, usable from a
+    script): request :class:`~napari_deepseg.core.cut.service.Options`, a pool of
+    the most recently used sessions, a child process for large planes.
 
 What it may import
 ------------------

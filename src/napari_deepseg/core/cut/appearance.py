@@ -8,7 +8,6 @@ non-negative unary costs (lower = more likely), in the order of
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Optional
 
@@ -75,64 +74,6 @@ class CentroidModel:
         cc = (self.centroids_ * self.centroids_).sum(axis=1)
         with single_threaded_blas():
             return np.maximum(sq - 2.0 * f @ self.centroids_.T + cc, 0.0)
-
-
-class GaussianMixtureModel:
-    """One Gaussian mixture per class (GrabCut's colour models); cost = −log-likelihood.
-
-    Parameters
-    ----------
-    n_components : int
-        Mixture components per class (fewer when a class has few pixels).
-    reg_covar : float
-        Added to the covariance diagonals (keeps narrow classes well posed).
-    max_iter : int
-        EM steps per fit; the cut refits anyway, so a few suffice.
-    """
-
-    def __init__(self, n_components: int = 5, reg_covar: float = 1e-3, max_iter: int = 10):
-        self.n_components = n_components
-        self.reg_covar = reg_covar
-        self.max_iter = max_iter
-
-    def fit(self, features: np.ndarray, labels: np.ndarray) -> "GaussianMixtureModel":
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.mixture import GaussianMixture
-
-        features, labels = _subsample(features, labels)
-        self.classes_ = np.unique(labels)
-        self.models_ = []
-        for c in self.classes_:
-            x = features[labels == c].astype(np.float64)
-            if x.shape[0] < 2:  # one scribbled pixel: a single narrow Gaussian around it
-                x = np.repeat(x, 2, axis=0)
-            k = int(max(1, min(self.n_components, x.shape[0] // 10)))
-            gmm = GaussianMixture(
-                k, covariance_type="full", reg_covar=self.reg_covar, max_iter=self.max_iter,
-                init_params="k-means++", random_state=0,
-            )
-            with single_threaded_blas(), warnings.catch_warnings():
-                # a capped number of EM steps is deliberate: the cut, not the mixture, decides
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                self.models_.append(gmm.fit(x))
-        return self
-
-    def costs(self, features: np.ndarray) -> np.ndarray:
-        """Negative log-likelihood of each class, shifted per row and capped."""
-        centre = self.models_[0].means_[0]
-        weights = [_quadratic_weights(m, centre) for m in self.models_]
-        stacked = np.concatenate(weights, axis=1)
-        ends = np.cumsum([w.shape[1] for w in weights])
-        out = np.empty((features.shape[0], len(self.models_)), np.float32)
-        step = 1 << 16
-        with single_threaded_blas():
-            for a in range(0, features.shape[0], step):
-                logp = _quadratic_terms(features[a : a + step], centre) @ stacked
-                for c, (lo, hi) in enumerate(zip(np.r_[0, ends[:-1]], ends)):
-                    part = logp[:, lo:hi]
-                    top = part.max(axis=1)
-                    out[a : a + step, c] = -(top + np.log(np.exp(part - top[:, None]).sum(axis=1)))
-        return _finalise(out)
 
 
 def _quadratic_terms(x: np.ndarray, centre: np.ndarray, dtype=np.float32) -> np.ndarray:
@@ -375,8 +316,8 @@ class SharedMixtureModel:
         self.em_steps = em_steps
         self.prior = prior
 
-    def fit(self, pixels: np.ndarray, labels: np.ndarray, positions=None) -> "SharedMixtureModel":
-        """Class weights from the mixture rows ``pixels`` and their ``labels`` (``positions`` is not used)."""
+    def fit(self, pixels: np.ndarray, labels: np.ndarray) -> "SharedMixtureModel":
+        """Class weights from the mixture rows ``pixels`` and their ``labels``."""
         pixels, labels = _subsample(np.asarray(pixels), np.asarray(labels))
         self.classes_ = np.unique(labels)
         k = self.mixture.n_components
@@ -399,133 +340,6 @@ class SharedMixtureModel:
         np.log(mix, out=mix)
         np.negative(mix, out=mix)
         return _finalise(mix)
-
-
-def _cell_weights(n: int, cell: int, cells: int):
-    """Bilinear interpolation between cell centres along one axis.
-
-    Returns ``(lo, hi, w)``: for each of the ``n`` pixels, the cells before and
-    after it and the weight of ``hi`` (clamped at the image's edges).
-
-    Examples
-    --------
-    >>> lo, hi, w = _cell_weights(4, 2, 2)
-    >>> lo.tolist(), hi.tolist(), w.tolist()
-    ([0, 0, 0, 1], [1, 1, 1, 1], [0.0, 0.25, 0.75, 0.0])
-    """
-    f = (np.arange(n) + 0.5) / cell - 0.5
-    lo = np.clip(np.floor(f).astype(np.int64), 0, cells - 1)
-    hi = np.minimum(lo + 1, cells - 1)
-    w = np.clip(f - lo, 0, 1).astype(np.float32)
-    w[hi == lo] = 0
-    return lo, hi, w
-
-
-class LocalMixtureModel(SharedMixtureModel):
-    """Class weights that vary over the image: the image mixture re-weighted cell by cell.
-
-    Large images (a mosaic of scenes, an aerial tile with fields and towns) hold
-    colours that are object in one place and background in another, which one
-    image-wide pair of class weights cannot tell apart. Here every cell of a
-    ``cell`` x ``cell`` grid has its own class weights over the same image
-    components, estimated (EM, as :class:`SharedMixtureModel`) from the labelled
-    pixels of the 3 x 3 cells around it, shrunk towards the image-wide weights
-    (a Dirichlet prior worth ``strength`` pixels). Costs blend the weights of the
-    four nearest cell centres bilinearly, so no cell edge shows in the result.
-
-    Parameters
-    ----------
-    mixture : ImageMixture
-        The image's shared components (rows: palette entries).
-    shape : tuple
-        ``(rows, cols)`` of the image.
-    cell : int
-        Cell side in pixels.
-    strength : float
-        Weight of the image-wide class weights in each cell, in pixels.
-
-    Notes
-    -----
-    :meth:`fit` takes the pixels' flat positions (``positions``) besides their
-    mixture rows; :meth:`delta` gives the per-pixel difference of the two
-    classes' costs for a block of the palette index.
-    """
-
-    def __init__(self, mixture: ImageMixture, shape, cell: int = 256, strength: float = 200.0, em_steps: int = 3,
-                 prior: float = 1e-3):
-        super().__init__(mixture, em_steps=em_steps, prior=prior)
-        self.shape = tuple(int(v) for v in shape)
-        self.cell = int(cell)
-        self.strength = float(strength)
-        self.grid = tuple(max(1, -(-n // self.cell)) for n in self.shape)
-        # the bilinear blend of every row and column between cell centres, once per image
-        self._row_blend = _cell_weights(self.shape[0], self.cell, self.grid[0])
-        self._col_blend = _cell_weights(self.shape[1], self.cell, self.grid[1])
-
-    def fit(self, pixels: np.ndarray, labels: np.ndarray, positions: Optional[np.ndarray] = None
-            ) -> "LocalMixtureModel":
-        from scipy.ndimage import uniform_filter
-
-        pixels, labels = np.asarray(pixels), np.asarray(labels)
-        super().fit(pixels, labels)  # the image-wide weights: the prior of every cell
-        if positions is None:
-            raise ValueError("LocalMixtureModel.fit needs the pixels' flat positions")
-        positions = np.asarray(positions)
-        gr, gc = self.grid
-        rr, cc = np.divmod(positions, self.shape[1])
-        cell_of = (rr // self.cell) * gc + cc // self.cell
-        k = self.mixture.n_components
-        local = np.empty((gr, gc, k, self.classes_.size), np.float32)
-        for j, c in enumerate(self.classes_):
-            pick = labels == c
-            rows = self.mixture.likelihood(pixels[pick])
-            where = cell_of[pick]
-            pi_global = self.weights_[:, j]
-            pi = np.broadcast_to(pi_global, (gr * gc, k)).copy()
-            counts = np.bincount(where, minlength=gr * gc).astype(np.float32).reshape(gr, gc)
-            near = uniform_filter(counts, size=3, mode="constant") * 9  # labelled pixels of the 3x3 cells
-            for _ in range(self.em_steps):
-                resp = rows * pi[where]
-                resp /= np.maximum(resp.sum(axis=1, keepdims=True), 1e-30)
-                sums = np.zeros((gr * gc, k), np.float32)
-                np.add.at(sums, where, resp)
-                sums = uniform_filter(sums.reshape(gr, gc, k), size=(3, 3, 1), mode="constant") * 9
-                pi = (sums + self.strength * pi_global) / (near + self.strength)[..., None]
-                pi = pi.reshape(gr * gc, k) + self.prior
-                pi /= pi.sum(axis=1, keepdims=True)
-            local[..., j] = pi.reshape(gr, gc, k)
-        self.local_ = local
-        return self
-
-    def delta(self, ids: np.ndarray, rows: slice) -> np.ndarray:
-        """``cost(first class) - cost(second class)`` of the image rows ``rows`` whose palette index is ``ids``.
-
-        Capped at ±:data:`COST_CAP` as the other models' costs are; float32 ``ids.shape``.
-        """
-        r_lo, r_hi, r_w = (a[rows] for a in self._row_blend)
-        c_lo, c_hi, c_w = self._col_blend
-        out = np.empty(ids.shape, np.float32)
-        scale = np.float32(1.0 / _CODE_MAX)
-        with single_threaded_blas():
-            for i in np.unique(r_lo):
-                rsel = np.flatnonzero(r_lo == i)
-                ri = int(r_hi[rsel[0]])
-                wr = r_w[rsel][:, None, None]
-                for jc in np.unique(c_lo):
-                    csel = np.flatnonzero(c_lo == jc)
-                    cj = int(c_hi[csel[0]])
-                    block = ids[rsel[0] : rsel[-1] + 1, csel[0] : csel[-1] + 1]
-                    lik = self.mixture.codes[block.ravel()].astype(np.float32)
-                    w = np.concatenate([self.local_[a, b] for a in (i, ri) for b in (jc, cj)], axis=1) * scale
-                    mix = (lik @ w).reshape(block.shape[0], block.shape[1], 4, -1)  # (r, c, corner, class)
-                    wc = c_w[csel][None, :, None]
-                    blend = ((1 - wr) * ((1 - wc) * mix[:, :, 0] + wc * mix[:, :, 1])
-                             + wr * ((1 - wc) * mix[:, :, 2] + wc * mix[:, :, 3]))
-                    np.maximum(blend, np.float32(1e-30), out=blend)
-                    logs = np.log(blend)
-                    d = logs[..., 1] - logs[..., 0]
-                    out[rsel[0] : rsel[-1] + 1, csel[0] : csel[-1] + 1] = np.clip(d, -COST_CAP, COST_CAP)
-        return out
 
 
 class LinearModel:
@@ -557,14 +371,13 @@ class LinearModel:
 
 APPEARANCE_MODELS = {
     "centroid": CentroidModel,
-    "gmm": GaussianMixtureModel,
     "linear": LinearModel,
     "shared-gmm": SharedMixtureModel,
 }
 
 
 def make_appearance_model(name: str, **params):
-    """Build an appearance model by name (``centroid``, ``gmm`` or ``linear``)."""
+    """Build an appearance model by name (``centroid``, ``linear`` or ``shared-gmm``)."""
     try:
         return APPEARANCE_MODELS[name](**params)
     except KeyError:

@@ -33,9 +33,8 @@ from ..features import FeatureMap
 from ..features.base import upsample_grid
 from ..utils.progress import check, report
 from ..utils.validation import check_positive, check_scribbles
-from . import graphcut
-from .appearance import (COST_CAP, MAX_SAMPLES_PER_CLASS, ImageMixture, LinearModel, LocalMixtureModel,
-                         SharedMixtureModel)
+from . import graphcut, maxflow
+from .appearance import COST_CAP, MAX_SAMPLES_PER_CLASS, ImageMixture, LinearModel, SharedMixtureModel
 from .image import ImageFeatures
 
 #: components of the image-wide colour mixture shared by the class models
@@ -44,23 +43,6 @@ MIXTURE_COMPONENTS = 24
 MIXTURE_SAMPLES = 20_000
 #: EM steps of the image-wide colour mixture's fit
 MIXTURE_ITERATIONS = 30
-#: images with a side of at least this many pixels re-weight the colour mixture cell by cell
-#: (:class:`~napari_deepseg.core.cut.appearance.LocalMixtureModel`); ``None``: never (the default, see
-#: docs/performance.md "Photographs": 1024 lifts a 25 MP photo mosaic's IoU from 0.47 to 0.65 but slows the
-#: 25 MP aerial scene's first result from 5.5 to 18.9 s and its updates from 1.0 to 11.4 s)
-LOCAL_MIN_SIDE: Optional[int] = None
-#: cell side of the local colour model
-LOCAL_CELL = 256
-#: refits of the local model sample this many pixels per class and cell (besides the image-wide sample)
-LOCAL_SAMPLES_PER_CELL = 400
-
-
-def uses_local_model(entry: ImageFeatures) -> bool:
-    """Whether the weight-free default cut of this image re-weights its colour mixture cell by cell."""
-    return (LOCAL_MIN_SIDE is not None and entry.stride == 1 and entry.appearance_channels == 0
-            and max(entry.shape) >= LOCAL_MIN_SIDE)
-
-
 def seed_index(seeds: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """``(rows, cols)`` class index of each scribbled pixel, ``-1`` elsewhere."""
     lut = np.full(int(seeds.max()) + 1, -1, np.int32)
@@ -122,9 +104,6 @@ def mixture_rows(entry: ImageFeatures, flat: np.ndarray) -> np.ndarray:
 def costs_for(entry: ImageFeatures, model) -> np.ndarray:
     """Per-pixel costs of every class, upsampled from the native grid for deep features."""
     rows, cols = entry.shape
-    if isinstance(model, LocalMixtureModel):
-        d = model.delta(entry.palette.ids, slice(None))
-        return np.stack([np.maximum(d, 0), np.maximum(-d, 0)], axis=-1)
     if isinstance(model, SharedMixtureModel):
         costs = model.costs()
         return costs[entry.palette.ids] if entry.mixture_on_palette else costs.reshape(rows, cols, -1)
@@ -157,11 +136,9 @@ def fit_appearance(entry: ImageFeatures, labels: np.ndarray, model=None):
             y = _grid_labels(labels, fm.stride, fm.data.shape[:2]).ravel()
         return LinearModel().fit(x, y)
     if model is None:
-        mixture = image_mixture(entry)
-        local = uses_local_model(entry) and entry.mixture_on_palette
-        model = LocalMixtureModel(mixture, entry.shape, LOCAL_CELL) if local else SharedMixtureModel(mixture)
+        model = SharedMixtureModel(image_mixture(entry))
     flat = np.flatnonzero(labels)
-    return model.fit(mixture_rows(entry, flat), labels.ravel()[flat], positions=flat)
+    return model.fit(mixture_rows(entry, flat), labels.ravel()[flat])
 
 
 @dataclass
@@ -316,7 +293,7 @@ def cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, ca
                 fg, _ = recut_found_centres(fg, costs[..., 0], costs[..., 1], nlinks, hard == 0, hard == 1)
             index = np.where(fg, 0, 1).astype(np.int32)
         else:
-            index = graphcut.solve_multilabel(costs, float(np.mean([w.mean() for w in nlinks.weights[:2]])), hard)
+            index = maxflow.solve_multilabel(costs, float(np.mean([w.mean() for w in nlinks.weights[:2]])), hard)
     return index
 
 
@@ -388,7 +365,7 @@ def recut_found_centres(fg, cost_fg, cost_bg, nlinks, hard_fg, hard_bg):
     found : numpy.ndarray of bool or None
         The centres found (the finer levels of a pyramid add them to their star centres).
     """
-    free = graphcut.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg)
+    free = maxflow.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg)
     found = agreed_core(fg, free, hard_fg)
     detached = detached_objects(fg, free, hard_fg)
     if detached is not None:
@@ -396,7 +373,7 @@ def recut_found_centres(fg, cost_fg, cost_bg, nlinks, hard_fg, hard_bg):
     if not (found & ~hard_fg).any():
         return fg, None
     star = graphcut.star_edges(hard_fg | found)
-    return graphcut.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg, star=star), found
+    return maxflow.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg, star=star), found
 
 
 def mask_hash(mask: np.ndarray) -> str:
@@ -405,12 +382,12 @@ def mask_hash(mask: np.ndarray) -> str:
 
 
 def incremental_cut(entry: ImageFeatures, key, nlinks, object_seeds: np.ndarray,
-                     max_tlink: float = COST_CAP + 1.0, star_weight=None) -> graphcut.IncrementalCut:
+                     max_tlink: float = COST_CAP + 1.0, star_weight=None) -> maxflow.IncrementalCut:
     """The cached graph for these n-links and object strokes (its star edges of ``star_weight``), or a new one."""
     star_key = (key, mask_hash(object_seeds), star_weight)
     if entry.cut is None or entry.cut[0] != star_key:
         star = graphcut.star_edges(object_seeds)
-        entry.cut = (star_key, graphcut.IncrementalCut(nlinks, star, max_tlink, star_weight=star_weight))
+        entry.cut = (star_key, maxflow.IncrementalCut(nlinks, star, max_tlink, star_weight=star_weight))
     return entry.cut[1]
 
 
@@ -448,14 +425,12 @@ def refit(entry: ImageFeatures, model, seeds, classes, fg: np.ndarray):
     rng = np.random.default_rng(0)
     n_fg = int(np.count_nonzero(fg))
     limit = MAX_SAMPLES_PER_CLASS
-    if isinstance(model, LocalMixtureModel):  # enough pixels in every cell
-        limit += LOCAL_SAMPLES_PER_CELL * model.grid[0] * model.grid[1]
     flat = np.concatenate([
         _sample_class(rng, fg, True, n_fg, limit),
         _sample_class(rng, fg, False, fg.size - n_fg, limit),
     ])
     labels = np.where(fg.ravel()[flat], classes[0], classes[1])
-    return model.fit(mixture_rows(entry, flat), labels, positions=flat)
+    return model.fit(mixture_rows(entry, flat), labels)
 
 
 def prepare(entry: ImageFeatures, lam: float, sigma, progress=None, cancel=None) -> None:

@@ -1,4 +1,4 @@
-r"""Graph-cut energies (n-links, t-links) and their solvers, on PyMaxflow.
+r"""Graph-cut energies: n-links, t-links and star-convexity edges.
 
 The energy of a labelling :math:`x` is
 
@@ -11,23 +11,19 @@ The energy of a labelling :math:`x` is
 where :math:`D_p` are the t-links (unary costs from an appearance model, with
 hard constraints on the scribbled pixels) and :math:`d_{pq}` the difference of
 the features of neighbouring pixels. Two classes are solved exactly by one
-max-flow; more classes by alpha-expansion (:mod:`maxflow.fastmin`).
+max-flow, more classes by alpha-expansion: the solvers are in
+:mod:`~napari_deepseg.core.cut.maxflow`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
 OFFSETS_4 = ((0, 1), (1, 0))
 OFFSETS_8 = OFFSETS_4 + ((1, 1), (1, -1))
 PRESETS = ("default", "seed")
-#: images up to this many pixels keep their flat edge arrays between cuts
-CACHE_EDGES_MAX_PIXELS = 2_000_000
-
-
 def pair_slices(shape, offset):
     """Slices selecting the pixels ``p`` and their neighbours ``p + offset``.
 
@@ -292,211 +288,6 @@ def star_edges(centres: np.ndarray):
     p = yy * np.int32(cols) + xx
     q = (yy + step_y) * np.int32(cols) + (xx + step_x)
     return p, q
-
-
-def solve_binary(
-    cost_fg: np.ndarray, cost_bg: np.ndarray, nlinks: NLinks, hard_fg=None, hard_bg=None, star=None
-) -> np.ndarray:
-    """Minimum cut of a two-label energy; ``True`` where the object (source side) wins.
-
-    Parameters
-    ----------
-    cost_fg, cost_bg : numpy.ndarray
-        ``(rows, cols)`` unary costs of labelling each pixel object / background.
-    nlinks : NLinks
-        Pairwise weights.
-    hard_fg, hard_bg : numpy.ndarray of bool, optional
-        Pixels forced to object / background (the scribbles).
-    star : tuple of numpy.ndarray, optional
-        ``(p, q)`` from :func:`star_edges`: object at ``p`` implies object at ``q``.
-
-    Returns
-    -------
-    numpy.ndarray of bool
-        ``(rows, cols)`` object mask.
-
-    Examples
-    --------
-    >>> fg = np.array([[0., 0., 5., 5.]]); bg = fg[:, ::-1].copy()
-    >>> nl = contrast_nlinks([np.zeros((1, 3), np.float32)], ((0, 1),), (1, 4), lam=1.0, sigma=1.0)
-    >>> solve_binary(fg, bg, nl).tolist()
-    [[True, True, False, False]]
-    """
-    big = 1e6
-    if hard_fg is not None or hard_bg is not None:
-        big = nlinks.max_node_weight() + float(max(np.max(cost_fg), np.max(cost_bg))) + 1.0
-        if star is not None and star[0].size:
-            big = 1e9  # a seed also decides its star "shadow": only an infinite t-link always holds
-    return IncrementalCut(nlinks, star, integer=False).solve(*tlinks(cost_fg, cost_bg, hard_fg, hard_bg, big))
-
-
-def solve_multilabel(costs: np.ndarray, lam: float, hard=None, max_cycles: int = 5) -> np.ndarray:
-    """Alpha-expansion of a Potts energy with PyMaxflow's :func:`maxflow.fastmin.aexpansion_grid`.
-
-    Parameters
-    ----------
-    costs : numpy.ndarray
-        ``(rows, cols, n_labels)`` unary costs.
-    lam : float
-        Potts weight between 4-neighbours with different labels.
-    hard : numpy.ndarray of int, optional
-        ``(rows, cols)`` label index forced at each pixel, ``-1`` where free.
-    max_cycles : int
-        Expansion cycles at most.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(rows, cols)`` label indices into the last axis of ``costs``.
-
-    Notes
-    -----
-    fastmin's pairwise term is a constant matrix, so this solver is not
-    contrast-sensitive; the unaries carry the edges.
-    """
-    from maxflow import fastmin
-
-    unary = np.asarray(costs, np.float64).copy()
-    n = unary.shape[-1]
-    if hard is not None:
-        big = float(unary.max()) + 8.0 * lam + 1.0
-        forced = hard >= 0
-        unary[forced] = big
-        rows, cols = np.nonzero(forced)
-        unary[rows, cols, hard[forced]] = 0.0
-    binary = lam * (1.0 - np.eye(n))
-    labels = fastmin.aexpansion_grid(unary, binary, max_cycles=max_cycles)
-    return np.asarray(labels, np.int32)
-
-
-#: capacity of an implication edge in an integer graph (exceeds any possible flow, see integer_scale)
-INT_INFINITY = 1 << 30
-
-
-def integer_scale(n_nodes: int, max_node_capacity: float, largest: int = 100) -> int:
-    """Fixed-point scale for an integer graph, or 0 where floats are needed.
-
-    Integer max-flow is about twice as fast as float here. The total flow is at
-    most ``n_nodes * max_node_capacity * scale``; the scale keeps it below
-    :data:`INT_INFINITY`, so int32 capacities and flows never overflow. A scale
-    below 4 would round capacities too coarsely: then 0 (use floats).
-
-    Examples
-    --------
-    >>> integer_scale(154_401, 181.0)
-    38
-    >>> integer_scale(4_194_304, 101.0)
-    0
-    """
-    scale = int(INT_INFINITY // max(1.0, n_nodes * float(max_node_capacity) + 1.0))
-    scale = min(largest, scale)
-    return scale if scale >= 4 else 0
-
-
-class IncrementalCut:
-    """A binary cut whose graph (n-links, star edges) is built once and re-solved.
-
-    Later calls of :meth:`solve` change only the t-links: the difference is
-    added to the residual graph, the changed nodes are marked, and max-flow
-    resumes from the previous search trees (Kohli & Torr's dynamic graph cuts,
-    ``maxflow(reuse_trees=True)``). The result equals a cut from scratch.
-
-    Parameters
-    ----------
-    nlinks : NLinks
-        Pairwise weights.
-    star : tuple of numpy.ndarray, optional
-        Directed implication edges from :func:`star_edges`.
-    max_tlink : float
-        The largest t-link capacity other than hard constraints (chooses the
-        integer scale, see :func:`integer_scale`).
-    integer : bool
-        ``False`` always builds a float graph (for unbounded unary costs).
-    star_weight : float, optional
-        ``None`` (default): the star edges are hard implications. A number makes
-        them soft: an object pixel whose step towards its centre is background
-        costs ``star_weight`` instead of being forbidden, so a ray may break where
-        the image argues for it strongly enough (a dark eye inside a face).
-
-    Examples
-    --------
-    >>> nl = contrast_nlinks([np.zeros((1, 3), np.float32)], ((0, 1),), (1, 4), lam=1.0, sigma=1.0)
-    >>> cut = IncrementalCut(nl)
-    >>> cut.solve(np.array([[5., 5., 0., 0.]]), np.array([[0., 0., 5., 5.]])).tolist()
-    [[True, True, False, False]]
-    >>> cut.solve(np.array([[5., 0., 0., 0.]]), np.array([[0., 5., 5., 5.]])).tolist()
-    [[True, False, False, False]]
-    """
-
-    def __init__(self, nlinks: NLinks, star=None, max_tlink: float = 20.0, integer: bool = True,
-                 star_weight: Optional[float] = None):
-        import maxflow
-
-        self.shape = nlinks.shape
-        n = self.shape[0] * self.shape[1]
-        soft = star is not None and star[0].size > 0 and star_weight is not None
-        # a pixel has one star edge out and at most 8 in
-        node_max = nlinks.max_node_weight() + max_tlink + (9.0 * float(star_weight) if soft else 0.0)
-        self.scale = integer_scale(n, node_max) if integer else 0
-        self.graph = (maxflow.GraphInt if self.scale else maxflow.GraphFloat)(n, 4 * n)
-        self.nodes = self.graph.add_grid_nodes(self.shape)
-        i, j, w = nlinks.flat(cache=n <= CACHE_EDGES_MAX_PIXELS)
-        w = self._caps(w)
-        self.graph.add_edges(i, j, w, w)
-        del i, j, w
-        if star is not None and star[0].size:
-            p, q = star
-            if soft:  # a ray broken at a price
-                cap = np.full(p.size, self._caps(np.float32(star_weight)), self._dtype)
-            else:  # an implication, never worth cutting
-                cap = np.full(p.size, INT_INFINITY if self.scale else 1e9, self._dtype)
-            self.graph.add_edges(p, q, cap, np.zeros(p.size, self._dtype))
-        self._src = None
-        self._snk = None
-
-    @property
-    def infinity(self) -> float:
-        """A t-link capacity (before scaling) that no cut ever pays: use it for hard seeds.
-
-        With star edges a seed constrains its whole star "shadow", so a finite
-        hard t-link could be outweighed. Labelling only the object seeds as object
-        is always a finite cut, so the max-flow stays bounded (no overflow).
-        """
-        return INT_INFINITY / self.scale if self.scale else 1e9
-
-    @property
-    def _dtype(self):
-        return np.int32 if self.scale else np.float32
-
-    def _caps(self, values) -> np.ndarray:
-        """Capacities in the graph's number type (scaled and rounded for an integer graph)."""
-        if self.scale:
-            return np.rint(np.asarray(values, np.float32) * np.float32(self.scale)).astype(np.int32)
-        return np.asarray(values, np.float32)
-
-    def solve(self, cap_source: np.ndarray, cap_sink: np.ndarray) -> np.ndarray:
-        """Cut for t-links ``cap_source`` (cost of background) and ``cap_sink`` (cost of object).
-
-        Returns
-        -------
-        numpy.ndarray of bool
-            True where the pixel is on the source (object) side.
-        """
-        src = self._caps(cap_source)
-        snk = self._caps(cap_sink)
-        if self._src is None:
-            self.graph.add_grid_tedges(self.nodes, src, snk)
-            self.graph.maxflow()
-        else:
-            dsrc, dsnk = src - self._src, snk - self._snk
-            changed = (dsrc != 0) | (dsnk != 0)
-            if not changed.any():
-                return ~self.graph.get_grid_segments(self.nodes)
-            self.graph.add_grid_tedges(self.nodes, dsrc, dsnk)
-            self.graph.mark_grid_nodes(self.nodes[changed])
-            self.graph.maxflow(reuse_trees=True)
-        self._src, self._snk = src, snk
-        return ~self.graph.get_grid_segments(self.nodes)
 
 
 def tlinks(cost_fg: np.ndarray, cost_bg: np.ndarray, hard_fg=None, hard_bg=None, big: float = 1e6):

@@ -3,7 +3,7 @@
 :func:`cut_multilevel` halves the image until the coarsest level is small
 (:func:`levels_of`), solves the energy of :mod:`~napari_deepseg.core.cut.energy`
 there whole, and re-solves only a band around the boundary at every finer level
-(:func:`~napari_deepseg.core.cut.multilevel.refine_band`). :func:`applies` says
+(:func:`~napari_deepseg.core.cut.bands.refine_band`). :func:`applies` says
 when a cut takes this path; :func:`prepare` builds what its first cut would build.
 """
 
@@ -18,17 +18,16 @@ from scipy import ndimage as ndi
 
 from ..features import FeatureMap
 from ..utils.progress import check, report
-from . import graphcut, multilevel
-from .appearance import COST_CAP, LocalMixtureModel, SharedMixtureModel
+from . import bands, blocks, graphcut, maxflow, star_steps
+from .appearance import COST_CAP, SharedMixtureModel
+from .bands import BAND_RADIUS
 from .energy import (NO_EXTRA, Extra, cached_nlinks, costs_for, cut_default, fit_appearance, image_mixture,
                      incremental_cut, mask_hash, recut_found_centres, refit)
 from .image import ImageFeatures
 from .palette import strips
 
-#: the default preset solves coarse-to-fine from this many pixels on (see multilevel.py)
+#: the default preset solves coarse-to-fine from this many pixels on (see bands.py)
 MULTILEVEL_MIN_PIXELS = 100_000
-#: half-width in pixels of the band re-solved around the boundary at each finer level
-BAND_RADIUS = 2
 #: the coarse-to-fine cut halves the image until its coarsest level has at most this many pixels
 COARSEST_PIXELS = 1_500_000
 
@@ -46,24 +45,24 @@ def applies(shape, multilevel: Optional[bool]) -> bool:
 def _coarse_entry(entry: ImageFeatures) -> ImageFeatures:
     """The half-resolution level of an image (or of a coarser level), cached on the entry."""
     if entry.coarse is None:
-        shape = multilevel.coarse_shape(entry.shape)
+        shape = blocks.coarse_shape(entry.shape)
         if entry.stride == 1:  # block means of full-resolution features, when first needed
             parent = weakref.ref(entry)  # no reference cycle: an evicted image is freed at once
 
             def feats():
-                return FeatureMap(multilevel.block_reduce(parent().features.data), 1, shape)
+                return FeatureMap(blocks.block_reduce(parent().features.data), 1, shape)
         else:  # the same grid seen from the coarse image: half the stride
             fm = entry.features
-            if fm.stride % multilevel.FACTOR == 0:
-                feats = FeatureMap(fm.data, fm.stride // multilevel.FACTOR, shape)
+            if fm.stride % blocks.FACTOR == 0:
+                feats = FeatureMap(fm.data, fm.stride // blocks.FACTOR, shape)
             else:  # an odd stride cannot be halved: half as many cells, resampled, at the same stride
-                feats = FeatureMap(_resample_grid(fm.data, multilevel.coarse_shape(fm.data.shape[:2])), fm.stride,
+                feats = FeatureMap(_resample_grid(fm.data, blocks.coarse_shape(fm.data.shape[:2])), fm.stride,
                                    shape)
         colour = np.empty((*shape, entry.lab.shape[-1] if entry._colour is None else entry._colour.shape[-1]),
                           np.float32)
-        for rows in strips(entry.shape[0], entry.shape[1], multiple=multilevel.FACTOR):  # strip by strip
-            lo = rows.start // multilevel.FACTOR
-            part = multilevel.block_reduce(entry.colour_rows(rows))
+        for rows in strips(entry.shape[0], entry.shape[1], multiple=blocks.FACTOR):  # strip by strip
+            lo = rows.start // blocks.FACTOR
+            part = blocks.block_reduce(entry.colour_rows(rows))
             colour[lo : lo + part.shape[0]] = part
         entry.coarse = ImageFeatures(entry.key + "/coarse", shape, feats, _colour=colour)
     return entry.coarse
@@ -81,7 +80,7 @@ def _resample_grid(grid: np.ndarray, shape) -> np.ndarray:
 
 
 def _growth_report(progress, step: int, total: int, message: str):
-    """The ``on_round`` of :func:`~napari_deepseg.core.cut.multilevel.refine_band`: the stage with the band's growth.
+    """The ``on_round`` of :func:`~napari_deepseg.core.cut.bands.refine_band`: the stage with the band's growth.
 
     Examples
     --------
@@ -185,8 +184,8 @@ def oversampling(entry: ImageFeatures) -> int:
 def band_edges(level: ImageFeatures, lam: float, sigma):
     """Edge weights of a level's band: computed on demand from colour, or cached arrays for deep features."""
     if level.stride == 1:
-        return multilevel.ColourEdges(level.colour_at, level.shape, lam, level_sigma(level, sigma))
-    return multilevel.ArrayEdges(cached_nlinks(level, lam, sigma)[1])
+        return bands.ColourEdges(level.colour_at, level.shape, lam, level_sigma(level, sigma))
+    return bands.ArrayEdges(cached_nlinks(level, lam, sigma)[1])
 
 
 #: a coarsest level of at most this many pixels (every one :func:`levels_of` makes; more only where coarse
@@ -204,9 +203,9 @@ def _star_steps(level: ImageFeatures, object_seeds: np.ndarray):
     key = mask_hash(object_seeds)
     if level.star is None or level.star[0] != key:
         if object_seeds.size <= STAR_TABLE_MAX_PIXELS:
-            steps = multilevel.ArrayStar(graphcut.star_edges(object_seeds), object_seeds.size)
+            steps = star_steps.ArrayStar(graphcut.star_edges(object_seeds), object_seeds.size)
         else:
-            steps = multilevel.StarSteps(object_seeds)
+            steps = star_steps.StarSteps(object_seeds)
         level.star = (key, steps)
     return level.star[1]
 
@@ -221,7 +220,7 @@ class _FineCosts:
 
     A binary cut only sees the difference of the two classes' costs, so one
     channel is kept: a look-up table over the palette (no per-pixel array), or a
-    per-pixel array for deep features and local mixtures. An extra unary (one
+    per-pixel array for deep features. An extra unary (one
     channel too, :class:`~napari_deepseg.core.cut.energy.Extra`) is added where
     the costs are read, then capped at ±COST_CAP (the difference of
     ``Extra.costs``), so the palette's look-up stays.
@@ -230,13 +229,7 @@ class _FineCosts:
     def __init__(self, entry: ImageFeatures, model, extra: "Extra"):
         self.ids = None
         self.unary = extra.unary
-        if isinstance(model, LocalMixtureModel):  # per pixel, strip by strip
-            rows, cols = entry.shape
-            self.delta = np.empty((rows, cols), np.float32)
-            for part in strips(rows, cols):
-                self.delta[part] = self._plus_unary(model.delta(entry.palette.ids[part], part), part)
-            self.unary = None  # added
-        elif entry.mixture_on_palette and isinstance(model, SharedMixtureModel):
+        if entry.mixture_on_palette and isinstance(model, SharedMixtureModel):
             costs = model.costs()
             self.lut = np.ascontiguousarray(costs[:, 0] - costs[:, 1])
             self.ids = entry.palette.ids
@@ -267,12 +260,12 @@ class _FineCosts:
     def coarse(self) -> np.ndarray:
         """Block sums of the difference on the half-resolution grid, strip by strip."""
         if self.ids is None:
-            return multilevel.block_sum(self.delta)
+            return blocks.block_sum(self.delta)
         rows, cols = self.ids.shape
-        out = np.empty(multilevel.coarse_shape((rows, cols)), np.float32)
-        for part in strips(rows, cols, multiple=multilevel.FACTOR):
-            lo = part.start // multilevel.FACTOR
-            block = multilevel.block_sum(self._plus_unary(self.lut[self.ids[part]], part))
+        out = np.empty(blocks.coarse_shape((rows, cols)), np.float32)
+        for part in strips(rows, cols, multiple=blocks.FACTOR):
+            lo = part.start // blocks.FACTOR
+            block = blocks.block_sum(self._plus_unary(self.lut[self.ids[part]], part))
             out[lo : lo + block.shape[0]] = block
         return out
 
@@ -282,13 +275,10 @@ class _FineCosts:
 #: Colour models keep the banded refit: a coarse refit taught the colour mixture that the shadows beside
 #: roofs are roof (synthetic aerial scene, IoU against its roofs at 25 MP 0.727 -> 0.640; leaving the coarse
 #: boundary out of the sample restored 0.727 at 4 MP but not at 25 MP, where the roofs are a few coarse
-#: pixels), and applied to every image it cost GrabCut scribble set 1 0.0005. ``None``: never.
+#: pixels), and applied to every image it cost GrabCut scribble set 1 0.0005. ``None``: never. That round is
+#: solved one level coarser than the coarsest (:func:`_fit_round`; issue 22: the coarsest level's max-flow was
+#: half of the cut of a 2048² ResNet-50 photo).
 REFIT_FROM_COARSE_PIXELS: Optional[int] = 4_000_000
-
-
-#: ... and solve the round before the last one level coarser than the coarsest (issue 22: the coarsest level's
-#: max-flow was half of the cut of a 2048² ResNet-50 photo)
-PRE_ROUND_COARSER = True
 
 
 def _fit_round(top: ImageFeatures, hards, delta: np.ndarray, lam: float, sigma, star_weight, depth: int):
@@ -298,14 +288,14 @@ def _fit_round(top: ImageFeatures, hards, delta: np.ndarray, lam: float, sigma, 
     """
     if min(top.shape) < 32:
         return None
-    h_fg, h_bg = multilevel.coarse_seeds(*hards)
+    h_fg, h_bg = blocks.coarse_seeds(*hards)
     if not (h_fg.any() and h_bg.any()):
         return None
     level = _coarse_entry(top)
     _, nlinks = cached_nlinks(level, lam, sigma)
-    cut = graphcut.IncrementalCut(nlinks, graphcut.star_edges(h_fg), 4**depth * COST_CAP + 1.0,
+    cut = maxflow.IncrementalCut(nlinks, graphcut.star_edges(h_fg), 4**depth * COST_CAP + 1.0,
                                   star_weight=star_weight)
-    cost_fg, cost_bg = _split(multilevel.block_sum(delta))
+    cost_fg, cost_bg = _split(blocks.block_sum(delta))
     return cut.solve(*graphcut.tlinks(cost_fg, cost_bg, h_fg, h_bg, cut.infinity))
 
 
@@ -333,6 +323,96 @@ def _disagreement(init: np.ndarray, delta: np.ndarray, budget: float) -> np.ndar
     return against >= max(threshold, np.finfo(np.float32).tiny)
 
 
+class _Progress:
+    """What a coarse-to-fine cut says: one step per level solve of every round (``done`` of ``total``).
+
+    Examples
+    --------
+    >>> seen = []
+    >>> say = _Progress(lambda *a: seen.append(a), iterations=0, k=1)
+    >>> say.round(0); say.done(); _ = say.band(0)
+    >>> seen[-1]
+    (1, 2, 'graph cut: level 2 of 2 (full resolution, band)')
+    """
+
+    def __init__(self, progress, iterations: int, k: int):
+        self.progress, self.iterations, self.k = progress, iterations, k
+        self.total, self.step, self.stage = (iterations + 1) * (k + 1), 0, "graph cut"
+
+    def _say(self, message: str) -> None:
+        report(self.progress, self.step, self.total, message)
+
+    def round(self, it: int) -> None:
+        """Round ``it`` starts with the coarsest level."""
+        self.stage = f"graph cut (round {it + 1} of {self.iterations + 1})" if self.iterations else "graph cut"
+        self._say(f"{self.stage}: level 1 of {self.k + 1} (1/{2**self.k} resolution)")
+
+    def found_centres(self) -> None:
+        """Two more max-flows on the coarsest level (about 2 s at 1.5 MP): said, so the stage does not seem stuck."""
+        self._say(f"{self.stage}: level 1 of {self.k + 1}, star centres from the cut without the star")
+
+    def band(self, i: int):
+        """Level ``i``'s band starts; returns the ``on_round`` that reports its growth."""
+        where = "full resolution" if i == 0 else f"1/{2**i} resolution"
+        message = f"{self.stage}: level {self.k - i + 1} of {self.k + 1} ({where}, band)"
+        self._say(message)
+        return _growth_report(self.progress, self.step, self.total, message)
+
+    def done(self, solves: int = 1) -> None:
+        self.step += solves
+
+    def finish(self) -> None:
+        report(self.progress, self.total, self.total, "graph cut")
+
+
+@dataclass
+class _CutState:
+    """What a coarse-to-fine cut carries from round to round.
+
+    Attributes
+    ----------
+    fg, depth
+        The last labelling and its pyramid level (``k + 1``: the fit round's, one below the coarsest).
+    fgs : list
+        The labelling of every level, full resolution first (the last round's once it is done).
+    detached : list
+        Star centres found apart from the strokes, per level (``None`` where none).
+    centres : list
+        Star centres per level: the object strokes, and the centres found.
+    """
+
+    fg: Optional[np.ndarray]
+    depth: int
+    fgs: list
+    detached: list
+    centres: list
+
+    def keep(self, fg: np.ndarray, depth: int) -> None:
+        self.fg, self.depth = fg, depth
+        if depth < len(self.fgs):
+            self.fgs[depth] = fg
+
+    def add_found(self, found: Optional[np.ndarray], levels: list) -> None:
+        """The centres the coarsest level found (:func:`recut_found_centres`), upsampled to every finer level."""
+        k = len(self.fgs) - 1
+        self.detached[k] = found
+        if found is None:
+            return
+        self.centres[k] = self.centres[k] | found
+        for i in range(k - 1, -1, -1):
+            found = blocks.upsample_labels(found, levels[i].shape)
+            self.centres[i] = self.centres[i] | found
+            self.detached[i] = found
+
+
+def _level_deltas(fine: "_FineCosts", k: int) -> list:
+    """Block sums of the cost difference per level: ``[None, half, quarter, ...]`` down to level ``k``."""
+    deltas = [None, fine.coarse()]
+    for _ in range(2, k + 1):
+        deltas.append(blocks.block_sum(deltas[-1]))
+    return deltas
+
+
 def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
                    extra: Extra = NO_EXTRA, progress=None, preview=None) -> np.ndarray:
     """The default energy solved coarse-to-fine.
@@ -341,7 +421,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     that level is solved whole (refits included) with a cached incremental
     graph; every finer level re-solves only a band around the boundary of the
     level above, grown where the boundary presses against the band's edge
-    (:func:`multilevel.refine_band`). Unaries of a coarse pixel are the sums of
+    (:func:`~napari_deepseg.core.cut.bands.refine_levels`). Unaries of a coarse pixel are the sums of
     its fine pixels', λ doubles per level (a coarse edge stands for two fine ones).
     ``progress`` hears of every level of every round (``done`` of ``total`` level solves);
     ``preview``, if given, receives the last round's coarsest labelling upsampled to
@@ -350,13 +430,13 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     levels = levels_of(entry)
     hards = [(seeds == classes[0], seeds == classes[1])]  # (object, background) seeds per level
     for _ in levels[1:]:
-        hards.append(multilevel.coarse_seeds(*hards[-1]))
+        hards.append(blocks.coarse_seeds(*hards[-1]))
     usable = [i for i, (f, b) in enumerate(hards) if i > 0 and f.any() and b.any()]
     if not usable:
         # every stroke of a label shares its 2x2 blocks with the other label: no coarse seeds
         return cut_default(entry, seeds, classes, lam, sigma, iterations, cancel, extra, progress)
     k = max(usable)
-    total, step = (iterations + 1) * (k + 1), 0
+    say = _Progress(progress, iterations, k)
     top = levels[k]
     ckey, c_nlinks = cached_nlinks(top, lam * 2**k, sigma)
     soft = extra.star_weight
@@ -366,80 +446,65 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
 
     c_cut = incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0, star_weight=star_weight(k))
     model = fit_appearance(entry, extra.first_fit(seeds))
-    fg, depth = None, 0  # the last labelling and its pyramid level
-    fgs, detached = [None] * (k + 1), [None] * (k + 1)  # the last round's labelling and found star centres per level
+    state = _CutState(None, 0, [None] * (k + 1), [None] * (k + 1), [])
     n_pixels = entry.shape[0] * entry.shape[1]
     coarse_refit = REFIT_FROM_COARSE_PIXELS is not None and n_pixels >= REFIT_FROM_COARSE_PIXELS and entry.stride > 1
-    for it in range(iterations + 1):
-        check(cancel)
-        stage = f"graph cut (round {it + 1} of {iterations + 1})" if iterations else "graph cut"
-        report(progress, step, total, f"{stage}: level 1 of {k + 1} (1/{2**k} resolution)")
-        if fg is not None:
-            if depth:  # a coarse level's labels, upsampled: what the refit samples from
-                fg = multilevel.upsample_labels(fg, entry.shape, multilevel.FACTOR**depth)
-            model = refit(entry, model, seeds, classes, fg)
-        # a labelling that only feeds a refit (a few thousand sampled pixels) skips the band's growth
-        rounds = multilevel.MAX_GROWTH_ROUNDS if it == iterations else 1
-        fine = _FineCosts(entry, model, extra)
-        deltas = [None, fine.coarse()]
-        for _ in range(2, k + 1):
-            deltas.append(multilevel.block_sum(deltas[-1]))
-        cost_fg, cost_bg = _split(deltas[k])
-        if it < iterations and coarse_refit and PRE_ROUND_COARSER:
-            fg, depth = _fit_round(levels[k], hards[k], deltas[k], lam * 2 ** (k + 1), sigma, star_weight(k + 1),
-                                   k + 1), k + 1
-            if fg is not None:  # only the refit reads it
-                step += k + 1
-                continue
-        fg, depth = c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity)), k
-        centres = [h for h, _ in hards]  # star centres of the finer levels: the object strokes...
-        if it == iterations and soft is None and top.shape[0] * top.shape[1] <= FOUND_CENTRES_MAX_PIXELS:
-            # two more max-flows on the coarsest level (about 2 s at 1.5 MP): said, so the stage does not seem stuck
-            report(progress, step, total, f"{stage}: level 1 of {k + 1}, star centres from the cut without the star")
-            fg, up = recut_found_centres(fg, cost_fg, cost_bg, c_nlinks, *hards[k])
-            detached[k] = up
-            if up is not None:
-                centres[k] = centres[k] | up
-            for i in range(k - 1, -1, -1) if up is not None else ():  # ... and the centres found apart from them
-                up = multilevel.upsample_labels(up, levels[i].shape)
-                centres[i] = centres[i] | up
-                detached[i] = up
-        fgs[k] = fg
-        step += 1
-        if preview is not None and it == iterations:
-            preview(multilevel.upsample_labels(fg, entry.shape, multilevel.FACTOR**k))
-        if it < iterations and coarse_refit:  # the refit needs a sample, not a boundary: no bands
-            step += k
-            continue
-        for i in range(k - 1, -1, -1):  # each finer level: a band around the boundary of the one above
+
+    def band_problems(fine, deltas, rounds):  # each finer level's band, built when it is reached
+        for i in range(k - 1, -1, -1):
             check(cancel)
-            where = "full resolution" if i == 0 else f"1/{2**i} resolution"
-            message = f"{stage}: level {k - i + 1} of {k + 1} ({where}, band)"
-            report(progress, step, total, message)
-            level = levels[i]
-            init = multilevel.upsample_labels(fg, level.shape)
-            h_fg, h_bg = hards[i]
-            band = multilevel.band_mask(init, h_fg, h_bg, BAND_RADIUS)
-            if entry.stride > 1:  # deep costs vary cell by cell: re-solve the pixels they argue for most
-                d = fine.full() if i == 0 else deltas[i]
-                band |= _disagreement(init, d, DISAGREE_BUDGET * init.size)
-                del d
-            if i == 0:
-                costs = fine.at
-            else:
-                delta = deltas[i].ravel()
-                costs = lambda flat, d=delta: _split(d[flat])  # noqa: E731
-            fg, _ = multilevel.refine_band(costs, None, band_edges(level, lam * 2**i, sigma), init, band, h_fg,
-                                           h_bg, _star_steps(level, centres[i]), radius=BAND_RADIUS, max_rounds=rounds,
-                                           star_weight=star_weight(i), on_round=_growth_report(progress, step, total,
-                                                                                               message))
-            fgs[i], depth = fg, i
-            step += 1
+            on_round = say.band(i)
+            level, (h_fg, h_bg) = levels[i], hards[i]
+            delta = fine.full if i == 0 else (lambda d=deltas[i]: d)
+            yield bands.BandProblem(
+                lambda fg, shape=level.shape: blocks.upsample_labels(fg, shape),
+                fine.at if i == 0 else (lambda flat, d=deltas[i].ravel(): _split(d[flat])),
+                band_edges(level, lam * 2**i, sigma), h_fg, h_bg, _star_steps(level, state.centres[i]),
+                star_weight(i), rounds=rounds, on_round=on_round,
+                # deep costs vary cell by cell: also re-solve the pixels they argue for most
+                more_band=(lambda init, d=delta: _disagreement(init, d(), DISAGREE_BUDGET * init.size))
+                if entry.stride > 1 else None)
+
+    for it in range(iterations + 1):
+        last = it == iterations
+        check(cancel)
+        say.round(it)
+        if state.fg is not None:  # a coarse level's labels are upsampled: what the refit samples from
+            fg = state.fg if not state.depth else blocks.upsample_labels(state.fg, entry.shape,
+                                                                         blocks.FACTOR**state.depth)
+            model = refit(entry, model, seeds, classes, fg)
+        fine = _FineCosts(entry, model, extra)
+        deltas = _level_deltas(fine, k)
+        cost_fg, cost_bg = _split(deltas[k])
+        if not last and coarse_refit:  # the refit needs a sample, not a boundary: no bands, one level lower
+            fg = _fit_round(levels[k], hards[k], deltas[k], lam * 2 ** (k + 1), sigma, star_weight(k + 1), k + 1)
+            if fg is not None:
+                state.keep(fg, k + 1)
+                say.done(k + 1)
+                continue
+        state.keep(c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity)), k)
+        state.centres = [h for h, _ in hards]  # star centres of the finer levels: the object strokes...
+        if last and soft is None and top.shape[0] * top.shape[1] <= FOUND_CENTRES_MAX_PIXELS:
+            say.found_centres()  # ... and those the cut without the star confirms
+            fg, found = recut_found_centres(state.fg, cost_fg, cost_bg, c_nlinks, *hards[k])
+            state.keep(fg, k)
+            state.add_found(found, levels)
+        say.done()
+        if preview is not None and last:
+            preview(blocks.upsample_labels(state.fg, entry.shape, blocks.FACTOR**k))
+        if not last and coarse_refit:
+            say.done(k)
+            continue
+        # a labelling that only feeds a refit (a few thousand sampled pixels) skips the band's growth
+        rounds = bands.MAX_GROWTH_ROUNDS if last else 1
+        for i, fg in zip(range(k - 1, -1, -1), bands.refine_levels(state.fg, band_problems(fine, deltas, rounds))):
+            state.keep(fg, i)
+            say.done()
     if extra.unary is None and extra.fit_labels is None:  # what a local update starts from
-        entry.last = LastCut(cut_key(lam, sigma, iterations, classes, soft), seeds.copy(), fine, deltas, fgs,
-                             detached, hards[k], centres[: k + 1])
-    report(progress, total, total, "graph cut")
-    return (~fg).view(np.uint8)  # class index: 0 object, 1 background
+        entry.last = LastCut(cut_key(lam, sigma, iterations, classes, soft), seeds.copy(), fine, deltas, state.fgs,
+                             state.detached, hards[k], state.centres[: k + 1])
+    say.finish()
+    return (~state.fg).view(np.uint8)  # class index: 0 object, 1 background
 
 
 def prepare(entry: ImageFeatures, lam: float, sigma, progress=None, cancel=None) -> None:
@@ -489,7 +554,7 @@ class LastCut:
         The coarsest level's object and background seeds.
     centres : list
         Star centres per level: bool arrays after a whole cut, then a
-        :class:`~napari_deepseg.core.cut.multilevel.StarSteps` (k-d tree of the centres' edge)
+        :class:`~napari_deepseg.core.cut.star_steps.StarSteps` (k-d tree of the centres' edge)
         once an update needed them.
     """
 
@@ -528,7 +593,7 @@ def update_window(rows: np.ndarray, cols: np.ndarray, shape, bound: int):
 
 def _level_window(window, i: int, shape):
     """The window at pyramid level ``i`` (``2**i`` times coarser), covering the full-resolution one."""
-    f = multilevel.FACTOR**i
+    f = blocks.FACTOR**i
     r0, r1, c0, c1 = window
     return slice(r0 // f, min(shape[0], -(-r1 // f))), slice(c0 // f, min(shape[1], -(-c1 // f)))
 
@@ -584,7 +649,7 @@ def _star_centres(last: LastCut, i: int, crop: _Crop, centres: np.ndarray):
     centres' edge, kept on ``last`` while the centres stay the same)."""
     steps = last.centres[i]
     if isinstance(steps, np.ndarray):  # first update after a whole cut: the centre pixels of the level
-        steps = multilevel.StarSteps(steps)
+        steps = star_steps.StarSteps(steps)
     steps = steps.with_window(crop.rows, crop.cols, centres)
     last.centres[i] = steps
     return steps
@@ -627,7 +692,7 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
         return None
     levels = levels_of(entry)
     k = len(last.fgs) - 1
-    f = multilevel.FACTOR**k
+    f = blocks.FACTOR**k
     # the strokes of a region covering every level's window and its ring, aligned to the coarsest blocks
     top_win = _level_window(window, k, levels[k].shape)
     r0, c0 = max(0, top_win[0].start - 1) * f, max(0, top_win[1].start - 1) * f
@@ -635,14 +700,14 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
     region = seeds[r0:r1, c0:c1]
     hards = [(region == classes[0], region == classes[1])]
     for _ in range(k):
-        hards.append(multilevel.coarse_seeds(*hards[-1]))
+        hards.append(blocks.coarse_seeds(*hards[-1]))
     top_fg, top_bg = (h.copy() for h in last.top_hards)
     kr, kc = r0 // f, c0 // f
     top_fg[kr : kr + hards[k][0].shape[0], kc : kc + hards[k][0].shape[1]] = hards[k][0]
     top_bg[kr : kr + hards[k][1].shape[0], kc : kc + hards[k][1].shape[1]] = hards[k][1]
     if not (top_fg.any() and top_bg.any()):
         return None
-    if k + 1 < len(levels) and all(h.any() for h in multilevel.coarse_seeds(top_fg, top_bg)):
+    if k + 1 < len(levels) and all(h.any() for h in blocks.coarse_seeds(top_fg, top_bg)):
         return None  # the strokes now reach a coarser level: the pyramid is deeper
     soft = extra.star_weight
     results = [None] * (k + 1)  # (crop, labels) per level
@@ -661,11 +726,11 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
         init = last.fgs[i][crop.rows, crop.cols].copy()
         if i == k:  # the coarsest level: the whole window
             band = inside
-            edges = multilevel.ArrayEdges(cached_nlinks(level, lam * 2**k, sigma)[1])
+            edges = bands.ArrayEdges(cached_nlinks(level, lam * 2**k, sigma)[1])
         else:  # the boundary of the blocks whose coarser label changed, and the changed strokes
             above, labels = results[i + 1]
-            ys = np.arange(crop.r0, crop.r0 + crop.shape[0]) // multilevel.FACTOR - above.r0
-            xs = np.arange(crop.c0, crop.c0 + crop.shape[1]) // multilevel.FACTOR - above.c0
+            ys = np.arange(crop.r0, crop.r0 + crop.shape[0]) // blocks.FACTOR - above.r0
+            xs = np.arange(crop.c0, crop.c0 + crop.shape[1]) // blocks.FACTOR - above.c0
             new = labels[np.ix_(ys, xs)]
             old = last.fgs[i + 1][above.rows, above.cols][np.ix_(ys, xs)]
             changed = (new != old) & inside
@@ -673,13 +738,13 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
             focus = changed.copy()
             focus[(rr >> i) - crop.r0, (cc >> i) - crop.c0] = True
             focus = ndi.binary_dilation(focus, np.ones((3, 3), bool), iterations=BAND_RADIUS + 1)
-            band = multilevel.band_mask(init, h_fg, h_bg, BAND_RADIUS) & focus & inside
+            band = bands.band_mask(init, h_fg, h_bg, BAND_RADIUS) & focus & inside
             edges = band_edges(level, lam * 2**i, sigma)
         if band.any():
             detached = last.detached[i]
             centres = h_fg if detached is None else h_fg | detached[crop.rows, crop.cols]
             costs = last.fine.at if i == 0 else (lambda flat, d=last.deltas[i].ravel(): _split(d[flat]))
-            init, _ = multilevel.refine_band(crop.costs(costs), None, crop.edges(edges), init, band, h_fg, h_bg,
+            init, _ = bands.refine_band(crop.costs(costs), None, crop.edges(edges), init, band, h_fg, h_bg,
                                              crop.star(_star_centres(last, i, crop, centres)), radius=BAND_RADIUS,
                                              star_weight=None if soft is None else soft * 2**i, limit=inside)
         results[i] = (crop, init)

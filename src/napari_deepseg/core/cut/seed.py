@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..features import FeatureMap
-from . import graphcut
+from . import graphcut, maxflow
 from .appearance import make_appearance_model
 from .energy import seed_features, seed_index
 from .image import ImageFeatures
@@ -19,9 +19,9 @@ from .image import ImageFeatures
 def _solve(costs: np.ndarray, hard: np.ndarray, nlinks: graphcut.NLinks) -> np.ndarray:
     """Binary max-flow for two classes, alpha-expansion for more; returns class indices."""
     if costs.shape[-1] == 2:
-        fg = graphcut.solve_binary(costs[..., 0], costs[..., 1], nlinks, hard == 0, hard == 1)
+        fg = maxflow.solve_binary(costs[..., 0], costs[..., 1], nlinks, hard == 0, hard == 1)
         return np.where(fg, 0, 1).astype(np.int32)
-    return graphcut.solve_multilabel(costs, nlinks.lam, hard)
+    return maxflow.solve_multilabel(costs, nlinks.lam, hard)
 
 
 def _full_res_costs(fm: FeatureMap, model) -> np.ndarray:

@@ -224,7 +224,7 @@ class SegmentationSession:
             See :mod:`napari_deepseg.core.utils.progress`.
         multilevel : bool, optional
             Default preset, two labels: solve at half resolution and refine a band
-            around the boundary at full resolution (:mod:`~napari_deepseg.core.cut.multilevel`).
+            around the boundary at full resolution (:mod:`~napari_deepseg.core.cut.pyramid`).
             ``None`` (default) uses it for images of at least
             :data:`~napari_deepseg.core.cut.pyramid.MULTILEVEL_MIN_PIXELS`; ``False`` solves the whole image at
             full resolution (the reference).

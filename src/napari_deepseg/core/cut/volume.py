@@ -17,10 +17,11 @@ own edges, and its object islands smaller than 0.1 % of the plane are dropped: s
 :func:`remove_specks`). Star convexity is not used in 3-D.
 
 Volumes above :data:`MULTILEVEL_MIN_VOXELS` are solved coarse to fine as in 2-D
-(:mod:`~napari_deepseg.core.cut.multilevel`): halved along every axis until the coarsest
+(:mod:`~napari_deepseg.core.cut.pyramid`): halved along every axis until the coarsest
 level has at most :data:`COARSEST_VOXELS` voxels (unaries summed over 2x2x2 blocks,
 λ times 4 per level: a coarse face stands for four fine ones), then a band around
-the boundary re-solved per finer level and grown where it presses on its edge.
+the boundary re-solved per finer level and grown where it presses on its edge, by
+the band solver of the 2-D cut (:mod:`~napari_deepseg.core.cut.bands`).
 """
 
 from __future__ import annotations
@@ -32,22 +33,22 @@ from typing import Optional
 import numpy as np
 
 from ..utils import memory
-from . import multilevel
+from . import bands
 from .appearance import MAX_SAMPLES_PER_CLASS, ImageMixture, SharedMixtureModel
 from .palette import build_palette
+from .session import DEFAULT_LAMBDA
 from ..utils.progress import CancelToken, ProgressCallback, check, report
 from ..utils.validation import check_positive, lazy_view
 
-#: smoothness weight λ of the 3-D default (as the 2-D default preset)
-DEFAULT_LAMBDA = 20.0
 #: volumes from this many voxels on are cut coarse to fine
 MULTILEVEL_MIN_VOXELS = 1_000_000
 #: the coarse-to-fine cut halves the volume until its coarsest level has at most this many voxels
 COARSEST_VOXELS = 2_000_000
-#: half-width in voxels of the band re-solved around the boundary at each finer level
-BAND_RADIUS = 2
-#: growth rounds of a band at most
-MAX_GROWTH_ROUNDS = 8
+#: whether 3-D bands and levels may be solved by HPF (from ``maxflow.HPF_MIN_NODES`` nodes, where ``thinhpf`` is
+#: installed). No: on the 96x256x256 volume of ``benchmarks/volume_3d.py`` HPF took 2.5-6 times BK's time on every
+#: 3-D graph (the 786 432-voxel coarsest level 6.7-8.3 s against 1.0-1.3 s, 360 000-voxel bands 1.9-3.0 s against
+#: 0.7-1.2 s) and the cut 19-21 s against 8-12 s (docs/performance.md, "Volumes and stacks")
+HPF_3D = False
 #: bytes per voxel of a single-level 3-D graph (nodes, 3 edges each, t-links, costs); estimate
 SINGLE_LEVEL_BYTES_PER_VOXEL = 350
 MODES = ("3d", "planes")
@@ -348,7 +349,8 @@ class VolumeSession:
         mode : {"3d", "planes"}
             A true 3-D cut, or every plane on its own (time series).
         lam, sigma : float, optional
-            Smoothness weight (default :data:`DEFAULT_LAMBDA`) and contrast scale (auto).
+            Smoothness weight (default: the 2-D default preset's,
+            ``session.DEFAULT_LAMBDA["default"]``) and contrast scale (auto).
         iterations : int
             GrabCut-style refits of the appearance model.
         multilevel : bool, optional
@@ -364,7 +366,7 @@ class VolumeSession:
             raise RuntimeError("no volume set: call set_image(volume) before segment()")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-        lam = DEFAULT_LAMBDA if lam is None else check_positive(lam, "lambda")
+        lam = DEFAULT_LAMBDA["default"] if lam is None else check_positive(lam, "lambda")
         sigma = check_positive(sigma, "sigma", minimum=1e-6)
         if int(iterations) < 0:
             raise ValueError(f"iterations must be >= 0, got {iterations!r}")
@@ -389,9 +391,7 @@ class VolumeSession:
             if multi:
                 fg = _solve_multilevel(v, delta, fg_seed, bg_seed, lam_axes, sigma, cancel)
             else:
-                level = _level0(v, sigma)
-                fg = _solve_band(level, delta, np.ones(v.shape, bool), np.zeros(v.shape, bool), fg_seed, bg_seed,
-                                 lam_axes)[0]
+                fg = _solve_whole(_level0(v, sigma), delta, fg_seed, bg_seed, lam_axes)
         report(progress, 1, 1, "3-D graph cut")
         if mode == "planes":
             fg = remove_specks(fg, seeds)
@@ -512,69 +512,47 @@ def _solve_multilevel(v, delta, fg_seed, bg_seed, lam_axes, sigma, cancel) -> np
     lams = [tuple(lam_axes)]
     for level in levels[1:]:
         lams.append(tuple(w * m for w, m in zip(lams[-1], _lam_scale(level.factors))))
-    top = levels[k]
-    fg = _solve_band(top, deltas[k], np.ones(top.shape, bool), np.zeros(top.shape, bool), *seeds[k], lams[k])[0]
-    for i in range(k - 1, -1, -1):
-        check(cancel)
-        init = upsample3(fg, levels[i].shape, levels[i + 1].factors)
-        band = multilevel.band_mask(init, *seeds[i], BAND_RADIUS)
-        lam_i = lams[i]
-        for _ in range(MAX_GROWTH_ROUNDS):
-            fg, contacts = _solve_band(levels[i], deltas[i], band, init, *seeds[i], lam_i)
-            if not contacts.size:
-                break
-            multilevel.grow(band, contacts, BAND_RADIUS)
-    return fg
+
+    def problems():  # each finer level's band, built when it is reached
+        for i in range(k - 1, -1, -1):
+            check(cancel)
+            yield bands.BandProblem(lambda fg, i=i: upsample3(fg, levels[i].shape, levels[i + 1].factors),
+                                    _costs(deltas[i]), _FaceEdges(levels[i], lams[i]), *seeds[i], bounded=False,
+                                    hpf=HPF_3D)
+
+    return bands.refine_to_finest(_solve_whole(levels[k], deltas[k], *seeds[k], lams[k]), problems())
 
 
-def _solve_band(level: _Level, delta: np.ndarray, band: np.ndarray, init: np.ndarray, fg_seed, bg_seed, lam_axes):
-    """Max-flow over the voxels of ``band`` (every voxel for a full cut), the rest fixed to ``init``.
+class _FaceEdges:
+    """The face-neighbour edges of a volume level with λ per axis, as the band solver reads edges
+    (:func:`~napari_deepseg.core.cut.bands.solve_band`): one offset per axis whose λ is not 0."""
 
-    Returns the object mask and the flat indices of fixed voxels the solution disagrees with.
-    """
-    import maxflow
+    def __init__(self, level: _Level, lam_axes):
+        self.level, self.shape = level, level.shape
+        self.axes = [(axis, lam) for axis, lam in enumerate(lam_axes) if lam > 0]
+        self.offsets = tuple(tuple(int(b == axis) for b in range(len(self.shape))) for axis, _ in self.axes)
 
-    shape = level.shape
-    flat_band = band.ravel()
-    nodes = np.flatnonzero(flat_band)
-    node_of = np.full(flat_band.size, -1, np.int32) if flat_band.size <= (1 << 27) else None  # else searchsorted
-    if node_of is not None:
-        node_of[nodes] = np.arange(nodes.size, dtype=np.int32)
+    def weights(self, k: int, *coords) -> np.ndarray:
+        """Weights of the edges from the voxels at ``coords`` to their +1 neighbour along the ``k``-th axis."""
+        axis, lam = self.axes[k]
+        return self.level.weights(axis, np.ravel_multi_index(coords, self.shape), lam)
 
-    def nid(flat):
-        return node_of[flat] if node_of is not None else np.searchsorted(nodes, flat)
 
-    d = _values_at(delta, nodes).astype(np.float64)
-    src, snk = np.maximum(-d, 0), np.maximum(d, 0)  # cost of background, cost of object
-    fixed = init.ravel()
-    coords = np.unravel_index(nodes, shape)
-    g = maxflow.GraphFloat(nodes.size, 3 * nodes.size)
-    g.add_nodes(nodes.size)
-    pairs = []
-    for axis, lam_a in enumerate(lam_axes):
-        if lam_a <= 0:
-            continue
-        step = int(np.prod(shape[axis + 1:]))
-        for sign in (1, -1):  # edges to the +1 and -1 neighbour along the axis
-            ok = coords[axis] + sign < shape[axis] if sign > 0 else coords[axis] > 0
-            p_id = np.flatnonzero(ok)
-            q = nodes[ok] + sign * step
-            lower = nodes[ok] if sign > 0 else q
-            w = level.weights(axis, lower, lam_a).astype(np.float64)
-            inside = flat_band[q]
-            if sign > 0:
-                g.add_edges(p_id[inside], nid(q[inside]), w[inside], w[inside])
-            out = ~inside
-            fq = fixed[q[out]]
-            src += np.bincount(p_id[out][fq], w[out][fq], minlength=nodes.size)
-            snk += np.bincount(p_id[out][~fq], w[out][~fq], minlength=nodes.size)
-            pairs.append((p_id[out], q[out]))
-    big = 1e9
-    sf, sb = fg_seed.ravel()[nodes], bg_seed.ravel()[nodes]
-    src[sf], snk[sf] = big, 0.0
-    src[sb], snk[sb] = 0.0, big
-    out_mask, contacts = multilevel.solve_nodes(g, src, snk, nodes, fixed, pairs)
-    return out_mask.reshape(shape), contacts
+def _costs(delta):
+    """``flat -> (cost of object, cost of background)`` of the voxels asked, from ``delta`` (object minus
+    background: an array or a :class:`LookUp`)."""
+
+    def at(flat):
+        d = _values_at(delta, flat)
+        return np.maximum(d, 0), np.maximum(-d, 0)
+
+    return at
+
+
+def _solve_whole(level: _Level, delta, fg_seed, bg_seed, lam_axes) -> np.ndarray:
+    """The cut of every voxel of ``level`` (the shared band solver with the whole level as its band)."""
+    return bands.solve_band(_costs(delta), None, _FaceEdges(level, lam_axes), np.zeros(level.shape, bool),
+                            np.ones(level.shape, bool), fg_seed, bg_seed, hpf=HPF_3D)
 
 
 __all__ = ["VolumeSession", "VolumeFeatures", "check_spacing", "check_volume_scribbles"]

@@ -36,15 +36,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..cut import graphcut
+from ..cut import graphcut, maxflow
+from ..cut.pyramid import MULTILEVEL_MIN_PIXELS
 from .base import Click, ClickMethod, check_clicks, paint_disk, register_click_method
 from ..features import FeatureMap, get_extractor
 from ..features.base import upsample_grid
 from ..utils.progress import CancelToken, ProgressCallback, check, release_memory, report
 from ..utils.validation import as_float_image
 
-#: smoothness weight λ of the n-links
-DEFAULT_LAMBDA = 10.0
+#: smoothness weight λ of the n-links (of this engine; the scribble cut's is ``session.DEFAULT_LAMBDA``)
+POINTS_LAMBDA = 10.0
 #: weight α of the appearance term
 DEFAULT_ALPHA = 1.0
 #: radius in pixels of the hard seed disk around a click
@@ -53,12 +54,12 @@ SEED_RADIUS = 5
 PATCH_RADIUS = 7
 #: prototypes kept per click (a random subsample of its patch)
 PROTOTYPES_PER_CLICK = 32
-#: largest unary cost (keeps integer max-flow graphs bounded)
-COST_CAP = 12.0
-#: images from this many pixels on are cut coarse-to-fine (see :mod:`~napari_deepseg.core.cut.multilevel`)
-MULTILEVEL_MIN_PIXELS = 100_000
-#: half-width in pixels of the full-resolution band around the coarse boundary
-BAND_RADIUS = 3
+#: largest unary cost of the click-similarity term (keeps integer max-flow graphs bounded; the scribble cut's
+#: appearance cap is ``appearance.COST_CAP``)
+POINTS_COST_CAP = 12.0
+#: half-width in pixels of the full-resolution band around the coarse boundary (the scribble cut's is
+#: ``bands.BAND_RADIUS``)
+POINTS_BAND_RADIUS = 3
 
 
 @dataclass
@@ -205,13 +206,13 @@ def appearance_costs(fm: FeatureMap, d1: np.ndarray, d0: np.ndarray) -> tuple:
     rows, cols = fm.image_shape
     near = np.minimum(d0, d1)
     h = float(np.median(near)) or float(np.mean(near)) or 1.0
-    z = np.clip((d1 - d0) / np.float32(h), -COST_CAP, COST_CAP)
+    z = np.clip((d1 - d0) / np.float32(h), -POINTS_COST_CAP, POINTS_COST_CAP)
     cost_fg = np.logaddexp(0.0, z).astype(np.float32)  # -log sigmoid(-z)
     cost_bg = np.logaddexp(0.0, -z).astype(np.float32)
     both = np.stack([cost_fg, cost_bg], -1).reshape(fm.data.shape[0], fm.data.shape[1], 2)
     if fm.stride > 1:
         both = upsample_grid(both, fm.stride, 0, rows, cols)
-    return np.minimum(both[..., 0], COST_CAP), np.minimum(both[..., 1], COST_CAP)
+    return np.minimum(both[..., 0], POINTS_COST_CAP), np.minimum(both[..., 1], POINTS_COST_CAP)
 
 
 def disk_mask(shape, clicks: Sequence[Click], positive: bool, radius: int) -> np.ndarray:
@@ -296,7 +297,7 @@ class PointGraphCut(ClickMethod):
         Other backbone parameters (``resolution=``, ``layers=``, ...).
     """
 
-    def __init__(self, features: str = "auto", weights=None, device: str = "auto", lam: float = DEFAULT_LAMBDA,
+    def __init__(self, features: str = "auto", weights=None, device: str = "auto", lam: float = POINTS_LAMBDA,
                  alpha: float = DEFAULT_ALPHA, radius: int = SEED_RADIUS, star: bool = True, multilevel: bool | None = None,
                  **backbone_params):
         self.features = resolve_features(features, weights)
@@ -341,10 +342,10 @@ class PointGraphCut(ClickMethod):
             border = nearest_sqdist(fm.data.reshape(-1, fm.channels), _border_features(fm))
         coarse = None
         if self._multilevel(norm.shape[:2]):
-            from ..cut import multilevel
+            from ..cut import blocks
 
-            small = multilevel.block_reduce(norm, "mean")
-            coarse = colour_nlinks(small, FeatureMap(small, 1, small.shape[:2]), multilevel.FACTOR * self.lam)
+            small = blocks.block_reduce(norm, "mean")
+            coarse = colour_nlinks(small, FeatureMap(small, 1, small.shape[:2]), blocks.FACTOR * self.lam)
         self._image = PointImage(key, norm.shape[:2], fm, nlinks, border, coarse_nlinks=coarse)
         report(progress, 1, 1, "n-links")
 
@@ -380,23 +381,22 @@ class PointGraphCut(ClickMethod):
 
     def _solve_multilevel(self, entry: PointImage, cost_fg, cost_bg, hard_fg, hard_bg) -> np.ndarray:
         """Cut at half resolution, then re-solve a band around its boundary at full resolution."""
-        from ..cut import multilevel
+        from ..cut import bands, blocks
 
         hard = np.full(entry.shape, -1, np.int32)
         hard[hard_bg] = 1
         hard[hard_fg] = 0
-        c_hard = multilevel.coarse_hard(hard)
-        area = multilevel.FACTOR**2
+        c_hard = blocks.coarse_hard(hard)
+        area = blocks.FACTOR**2
         c_fg, c_bg = c_hard == 0, c_hard == 1
         star = graphcut.star_edges(c_fg) if self.star else None
-        cut = graphcut.IncrementalCut(entry.coarse_nlinks, star, max_tlink=area * self.alpha * COST_CAP)
-        src, snk = graphcut.tlinks(multilevel.block_reduce(cost_fg, "sum"), multilevel.block_reduce(cost_bg, "sum"),
+        cut = maxflow.IncrementalCut(entry.coarse_nlinks, star, max_tlink=area * self.alpha * POINTS_COST_CAP)
+        src, snk = graphcut.tlinks(blocks.block_reduce(cost_fg, "sum"), blocks.block_reduce(cost_bg, "sum"),
                                    c_fg, c_bg, cut.infinity)
-        init = multilevel.upsample_labels(np.asarray(cut.solve(src, snk), bool), entry.shape)
-        band = multilevel.band_mask(init, hard_fg, hard_bg, BAND_RADIUS)
-        fine_star = graphcut.star_edges(hard_fg) if self.star else None
-        return np.asarray(multilevel.solve_band(cost_fg, cost_bg, entry.nlinks, init, band, hard_fg, hard_bg,
-                                                fine_star), bool)
+        fine = bands.BandProblem(lambda fg: blocks.upsample_labels(fg, entry.shape), (cost_fg, cost_bg),
+                                 entry.nlinks, hard_fg, hard_bg, graphcut.star_edges(hard_fg) if self.star else None,
+                                 radius=POINTS_BAND_RADIUS, rounds=1)  # one band, not grown
+        return np.asarray(bands.refine_to_finest(np.asarray(cut.solve(src, snk), bool), [fine]), bool)
 
     @staticmethod
     def _nearest(entry: PointImage, clicks) -> np.ndarray:
@@ -409,11 +409,11 @@ class PointGraphCut(ClickMethod):
             out = d.copy() if out is None else np.minimum(out, d, out=out)
         return out
 
-    def _cut(self, entry: PointImage, clicks, hard_fg) -> graphcut.IncrementalCut:
+    def _cut(self, entry: PointImage, clicks, hard_fg) -> maxflow.IncrementalCut:
         """A new graph (n-links cached, star edges of the positive clicks) for this solve.
 
         Every click changes the appearance term of most pixels, so resuming the
         previous max-flow (``reuse_trees``) is slower than a fresh one here.
         """
         star = graphcut.star_edges(hard_fg) if self.star else None
-        return graphcut.IncrementalCut(entry.nlinks, star, max_tlink=self.alpha * COST_CAP)
+        return maxflow.IncrementalCut(entry.nlinks, star, max_tlink=self.alpha * POINTS_COST_CAP)

@@ -1,0 +1,585 @@
+"""The *Dataset* dock: a folder of images in, a folder of masks out, nothing lost, no waiting between images.
+
+It drives the Scribble segmentation and Point prompts widgets rather than
+duplicating them: it opens one image at a time (the previous image's layers
+are removed first, so nothing of one image shows on another), restores the
+image's saved mask and prompts as editable layers, saves them while the user
+works, and prepares the neighbouring images in the background.
+
+* the list shows every image with its status; a click opens it, **N** / **Shift+N**
+  (or the buttons) move to the next / previous image, *Done* marks the image done
+  and moves on;
+* what is saved and how is :class:`~napari_deepseg.core.dataset.folder.DatasetFolder`'s
+  business (atomic writes, ``.history/``, the lock that makes a second session read-only);
+* saving: every :data:`AUTOSAVE_MS` when anything of the image changed, and on every
+  move, in a worker (a 25 MP PNG takes seconds to encode);
+* preparing: after an image opens, its next and previous neighbours are read and
+  their features, colour model and edge weights computed in a worker
+  (:func:`~napari_deepseg.core.cut.service.prepare_request` on the Scribble widget's
+  session, which keeps :data:`PREPARED_IMAGES` images), so that the first stroke
+  after *Next* costs what an update costs.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+import numpy as np
+from magicgui.widgets import Container, FileEdit, LineEdit, PushButton
+from napari.layers import Image, Labels, Points, Shapes
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QLabel, QListWidget, QListWidgetItem
+
+from ..core.dataset.folder import (DONE, IN_PROGRESS, NEEDS_REVIEW, SKIPPED, UNREADABLE, DatasetFolder,
+                                   ReadOnlyError)
+from ..core.dataset.record import ImageState, Step, click_engine, scribble_engine
+from ..core.io.files import read_image
+from ..core.utils.progress import Cancelled
+from . import _layers
+from ._common import StatusLine, notify, one_line
+from ._tasks import TaskRunner
+
+#: autosave period: the image's layers are saved when they changed since the last save
+AUTOSAVE_MS = 2000
+#: images whose features the Scribble widget's session keeps: the current one and its two neighbours
+PREPARED_IMAGES = 3
+#: status marks in the list
+MARKS = {"not-started": "·", IN_PROGRESS: "…", DONE: "✓", SKIPPED: "–", NEEDS_REVIEW: "?", UNREADABLE: "✗"}
+KEY_NEXT, KEY_PREVIOUS = "n", "Shift-n"
+
+
+class DatasetWidget(Container):
+    """Dock widget: annotate the images of a folder one after the other.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    scribble_widget : ScribbleSegmentationWidget, optional
+        The Scribble widget whose session prepares the neighbours and whose
+        options are recorded (default: the docked one, docked on first use).
+    """
+
+    def __init__(self, napari_viewer, scribble_widget=None):
+        super().__init__(labels=True)
+        self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        self._scribble = scribble_widget
+        self.folder: Optional[DatasetFolder] = None
+        self.index: Optional[int] = None
+        self.image_layer: Optional[Image] = None
+        self._images: dict = {}  # index -> pixels, the current image and its prepared neighbours only
+        self._dirty = False
+        self._saving = threading.Lock()  # one save at a time; the folder is not shared otherwise
+        self._saver = TaskRunner(self.native)  # saves in a worker (a newer save supersedes a running one's message)
+        self._preparer = TaskRunner(self.native)  # the neighbours' preparation (a move cancels it)
+        self._watched: list = []
+        self._build()
+        self._timer = QTimer(self.native)
+        self._timer.setInterval(AUTOSAVE_MS)
+        self._timer.timeout.connect(self._autosave)
+        self._timer.start()
+        self.viewer.bind_key(KEY_NEXT, lambda _v: self.next(), overwrite=True)
+        self.viewer.bind_key(KEY_PREVIOUS, lambda _v: self.previous(), overwrite=True)
+        self.native.destroyed.connect(self._on_destroyed)
+
+    # -- construction ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.images_dir = FileEdit(label="images", mode="d")
+        self.pattern = LineEdit(label="pattern", value="", tooltip="glob pattern(s) of the image names, e.g. *.jpg "
+                                                                    "or *.png;*.tif (empty: every image file)")
+        self.output_dir = FileEdit(label="output", mode="d")
+        self.existing_dir = FileEdit(label="existing masks", mode="d", nullable=True,
+                                     tooltip="optional: masks to refine, matched by file stem")
+        self.open_button = PushButton(text="Open folder")
+        self.list = QListWidget()
+        self.list.setMinimumHeight(120)
+        self.previous_button = PushButton(text="Previous", tooltip="the previous image (Shift+N)")
+        self.next_button = PushButton(text="Next", tooltip="the next image (N)")
+        self.done_button = PushButton(text="Done → next", tooltip="mark this image done and open the next one "
+                                                                  "that is not done")
+        self.skip_button = PushButton(text="Skip")
+        self.review_button = PushButton(text="Needs review")
+        self.count = QLabel("")
+        self.status = StatusLine(value="choose an image folder and an output folder")
+        self.status.native.setWordWrap(True)
+        self.status.native.setMinimumWidth(10)  # a long message wraps instead of widening the dock
+        nav = Container(layout="horizontal", labels=False,
+                        widgets=[self.previous_button, self.next_button, self.done_button])
+        marks = Container(layout="horizontal", labels=False, widgets=[self.skip_button, self.review_button])
+        nav.margins = marks.margins = (0, 0, 0, 0)
+        self.extend([self.images_dir, self.pattern, self.output_dir, self.existing_dir, self.open_button, nav, marks])
+        for widget in (self.count, self.status.native, self.list):  # the whole width; the list last, taking the height left
+            self.native.layout().addWidget(widget)
+        self.open_button.clicked.connect(lambda *_: self.open_folder())
+        self.previous_button.clicked.connect(lambda *_: self.previous())
+        self.next_button.clicked.connect(lambda *_: self.next())
+        self.done_button.clicked.connect(lambda *_: self.mark(DONE))
+        self.skip_button.clicked.connect(lambda *_: self.mark(SKIPPED))
+        self.review_button.clicked.connect(lambda *_: self.mark(NEEDS_REVIEW))
+        self.list.itemClicked.connect(lambda item: self.go(self.list.row(item)))
+        self._update_controls()
+
+    # -- the folder -----------------------------------------------------------------------------
+    def open_folder(self, images=None, output=None, pattern=None, existing=None) -> bool:
+        """Open an image folder and its output folder and resume at the first image that is not done.
+
+        Arguments default to the dock's fields. A second session on the same
+        output folder opens it read-only and says so; a bad folder is one line.
+
+        Returns
+        -------
+        bool
+            Whether a folder is open.
+        """
+        images = images if images is not None else self.images_dir.value
+        output = output if output is not None else self.output_dir.value
+        pattern = pattern if pattern is not None else (self.pattern.value.strip() or None)
+        if existing is None:
+            existing = self.existing_dir.value
+            existing = None if existing is None or str(existing) in ("", ".") else existing
+        if not images or str(images) in ("", ".") or not output or str(output) in ("", "."):
+            notify(self.status, "choose an image folder and an output folder")
+            return False
+        self.close_folder()
+        try:
+            self.folder = DatasetFolder.open(images, output, pattern, existing)
+        except (ValueError, OSError) as exc:
+            notify(self.status, one_line(exc, None))
+            return False
+        if self.folder.message:
+            notify(self.status, self.folder.message)
+        self.images_dir.value, self.output_dir.value = self.folder.images, self.folder.output
+        if self.folder.existing is not None:
+            self.existing_dir.value = self.folder.existing
+        self._fill_list()
+        start = self.folder.first_not_done()
+        self.go(len(self.folder) - 1 if start is None else start)
+        return True
+
+    def close_folder(self) -> None:
+        """Save the current image, remove its layers and release the folder."""
+        if self.folder is None:
+            return
+        self.save(wait=True)
+        self._cancel_prepare()
+        self._remove_image_layers()
+        self.folder.close()
+        self.folder, self.index, self._images = None, None, {}
+        self.list.clear()
+        self._update_controls()
+
+    def _fill_list(self) -> None:
+        self.list.clear()
+        for i, item in enumerate(self.folder.items):
+            self.list.addItem(QListWidgetItem(""))
+            self._show_status(i)
+        self._update_count()
+
+    def _show_status(self, i: int) -> None:
+        status = self.folder.status(i)
+        entry = self.list.item(i)
+        entry.setText(f"{MARKS.get(status, ' ')} {self.folder.items[i].name}")
+        reason = self.folder.reason(i)
+        entry.setToolTip(f"{status}: {reason}" if reason else status)
+
+    def _update_count(self) -> None:
+        counts = self.folder.counts() if self.folder is not None else {}
+        total = len(self.folder) if self.folder is not None else 0
+        self.count.setText(f"{counts.get(DONE, 0)} of {total} done" if total else "")
+
+    def _update_controls(self) -> None:
+        opened = self.folder is not None and self.index is not None
+        writable = opened and not self.folder.read_only
+        for button in (self.previous_button, self.next_button):
+            button.enabled = opened
+        for button in (self.done_button, self.skip_button, self.review_button):
+            button.enabled = writable
+
+    # -- moving -------------------------------------------------------------------------------
+    def next(self) -> bool:
+        """Open the next image (unreadable ones passed over)."""
+        return self._step(1)
+
+    def previous(self) -> bool:
+        """Open the previous image (unreadable ones passed over)."""
+        return self._step(-1)
+
+    def _step(self, step: int) -> bool:
+        if self.folder is None or self.index is None:
+            return False
+        j = self.folder.neighbour(self.index, step)
+        if j is None:
+            self.status.value = "this is the last image" if step > 0 else "this is the first image"
+            return False
+        return self.go(j)
+
+    def mark(self, status: str) -> bool:
+        """Give the current image ``status``, save it and open the next image that is not done."""
+        if self.folder is None or self.index is None:
+            return False
+        if not self.save(wait=True):
+            return False
+        try:
+            with self._saving:
+                self.folder.set_status(self.index, status)
+        except (ReadOnlyError, ValueError, OSError) as exc:
+            notify(self.status, one_line(exc, None))
+            return False
+        self._show_status(self.index)
+        self._update_count()
+        following = self._next_not_done(self.index)
+        if following is None:
+            self.status.value = f"all {len(self.folder)} images are done or skipped"
+            return True
+        return self.go(following)
+
+    def _next_not_done(self, i: int) -> Optional[int]:
+        n = len(self.folder)
+        for k in list(range(i + 1, n)) + list(range(0, i)):
+            if self.folder.status(k) not in (DONE, SKIPPED, UNREADABLE):
+                return k
+        return None
+
+    def go(self, i: int) -> bool:
+        """Save the current image, remove its layers, open image ``i`` with its saved state.
+
+        An unreadable image is marked with its one-line reason and the next
+        readable one opens instead.
+
+        Returns
+        -------
+        bool
+            Whether an image is open.
+        """
+        if self.folder is None or not 0 <= i < len(self.folder):
+            return False
+        if i == self.index and self.image_layer is not None:
+            return True
+        if self.index is not None and not self.save(wait=True):
+            return False  # saving failed: the user is told and stays on the image
+        tried = set()
+        while i is not None and i not in tried:
+            tried.add(i)
+            try:
+                image = self._pixels(i)
+                state = self.folder.load(i)
+            except (ValueError, OSError, MemoryError) as exc:
+                self._mark_unreadable(i, one_line(exc, None))
+                i = self.folder.neighbour(i, 1)
+                continue
+            self._remove_image_layers()
+            self._show(i, image, state)
+            return True
+        self.status.value = "no readable image left"
+        return False
+
+    def _pixels(self, i: int) -> np.ndarray:
+        image = self._images.get(i)
+        return read_image(self.folder.items[i].path) if image is None else image
+
+    def _mark_unreadable(self, i: int, reason: str) -> None:
+        if not self.folder.read_only:
+            with self._saving:
+                self.folder.set_status(i, UNREADABLE, reason)
+        else:
+            self.folder.items[i].status, self.folder.items[i].reason = UNREADABLE, reason
+        self._show_status(i)
+        self.status.value = f"{self.folder.items[i].name} is unreadable: {reason}"
+
+    # -- layers of one image ----------------------------------------------------------------------
+    def _show(self, i: int, image: np.ndarray, state: ImageState) -> None:
+        """Add image ``i``'s layers: the image, its strokes, its mask and prompts, ready to edit."""
+        self.index = i
+        self._images = {i: image}
+        name = self.folder.items[i].stem
+        self.image_layer = self.viewer.add_image(image, name=name, rgb=image.ndim == 3 and image.shape[-1] in (3, 4))
+        objects = any(step.target > 0 for step in state.steps) or state.start == "existing" or (
+            state.mask is not None and int(np.max(state.mask, initial=0)) > 2)
+        if state.mask is not None and objects:
+            layer = _layers.role_layer(self.viewer, self.image_layer, _layers.ROLE_OBJECTS,
+                                       _layers.objects_name(self.image_layer), state.mask.dtype)
+            layer.data = np.array(state.mask)  # a writeable copy: files are read as read-only arrays
+        elif state.mask is not None:
+            _layers.add_result_layer(self.viewer, _layers.result_name(self.image_layer), self.image_layer,
+                                     _layers.spatial_shape(self.image_layer), (), np.array(state.mask))
+        scribbles = _layers.new_scribbles_layer(self.viewer, self.image_layer)
+        strokes = next((s.strokes for s in reversed(state.steps) if s.kind == "scribbles"), None)
+        if strokes is not None and strokes.shape == scribbles.data.shape:
+            scribbles.data = np.array(strokes, scribbles.data.dtype)
+        clicks = next((s for s in reversed(state.steps) if s.kind in ("clicks", "box")), None)
+        if clicks is not None:
+            self._restore_prompts(clicks)
+        self._point_scribble_widget(scribbles, state)
+        self.viewer.layers.selection.active = scribbles
+        self._watch()
+        self._dirty = False
+        self.list.setCurrentRow(i)
+        self._update_controls()
+        item = self.folder.items[i]
+        self.status.value = (f"{item.name}: image {i + 1} of {len(self.folder)}"
+                             + (" (read-only)" if self.folder.read_only else ""))
+        self._prepare_neighbours(i)
+
+    def _restore_prompts(self, step: Step) -> None:
+        """The clicks (and box) of a step as the Point prompts widget's layers."""
+        from ._layers import NEGATIVE_COLOUR, POSITIVE_COLOUR, ROLE_BOX, ROLE_PROMPTS
+
+        meta = {_layers.METADATA_KEY: {"role": ROLE_PROMPTS, "image": self.image_layer.name}}
+        if step.clicks:
+            data = np.array([[c.row, c.col] for c in step.clicks], float)
+            positive = np.array([c.positive for c in step.clicks], bool)
+            self.viewer.add_points(data, name=f"{self.image_layer.name} prompts", features={"positive": positive},
+                                   face_color=[POSITIVE_COLOUR if p else NEGATIVE_COLOUR for p in positive],
+                                   metadata=meta, **_layers.layer_geometry(self.image_layer))
+        if step.box is not None:
+            from .._io import box_corners
+
+            self.viewer.add_shapes([box_corners(step.box)], shape_type="rectangle", name=f"{self.image_layer.name} box",
+                                   edge_color="yellow", face_color="transparent",
+                                   metadata={_layers.METADATA_KEY: {"role": ROLE_BOX, "image": self.image_layer.name}},
+                                   **_layers.layer_geometry(self.image_layer))
+
+    def _point_scribble_widget(self, scribbles: Labels, state: ImageState) -> None:
+        """Select the image and strokes in the Scribble widget; an existing mask is the layer strokes refine."""
+        widget = self.scribble_widget(create=False)
+        if widget is None:
+            return
+        widget.reset_choices()
+        widget.image_combo.value = self.image_layer
+        widget.scribbles_combo.value = scribbles
+        objects = self._layer_of(_layers.ROLE_OBJECTS)
+        if state.start == "existing" and objects is not None:
+            widget.refine_layer.value = objects
+            ids = np.unique(objects.data)
+            ids = ids[ids > 0]
+            widget.refine_label.value = int(ids[0]) if ids.size else 1
+            if ids.size == 1:  # one object: refining starts at once (R over another label picks that one)
+                widget.refine(objects, int(ids[0]))
+
+    def _image_layers(self) -> list:
+        """The image layer and every layer this plugin made for it."""
+        if self.image_layer is None:
+            return []
+        name = self.image_layer.name
+        mine = [layer for layer in self.viewer.layers
+                if isinstance(layer.metadata.get(_layers.METADATA_KEY), dict)
+                and layer.metadata[_layers.METADATA_KEY].get("image") == name]
+        return [self.image_layer] + [layer for layer in mine if layer is not self.image_layer]
+
+    def _layer_of(self, role: str):
+        for layer in self._image_layers()[1:]:
+            if _layers.role(layer) == role:
+                return layer
+        return None
+
+    def _remove_image_layers(self) -> None:
+        self._unwatch()
+        for layer in self._image_layers():
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        self.image_layer = None
+
+    # -- saving ---------------------------------------------------------------------------------
+    def _watch(self) -> None:
+        """Mark the image changed on any edit of its layers (and on layers added for it)."""
+        self._unwatch()
+        emitters = [self.viewer.layers.events.inserted, self.viewer.layers.events.removed]
+        for layer in self._image_layers()[1:]:
+            for name in ("paint", "data", "features"):
+                emitter = getattr(layer.events, name, None)
+                if emitter is not None:
+                    emitters.append(emitter)
+        for emitter in emitters:
+            emitter.connect(self._on_changed)
+        self._watched = emitters
+
+    def _unwatch(self) -> None:
+        for emitter in self._watched:
+            try:
+                emitter.disconnect(self._on_changed)
+            except (RuntimeError, TypeError, ValueError):
+                pass
+        self._watched = []
+
+    def _on_changed(self, event=None) -> None:
+        self._dirty = True
+        if event is not None and getattr(event, "type", "") == "inserted":
+            self._watch()  # a result or objects layer made since: its edits count too
+
+    def current_state(self) -> ImageState:
+        """The current image's mask and prompts as an :class:`ImageState` (copies, read on the main thread).
+
+        The mask is the objects layer when it holds any object (committed
+        objects, or the existing mask being refined), else the result layer.
+        """
+        objects, result = self._layer_of(_layers.ROLE_OBJECTS), self._layer_of(_layers.ROLE_SEGMENTATION)
+        steps = []
+        scribbles = self._layer_of(_layers.ROLE_SCRIBBLES)
+        widget = self.scribble_widget(create=False)
+        if scribbles is not None and np.any(scribbles.data):
+            engine = self._scribble_engine(widget)
+            steps.append(Step("scribbles", engine=engine, strokes=np.array(scribbles.data)))
+        clicks = self._clicks_step()
+        if clicks is not None:
+            steps.append(clicks)
+        use_objects = objects is not None and np.any(objects.data)
+        source = objects if use_objects else result
+        mask = None if source is None else np.array(source.data)
+        start = "existing" if self.folder.items[self.index].existing is not None else None
+        return ImageState(mask=mask, steps=steps, start=start, edited=bool(use_objects))
+
+    @staticmethod
+    def _scribble_engine(widget) -> dict:
+        if widget is None:
+            return scribble_engine()
+        try:
+            options = widget.options()
+        except ValueError:
+            return scribble_engine(backbone=widget.backbone.value, preset=widget.preset.value)
+        return scribble_engine(backbone=options.backbone, backbone_params=dict(options.params),
+                               preset=options.preset, lam=options.lam, sigma=options.sigma)
+
+    def _clicks_step(self) -> Optional[Step]:
+        from ..core.prompts.base import Click
+        from ._layers import ROLE_BOX, ROLE_PROMPTS, box_from_shapes
+
+        points, shapes = self._layer_of(ROLE_PROMPTS), self._layer_of(ROLE_BOX)
+        clicks = ()
+        if isinstance(points, Points) and len(points.data):
+            positive = (np.asarray(points.features["positive"], bool) if "positive" in points.features
+                        else np.ones(len(points.data), bool))
+            clicks = tuple(Click(int(round(p[-2])), int(round(p[-1])), bool(f))
+                           for p, f in zip(np.asarray(points.data), positive))
+        box = None
+        if isinstance(shapes, Shapes) and len(shapes.data):
+            try:
+                box = box_from_shapes(shapes, _layers.spatial_shape(self.image_layer))
+            except ValueError:
+                box = None
+        if not clicks and box is None:
+            return None
+        return Step("box" if box is not None else "clicks", engine=click_engine("graphcut"), clicks=clicks, box=box)
+
+    def save(self, wait: bool = False) -> bool:
+        """Save the current image's state now (in a worker unless ``wait``).
+
+        Returns
+        -------
+        bool
+            ``False`` when the save failed (the user is told in one line).
+        """
+        if self.folder is None or self.index is None or self.folder.read_only or self.image_layer is None:
+            return True
+        state, i = self.current_state(), self.index
+        self._dirty = False
+        if wait:
+            message = self._save(i, state)
+            if message:
+                notify(self.status, message)
+            self._show_status_if_open(i)
+            return message is None
+        self._saver.start(self._save, i, state, on_result=lambda message: self._on_saved(i, message), bar=False)
+        return True
+
+    def _on_saved(self, i: int, message: Optional[str]) -> None:
+        if message:
+            notify(self.status, message)
+        self._show_status_if_open(i)
+
+    def _save(self, i: int, state: ImageState, progress=None, cancel=None) -> Optional[str]:
+        """Worker body: save under the lock; the one-line error or ``None``."""
+        with self._saving:
+            try:
+                self.folder.save(i, state)
+            except (ReadOnlyError, ValueError, TypeError, OSError) as exc:
+                return f"could not save {self.folder.items[i].name}: {one_line(exc, None)}"
+        return None
+
+    def _show_status_if_open(self, i: int) -> None:
+        if self.folder is not None and i < self.list.count():
+            self._show_status(i)
+            self._update_count()
+
+    def _autosave(self) -> None:
+        if self._dirty:
+            self.save()
+
+    # -- preparing the neighbours -------------------------------------------------------------------
+    def scribble_widget(self, create: bool = True):
+        """The Scribble segmentation widget this dock works with (docked on first use when ``create``)."""
+        if self._scribble is None and create:
+            try:
+                _, self._scribble = self.viewer.window.add_plugin_dock_widget("napari-deepseg",
+                                                                              "Scribble segmentation")
+            except (KeyError, ValueError, RuntimeError, AttributeError):
+                return None
+        return self._scribble
+
+    def _cancel_prepare(self) -> None:
+        self._preparer.cancel()
+
+    def _prepare_neighbours(self, i: int) -> None:
+        """Read the next and previous image and prepare the Scribble widget's session for them, in a worker."""
+        self._cancel_prepare()
+        widget = self.scribble_widget(create=False)
+        wanted = [j for j in (self.folder.neighbour(i, 1), self.folder.neighbour(i, -1)) if j is not None]
+        if not wanted:
+            return
+        paths = {j: self.folder.items[j].path for j in wanted}
+        slot = options = None
+        if widget is not None:
+            try:
+                options = widget.options()
+                if options.volume is None and options.channel_axis is None:
+                    slot = widget._slot(options)
+                    slot.session.cache_size = max(slot.session.cache_size, PREPARED_IMAGES)
+                    # ... and the child process's session for large planes, when it starts
+                    slot.session_kwargs["cache_size"] = max(slot.session_kwargs.get("cache_size", 2),
+                                                            PREPARED_IMAGES)
+            except (ValueError, TypeError, RuntimeError):
+                slot = None
+        self._preparer.start(_prepare, paths, slot, options, on_result=lambda result: self._on_prepared(i, result),
+                             bar=False)
+
+    def _on_prepared(self, i: int, result: dict) -> None:
+        if self.folder is None or self.index != i:
+            return
+        for j, (image, error) in result.items():
+            if error:
+                self._mark_unreadable(j, error)
+            elif image is not None:
+                self._images[j] = image
+        self._images = {j: a for j, a in self._images.items() if abs(j - i) <= 1 or j == i
+                        or j in (self.folder.neighbour(i, 1), self.folder.neighbour(i, -1))}
+
+    # -- the end ------------------------------------------------------------------------------
+    def _on_destroyed(self, *_args) -> None:
+        self._timer.stop()
+        self._cancel_prepare()
+        if self.folder is not None:
+            self.folder.close()
+
+
+
+def _prepare(paths: dict, slot, options, progress=None, cancel=None) -> dict:
+    """Worker body: read each image and prepare the session for it; ``{index: (image, error)}``."""
+    from ..core.cut.service import prepare_request
+
+    result = {}
+    for j, path in paths.items():
+        if cancel is not None and cancel.cancelled:
+            break
+        try:
+            image = read_image(path)
+        except (ValueError, OSError, MemoryError) as exc:
+            result[j] = (None, one_line(exc, None))
+            continue
+        result[j] = (image, "")
+        if slot is not None:
+            try:
+                prepare_request(slot, image, options, cancel=cancel)
+            except Cancelled:
+                break
+            except (ValueError, TypeError, RuntimeError, MemoryError):
+                pass  # the Scribble widget reports it when the image is opened
+    return result

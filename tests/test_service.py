@@ -1,0 +1,100 @@
+"""The scribble cut as a service (core/cut/service.py): what the Scribble widget runs, used as a script would
+(no viewer, no Qt; ``test_headless_import.py`` runs it with napari, Qt and magicgui blocked)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _synthetic import disk_image, disk_scribbles
+
+from napari_deepseg.core import SegmentationSession
+from napari_deepseg.core.cut import service
+from napari_deepseg.core.cut.service import Options, SessionPool, check_volume_options, prepare_request, run_request
+from napari_deepseg.core.cut.volume import VolumeSession
+
+
+@pytest.fixture
+def disk():
+    image, truth = disk_image((96, 120), seed=3)
+    return image, disk_scribbles(truth), truth
+
+
+@pytest.mark.parametrize("preset", ["default", "seed"])
+def test_a_request_gives_the_session_s_own_mask(disk, preset):
+    image, scribbles, truth = disk
+    options = Options("classic", preset, lam=None, sigma=None)
+    pool = SessionPool()
+    slot = pool.slot(options)
+    prepare_request(slot, image, options)
+    labels = run_request(slot, image, scribbles, options)
+    session = SegmentationSession("classic")
+    session.set_image(image)
+    reference = session.segment(scribbles, preset=preset)
+    np.testing.assert_array_equal(labels, reference)
+    assert ((labels == 1) == truth).mean() > 0.95
+    assert slot.last is slot.session and slot.remote is None  # a small plane is cut in this process
+    assert pool.close()
+
+
+def test_the_pool_keeps_the_most_recently_used_sessions(monkeypatch):
+    monkeypatch.setattr(service, "MAX_SESSIONS", 2)
+    made = []
+    pool = SessionPool(before_new=made.append)
+    classic = pool.slot(Options("classic", "default", None, None))
+    pool.slot(Options("rgb", "default", None, None))
+    assert pool.slot(Options("classic", "seed", 5.0, None)) is classic  # λ, σ and preset share the session
+    pool.slot(Options("classic", "default", None, None, feature_cache="/tmp/x.zarr"))
+    assert list(pool.slots) == [("classic", ()), ("classic", (), "/tmp/x.zarr")]  # rgb was least recently used
+    assert made == []  # no session with pretrained weights was made
+    volume = pool.slot(Options("classic", "default", None, None, volume="3d"))
+    assert isinstance(volume.session, VolumeSession) and len(pool.slots) == 2
+
+
+def test_a_refused_session_drops_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(service, "MAX_SESSIONS", 1)
+    pool = SessionPool()
+    kept = pool.slot(Options("classic", "default", None, None))
+    afile = tmp_path / "file.txt"
+    afile.write_text("not a store")
+    with pytest.raises(ValueError):
+        pool.slot(Options("classic", "default", None, None, feature_cache=str(afile)))
+    assert list(pool.slots.values()) == [kept]
+
+
+def test_a_volume_request_cuts_in_3d():
+    rng = np.random.default_rng(0)
+    zz, yy, xx = np.mgrid[:12, :32, :32]
+    truth = (zz - 6) ** 2 + (yy - 16) ** 2 + (xx - 16) ** 2 < 8 ** 2
+    volume = np.where(truth, 0.8, 0.2) + rng.normal(0, 0.05, truth.shape)
+    scribbles = np.zeros(truth.shape, np.uint8)
+    scribbles[6, 14:18, 14:18] = 1
+    scribbles[:, :2] = 2
+    options = Options("classic", "default", None, None, volume="3d", spacing=(1.0, 1.0, 1.0))
+    labels = run_request(SessionPool().slot(options), volume, scribbles, options)
+    assert labels.shape == truth.shape and ((labels == 1) == truth).mean() > 0.95
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"backbone": "resnet50"}, "backbone 'resnet50'"),
+    ({"backbone": "classic", "preset": "seed"}, "preset 'seed'"),
+    ({"backbone": "rgb", "channel_axis": -1}, "channel axis -1"),
+    ({"backbone": "classic", "feature_cache": "f.zarr"}, "feature cache f.zarr"),
+])
+def test_3d_options_are_refused_in_one_line(kwargs, needle):
+    with pytest.raises(ValueError, match="weight-free") as info:
+        check_volume_options(**kwargs)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_cli_asks_the_same_rule(tmp_path, capsys):
+    import tifffile
+
+    from napari_deepseg.cli import main
+
+    tifffile.imwrite(tmp_path / "v.tif", np.zeros((4, 16, 16), np.uint8))
+    tifffile.imwrite(tmp_path / "s.tif", np.ones((4, 16, 16), np.uint8))
+    code = main(["segment", str(tmp_path / "v.tif"), "--scribbles", str(tmp_path / "s.tif"),
+                 "--features", "resnet50", "-o", str(tmp_path / "o.tif")])
+    err = capsys.readouterr().err
+    assert code == 2 and "backbone 'resnet50' is for 2-D images" in err

@@ -1,0 +1,254 @@
+"""The *Dataset* dock in a real napari viewer (pytest-qt, Xvfb): a folder in, masks out, resumed where it stopped."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from scipy import ndimage
+
+from _synthetic import disk_image, disk_scribbles
+
+try:
+    import torchvision.models  # noqa: F401  (torch's triton before Mesa's LLVM: see _qt/_torch_guard.py)
+except ImportError:  # pragma: no cover
+    pass
+
+pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+from napari.layers import Image, Labels  # noqa: E402
+
+from napari_deepseg._qt import _layers, dataset_widget as dw  # noqa: E402
+from napari_deepseg._qt.dataset_widget import DatasetWidget  # noqa: E402
+from napari_deepseg._qt.scribble_widget import ScribbleSegmentationWidget  # noqa: E402
+from napari_deepseg.core.dataset.folder import DatasetFolder  # noqa: E402
+from napari_deepseg.core.io.files import read_labels  # noqa: E402
+
+WAIT_MS = 60_000
+SHAPE = (48, 64)
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """Five small disk photos (one unreadable in the middle) and an output folder."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for k in range(5):
+        if k == 2:
+            (images / "im2.png").write_bytes(b"not a png at all")
+            continue
+        image, _ = disk_image(SHAPE, channels=3, seed=k)
+        PILImage.fromarray(image).save(images / f"im{k}.png")
+    return images, tmp_path / "out"
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    seen = []
+    monkeypatch.setattr("napari_deepseg._qt._common.show_error", seen.append)
+    return seen
+
+
+def make_dock(viewer, qtbot):
+    scribble = ScribbleSegmentationWidget(viewer)
+    scribble.preset.value = "seed"
+    viewer.window.add_dock_widget(scribble, name="Scribble segmentation")
+    dock = DatasetWidget(viewer, scribble_widget=scribble)
+    viewer.window.add_dock_widget(dock, name="Dataset")
+    return dock, scribble
+
+
+def settle(dock, scribble, qtbot):
+    qtbot.waitUntil(lambda: not scribble.busy and not scribble.preparing, timeout=WAIT_MS)
+    qtbot.wait(50)
+
+
+def paint_and_segment(dock, scribble, qtbot):
+    """Paint the disk's strokes on the image's scribbles layer and cut."""
+    layer = dock._layer_of(_layers.ROLE_SCRIBBLES)
+    _, truth = disk_image(SHAPE, channels=3, seed=0)
+    layer.data = disk_scribbles(truth)
+    scribble.image_combo.value = dock.image_layer
+    scribble.scribbles_combo.value = layer
+    assert scribble.segment()
+    qtbot.waitUntil(lambda: not scribble.busy and dock._layer_of(_layers.ROLE_SEGMENTATION) is not None,
+                    timeout=WAIT_MS)
+    return layer.data.copy()
+
+
+def test_annotate_three_close_reopen_resumes_with_prompts(make_napari_viewer, qtbot, folders, errors):
+    images, out = folders
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    assert dock.index == 0 and dock.image_layer.name == "im0"
+    strokes = {}
+    for expected in (0, 1, 3):  # im2 is unreadable: marked and passed over
+        assert dock.index == expected
+        strokes[expected] = paint_and_segment(dock, scribble, qtbot)
+        result = dock._layer_of(_layers.ROLE_SEGMENTATION).data.copy()
+        assert dock.mark("done")
+        qtbot.waitUntil(lambda: not dock._saver.running, timeout=WAIT_MS)
+        mask = read_labels(out / "masks" / f"im{expected}.png")
+        np.testing.assert_array_equal(mask, result)  # the mask on disk is the widget's result
+        settle(dock, scribble, qtbot)
+    assert dock.folder.status(2) == "unreadable" and dock.folder.reason(2)
+    assert dock.index == 4
+    # nothing of an earlier image shows on this one
+    names = [layer.name for layer in viewer.layers]
+    assert not any(name.startswith(("im0", "im1", "im3")) for name in names), names
+    dock.close_folder()
+    viewer.close()
+
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    assert dock.index == 4  # resumes at the first image not done
+    assert dock.count.text() == "3 of 5 done"
+    assert dock.previous()  # im3: its mask and strokes come back, editable
+    assert dock.image_layer.name == "im3"
+    restored = dock._layer_of(_layers.ROLE_SCRIBBLES)
+    np.testing.assert_array_equal(restored.data, strokes[3])
+    assert restored.editable and restored.mode == "paint"
+    result = dock._layer_of(_layers.ROLE_SEGMENTATION)
+    np.testing.assert_array_equal(result.data, read_labels(out / "masks" / "im3.png"))
+    record = json.loads((out / "records" / "im3.json").read_text())
+    assert record["steps"][0]["kind"] == "scribbles"
+    assert not errors
+    dock.close_folder()
+
+
+def test_a_second_session_is_read_only(make_napari_viewer, qtbot, folders, errors):
+    images, out = folders
+    holder = DatasetFolder.open(images, out)
+    try:
+        viewer = make_napari_viewer()
+        dock, scribble = make_dock(viewer, qtbot)
+        assert dock.open_folder(images, out)
+        assert dock.folder.read_only
+        assert len(errors) == 1 and "read-only" in errors[0] and "\n" not in errors[0]
+        assert not dock.done_button.enabled and dock.next_button.enabled
+        paint_and_segment(dock, scribble, qtbot)
+        assert dock.save(wait=True)  # saving is a no-op, never an error
+        assert not (out / "masks").exists() or not any((out / "masks").iterdir())
+        dock.close_folder()
+    finally:
+        holder.close()
+
+
+def test_existing_masks_are_the_starting_result_and_only_strokes_change_them(make_napari_viewer, qtbot, folders,
+                                                                              tmp_path):
+    images, out = folders
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    _, truth = disk_image(SHAPE, channels=3, seed=0)
+    start = truth.astype(np.uint8)
+    start[:, 40:] = 0  # a prediction that missed the disk's right part
+    PILImage.fromarray(start).save(existing / "im0.png")
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out, existing=existing)
+    objects = dock._layer_of(_layers.ROLE_OBJECTS)
+    np.testing.assert_array_equal(objects.data, start)
+    assert scribble.refine_layer.value is objects and scribble.refine_label.value == 1
+    dock.save(wait=True)
+    np.testing.assert_array_equal(read_labels(out / "masks" / "im0.png"), start)
+    # refining is on: a stroke on the missed part adds it, and nothing far from the strokes changes
+    strokes = np.zeros(SHAPE, np.uint8)
+    strokes[22:27, 41:43] = 1
+    strokes[:, 62:] = 2
+    dock._layer_of(_layers.ROLE_SCRIBBLES).data = strokes.copy()  # the commit clears the layer's strokes
+    assert scribble.segment()
+    qtbot.waitUntil(lambda: not scribble.busy and not scribble.refitting, timeout=WAIT_MS)
+    assert scribble.commit() == 1
+    changed = objects.data != start
+    near = ndimage.binary_dilation(strokes > 0, iterations=8)
+    assert changed.any() and (objects.data[22:27, 41:43] == 1).all()
+    assert not (changed & ~near).any()
+    dock.save(wait=True)
+    np.testing.assert_array_equal(read_labels(out / "masks" / "im0.png"), objects.data)
+    dock.close_folder()
+
+
+def test_moving_saves_and_the_neighbours_are_prepared(make_napari_viewer, qtbot, folders, monkeypatch):
+    images, out = folders
+    prepared = []
+    real = dw._prepare
+
+    def spy(paths, *args, **kwargs):
+        prepared.append(sorted(paths))
+        return real(paths, *args, **kwargs)
+
+    monkeypatch.setattr(dw, "_prepare", spy)
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    qtbot.waitUntil(lambda: 1 in dock._images, timeout=WAIT_MS)
+    assert prepared[0] == [1]  # the first image has no previous one
+    slot = scribble._slot(scribble.options())
+    assert slot.session.cache_size >= dw.PREPARED_IMAGES
+    paint_and_segment(dock, scribble, qtbot)
+    assert dock.next()  # the move saves im0 (in progress, not done)
+    assert (out / "masks" / "im0.png").is_file()
+    assert dock.folder.status(0) == "in-progress"
+    assert isinstance(viewer.layers["im1"], Image)
+    assert not [layer for layer in viewer.layers if isinstance(layer, Labels) and layer.name.startswith("im0")]
+    settle(dock, scribble, qtbot)
+    dock.close_folder()
+
+
+def _saved_with_prompts(images, out):
+    """im0 saved with strokes, then clicks and a box (a record of two steps)."""
+    from napari_deepseg.core.dataset.record import ImageState, Step, click_engine, scribble_engine
+    from napari_deepseg.core.prompts.base import Click
+    from napari_deepseg.core.prompts.box import Box
+
+    _, truth = disk_image(SHAPE, channels=3, seed=0)
+    strokes = disk_scribbles(truth)
+    clicks = (Click(20, 30, True), Click(5, 5, False))
+    box = Box(8, 12, 40, 52)
+    state = ImageState(mask=truth.astype(np.uint8), steps=[
+        Step("scribbles", engine=scribble_engine(backbone="classic"), strokes=strokes),
+        Step("box", engine=click_engine("graphcut"), clicks=clicks, box=box)])
+    with DatasetFolder.open(images, out) as folder:
+        folder.save(0, state)
+    return strokes, clicks, box
+
+
+def test_clicks_and_box_come_back_as_the_point_widgets_layers(make_napari_viewer, qtbot, folders):
+    from napari_deepseg._qt._layers import ROLE_BOX, ROLE_PROMPTS
+
+    images, out = folders
+    strokes, clicks, box = _saved_with_prompts(images, out)
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    assert dock.index == 0
+    np.testing.assert_array_equal(dock._layer_of(_layers.ROLE_SCRIBBLES).data, strokes)
+    points = dock._layer_of(ROLE_PROMPTS)
+    assert points.data[:, -2:].tolist() == [[20, 30], [5, 5]]
+    assert points.features["positive"].tolist() == [True, False]
+    assert dock._layer_of(ROLE_BOX) is not None
+    state = dock.current_state()  # read back from the layers as the dock saves it
+    assert [s.kind for s in state.steps] == ["scribbles", "box"]
+    assert state.steps[1].clicks == clicks and state.steps[1].box == box
+    dock.close_folder()
+
+
+def test_napari_opens_a_record_as_its_layers(make_napari_viewer, folders):
+    images, out = folders
+    strokes, clicks, box = _saved_with_prompts(images, out)
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(out / "records" / "im0.json"), plugin="napari-deepseg")
+    names = [layer.name for layer in layers]
+    assert names == ["im0", "im0 mask", "im0 scribbles", "im0 prompts", "im0 box"]
+    assert isinstance(viewer.layers["im0"], Image)
+    np.testing.assert_array_equal(viewer.layers["im0 scribbles"].data, strokes)
+    assert viewer.layers["im0 prompts"].features["positive"].tolist() == [True, False]
+    from napari_deepseg._io import get_record_reader
+
+    (out / "other.json").write_text('{"format": "something else"}')
+    assert get_record_reader(str(out / "other.json")) is None
