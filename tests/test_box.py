@@ -380,3 +380,45 @@ def test_no_two_prompt_modules_import_each_other():
     assert pairs == []
     assert imports["box"] == set()  # geometry only
     assert "box" in imports["boxcut"] and "boxcut" in imports["clickcut"]
+
+
+def _antenna(seed=0):
+    """A disk with a 1-px antenna of a duller colour up to the tight box's top, on a textured green ground."""
+    rng = np.random.default_rng(seed)
+    rows, cols = 90, 80
+    image = np.empty((rows, cols, 3), np.float32)
+    image[:] = (0.2, 0.5, 0.2)
+    rr, cc = np.ogrid[:rows, :cols]
+    obj = (rr - 55) ** 2 + (cc - 40) ** 2 <= 20 ** 2
+    obj[10:40, 40] = True
+    image[obj] = (0.9, 0.5, 0.3)
+    image[10:36, 40] = (0.5, 0.5, 0.25)
+    image += rng.normal(0, 0.04, image.shape)
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8), obj
+
+
+def test_tight_box_pinpoints_the_part_the_cut_missed_and_a_loose_box_is_cut_as_before():
+    """Tightness prior (issue 32): every row of a tight box holds object, so the antenna is found."""
+    from napari_deepseg.core.cut.session import SegmentationSession
+    from napari_deepseg.core.prompts.boxcut import cut_box, empty_lines, looks_tight
+
+    image, obj = _antenna()
+    session = SegmentationSession("classic")
+    entry = session.set_image(image)
+    session.prepare_default()
+    tight = Box(10, 20, 76, 61)  # the object's tight box
+    plain = cut_box(session, tight, obj.shape)  # no entry: the cut alone
+    assert looks_tight(plain, tight) and empty_lines(plain, tight)[0].size > 20  # it missed most of the antenna
+    pinned = cut_box(session, tight, obj.shape, entry=entry)
+    assert iou(pinned, obj) > 0.99 > iou(plain, obj) and pinned[10:40, 40].all()
+    assert not any(a.size for a in empty_lines(pinned, tight))
+    method = get_click_method("graphcut", features="classic")
+    method.set_image(image)
+    np.testing.assert_array_equal(method.predict_box(tight), pinned)  # the engine pinpoints a box alone
+    loose = box_from_mask(obj, 0.1)
+    first = cut_box(session, loose, obj.shape)
+    assert not looks_tight(first, loose)
+    np.testing.assert_array_equal(cut_box(session, loose, obj.shape, entry=entry), first)
+    with_click = method.predict_box(tight, [Click(55, 40, True)])  # clicks: the plain cut, no pins
+    radii = method._last_box[3]  # the click's adaptive radius
+    np.testing.assert_array_equal(with_click, cut_box(session, tight, obj.shape, [Click(55, 40, True)], radii))

@@ -189,7 +189,7 @@ class GraphCutClicks(ClickMethod):
         self.star_weight = None if star_weight is None else check_positive(star_weight, "star_weight")
         self.box_star_weight = (None if box_star_weight is None
                                 else check_positive(box_star_weight, "box_star_weight"))
-        self._shape = self._key = None
+        self._shape = self._key = self._entry = None
         self._last_box = None  # (box, clicks, mask, radii) of the last box prediction
         self._last = None  # (clicks, mask) of the last prediction on this image
         self._radii: list = []
@@ -201,7 +201,7 @@ class GraphCutClicks(ClickMethod):
         if entry.key != self._key:  # the same image again (a widget calls this per edit) keeps the click memory
             self._last, self._radii = None, []
             self._last_box = None
-        self._shape, self._key = entry.shape, entry.key
+        self._shape, self._key, self._entry = entry.shape, entry.key, entry
 
     def predict(self, clicks: Sequence[Click], cancel: Optional[CancelToken] = None) -> np.ndarray:
         if self._shape is None:
@@ -222,7 +222,8 @@ class GraphCutClicks(ClickMethod):
         Outside the box is hard background; positive clicks add object disks,
         negative clicks background disks (adaptive radii, measured on the previous
         mask when the call adds one click to the last box prediction). ``strokes``,
-        a scribble image (1 object, 2 background), is painted over them.
+        a scribble image (1 object, 2 background), is painted over them. A box
+        alone whose cut looks tight gets the tightness prior (see :mod:`.boxcut`).
 
         Raises
         ------
@@ -237,7 +238,7 @@ class GraphCutClicks(ClickMethod):
         radii = self._box_click_radii(box, clicks)
         star = self.star_weight if self.box_star_weight is None else self.box_star_weight
         mask = cut_box(self.session, box, self._shape, clicks, radii, lam=self.lam, iterations=self.box_iterations,
-                       star_weight=star, strokes=strokes, cancel=cancel)
+                       star_weight=star, strokes=strokes, cancel=cancel, entry=self._entry)
         self._last_box = (box, list(clicks), mask, radii)
         return mask
 
