@@ -348,7 +348,8 @@ class ScribbleSegmentationWidget(Container):
         job, latest = Job(image_layer=image_layer), self.runner.latest
         self._preparer.start(service.prepare_request, slot, image, options, task=job, bar=False,
                              on_result=lambda _: self._on_prepared(job, key, latest),
-                             on_error=partial(self._on_prepare_failed, job), on_finished=self._update_buttons)
+                             on_error=lambda exc: self._on_prepare_failed(job, exc, latest),
+                             on_finished=self._update_buttons)
         self._update_buttons()
         return True
 
@@ -368,8 +369,9 @@ class ScribbleSegmentationWidget(Container):
         if not self.runner.running and self.runner.latest == latest:
             self.status.value = f"'{job.image_layer.name}' ready: paint 1 = object, 2 = background"
 
-    def _on_prepare_failed(self, job: Job, exc: BaseException) -> None:
-        if not self.runner.running:
+    def _on_prepare_failed(self, job: Job, exc: BaseException, latest: int) -> None:
+        """Say why the image could not be prepared, unless a segmentation started since (it says it itself)."""
+        if not self.runner.running and self.runner.latest == latest:
             self.status.value = f"could not prepare '{job.image_layer.name}': {one_line(exc)}"
 
     def _update_buttons(self) -> None:
