@@ -98,3 +98,36 @@ def test_the_cli_asks_the_same_rule(tmp_path, capsys):
                  "--features", "resnet50", "-o", str(tmp_path / "o.tif")])
     err = capsys.readouterr().err
     assert code == 2 and "backbone 'resnet50' is for 2-D images" in err
+
+
+def test_a_neighbour_is_prepared_beside_the_session_and_handed_over(monkeypatch):
+    """prepare_neighbour computes without the slot's lock, then the image's first request finds it cached."""
+    import threading
+
+    from napari_deepseg.core.cut import session as session_module
+
+    image, truth = disk_image((80, 96), seed=3)
+    other, _ = disk_image((80, 96), seed=4)
+    options = Options("classic", "default", None, None)
+    slot = SessionPool().slot(options)
+    slot.session.cache_size = 3
+    run_request(slot, other, disk_scribbles(truth), options)  # the image the user works on
+    current = slot.session._current
+    palettes, prepared = [], threading.Event()
+    real = session_module.build_palette
+    monkeypatch.setattr(session_module, "build_palette", lambda *a, **k: palettes.append(1) or real(*a, **k))
+    aside = slot.session.prepare_aside
+    monkeypatch.setattr(slot.session, "prepare_aside", lambda *a, **k: (aside(*a, **k), prepared.set())[0])
+    with slot.lock:  # a request holds the session: the preparation runs all the same, then waits to hand over
+        worker = threading.Thread(target=service.prepare_neighbour, args=(slot, image, options))
+        worker.start()
+        assert prepared.wait(timeout=60)
+        assert palettes == [1] and worker.is_alive()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert slot.session._current is current  # the current image stays current
+    labels = run_request(slot, image, disk_scribbles(truth), options)
+    assert palettes == [1]  # the request found the image prepared
+    fresh = SegmentationSession("classic")
+    fresh.set_image(image)
+    np.testing.assert_array_equal(labels, fresh.segment(disk_scribbles(truth)))

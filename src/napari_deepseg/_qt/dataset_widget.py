@@ -15,9 +15,10 @@ works, and prepares the neighbouring images in the background.
   move, in a worker (a 25 MP PNG takes seconds to encode);
 * preparing: after an image opens, its next and previous neighbours are read and
   their features, colour model and edge weights computed in a worker
-  (:func:`~napari_deepseg.core.cut.service.prepare_request` on the Scribble widget's
-  session, which keeps :data:`PREPARED_IMAGES` images), so that the first stroke
-  after *Next* costs what an update costs.
+  (:func:`~napari_deepseg.core.cut.service.prepare_neighbour`: beside the Scribble
+  widget's session, handed to it when done, so that no request on the current image
+  waits for it; the session keeps :data:`PREPARED_IMAGES` images), so that the first
+  stroke after *Next* costs what an update costs.
 """
 
 from __future__ import annotations
@@ -581,7 +582,7 @@ def _prepare(sources: dict, slot, options, progress=None, cancel=None) -> dict:
 
     Returns ``{index: (image, error)}``.
     """
-    from ..core.cut.service import prepare_request
+    from ..core.cut.service import prepare_neighbour
 
     result = {}
     for j, source in sources.items():
@@ -595,7 +596,7 @@ def _prepare(sources: dict, slot, options, progress=None, cancel=None) -> dict:
         result[j] = (image, "")
         if slot is not None:
             try:
-                prepare_request(slot, image, options, cancel=cancel)
+                prepare_neighbour(slot, image, options, cancel=cancel)
             except Cancelled:
                 break
             except (ValueError, TypeError, RuntimeError, MemoryError):

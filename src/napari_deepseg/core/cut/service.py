@@ -137,10 +137,15 @@ class SessionSlot:
     #: the session the last request of this slot used (its ``last_local`` is the one to read)
     last: Optional[object] = None
 
+    @staticmethod
+    def in_child(image, options: Options) -> bool:
+        """Whether ``image`` is cut in the child process (a plane of at least :data:`PROCESS_MIN_PIXELS`)."""
+        plane = int(np.prod(np.shape(image)[:2])) if options.channel_axis is None else int(np.size(image))
+        return not (options.volume or PROCESS_MIN_PIXELS is None or plane < PROCESS_MIN_PIXELS)
+
     def for_image(self, image, options: Options):
         """The session that cuts ``image``: the child process's for large planes, else the one in this process."""
-        plane = int(np.prod(np.shape(image)[:2])) if options.channel_axis is None else int(np.size(image))
-        if options.volume or PROCESS_MIN_PIXELS is None or plane < PROCESS_MIN_PIXELS:
+        if not self.in_child(image, options):
             self.last = self.session
         else:
             if self.remote is None:
@@ -269,3 +274,20 @@ def prepare_request(slot: SessionSlot, image, options: Options, progress=None, c
         session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
         if options.preset == "default":
             session.prepare_default(options.lam, options.sigma, progress=progress, cancel=cancel)
+
+
+def prepare_neighbour(slot: SessionSlot, image, options: Options, progress=None, cancel=None) -> None:
+    """Prepare an image the user has not opened yet (a folder's next image) so that its first cut is cheap.
+
+    In this process the work runs beside the slot's session
+    (:meth:`~napari_deepseg.core.cut.session.SegmentationSession.prepare_aside`) and takes
+    the lock only to hand the result over, so a request on the current image never waits
+    for it. Planes cut in the child process are prepared there, holding the lock
+    (:func:`prepare_request`).
+    """
+    if options.volume or SessionSlot.in_child(image, options):
+        return prepare_request(slot, image, options, progress=progress, cancel=cancel)
+    entry = slot.session.prepare_aside(image, options.lam, options.sigma, progress=progress, cancel=cancel,
+                                       channel_axis=options.channel_axis, default=options.preset == "default")
+    with slot.lock:
+        slot.session.adopt(entry)

@@ -96,12 +96,7 @@ class SegmentationSession:
         -------
         ImageFeatures
         """
-        params = self.extractor.params()
-        if channel_axis is None:
-            arr = image_layout(image)  # shape and dtype only: numpy, dask and zarr arrays alike
-        else:  # every channel kept, each stretched on its own (lazy arrays stay lazy)
-            arr, params = channels_last(image, channel_axis), {**params, "channel_axis": int(channel_axis)}
-        key = image_key(arr, self.backbone, params)
+        arr, params, key = self._keyed(image, channel_axis)
         if key in self._cache:
             self._cache.move_to_end(key)
             self._current = self._cache[key]
@@ -129,6 +124,15 @@ class SegmentationSession:
             self._cache.popitem(last=False)
         self._current = entry
         return entry
+
+    def _keyed(self, image, channel_axis: Optional[int] = None) -> tuple:
+        """``(array, params, cache key)`` of an image as :meth:`set_image` reads it."""
+        params = self.extractor.params()
+        if channel_axis is None:
+            arr = image_layout(image)  # shape and dtype only: numpy, dask and zarr arrays alike
+        else:  # every channel kept, each stretched on its own (lazy arrays stay lazy)
+            arr, params = channels_last(image, channel_axis), {**params, "channel_axis": int(channel_axis)}
+        return arr, params, image_key(arr, self.backbone, params)
 
     def prepare_default(self, lam: Optional[float] = None, sigma: Optional[float] = None,
                         progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> None:
@@ -174,6 +178,59 @@ class SegmentationSession:
         check(cancel)
         self.prepare_default(lam, sigma, progress=progress, cancel=cancel)
         return entry
+
+    def prepare_aside(self, image, lam: Optional[float] = None, sigma: Optional[float] = None,
+                      progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                      channel_axis: Optional[int] = None, default: bool = True) -> "ImageFeatures":
+        """:meth:`prepare` another image without touching this session: for :meth:`adopt` later.
+
+        The work runs on a sibling session that shares this one's feature
+        extractor (and feature cache), so it may run in a thread while this
+        session cuts the current image: a folder's next image is prepared while
+        the user works on this one, and nothing waits for it.
+
+        Parameters
+        ----------
+        default : bool
+            Also build what the default preset's first cut needs (:meth:`prepare_default`).
+
+        Returns
+        -------
+        ImageFeatures
+            The prepared image, to hand to :meth:`adopt`.
+
+        Examples
+        --------
+        >>> img = np.zeros((20, 20), np.float32); img[5:15, 5:15] = 1
+        >>> session = SegmentationSession("classic")
+        >>> entry = session.prepare_aside(img)
+        >>> session.is_image_set, session.adopt(entry), session.set_image(img) is entry
+        (False, None, True)
+        """
+        cached = self._cache.get(self._keyed(image, channel_axis)[2])
+        if cached is not None:  # prepared already (the previous image of a folder): nothing to do
+            return cached
+        sibling = SegmentationSession.__new__(SegmentationSession)
+        sibling.__dict__.update(self.__dict__)  # the same extractor, backbone and feature cache
+        sibling._cache, sibling._current = OrderedDict(), None
+        entry = sibling.set_image(image, progress=progress, cancel=cancel, channel_axis=channel_axis)
+        if default:
+            check(cancel)
+            sibling.prepare_default(lam, sigma, progress=progress, cancel=cancel)
+        return entry
+
+    def adopt(self, entry: "ImageFeatures") -> None:
+        """Put an image prepared by :meth:`prepare_aside` into the cache (the current image stays current).
+
+        The least recently used images beyond ``cache_size`` are dropped, never the current one.
+        """
+        self._cache[entry.key] = entry
+        self._cache.move_to_end(entry.key)
+        for key in list(self._cache):
+            if len(self._cache) <= self.cache_size:
+                break
+            if self._cache[key] is not self._current and key != entry.key:
+                del self._cache[key]
 
     def reset_image(self) -> None:
         """Forget the current image and every cached feature."""
