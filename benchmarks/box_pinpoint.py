@@ -18,7 +18,6 @@ box's content whether it is tight::
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 from napari_deepseg.core.cut.session import SegmentationSession
 from napari_deepseg.core.evaluation.benchmark import DEFAULT_IGNORE, box_error, dataset_items, protocol_box
 from napari_deepseg.core.evaluation.metrics import iou
+from napari_deepseg.core.io.atomic import atomic_write_json
 from napari_deepseg.core.prompts.boxcut import (BOX_ITERATIONS, BOX_STAR_WEIGHT, CENTRE_RADIUS, box_edge_prior,
                                                 box_labels, empty_lines, object_preference, pinpoint, side_gaps)
 
@@ -92,10 +92,7 @@ def main() -> None:
               f" pinpointed mIoU {r['pinned']['miou']:.3f} error {100 * r['pinned']['mean_error']:.2f} % "
               f"({1000 * r['seconds_median']:.0f} ms median)", flush=True)
     if args.json:
-        path = Path(args.json)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-        tmp.replace(path)
+        atomic_write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Writes a JSON with the means of both, the median seconds of one box and the per-
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 from napari_deepseg.core.evaluation.benchmark import DEFAULT_IGNORE, box_error, dataset_items, protocol_box
 from napari_deepseg.core.evaluation.metrics import iou
 from napari_deepseg.core.prompts import get_click_method
+from napari_deepseg.core.io.atomic import atomic_write_json  # noqa: E402
 
 
 def opencv_box(image: np.ndarray, box) -> np.ndarray:
@@ -84,10 +84,7 @@ def main() -> None:
               f"{o['miou']:.3f}, error {100 * o['mean_error']:.2f} % ({1000 * o['seconds_median']:.0f} ms median)",
               flush=True)
     if args.json:
-        path = Path(args.json)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-        tmp.replace(path)
+        atomic_write_json(args.json, result)
 
 
 if __name__ == "__main__":
