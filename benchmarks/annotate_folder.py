@@ -277,6 +277,7 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=50)
     ap.add_argument("--think", type=float, default=1.0, help="seconds the robot looks at each image before painting")
     ap.add_argument("--no-prefetch", action="store_true")
+    ap.add_argument("--no-compare", action="store_true", help="time only: no mask comparison, no replay")
     ap.add_argument("--kills", type=int, default=0)
     ap.add_argument("--tiles", type=int, default=0, help="a folder of this many large photo mosaics instead")
     ap.add_argument("--tile-mp", type=int, default=25, help="megapixels of each tile (a square number)")
@@ -296,13 +297,17 @@ def main(argv=None):
         if args.kills:
             result = kill_run(images, out, args.kills, args.limit)
         else:
-            rows = robot(images, out, args.limit, args.think, not args.no_prefetch, strokes_of=strokes_of)
-            checked, same_disk, same_session = compare_masks(images, out, rows, strokes_of)
-            from napari_deepseg.core.dataset.folder import DatasetFolder
-            from napari_deepseg.core.dataset.replay import replay_folder
+            rows = robot(images, out, args.limit, args.think, not args.no_prefetch, strokes_of=strokes_of,
+                         check=not args.no_compare)
+            checked = same_disk = same_session = 0
+            outcomes = []
+            if not args.no_compare:
+                checked, same_disk, same_session = compare_masks(images, out, rows, strokes_of)
+                from napari_deepseg.core.dataset.folder import DatasetFolder
+                from napari_deepseg.core.dataset.replay import replay_folder
 
-            with DatasetFolder.open(images, out, read_only=True) as folder:  # what `dataset replay` would do
-                outcomes = [o.outcome for o in replay_folder(folder, write=False)]
+                with DatasetFolder.open(images, out, read_only=True) as folder:  # what `dataset replay` would do
+                    outcomes = [o.outcome for o in replay_folder(folder, write=False)]
             first = [r["first_s"] for r in rows if "first_s" in r]
             update = [r["update_s"] for r in rows if "update_s" in r]
             shown = [r["first_shown_s"] for r in rows if "first_shown_s" in r]
