@@ -10,8 +10,8 @@ produces (the scribble cut of each GrabCut photo and set; every click's and box'
 click and box protocols on GrabCut and Berkeley; the ``points-graphcut`` engine's clicks on the
 first GrabCut photos; the 3-D and per-plane cuts of a 96×256×256 synthetic volume; a 25 MP
 mosaic of Berkeley photos cut coarse to fine). ``--compare`` lists every mask whose hash changed
-and exits 1 when any did. About 15 minutes on a quiet 2-core machine for all parts (``large``, about
-2 GB, included); 22 minutes when the machine is shared.
+and exits 1 when any did. About 9 minutes on a 2-core machine for all parts (``large``, about 2 GB,
+included), 22 minutes on a busy one. The reference is ``docs/benchmarks/fingerprint.json``.
 """
 
 from __future__ import annotations
