@@ -379,18 +379,22 @@ def test_stale_result_is_ignored(widget, viewer, qtbot, errors, monkeypatch):
     image_layer, scribbles, truth = add_disk(viewer)
     select(widget, image_layer, scribbles)
     qtbot.waitUntil(lambda: not widget._prepare_timer.isActive() and not widget.preparing, timeout=WAIT_MS)
-    release, calls = __import__("threading").Event(), []
+    release = __import__("threading").Event()
     original = service.run_request
+    first_strokes = np.array(scribbles.data, copy=True)
 
     def first_is_slow(slot, image, scribbles_, options, progress=None, cancel=None, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:  # the first request ends after the second one, wrongly (all zeros), then fails
+        # the first request (known by its strokes: the workers may start in either order) ends after the
+        # second one, wrongly (all zeros)
+        if np.array_equal(scribbles_, first_strokes):
             release.wait(10)
             return np.zeros(image.shape[:2], np.uint8)
         return original(slot, image, scribbles_, options, progress=progress, cancel=cancel, **kwargs)
 
     monkeypatch.setattr(service, "run_request", first_is_slow)
     assert widget.segment()
+    unpainted = np.argwhere(truth & (first_strokes == 0))
+    scribbles.data[tuple(unpainted[len(unpainted) // 2])] = 1  # the second request's strokes differ by a dab
     assert widget.segment()  # a newer request; the first one ignores its cancel and returns later
     qtbot.waitUntil(lambda: "updated" in widget.status.value, timeout=WAIT_MS)
     result = viewer.layers["disk segmentation"]
