@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 from napari.layers import Image, Labels
 
+from ..core.prompts.base import Click
 from ..core.prompts.box import Box, box_on_plane, rectangle_plane
 from ..core.utils.validation import lazy_view
 
@@ -397,3 +398,19 @@ def box_from_shapes(layer, shape, plane: tuple = ()) -> Box | None:
     if not on_plane:
         return None
     return box_on_plane(layer.data[on_plane[-1]], shape)[1]
+
+
+def plane_clicks(points: np.ndarray, positive: np.ndarray, plane: tuple) -> list:
+    """Clicks of the points lying on ``plane`` (their leading coordinates rounded).
+
+    Examples
+    --------
+    >>> plane_clicks(np.array([[0, 2.4, 3.6], [1, 1, 1]]), np.array([True, False]), (0,))
+    [Click(row=2, col=4, positive=True)]
+    """
+    pts = np.asarray(points, float).reshape(len(points), -1) if len(points) else np.zeros((0, len(plane) + 2))
+    out = []
+    for p, flag in zip(pts, np.asarray(positive, bool)):
+        if tuple(round(v) for v in p[: len(plane)]) == tuple(plane):
+            out.append(Click(round(p[-2]), round(p[-1]), bool(flag)))
+    return out

@@ -447,16 +447,14 @@ class DatasetWidget(Container):
                                preset=options.preset, lam=options.lam, sigma=options.sigma)
 
     def _clicks_step(self) -> Optional[Step]:
-        from ..core.prompts.base import Click
-        from ._layers import ROLE_BOX, ROLE_PROMPTS, box_from_shapes
+        from ._layers import ROLE_BOX, ROLE_PROMPTS, box_from_shapes, plane_clicks
 
         points, shapes = self._layer_of(ROLE_PROMPTS), self._layer_of(ROLE_BOX)
         clicks = ()
         if isinstance(points, Points) and len(points.data):
             positive = (np.asarray(points.features["positive"], bool) if "positive" in points.features
                         else np.ones(len(points.data), bool))
-            clicks = tuple(Click(int(round(p[-2])), int(round(p[-1])), bool(f))
-                           for p, f in zip(np.asarray(points.data), positive))
+            clicks = tuple(plane_clicks(np.asarray(points.data), positive, ()))
         box = None
         if isinstance(shapes, Shapes) and len(shapes.data):
             try:

@@ -44,7 +44,8 @@ from ..core.prompts.objects import commit_object, deepest_point, next_free_id, r
 from ..core.features import available_backbones
 from ..core.utils.progress import CancelToken
 from . import _layers, _refine
-from ._layers import NEGATIVE_COLOUR, POSITIVE_COLOUR, ROLE_BOX, ROLE_PROMPTS, box_from_shapes  # noqa: F401
+from ._layers import (NEGATIVE_COLOUR, POSITIVE_COLOUR, ROLE_BOX, ROLE_PROMPTS, box_from_shapes,  # noqa: F401
+                      plane_clicks)
 from ._common import DEVICES, notify, one_line, status_line
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
@@ -105,22 +106,6 @@ def run_prediction(slot: PredictorSlot, image: np.ndarray, clicks: list, box=Non
         return mask
 
 
-
-
-def plane_clicks(points: np.ndarray, positive: np.ndarray, plane: tuple) -> list:
-    """Clicks of the points lying on ``plane`` (their leading coordinates rounded).
-
-    Examples
-    --------
-    >>> plane_clicks(np.array([[0, 2.4, 3.6], [1, 1, 1]]), np.array([True, False]), (0,))
-    [Click(row=2, col=4, positive=True)]
-    """
-    pts = np.asarray(points, float).reshape(len(points), -1) if len(points) else np.zeros((0, len(plane) + 2))
-    out = []
-    for p, flag in zip(pts, np.asarray(positive, bool)):
-        if tuple(round(v) for v in p[: len(plane)]) == tuple(plane):
-            out.append(Click(round(p[-2]), round(p[-1]), bool(flag)))
-    return out
 
 
 class PointPromptWidget(Container):
