@@ -119,6 +119,23 @@ def test_save_is_cheap_when_nothing_changed(tmp_path):
         assert folder.mask_path(1) is None
 
 
+def test_a_state_without_mask_saves_the_prompts_and_keeps_the_mask(tmp_path):
+    images = _images(tmp_path, n=1)
+    with DatasetFolder.open(images, tmp_path) as folder:
+        state = _state(0)
+        folder.save(0, state)
+        more = state.steps[0].strokes.copy()
+        more[0, :5] = 2
+        prompts = ImageState(None, [Step("scribbles", state.steps[0].engine, strokes=more), state.steps[1]])
+        assert [p.name for p in folder.save(0, prompts)] == ["im0.strokes-1.png"]  # the record names it already
+        np.testing.assert_array_equal(read_labels(tmp_path / "masks" / "im0.png"), state.mask)
+        assert json.loads((tmp_path / "records" / "im0.json").read_text())["mask"] == "masks/im0.png"
+        # the same mask afterwards is not written again (nor kept in history); a new one is
+        assert folder.save(0, ImageState(state.mask, prompts.steps)) == []
+        assert [p.name for p in folder.save(0, ImageState(state.mask * 2, prompts.steps))] == ["im0.png"]
+        assert len(history.versions(tmp_path, "im0")) == 1
+
+
 def test_pattern_and_bad_folders(tmp_path):
     images = _images(tmp_path, n=2)
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(images / "x.JPG")

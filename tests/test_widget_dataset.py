@@ -200,6 +200,37 @@ def test_moving_saves_and_the_neighbours_are_prepared(make_napari_viewer, qtbot,
     dock.close_folder()
 
 
+def test_the_strokes_are_on_disk_before_the_cut_starts(make_napari_viewer, qtbot, folders, monkeypatch):
+    """A kill during a long first cut loses no strokes: they are saved before the cut's worker starts."""
+    images, out = folders
+    monkeypatch.setattr(dw, "AUTOSAVE_MS", 10 ** 7)  # no autosave: only the save before the request
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    settle(dock, scribble, qtbot)
+    on_disk = []
+
+    def body(*args, **kwargs):  # the cut's worker, in place of the real one: what is on disk when it starts
+        on_disk.append(sorted(p.name for p in (out / "records").glob("im0*")))
+        return real(*args, **kwargs)
+
+    real = dw._tasks.create_worker
+    monkeypatch.setattr(dw._tasks, "create_worker", body)
+    layer = dock._layer_of(_layers.ROLE_SCRIBBLES)
+    _, truth = disk_image(SHAPE, channels=3, seed=0)
+    layer.data = disk_scribbles(truth)
+    scribble.image_combo.value = dock.image_layer
+    scribble.scribbles_combo.value = layer
+    assert scribble.segment()
+    assert on_disk and on_disk[0] == ["im0.json", "im0.strokes-1.png"]
+    np.testing.assert_array_equal(read_labels(out / "records" / "im0.strokes-1.png"), layer.data)
+    assert not (out / "masks" / "im0.png").exists()  # the mask waits for the autosave, the prompts did not
+    qtbot.waitUntil(lambda: not scribble.busy, timeout=WAIT_MS)
+    assert dock.save(wait=True)
+    assert (out / "masks" / "im0.png").is_file()
+    dock.close_folder()
+
+
 def _saved_with_prompts(images, out):
     """im0 saved with strokes, then clicks and a box (a record of two steps)."""
     from napari_deepseg.core.dataset.record import ImageState, Step, click_engine, scribble_engine

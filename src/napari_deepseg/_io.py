@@ -181,14 +181,54 @@ def read_record_file(path) -> list[tuple]:
     if strokes is not None:
         strokes_meta = {"napari-deepseg": {"role": "scribbles", "image": stem}}
         layers.append((strokes, {"name": f"{stem} scribbles", "metadata": strokes_meta}, "labels"))
-    if prompts is not None and prompts.clicks:
-        points = np.array([[c.row, c.col] for c in prompts.clicks], float)
-        positive = np.array([c.positive for c in prompts.clicks], bool)
-        layers.append((points, {"name": f"{stem} prompts", "features": {"positive": positive},
-                                "face_color": ["lime" if f else "red" for f in positive]}, "points"))
-    if prompts is not None and prompts.box is not None:
-        layers.append(([box_corners(prompts.box)], {"name": f"{stem} box", "shape_type": "rectangle", "edge_color": "yellow",
-                                "face_color": "transparent"}, "shapes"))
+    if prompts is not None:
+        layers.extend(prompt_layers(prompts, stem))
+    return layers
+
+
+def prompt_layers(step, image_name: str) -> list[tuple]:
+    """The clicks and box of a record's step as the Point prompts widget's layers (napari layer data tuples).
+
+    Parameters
+    ----------
+    step : napari_deepseg.core.dataset.record.Step
+        A ``clicks`` or ``box`` step.
+    image_name : str
+        The image layer's name: the layers are named after it and carry their
+        role (``prompts``, ``box``) and the image in their metadata, so the
+        Point prompts widget and the Dataset dock recognise them.
+
+    Returns
+    -------
+    list of tuple
+        ``(data, kwargs, layer_type)``: a Points layer with the ``positive``
+        feature when the step has clicks, a rectangle when it has a box.
+
+    Examples
+    --------
+    >>> from napari_deepseg.core.dataset.record import Step
+    >>> from napari_deepseg.core.prompts.base import Click
+    >>> from napari_deepseg.core.prompts.box import Box
+    >>> layers = prompt_layers(Step("box", clicks=(Click(3, 4, False),), box=Box(1, 2, 9, 12)), "cat")
+    >>> [(kwargs["name"], kind) for _, kwargs, kind in layers]
+    [('cat prompts', 'points'), ('cat box', 'shapes')]
+    >>> layers[0][1]["features"]["positive"].tolist(), layers[1][1]["metadata"]["napari-deepseg"]["role"]
+    ([False], 'box')
+    """
+    from napari_deepseg._qt._layers import METADATA_KEY, NEGATIVE_COLOUR, POSITIVE_COLOUR, ROLE_BOX, ROLE_PROMPTS
+
+    layers = []
+    if step.clicks:
+        points = np.array([[c.row, c.col] for c in step.clicks], float)
+        positive = np.array([c.positive for c in step.clicks], bool)
+        layers.append((points, {"name": f"{image_name} prompts", "features": {"positive": positive},
+                                "face_color": [POSITIVE_COLOUR if p else NEGATIVE_COLOUR for p in positive],
+                                "metadata": {METADATA_KEY: {"role": ROLE_PROMPTS, "image": image_name}}}, "points"))
+    if step.box is not None:
+        layers.append(([box_corners(step.box)], {"name": f"{image_name} box", "shape_type": "rectangle",
+                                                 "edge_color": "yellow", "face_color": "transparent",
+                                                 "metadata": {METADATA_KEY: {"role": ROLE_BOX, "image": image_name}}},
+                       "shapes"))
     return layers
 
 

@@ -12,7 +12,10 @@ in a superqt ``FunctionWorker`` with a
   progress bar through :class:`~napari_deepseg._qt._progress_bar.ThrottledProgress`
   (made only for requests that run longer than a quarter second);
 * a *background* request (the Scribble widget's refit) does not make the widget
-  :attr:`~TaskRunner.busy` and yields to the next request like any other.
+  :attr:`~TaskRunner.busy` and yields to the next request like any other;
+* :data:`starting` is emitted on the main thread just before a request's worker
+  starts (the Dataset dock saves the prompts there, while the cut has not yet
+  taken Python's lock), except by runners made with ``announce=False``.
 
 The *Scribble segmentation*, *Point prompts*, proposal, saliency, evaluation and
 training widgets all run their work through it.
@@ -26,11 +29,16 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from napari.qt.threading import create_worker
+from psygnal import SignalInstance
 from superqt.utils import FunctionWorker
 
 from ..core.utils.progress import Cancelled, CancelToken
 from ._common import ProgressRelay
 from ._progress_bar import ThrottledProgress
+
+
+#: emitted with the :class:`TaskRunner` before each of its requests starts (runners with ``announce=True``)
+starting = SignalInstance((object,))
 
 
 @dataclass
@@ -57,9 +65,14 @@ class TaskRunner:
     on_preview : callable, optional
         ``on_preview(task, value)`` on the main thread, for a value the newest request's
         ``fn`` handed to its ``preview`` argument (see :meth:`start`).
+    announce : bool
+        Emit :data:`starting` before each request (``False`` for the runners that
+        answer it, such as the Dataset dock's saver).
     """
 
-    def __init__(self, parent, on_progress: Optional[Callable] = None, on_preview: Optional[Callable] = None):
+    def __init__(self, parent, on_progress: Optional[Callable] = None, on_preview: Optional[Callable] = None,
+                 announce: bool = True):
+        self.announce = announce
         self.latest = 0
         self._tasks: dict[int, Task] = {}
         self._parent = parent
@@ -134,6 +147,8 @@ class TaskRunner:
         Task
             The started request.
         """
+        if self.announce:
+            starting.emit(self)
         task = Task() if task is None else task
         task.rid, task.token = self.next_rid(), CancelToken()
         if bar:

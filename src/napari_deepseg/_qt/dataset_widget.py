@@ -37,7 +37,7 @@ from ..core.dataset.folder import (DONE, IN_PROGRESS, NEEDS_REVIEW, SKIPPED, UNR
 from ..core.dataset.record import ImageState, Step, click_engine, scribble_engine
 from ..core.io.files import read_image
 from ..core.utils.progress import Cancelled
-from . import _layers
+from . import _layers, _tasks
 from ._common import StatusLine, notify, one_line
 from ._tasks import TaskRunner
 
@@ -71,14 +71,16 @@ class DatasetWidget(Container):
         self._images: dict = {}  # index -> pixels, the current image and its prepared neighbours only
         self._dirty = False
         self._saving = threading.Lock()  # one save at a time; the folder is not shared otherwise
-        self._saver = TaskRunner(self.native)  # saves in a worker (a newer save supersedes a running one's message)
-        self._preparer = TaskRunner(self.native)  # the neighbours' preparation (a move cancels it)
+        # saves in a worker (a newer save supersedes a running one's message)
+        self._saver = TaskRunner(self.native, announce=False)
+        self._preparer = TaskRunner(self.native, announce=False)  # the neighbours' preparation (a move cancels it)
         self._watched: list = []
         self._build()
         self._timer = QTimer(self.native)
         self._timer.setInterval(AUTOSAVE_MS)
         self._timer.timeout.connect(self._autosave)
         self._timer.start()
+        _tasks.starting.connect(self._before_request)
         self.viewer.bind_key(KEY_NEXT, lambda _v: self.next(), overwrite=True)
         self.viewer.bind_key(KEY_PREVIOUS, lambda _v: self.previous(), overwrite=True)
         self.native.destroyed.connect(self._on_destroyed)
@@ -328,23 +330,11 @@ class DatasetWidget(Container):
         self._prepare_neighbours(i)
 
     def _restore_prompts(self, step: Step) -> None:
-        """The clicks (and box) of a step as the Point prompts widget's layers."""
-        from ._layers import NEGATIVE_COLOUR, POSITIVE_COLOUR, ROLE_BOX, ROLE_PROMPTS
+        """The clicks (and box) of a step as the Point prompts widget's layers (as File > Open gives them)."""
+        from .._io import prompt_layers
 
-        meta = {_layers.METADATA_KEY: {"role": ROLE_PROMPTS, "image": self.image_layer.name}}
-        if step.clicks:
-            data = np.array([[c.row, c.col] for c in step.clicks], float)
-            positive = np.array([c.positive for c in step.clicks], bool)
-            self.viewer.add_points(data, name=f"{self.image_layer.name} prompts", features={"positive": positive},
-                                   face_color=[POSITIVE_COLOUR if p else NEGATIVE_COLOUR for p in positive],
-                                   metadata=meta, **_layers.layer_geometry(self.image_layer))
-        if step.box is not None:
-            from .._io import box_corners
-
-            self.viewer.add_shapes([box_corners(step.box)], shape_type="rectangle", name=f"{self.image_layer.name} box",
-                                   edge_color="yellow", face_color="transparent",
-                                   metadata={_layers.METADATA_KEY: {"role": ROLE_BOX, "image": self.image_layer.name}},
-                                   **_layers.layer_geometry(self.image_layer))
+        for data, kwargs, kind in prompt_layers(step, self.image_layer.name):
+            getattr(self.viewer, f"add_{kind}")(data, **kwargs, **_layers.layer_geometry(self.image_layer))
 
     def _point_scribble_widget(self, scribbles: Labels, state: ImageState) -> None:
         """Select the image and strokes in the Scribble widget; an existing mask is the layer strokes refine."""
@@ -413,11 +403,12 @@ class DatasetWidget(Container):
         if event is not None and getattr(event, "type", "") == "inserted":
             self._watch()  # a result or objects layer made since: its edits count too
 
-    def current_state(self) -> ImageState:
+    def current_state(self, mask: bool = True) -> ImageState:
         """The current image's mask and prompts as an :class:`ImageState` (copies, read on the main thread).
 
         The mask is the objects layer when it holds any object (committed
-        objects, or the existing mask being refined), else the result layer.
+        objects, or the existing mask being refined), else the result layer;
+        ``mask=False`` leaves it out (the prompts alone are saved).
         """
         objects, result = self._layer_of(_layers.ROLE_OBJECTS), self._layer_of(_layers.ROLE_SEGMENTATION)
         steps = []
@@ -431,7 +422,7 @@ class DatasetWidget(Container):
             steps.append(clicks)
         use_objects = objects is not None and np.any(objects.data)
         source = objects if use_objects else result
-        mask = None if source is None else np.array(source.data)
+        mask = None if source is None or not mask else np.array(source.data)
         start = "existing" if self.folder.items[self.index].existing is not None else None
         return ImageState(mask=mask, steps=steps, start=start, edited=bool(use_objects))
 
@@ -505,6 +496,26 @@ class DatasetWidget(Container):
             self._show_status(i)
             self._update_count()
 
+    def _before_request(self, runner=None) -> None:
+        """A widget starts a request (a cut): save the prompts now, before the cut holds Python's lock.
+
+        A worker's autosave can wait seconds for a cut's C extensions to let it
+        run (a first cut after a restart); a kill then lost the strokes painted
+        before it. The prompts alone are written here, on the main thread
+        (strokes and record: milliseconds on a photo, about 0.1 s on 25 MP); the
+        mask follows with the next autosave.
+        """
+        if not self._dirty or self.folder is None or self.index is None or self.folder.read_only:
+            return
+        if self.image_layer is None or runner in (self._saver, self._preparer):
+            return
+        state = self.current_state(mask=False)
+        with self._saving:
+            try:
+                self.folder.save(self.index, state)
+            except (ReadOnlyError, ValueError, TypeError, OSError) as exc:
+                notify(self.status, f"could not save {self.folder.items[self.index].name}: {one_line(exc, None)}")
+
     def _autosave(self) -> None:
         if self._dirty:
             self.save()
@@ -568,6 +579,7 @@ class DatasetWidget(Container):
 
     # -- the end ------------------------------------------------------------------------------
     def _on_destroyed(self, *_args) -> None:
+        _tasks.starting.disconnect(self._before_request)
         self._timer.stop()
         self._cancel_prepare()
         if self.folder is not None:

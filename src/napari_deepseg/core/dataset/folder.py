@@ -471,7 +471,8 @@ class DatasetFolder:
         """Save image ``i``'s state: its mask, stroke files and record, each atomically; cheap when unchanged.
 
         Only the files whose content changed since the last save (or load) are
-        written, so a widget can call it after every edit. A mask that replaces
+        written, so a widget can call it after every edit. A state without a
+        mask saves the prompts alone and leaves the mask on disk as it is. A mask that replaces
         a different one is kept in ``.history/`` first. The status of a
         not-started image becomes in progress.
 
@@ -504,7 +505,8 @@ class DatasetFolder:
         if before is None and (self.mask_path(i) is not None or self.record_path(i).is_file()):
             self.load(i)  # the digests of what is on disk (a save after reopening, without a load)
             before = self._digests.get(int(i))
-        now = {"mask": None if state.mask is None else array_digest(state.mask),
+        # no mask: the prompts alone are saved and the mask on disk stays (a later save compares with it)
+        now = {"mask": (before or {}).get("mask") if state.mask is None else array_digest(state.mask),
                "strokes": [None if s.strokes is None else array_digest(s.strokes) for s in state.steps]}
         if before is None or now["mask"] != before["mask"]:
             self._check_shape(i, state.mask)
