@@ -1,4 +1,4 @@
-"""``napari-deepseg benchmark``: the click, box and scribble protocols on a dataset folder."""
+"""``napari-deepseg benchmark``: the click, box, scribble and corrective-stroke protocols on a dataset folder."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 from ._common import CLIError, add_backbone_options, backbone_params
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+#: the most corrective strokes ``--protocol corrections`` paints per image
+MAX_STROKES = 20
 
 
 def _method_params(factory, args) -> dict:
@@ -111,6 +113,79 @@ def _run_scribbles(args, items) -> dict:
                                        progress=lambda done, total, stem: bar.update())
 
 
+def _live_cut(args, image):
+    """``cut(scribbles) -> labels`` for ``image`` as the Scribble widget answers a stroke with Live on.
+
+    The widget's path (``_qt/scribble_widget.py``): one pooled session of the default
+    preset per backbone (:class:`~napari_deepseg.core.cut.service.SessionPool`), every
+    request a :func:`~napari_deepseg.core.cut.service.run_request` with ``local=True``
+    and all strokes so far. Where the local update applied, the widget shows it and
+    then refits the whole image in the background (``local=False``), which replaces it
+    on screen: that last mask is the one returned. ``cut.local`` lists, per call,
+    whether the local update applied.
+    """
+    from ..core.cut import service
+
+    options = service.Options(args.features, "default", None, None, tuple(sorted(backbone_params(args).items())))
+    slot = args.pool.slot(options)
+
+    def cut(scribbles):
+        labels = service.run_request(slot, image, scribbles, options, local=True)
+        local = bool(getattr(slot.last, "last_local", False))
+        cut.local.append(local)
+        if local:  # the widget's background refit of the whole image
+            labels = service.run_request(slot, image, scribbles, options)
+        return labels
+
+    cut.local = []
+    return cut
+
+
+def _run_corrections(args, items) -> dict:
+    """The corrective-stroke protocol (:func:`~napari_deepseg.core.evaluation.benchmark.run_correction_protocol`)
+    on every image with a scribble file, cut as :func:`_live_cut` does."""
+    from ..core.cut.service import SessionPool
+    from ..core.evaluation import benchmark as B
+    from ..core.io.files import read_labels
+
+    if args.method != "graphcut":
+        raise CLIError(f"the corrections protocol runs the scribble cut; method '{args.method}' takes clicks only")
+    args.pool = SessionPool()
+    runs, per_image, missing = {}, {}, []
+    try:
+        with _progress_bar(len(items), f"{args.scribbles_dir} + {args.strokes} strokes", args.quiet) as bar:
+            for item in items:
+                path = B.scribble_path(args.dataset, args.scribbles_dir, item.stem)
+                if path is None:
+                    missing.append(item.stem)
+                    bar.update()
+                    continue
+                image, mask = item.load()
+                cut = _live_cut(args, image)
+                run = B.run_correction_protocol(cut, mask, read_labels(path), strokes=args.strokes,
+                                                ignore=args.ignore)
+                runs[item.stem] = run
+                per_image[item.stem] = {
+                    "ious": [round(v, 4) for v in run.ious],
+                    "strokes": [s.as_list() for s in run.strokes],
+                    "far_changed": [p["far_changed"] for p in run.promises],
+                    "far_distance": [p["distance"] for p in run.promises],
+                    "far_limit": run.promises[0]["limit"] if run.promises else None,
+                    "far_broken": [p["broken"] for p in run.promises],
+                    "local": cut.local,
+                }
+                bar.set_postfix(gain=f"{sum(r.ious[-1] - r.ious[0] for r in runs.values()) / len(runs):+.3f}")
+                bar.update()
+    finally:
+        args.pool.close()
+    if not runs:
+        raise CLIError(f"no scribble file found in {args.dataset / args.scribbles_dir} for any image")
+    summary = B.summarize_corrections(runs)
+    summary.update(per_image=per_image, missing=missing, scribbles_dir=args.scribbles_dir,
+                   stroke_format="[row, col, radius, label (1 object, 2 background), depth, error region px]")
+    return summary
+
+
 def _print_summary(args, result: dict) -> None:
     if args.protocol == "clicks":
         print(f"{args.dataset.name}: {result['n']} images, {args.method}/{args.features}: "
@@ -124,6 +199,15 @@ def _print_summary(args, result: dict) -> None:
               f"{100 * result['error_box']:.2f} % of the box, then "
               f"NoC@85 {result['noc85']:.2f}, NoC@90 {result['noc90']:.2f}, NoF@85 {result['nof85']}, "
               f"NoF@90 {result['nof90']}, {1000 * result['seconds_per_update']:.0f} ms/update (median), "
+              f"{result['seconds_total']:.0f} s in all")
+    elif args.protocol == "corrections":
+        means = " → ".join(f"{v:.3f}" for v in result["miou_per_stroke"])
+        worst = ", ".join(f"{stem} {a:.3f} → {b:.3f}" for stem, a, b in result["lost_after_1"][:4])
+        print(f"{args.dataset.name}/{args.scribbles_dir} + {result['strokes']} corrective strokes: {result['n']} "
+              f"images, {args.features}: mean IoU {means}; stroke 1 made {len(result['worse_after_1'])} worse, "
+              f"{len(result['lost_after_1'])} by more than {result['loss_tolerance']:g}"
+              f"{' (' + worst + ')' if worst else ''}; {len(result['ended_below_start'])} end below their start; "
+              f"far-change promise broken per stroke {result['far_broken_per_stroke']}; "
               f"{result['seconds_total']:.0f} s in all")
     else:
         print(f"{args.dataset.name}/{args.scribbles_dir}: {result['n']} images, {args.features}: "
@@ -147,8 +231,15 @@ def run(args) -> int:
         value = getattr(args, opt)
         if value and Path(value).suffix.lower() not in suffixes:
             raise CLIError(f"--{opt} {value}: use a file name ending in {', '.join(suffixes)}")
-    if args.check_promises and args.protocol == "scribbles":
-        raise CLIError("--check-promises checks the masks of clicks and boxes: use it with --protocol clicks or box")
+    if args.check_promises and args.protocol in ("scribbles", "corrections"):
+        raise CLIError("--check-promises checks the masks of clicks and boxes: use it with --protocol clicks or box "
+                       "(--protocol corrections always checks its far-change promise)")
+    if args.strokes is not None and args.protocol != "corrections":
+        raise CLIError("--strokes counts corrective strokes: use it with --protocol corrections")
+    if args.protocol == "corrections":
+        args.strokes = 1 if args.strokes is None else args.strokes
+        if not 1 <= args.strokes <= MAX_STROKES:
+            raise CLIError(f"--strokes must be between 1 and {MAX_STROKES}, got {args.strokes}")
     if args.plot and args.protocol != "clicks":
         raise CLIError("--plot draws click curves: use it with --protocol clicks")
     if args.method not in available_click_methods():
@@ -162,11 +253,12 @@ def run(args) -> int:
     args.dataset = Path(args.dataset)
     items = B.dataset_items(args.dataset, args.limit)
     t0 = time.perf_counter()
-    runner = {"clicks": _run_clicks, "box": _run_boxes, "scribbles": _run_scribbles}[args.protocol]
+    runner = {"clicks": _run_clicks, "box": _run_boxes, "scribbles": _run_scribbles,
+              "corrections": _run_corrections}[args.protocol]
     result = runner(args, items)
     result["seconds_total"] = time.perf_counter() - t0
     result.update(dataset=args.dataset.name, protocol=args.protocol, method=args.method, features=args.features)
-    if args.protocol == "scribbles":
+    if args.protocol in ("scribbles", "corrections"):
         result["scribbles_dir"] = args.scribbles_dir
     if not args.quiet:
         _print_summary(args, result)
@@ -189,16 +281,22 @@ def add_parser(sub) -> None:
     from ..core.evaluation.benchmark import DEFAULT_IGNORE, MAX_CLICKS, TARGET_IOU
     from ..core.prompts.box import DEFAULT_MARGIN
 
-    b = sub.add_parser("benchmark", help="score a method on a dataset with the click, box or scribble protocol",
+    b = sub.add_parser("benchmark",
+                       help="score a method on a dataset with the click, box, scribble or corrective-stroke protocol",
                        description="DATASET holds images/ and masks/ with matching file stems.")
     b.add_argument("dataset", help="dataset folder with images/ and masks/ (e.g. ../shared/datasets/grabcut)")
-    b.add_argument("--protocol", choices=("clicks", "box", "scribbles"), default="clicks",
-                   help="clicks; box (a box around the object, then clicks); scribbles")
+    b.add_argument("--protocol", choices=("clicks", "box", "scribbles", "corrections"), default="clicks",
+                   help="clicks; box (a box around the object, then clicks); scribbles; corrections (the "
+                        "scribbles, then --strokes corrective strokes, each a disk where the mask is most wrong, "
+                        "cut as the Scribble widget does with Live on)")
     b.add_argument("--box-margin", type=float, default=DEFAULT_MARGIN,
                    help=f"box protocol: the object's tight box enlarged by this fraction of its size on each side "
                         f"(default {DEFAULT_MARGIN:g}); 0: the literature's tight box of the object and its unknown "
                         f"band (--ignore), scored by IoU and the error rate (misclassified pixels / box area)")
-    b.add_argument("--scribbles-dir", default="scribbles-set-1", help="scribble folder inside DATASET (scribbles)")
+    b.add_argument("--scribbles-dir", default="scribbles-set-1",
+                   help="scribble folder inside DATASET (scribbles, corrections)")
+    b.add_argument("--strokes", type=int, default=None,
+                   help=f"corrections: corrective strokes per image, 1 to {MAX_STROKES} (default 1)")
     b.add_argument("--method", default="graphcut", help="click method (default graphcut)")
     add_backbone_options(b)
     b.add_argument("--checkpoint", default=None, help="trained model folder, for methods that take one")

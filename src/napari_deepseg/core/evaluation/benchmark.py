@@ -6,7 +6,9 @@ runs under it; :func:`run_click_protocol` scores one image, :func:`summarize_cli
 turns many into the NoC / NoF / mIoU figures. The box protocol
 (:func:`run_box_protocol`) starts from a box around the object and continues with clicks;
 with a margin of 0 its box is the literature's tight box (:func:`protocol_box`) and
-:func:`box_error` its error rate.
+:func:`box_error` its error rate. The corrective-stroke protocol (:func:`run_correction_protocol`,
+issue 32) starts from a scribble set's cut and dabs a disk where the mask is most wrong
+(:func:`next_stroke`), stroke after stroke.
 """
 
 from __future__ import annotations
@@ -318,6 +320,238 @@ def summarize_clicks(runs: List[ClickRun], max_clicks: int = MAX_CLICKS) -> dict
         "miou_at_clicks": [float(v) for v in curves.mean(axis=0)],
         "seconds_per_click": float(np.median(seconds)) if seconds else 0.0,
         "clicks_total": len(seconds),
+    }
+
+
+# -- corrective strokes (issue 32) -------------------------------------------
+
+#: a corrective stroke's radius is the error region's depth minus one, clipped to this range (px)
+STROKE_RADIUS = (2, 8)
+#: an image "loses" at a stroke when its IoU drops by more than this
+LOSS_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class Stroke:
+    """A corrective stroke: a disk of ``radius`` px at ``(row, col)`` painted ``label`` (1 object, 2 background).
+
+    ``depth`` is the distance transform's value at the centre (the error region's depth),
+    ``region`` the size of the error region it corrects, in pixels.
+    """
+
+    row: int
+    col: int
+    radius: int
+    label: int
+    depth: float
+    region: int
+
+    def disk(self, shape) -> np.ndarray:
+        """The stroke's pixels in an image of ``shape`` (clipped to it)."""
+        rr, cc = np.ogrid[: shape[0], : shape[1]]
+        return (rr - self.row) ** 2 + (cc - self.col) ** 2 <= self.radius**2
+
+    def as_list(self) -> list:
+        """``[row, col, radius, label, depth, region]`` for JSON."""
+        return [self.row, self.col, self.radius, self.label, round(self.depth, 2), self.region]
+
+
+def next_stroke(pred: np.ndarray, truth: np.ndarray, ignore=DEFAULT_IGNORE) -> Optional[Stroke]:
+    """The corrective stroke a user paints where ``pred`` is most wrong.
+
+    The false-negative and false-positive pixels (``ignore`` pixels of the
+    reference left out) are split into 8-connected regions; the largest region
+    of either kind is corrected (a false-negative one first on a tie). Its
+    distance transform (the image border and the unknown band count as its
+    boundary, as :func:`next_click` does) gives its deepest pixel, the first in
+    row-major order; the stroke is a disk there of radius
+    ``clip(floor(depth - 1), 2, 8)`` px (:data:`STROKE_RADIUS`), labelled object (1)
+    on a missed part and background (2) on a leak.
+
+    Parameters
+    ----------
+    pred : numpy.ndarray of bool
+        Current object mask.
+    truth : numpy.ndarray
+        Reference mask: non-zero object, ``ignore`` unknown.
+    ignore : int, optional
+
+    Returns
+    -------
+    Stroke or None
+        ``None`` when ``pred`` has no error.
+
+    Examples
+    --------
+    >>> truth = np.zeros((30, 30), np.uint8); truth[5:25, 5:25] = 255
+    >>> pred = truth > 0; pred[5:25, 5:12] = False       # a 20 x 7 missed strip
+    >>> next_stroke(pred, truth)
+    Stroke(row=8, col=8, radius=3, label=1, depth=4.0, region=140)
+    """
+    pred = np.asarray(pred, bool)
+    truth = np.asarray(truth)
+    if pred.shape != truth.shape:
+        raise ValueError(f"pred is {pred.shape} but its reference mask is {truth.shape}")
+    valid = np.ones(truth.shape, bool) if ignore is None else truth != ignore
+    obj = (truth != 0) & valid
+    best = None
+    for label, errors in ((1, obj & ~pred), (2, ~obj & pred & valid)):
+        regions, n = ndimage.label(errors, structure=np.ones((3, 3), bool))
+        if n:
+            sizes = np.bincount(regions.ravel())[1:]
+            k = int(np.argmax(sizes))
+            if best is None or sizes[k] > best[0]:
+                best = (int(sizes[k]), label, regions == k + 1)
+    if best is None:
+        return None
+    size, label, region = best
+    depth = _error_distance(region)
+    deepest = float(depth.max())
+    r, c = np.unravel_index(int(np.argmax(depth == deepest)), depth.shape)
+    radius = int(np.clip(np.floor(deepest - 1), *STROKE_RADIUS))
+    return Stroke(int(r), int(c), radius, label, deepest, size)
+
+
+@dataclass
+class CorrectionRun:
+    """One image under the corrective-stroke protocol.
+
+    Attributes
+    ----------
+    ious : list of float
+        IoU of the first cut (the scribbles alone), then after stroke 1, 2, ...
+        (an image with no error left carries its IoU on).
+    strokes : list of Stroke
+    promises : list of dict
+        :func:`~napari_deepseg.core.evaluation.promises.correction_promise` of each stroke.
+    masks : list of numpy.ndarray
+        The object masks (first cut, then after each stroke) when asked to keep them.
+    """
+
+    ious: List[float] = field(default_factory=list)
+    strokes: List[Stroke] = field(default_factory=list)
+    promises: List[dict] = field(default_factory=list)
+    masks: list = field(default_factory=list)
+
+
+def run_correction_protocol(cut: Callable[[np.ndarray], np.ndarray], truth, scribbles, strokes: int = 1,
+                            ignore=DEFAULT_IGNORE, keep_masks: bool = False) -> CorrectionRun:
+    """Scribbles, then ``strokes`` corrective strokes, each where the mask is most wrong (issue 32).
+
+    ``cut(scribbles)`` answers the dataset's scribbles first; then, ``strokes``
+    times, :func:`next_stroke` places a disk on the largest error region, the
+    disk is painted into the scribbles (over any earlier label there) and
+    ``cut`` answers all the scribbles so far. Each stroke's mask is checked
+    against the one before it
+    (:func:`~napari_deepseg.core.evaluation.promises.correction_promise`).
+    ``cut`` decides how the image is cut: the command line's is the Scribble
+    widget's path with Live on (``benchmark --protocol corrections``).
+
+    Parameters
+    ----------
+    cut : callable
+        ``cut(scribbles) -> labels`` for this image (object = 1); it gets a new
+        array each time and must not keep it for writing.
+    truth : numpy.ndarray
+        Reference mask: non-zero object, ``ignore`` unknown.
+    scribbles : numpy.ndarray
+        The initial strokes: 0 none, 1 object, 2 background (not written into).
+    strokes : int
+        Corrective strokes, at least 1.
+    ignore : int, optional
+    keep_masks : bool
+        Keep every mask in :attr:`CorrectionRun.masks` (for pictures).
+
+    Returns
+    -------
+    CorrectionRun
+
+    Examples
+    --------
+    A toy "cut" that returns the square's pixels within 6 px of an object
+    stroke: the first corrective stroke goes into the missed strip on the left.
+
+    >>> from scipy import ndimage as ndi
+    >>> truth = np.zeros((30, 30), np.uint8); truth[5:25, 5:25] = 255
+    >>> start = np.zeros((30, 30), np.uint8); start[6:24, 20] = 1; start[0] = 2
+    >>> def cut(s): return ((ndi.distance_transform_edt(s != 1) <= 6) & (truth > 0)).astype(np.uint8)
+    >>> run = run_correction_protocol(cut, truth, start, strokes=2)
+    >>> run.ious, run.strokes[0], run.promises[0]["broken"]
+    ([0.545, 0.86, 1.0], Stroke(row=9, col=9, radius=4, label=1, depth=5.0, region=182), False)
+    """
+    from .promises import correction_promise
+
+    truth = np.asarray(truth)
+    scribbles = np.array(scribbles, copy=True)
+    if truth.ndim != 2:
+        raise ValueError(f"reference mask must be 2-D, got shape {truth.shape}")
+    if scribbles.shape != truth.shape:
+        raise ValueError(f"scribbles are {scribbles.shape} but the reference mask is {truth.shape}")
+    if int(strokes) < 1:
+        raise ValueError(f"strokes must be at least 1, got {strokes}")
+    run = CorrectionRun()
+    pred = np.asarray(cut(scribbles.copy())) == 1
+    run.ious.append(iou(pred, truth, ignore=ignore))
+    run.masks += [pred] if keep_masks else []
+    for _ in range(int(strokes)):
+        stroke = next_stroke(pred, truth, ignore)
+        if stroke is None:  # nothing left to correct
+            run.ious.append(run.ious[-1])
+            continue
+        disk = stroke.disk(truth.shape)
+        scribbles[disk] = stroke.label
+        after = np.asarray(cut(scribbles.copy())) == 1
+        run.strokes.append(stroke)
+        run.promises.append(correction_promise(pred, after, truth, disk, stroke.radius, ignore))
+        run.ious.append(iou(after, truth, ignore=ignore))
+        run.masks += [after] if keep_masks else []
+        pred = after
+    return run
+
+
+def summarize_corrections(runs: dict, tolerance: float = LOSS_TOLERANCE) -> dict:
+    """The corrective-stroke protocol's figures over images ``{stem: CorrectionRun}``.
+
+    Returns
+    -------
+    dict
+        ``miou_per_stroke`` (the first cut, then after each stroke); ``lost_after_1``:
+        the images whose IoU dropped by more than ``tolerance`` at stroke 1 (and
+        ``worse_after_1``: by any amount), ``[stem, before, after]`` worst first;
+        ``mean_rises_every_stroke``; ``ended_below_start``: images whose last IoU is
+        below the first cut's (by any amount, and by more than ``tolerance``);
+        ``far_broken_per_stroke`` and ``far_changed_per_stroke``: strokes that broke
+        the far-change promise and the far pixels they turned wrong, summed over images.
+
+    Examples
+    --------
+    >>> a = CorrectionRun(ious=[0.8, 0.9, 0.95]); b = CorrectionRun(ious=[0.9, 0.85, 0.88])
+    >>> s = summarize_corrections({"a": a, "b": b})
+    >>> s["miou_per_stroke"], s["lost_after_1"], s["mean_rises_every_stroke"], s["ended_below_start"]
+    ([0.85, 0.875, 0.915], [['b', 0.9, 0.85]], True, [['b', 0.9, 0.88]])
+    """
+    if not runs:
+        raise ValueError("no images were scored")
+    n_strokes = max(len(r.ious) for r in runs.values()) - 1
+    curves = np.array([r.ious + [r.ious[-1]] * (n_strokes + 1 - len(r.ious)) for r in runs.values()])
+    means = [round(float(v), 4) for v in curves.mean(axis=0)]
+    drops = sorted(([stem, round(r.ious[0], 4), round(r.ious[1], 4)] for stem, r in runs.items()
+                    if len(r.ious) > 1 and r.ious[1] < r.ious[0]), key=lambda t: t[2] - t[1])
+    below = sorted(([stem, round(r.ious[0], 4), round(r.ious[-1], 4)] for stem, r in runs.items()
+                    if r.ious[-1] < r.ious[0]), key=lambda t: t[2] - t[1])
+    promises = [[r.promises[k] for r in runs.values() if k < len(r.promises)] for k in range(n_strokes)]
+    return {
+        "n": len(runs),
+        "strokes": n_strokes,
+        "miou_per_stroke": means,
+        "worse_after_1": drops,
+        "lost_after_1": [d for d in drops if round(d[1] - d[2], 6) > tolerance],
+        "mean_rises_every_stroke": bool(all(b > a for a, b in zip(means, means[1:]))),
+        "ended_below_start": below,
+        "ended_below_start_by_tolerance": [d for d in below if round(d[1] - d[2], 6) > tolerance],
+        "far_broken_per_stroke": [sum(p["broken"] for p in ps) for ps in promises],
+        "far_changed_per_stroke": [sum(p["far_changed"] for p in ps) for ps in promises],
+        "loss_tolerance": tolerance,
     }
 
 
