@@ -113,21 +113,28 @@ def _run_scribbles(args, items) -> dict:
                                        progress=lambda done, total, stem: bar.update())
 
 
-def _live_cut(args, image):
+def live_options(args):
+    """The :class:`~napari_deepseg.core.cut.service.Options` of the Scribble widget's default request for ``args``."""
+    from ..core.cut import service
+
+    return service.Options(args.features, "default", None, None, tuple(sorted(backbone_params(args).items())))
+
+
+def live_cut(slot, options, image):
     """``cut(scribbles) -> labels`` for ``image`` as the Scribble widget answers a stroke with Live on.
 
     The widget's path (``_qt/scribble_widget.py``): one pooled session of the default
-    preset per backbone (:class:`~napari_deepseg.core.cut.service.SessionPool`), every
-    request a :func:`~napari_deepseg.core.cut.service.run_request` with ``local=True``
-    and all strokes so far. Where the local update applied, the widget shows it and
-    then refits the whole image in the background (``local=False``), which replaces it
-    on screen: that last mask is the one returned. ``cut.local`` lists, per call,
-    whether the local update applied.
+    preset per backbone (:class:`~napari_deepseg.core.cut.service.SessionPool`; ``slot``
+    is its slot for ``options``), every request a
+    :func:`~napari_deepseg.core.cut.service.run_request` with ``local=True`` and all
+    strokes so far. Where the local update applied, the widget shows it and then
+    refits the whole image in the background (``local=False``), which replaces it on
+    screen: that last mask is the one returned. ``cut.local`` lists, per call,
+    whether the local update applied (never on GrabCut's photos: the update's
+    window, the strokes' box grown by ``UPDATE_BOUND`` = 512 px, covers more than a
+    quarter of a 640 x 480 photo, so every request is a whole cut).
     """
     from ..core.cut import service
-
-    options = service.Options(args.features, "default", None, None, tuple(sorted(backbone_params(args).items())))
-    slot = args.pool.slot(options)
 
     def cut(scribbles):
         labels = service.run_request(slot, image, scribbles, options, local=True)
@@ -143,14 +150,14 @@ def _live_cut(args, image):
 
 def _run_corrections(args, items) -> dict:
     """The corrective-stroke protocol (:func:`~napari_deepseg.core.evaluation.benchmark.run_correction_protocol`)
-    on every image with a scribble file, cut as :func:`_live_cut` does."""
+    on every image with a scribble file, cut as :func:`live_cut` does."""
     from ..core.cut.service import SessionPool
     from ..core.evaluation import benchmark as B
     from ..core.io.files import read_labels
 
     if args.method != "graphcut":
         raise CLIError(f"the corrections protocol runs the scribble cut; method '{args.method}' takes clicks only")
-    args.pool = SessionPool()
+    pool, options = SessionPool(), live_options(args)
     runs, per_image, missing = {}, {}, []
     try:
         with _progress_bar(len(items), f"{args.scribbles_dir} + {args.strokes} strokes", args.quiet) as bar:
@@ -161,7 +168,7 @@ def _run_corrections(args, items) -> dict:
                     bar.update()
                     continue
                 image, mask = item.load()
-                cut = _live_cut(args, image)
+                cut = live_cut(pool.slot(options), options, image)
                 run = B.run_correction_protocol(cut, mask, read_labels(path), strokes=args.strokes,
                                                 ignore=args.ignore)
                 runs[item.stem] = run
@@ -177,7 +184,7 @@ def _run_corrections(args, items) -> dict:
                 bar.set_postfix(gain=f"{sum(r.ious[-1] - r.ious[0] for r in runs.values()) / len(runs):+.3f}")
                 bar.update()
     finally:
-        args.pool.close()
+        pool.close()
     if not runs:
         raise CLIError(f"no scribble file found in {args.dataset / args.scribbles_dir} for any image")
     summary = B.summarize_corrections(runs)
