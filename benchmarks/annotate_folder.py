@@ -213,12 +213,18 @@ def make_tiles(folder: Path, count: int, mp: int):
 
 
 def check_folder(out: Path) -> list:
-    """Every file the dock wrote reads; the names of those that do not."""
+    """Every file the dock wrote reads; the names of those that do not.
+
+    A temporary file a kill left half-written is not a saved file: nothing reads
+    it, and the next opening of the folder removes it (they are counted by
+    :func:`temporaries`).
+    """
+    from napari_deepseg.core.io.atomic import is_temporary
     from napari_deepseg.core.io.files import read_labels
 
     bad = []
     for path in sorted(out.rglob("*")):
-        if not path.is_file() or path.name.startswith(".napari-deepseg.lock"):
+        if not path.is_file() or path.name.startswith(".napari-deepseg.lock") or is_temporary(path):
             continue
         try:
             if path.suffix == ".json":
@@ -228,6 +234,13 @@ def check_folder(out: Path) -> list:
         except Exception as exc:  # noqa: BLE001 - any failure is what we count
             bad.append(f"{path.relative_to(out)}: {exc}")
     return bad
+
+
+def temporaries(out: Path) -> list:
+    """The temporary files in the output folder (a write a kill interrupted)."""
+    from napari_deepseg.core.io.atomic import is_temporary
+
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and is_temporary(p))
 
 
 def kill_run(images: Path, out: Path, kills: int, limit: int, seed: int = 0) -> dict:
@@ -263,10 +276,12 @@ def kill_run(images: Path, out: Path, kills: int, limit: int, seed: int = 0) -> 
         lost = [s for s in done_logged if not any(
             (name.rsplit(".", 1)[0] == s and (e.get("status") == "done")) for name, e in entries.items())]
         results.append({"run": k, "alive_s": round(killed_at - start, 1), "unreadable_files": bad,
+                        "temporaries_left": temporaries(out),
                         "done_before_lost": lost, "strokes_before_lost": strokes_lost,
                         "summary": read_summary(out) if (out / "dataset.json").is_file() else None})
         print(f"run {k}: {killed_at - start:.1f} s, unreadable {len(bad)}, done lost {len(lost)}, "
-              f"strokes lost {len(strokes_lost)}", flush=True)
+              f"strokes lost {len(strokes_lost)}, temporaries left {len(results[-1]['temporaries_left'])}",
+              flush=True)
     return {"kills": kills, "runs": results,
             "unreadable_total": sum(len(r["unreadable_files"]) for r in results),
             "lost_total": sum(len(r["done_before_lost"]) + len(r["strokes_before_lost"]) for r in results)}
