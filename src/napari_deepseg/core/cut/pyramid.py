@@ -550,6 +550,14 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
         this image with the same parameters, extra evidence (``unary``,
         ``fit_labels``), a window over :data:`UPDATE_MAX_SHARE` of the image, or
         strokes that change the pyramid's depth. The caller then cuts whole.
+
+    Notes
+    -----
+    The levels are walked by this function's own loop, not by
+    :func:`~napari_deepseg.core.cut.bands.refine_levels`: every level (the coarsest
+    too) is a band on a crop, a finer level's band is the boundary only where the
+    coarser label or a stroke changed, bounded by the window, and nothing is
+    written back until every level is solved (a cancelled update leaves the last cut as it was).
     """
     last = entry.last
     if (last is None or extra.unary is not None or extra.fit_labels is not None or seeds.shape != last.seeds.shape
