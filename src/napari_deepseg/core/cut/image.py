@@ -87,6 +87,16 @@ class ImageFeatures:
         How many times the image looks upsampled (:func:`oversampling`), once.
 
     Only the methods of this module fill or replace these slots; the cuts read them.
+
+    Examples
+    --------
+    >>> from napari_deepseg.core import SegmentationSession
+    >>> entry = SegmentationSession("classic").set_image(np.zeros((40, 30), np.float32))
+    >>> entry.coarser().shape, entry.coarser() is entry.coarse   # built once, then kept
+    ((20, 15), True)
+    >>> key, nlinks = entry.nlinks_for(20.0, 1.0)
+    >>> key, entry.nlinks_for(20.0, 1.0)[1] is nlinks
+    (('default', 20.0, 1.0), True)
     """
 
     key: str
