@@ -266,3 +266,28 @@ def test_preview_gives_the_coarse_result_first(monkeypatch):
     assert iou(coarse == 1, out == 1) > 0.95 and not np.array_equal(coarse, out)  # the bands refine it
     blocks = coarse.reshape(100, 4, 150, 4)  # 4 x 4 blocks: the coarsest level (100 x 150) upsampled
     assert (blocks == blocks[:, :1, :, :1]).all()
+
+
+def test_a_cancelled_local_update_leaves_the_last_cut(scene):
+    from napari_deepseg.core.utils.progress import CancelToken, Cancelled
+
+    session, truth, strokes, first = scene
+    more = _cut_through(strokes)
+    token = CancelToken()
+    levels = [fg.copy() for fg in session._current.last.fgs]
+
+    def cancel_at_the_second_level(step, total, message):
+        if message.startswith("local update: level 2"):
+            token.cancel()  # the coarsest level is solved; the next check stops the update
+
+    with pytest.raises(Cancelled):
+        session.segment(more, local=True, progress=cancel_at_the_second_level, cancel=token)
+    for fg, kept in zip(session._current.last.fgs, levels):  # every level of the last cut, untouched
+        np.testing.assert_array_equal(fg, kept)
+    np.testing.assert_array_equal(session.segment(strokes, local=True), first)
+    assert session.last_local
+    again = session.segment(more, local=True)  # the update, now whole, as an uncancelled session gives it
+    other = SegmentationSession("classic")
+    other.set_image(disk_image(SHAPE, radius=120, seed=4)[0])
+    other.segment(strokes)
+    np.testing.assert_array_equal(again, other.segment(more, local=True))

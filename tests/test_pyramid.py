@@ -170,9 +170,10 @@ def test_level_sigma_in_strips_equals_auto_sigma(monkeypatch):
     image, _ = disk_image((90, 70), seed=4)
     ses = SegmentationSession("classic")
     entry = ses.set_image(image)
+    from napari_deepseg.core.cut import image as image_module
     from napari_deepseg.core.cut import palette as palette_module
 
-    monkeypatch.setattr(pyramid, "strips", lambda r, c, **k: palette_module.strips(r, c, pixels=70 * 7, **k))
+    monkeypatch.setattr(image_module, "strips", lambda r, c, **k: palette_module.strips(r, c, pixels=70 * 7, **k))
     got = pyramid.level_sigma(entry, None)
     ref = graphcut.auto_sigma([graphcut.neighbour_sqdiff(entry.colour, o) for o in graphcut.OFFSETS_8], "mean")
     assert got == pytest.approx(ref, rel=1e-5)
@@ -250,6 +251,7 @@ def test_the_default_lambda_follows_the_oversampling(monkeypatch):
     from scipy.ndimage import gaussian_filter
 
     from napari_deepseg.core.cut import energy
+    from napari_deepseg.core.cut.image import oversampling
 
     rough = gaussian_filter(np.random.default_rng(1).random((160, 200, 3)), (1.5, 1.5, 0))
     small = (255 * (rough - rough.min()) / np.ptp(rough)).astype(np.uint8)
@@ -263,7 +265,7 @@ def test_the_default_lambda_follows_the_oversampling(monkeypatch):
                                                                                                             lam, *a, **k))
     session = SegmentationSession("classic")
     entry = session.set_image(big)
-    assert pyramid.oversampling(entry) == 8
+    assert oversampling(entry) == 8
     session.segment(strokes)
     assert session.last_lambda == 160.0
     session.segment(strokes, lam=20.0)  # a λ given is used as it is

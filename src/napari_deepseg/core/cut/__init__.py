@@ -6,14 +6,17 @@ What lives here
     :class:`SegmentationSession` (the per-image cache, ``set_image``, ``segment``
     dispatch) and :func:`segment_image`.
 ``image``
-    :class:`ImageFeatures`, what one image (or one pyramid level) keeps.
+    :class:`ImageFeatures`, what one image (or one pyramid level) keeps, and the
+    only module that fills it: its next pyramid level, colour mixture, n-links,
+    σ and oversampling, the cached graph and star steps of the last strokes,
+    the last coarse-to-fine cut.
 ``energy``
     The default preset's energy on one level: image-wide colour mixture or deep
     linear model, 8-neighbour contrast n-links, star convexity, GrabCut refits.
 ``seed``
     The ``seed`` preset (the original notebook's energy).
 ``pyramid``
-    The default preset's two-label cut coarse-to-fine: the image's levels, the
+    The default preset's two-label cut coarse-to-fine: the levels it uses, the
     coarsest level's cut with its refits and found star centres, the local update.
 ``graphcut``
     The graph-cut energy's terms: contrast n-links, t-links, star-convexity edges.

@@ -16,14 +16,19 @@ The energy of a labelling is the sum of
 on a cached incremental graph. The coarse-to-fine driver
 (:mod:`~napari_deepseg.core.cut.pyramid`) solves the same energy on a pyramid.
 
+What is built once per image (the colour mixture, the n-links, the cached
+incremental graph) is kept on the :class:`~napari_deepseg.core.cut.image.ImageFeatures`
+entry, which fills it (:meth:`~napari_deepseg.core.cut.image.ImageFeatures.mixture`,
+:meth:`~napari_deepseg.core.cut.image.ImageFeatures.nlinks_for`,
+:meth:`~napari_deepseg.core.cut.image.ImageFeatures.incremental_cut`); this module only asks for it.
+
 Interface: :func:`prepare`, :func:`cut_default`, :class:`Extra`, and the pieces
-the pyramid shares (:func:`cached_nlinks`, :func:`incremental_cut`,
-:func:`fit_appearance`, :func:`refit`, :func:`costs_for`, :func:`mixture_rows`).
+the pyramid shares (:func:`fit_appearance`, :func:`refit`, :func:`costs_for`,
+:func:`mixture_rows`, :func:`recut_found_centres`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -34,15 +39,10 @@ from ..features.base import upsample_grid
 from ..utils.progress import check, report
 from ..utils.validation import check_positive, check_scribbles
 from . import graphcut, maxflow
-from .appearance import COST_CAP, MAX_SAMPLES_PER_CLASS, ImageMixture, LinearModel, SharedMixtureModel
+from .appearance import COST_CAP, MAX_SAMPLES_PER_CLASS, LinearModel, SharedMixtureModel
 from .image import ImageFeatures
 
-#: components of the image-wide colour mixture shared by the class models
-MIXTURE_COMPONENTS = 24
-#: pixels of the image-wide colour mixture's fitting sample
-MIXTURE_SAMPLES = 20_000
-#: EM steps of the image-wide colour mixture's fit
-MIXTURE_ITERATIONS = 30
+
 def seed_index(seeds: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """``(rows, cols)`` class index of each scribbled pixel, ``-1`` elsewhere."""
     lut = np.full(int(seeds.max()) + 1, -1, np.int32)
@@ -55,45 +55,6 @@ def seed_features(fm: FeatureMap, seeds: np.ndarray):
     rr, cc = np.nonzero(seeds)
     s = fm.stride
     return fm.data[rr // s, cc // s], seeds[rr, cc]
-
-
-def default_nlinks(entry: ImageFeatures, lam, sigma) -> graphcut.NLinks:
-    """8-neighbour contrast weights on full-resolution colour, combined with deep features."""
-    offsets = graphcut.OFFSETS_8
-    colour = [graphcut.neighbour_sqdiff(entry.colour, off) for off in offsets]
-    if entry.stride == 1:
-        combined = colour
-    else:
-        feats = graphcut.grid_sqdiffs(entry.features, offsets)
-        mc = float(np.mean([c.mean() for c in colour])) or 1.0
-        mf = float(np.mean([f.mean() for f in feats])) or 1.0
-        combined = [c / mc + f / mf for c, f in zip(colour, feats)]
-    return graphcut.contrast_nlinks(combined, offsets, entry.shape, lam, sigma, statistic="mean")
-
-
-def image_mixture(entry: ImageFeatures):
-    """The image-wide colour (+ leading texture channels) mixture, fitted once per image.
-
-    Colour alone is scored once per palette entry (``entry.mixture_on_palette``);
-    extra feature channels make it per pixel.
-    """
-    if entry.appearance is None:
-        n = entry.shape[0] * entry.shape[1]
-        if entry.appearance_channels == 0 and entry.palette is not None:
-            rng = np.random.default_rng(0)  # the pixels ImageMixture would draw from a per-pixel table
-            pick = rng.choice(n, MIXTURE_SAMPLES, replace=False) if n > MIXTURE_SAMPLES else np.arange(n)
-            sample = entry.lab[entry.palette.ids.ravel()[pick]]
-            entry.appearance = ImageMixture(entry.lab, n_components=MIXTURE_COMPONENTS, sample=sample,
-                                            max_iter=MIXTURE_ITERATIONS)
-            entry.mixture_on_palette = True
-        else:
-            feats = entry.colour
-            if entry.appearance_channels > 0:
-                extra = entry.features.data[..., :entry.appearance_channels]
-                feats = np.concatenate([entry.colour, extra], axis=-1)
-            entry.appearance = ImageMixture(feats.reshape(-1, feats.shape[-1]), n_components=MIXTURE_COMPONENTS,
-                                            max_samples=MIXTURE_SAMPLES, max_iter=MIXTURE_ITERATIONS)
-    return entry.appearance
 
 
 def mixture_rows(entry: ImageFeatures, flat: np.ndarray) -> np.ndarray:
@@ -136,7 +97,7 @@ def fit_appearance(entry: ImageFeatures, labels: np.ndarray, model=None):
             y = _grid_labels(labels, fm.stride, fm.data.shape[:2]).ravel()
         return LinearModel().fit(x, y)
     if model is None:
-        model = SharedMixtureModel(image_mixture(entry))
+        model = SharedMixtureModel(entry.mixture())
     flat = np.flatnonzero(labels)
     return model.fit(mixture_rows(entry, flat), labels.ravel()[flat])
 
@@ -186,19 +147,6 @@ class Extra:
 
 
 NO_EXTRA = Extra()
-
-
-def cached_nlinks(entry: ImageFeatures, lam, sigma):
-    """``(key, NLinks)`` of the default preset's 8-neighbour n-links with weight ``lam``, built once per entry.
-
-    The single-level cut asks for λ, a coarse level of the pyramid for λ·2ⁱ (a coarse
-    edge stands for 2ⁱ fine ones); deep-feature bands read the same arrays
-    (colour-only bands compute their weights on demand, see :func:`band_edges`).
-    """
-    key = ("default", lam, sigma)
-    if key not in entry.nlinks:
-        entry.nlinks[key] = default_nlinks(entry, lam, sigma)
-    return key, entry.nlinks[key]
 
 
 #: a region the cut without a star finds apart from the object strokes becomes a star centre of its own
@@ -270,12 +218,12 @@ def detached_objects(starred: np.ndarray, free: np.ndarray, object_seeds: np.nda
 def cut_default(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
                 extra: Extra = NO_EXTRA, progress=None) -> np.ndarray:
     """Learned appearance + contrast edges + star convexity, refitted GrabCut-style."""
-    key, nlinks = cached_nlinks(entry, lam, sigma)
+    key, nlinks = entry.nlinks_for(lam, sigma)
     hard = seed_index(seeds, classes)
     model = fit_appearance(entry, extra.first_fit(seeds))
     binary = classes.size == 2
     if binary:
-        cut = incremental_cut(entry, key, nlinks, hard == 0, star_weight=extra.star_weight)
+        cut = entry.incremental_cut(key, nlinks, hard == 0, star_weight=extra.star_weight)
         big = cut.infinity
     index = None
     for it in range(iterations + 1):
@@ -376,21 +324,6 @@ def recut_found_centres(fg, cost_fg, cost_bg, nlinks, hard_fg, hard_bg):
     return maxflow.solve_binary(cost_fg, cost_bg, nlinks, hard_fg, hard_bg, star=star), found
 
 
-def mask_hash(mask: np.ndarray) -> str:
-    """Short content hash of a boolean mask."""
-    return hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=16).hexdigest()
-
-
-def incremental_cut(entry: ImageFeatures, key, nlinks, object_seeds: np.ndarray,
-                     max_tlink: float = COST_CAP + 1.0, star_weight=None) -> maxflow.IncrementalCut:
-    """The cached graph for these n-links and object strokes (its star edges of ``star_weight``), or a new one."""
-    star_key = (key, mask_hash(object_seeds), star_weight)
-    if entry.cut is None or entry.cut[0] != star_key:
-        star = graphcut.star_edges(object_seeds)
-        entry.cut = (star_key, maxflow.IncrementalCut(nlinks, star, max_tlink, star_weight=star_weight))
-    return entry.cut[1]
-
-
 def _sample_class(rng, mask: np.ndarray, value: bool, count: int, limit: int) -> np.ndarray:
     """Up to ``limit`` random flat indices where ``mask == value`` (``count`` of them), without a full index list."""
     n = mask.size
@@ -437,8 +370,8 @@ def prepare(entry: ImageFeatures, lam: float, sigma, progress=None, cancel=None)
     """Build the colour mixture and the n-links a single-level cut with ``lam`` and ``sigma`` reads."""
     report(progress, 0, 2, "colour mixture")
     if entry.stride == 1:
-        image_mixture(entry)
+        entry.mixture()
     check(cancel)
     report(progress, 1, 2, "edge weights")
-    cached_nlinks(entry, lam, sigma)
+    entry.nlinks_for(lam, sigma)
     report(progress, 2, 2, "ready")

@@ -9,20 +9,17 @@ when a cut takes this path; :func:`prepare` builds what its first cut would buil
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..features import FeatureMap
 from ..utils.progress import check, report
 from . import bands, blocks, graphcut, maxflow, star_steps
 from .appearance import COST_CAP, SharedMixtureModel
 from .bands import BAND_RADIUS
-from .energy import (NO_EXTRA, Extra, cached_nlinks, costs_for, cut_default, fit_appearance, image_mixture,
-                     incremental_cut, mask_hash, recut_found_centres, refit)
+from .energy import NO_EXTRA, Extra, costs_for, cut_default, fit_appearance, recut_found_centres, refit
 from .image import ImageFeatures
 from .palette import strips
 
@@ -40,43 +37,6 @@ def applies(shape, multilevel: Optional[bool]) -> bool:
     rows, cols = shape
     multi = rows * cols >= MULTILEVEL_MIN_PIXELS if multilevel is None else bool(multilevel)
     return multi and min(rows, cols) >= 8
-
-
-def _coarse_entry(entry: ImageFeatures) -> ImageFeatures:
-    """The half-resolution level of an image (or of a coarser level), cached on the entry."""
-    if entry.coarse is None:
-        shape = blocks.coarse_shape(entry.shape)
-        if entry.stride == 1:  # block means of full-resolution features, when first needed
-            parent = weakref.ref(entry)  # no reference cycle: an evicted image is freed at once
-
-            def feats():
-                return FeatureMap(blocks.block_reduce(parent().features.data), 1, shape)
-        else:  # the same grid seen from the coarse image: half the stride
-            fm = entry.features
-            if fm.stride % blocks.FACTOR == 0:
-                feats = FeatureMap(fm.data, fm.stride // blocks.FACTOR, shape)
-            else:  # an odd stride cannot be halved: half as many cells, resampled, at the same stride
-                feats = FeatureMap(_resample_grid(fm.data, blocks.coarse_shape(fm.data.shape[:2])), fm.stride,
-                                   shape)
-        colour = np.empty((*shape, entry.lab.shape[-1] if entry._colour is None else entry._colour.shape[-1]),
-                          np.float32)
-        for rows in strips(entry.shape[0], entry.shape[1], multiple=blocks.FACTOR):  # strip by strip
-            lo = rows.start // blocks.FACTOR
-            part = blocks.block_reduce(entry.colour_rows(rows))
-            colour[lo : lo + part.shape[0]] = part
-        entry.coarse = ImageFeatures(entry.key + "/coarse", shape, feats, _colour=colour)
-    return entry.coarse
-
-
-def _resample_grid(grid: np.ndarray, shape) -> np.ndarray:
-    """Bilinear (antialiased) resampling of a ``(h, w, c)`` feature grid to ``shape`` cells."""
-    import torch
-    import torch.nn.functional as F
-
-    t = torch.from_numpy(np.ascontiguousarray(grid, np.float32)).permute(2, 0, 1)[None]
-    with torch.inference_mode():
-        out = F.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False, antialias=True)
-    return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
 
 
 def _growth_report(progress, step: int, total: int, message: str):
@@ -102,113 +62,26 @@ def levels_of(entry: ImageFeatures) -> list:
         top = levels[-1]
         if len(levels) > 1 and (top.shape[0] * top.shape[1] <= COARSEST_PIXELS or min(top.shape) < 16):
             return levels
-        levels.append(_coarse_entry(top))
+        levels.append(top.coarser())
 
 
 def level_sigma(level: ImageFeatures, sigma) -> float:
-    """σ of a level's colour n-links: ``sigma``, or GrabCut's ``sqrt(2 mean d²)`` over its 8-neighbour pairs.
-
-    Computed strip by strip (the same value :func:`graphcut.auto_sigma` gives on
-    whole arrays), once per level.
-    """
-    if sigma is not None:
-        return float(sigma)
-    if level.auto_sigma is None:
-        rows, cols = level.shape
-        total, count = 0.0, 0
-        for part in strips(rows, cols):
-            lo = max(0, part.start - 1)  # one row of overlap: pairs across strips are counted once
-            block = level.colour_rows(slice(lo, part.stop))
-            for off in graphcut.OFFSETS_8:
-                d = graphcut.neighbour_sqdiff(block, off)
-                if off[0] == 0 and lo < part.start:
-                    d = d[1:]  # the overlap row's horizontal pairs belong to the previous strip
-                total += float(d.sum(dtype=np.float64))
-                count += d.size
-        mean = 2.0 * total / max(1, count)
-        level.auto_sigma = float(np.sqrt(mean)) if mean > 0 else 1.0
-    return level.auto_sigma
-
-
-#: σ² of the next coarser level over a level's own: about 4 where the image is upsampled from a smaller one (its
-#: neighbours differ half as much per pixel), 1.1-2.6 on native photos. 150 GrabCut and Berkeley photos: at most
-#: 2.57; the first ten GrabCut photos upsampled 2, 4 and 8 times (bicubic): at least 2.70
-OVERSAMPLED_RATIO = 2.65
-#: :func:`oversampling` looks no further than levels whose short side is at least this
-OVERSAMPLING_MIN_SIDE = 64
-
-
-def oversampling(entry: ImageFeatures) -> int:
-    """How many times an image looks upsampled: ``2**m``, ``m`` the number of levels, from full
-    resolution down, whose σ² (:func:`level_sigma`) grows at least :data:`OVERSAMPLED_RATIO` times on the
-    next coarser level (full resolution counts too when the next level does: see the code). Computed once
-    per image; 1 for deep features (``stride > 1``).
-
-    The default λ of a coarse-to-fine cut is multiplied by it, so that a photo upsampled 8 times is cut
-    as its native self would be: at 8 times the size an object's area costs 64 times more and its
-    boundary only 8 times more (``benchmarks/scale_invariance.py``).
-
-    Examples
-    --------
-    >>> from PIL import Image
-    >>> from scipy.ndimage import gaussian_filter
-    >>> from napari_deepseg.core import SegmentationSession
-    >>> rough = gaussian_filter(np.random.default_rng(0).random((160, 200, 3)), (1.5, 1.5, 0))
-    >>> small = (255 * (rough - rough.min()) / np.ptp(rough)).astype(np.uint8)
-    >>> oversampling(SegmentationSession("classic").set_image(small))
-    1
-    >>> big = np.asarray(Image.fromarray(small).resize((800, 640), Image.BICUBIC))  # upsampled 4 times
-    >>> oversampling(SegmentationSession("classic").set_image(big))
-    4
-    """
-    if entry.oversampling is None:
-        ratios, level = [], entry
-        while entry.stride == 1 and min(level.shape) >= 2 * OVERSAMPLING_MIN_SIDE:
-            coarser = _coarse_entry(level)
-            ratios.append(level_sigma(coarser, None) ** 2 / level_sigma(level, None) ** 2)
-            level = coarser
-            if len(ratios) >= 2 and ratios[-1] < OVERSAMPLED_RATIO:
-                break
-        levels = 0
-        for k, ratio in enumerate(ratios):
-            # full resolution may read as native where an upsampling is so strong (the 64 MP photo: 18 times)
-            # that the rounding to 8 bits is most of what neighbours differ by: the next level then decides
-            if ratio >= OVERSAMPLED_RATIO or (k == 0 and len(ratios) > 1 and ratios[1] >= OVERSAMPLED_RATIO):
-                levels += 1
-            else:
-                break
-        entry.oversampling = 2**levels
-    return entry.oversampling
+    """σ of a level's colour n-links: ``sigma``, or the level's own estimate
+    (:meth:`~napari_deepseg.core.cut.image.ImageFeatures.estimated_sigma`: GrabCut's ``sqrt(2 mean d²)``)."""
+    return float(sigma) if sigma is not None else level.estimated_sigma()
 
 
 def band_edges(level: ImageFeatures, lam: float, sigma):
     """Edge weights of a level's band: computed on demand from colour, or cached arrays for deep features."""
     if level.stride == 1:
         return bands.ColourEdges(level.colour_at, level.shape, lam, level_sigma(level, sigma))
-    return bands.ArrayEdges(cached_nlinks(level, lam, sigma)[1])
+    return bands.ArrayEdges(level.nlinks_for(lam, sigma)[1])
 
 
 #: a coarsest level of at most this many pixels (every one :func:`levels_of` makes; more only where coarse
 #: levels lose the strokes) also finds star centres apart from the strokes
 #: (:func:`~napari_deepseg.core.cut.energy.recut_found_centres`: two more max-flows there)
 FOUND_CENTRES_MAX_PIXELS = 2_000_000
-
-#: levels up to this many pixels precompute every pixel's star step (one distance transform);
-#: larger ones ask a k-d tree for the band's pixels only
-STAR_TABLE_MAX_PIXELS = 4_000_000
-
-
-def _star_steps(level: ImageFeatures, object_seeds: np.ndarray):
-    """Star-convexity steps towards these object strokes (cached on the level while the strokes stay)."""
-    key = mask_hash(object_seeds)
-    if level.star is None or level.star[0] != key:
-        if object_seeds.size <= STAR_TABLE_MAX_PIXELS:
-            steps = star_steps.ArrayStar(graphcut.star_edges(object_seeds), object_seeds.size)
-        else:
-            steps = star_steps.StarSteps(object_seeds)
-        level.star = (key, steps)
-    return level.star[1]
-
 
 def _split(delta: np.ndarray):
     """``(cost_fg, cost_bg)`` from the difference ``cost_fg - cost_bg`` (the same cut, up to a constant)."""
@@ -291,8 +164,7 @@ def _fit_round(top: ImageFeatures, hards, delta: np.ndarray, lam: float, sigma, 
     h_fg, h_bg = blocks.coarse_seeds(*hards)
     if not (h_fg.any() and h_bg.any()):
         return None
-    level = _coarse_entry(top)
-    _, nlinks = cached_nlinks(level, lam, sigma)
+    _, nlinks = top.coarser().nlinks_for(lam, sigma)
     cut = maxflow.IncrementalCut(nlinks, graphcut.star_edges(h_fg), 4**depth * COST_CAP + 1.0,
                                   star_weight=star_weight)
     cost_fg, cost_bg = _split(blocks.block_sum(delta))
@@ -438,13 +310,13 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     k = max(usable)
     say = _Progress(progress, iterations, k)
     top = levels[k]
-    ckey, c_nlinks = cached_nlinks(top, lam * 2**k, sigma)
+    ckey, c_nlinks = top.nlinks_for(lam * 2**k, sigma)
     soft = extra.star_weight
 
     def star_weight(i):  # a coarse star edge stands for 2^i fine ones, as the n-links do
         return None if soft is None else soft * 2**i
 
-    c_cut = incremental_cut(top, ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0, star_weight=star_weight(k))
+    c_cut = top.incremental_cut(ckey, c_nlinks, hards[k][0], 4**k * COST_CAP + 1.0, star_weight=star_weight(k))
     model = fit_appearance(entry, extra.first_fit(seeds))
     state = _CutState(None, 0, [None] * (k + 1), [None] * (k + 1), [])
     n_pixels = entry.shape[0] * entry.shape[1]
@@ -459,7 +331,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
             yield bands.BandProblem(
                 lambda fg, shape=level.shape: blocks.upsample_labels(fg, shape),
                 fine.at if i == 0 else (lambda flat, d=deltas[i].ravel(): _split(d[flat])),
-                band_edges(level, lam * 2**i, sigma), h_fg, h_bg, _star_steps(level, state.centres[i]),
+                band_edges(level, lam * 2**i, sigma), h_fg, h_bg, level.star_for(state.centres[i]),
                 star_weight(i), rounds=rounds, on_round=on_round,
                 # deep costs vary cell by cell: also re-solve the pixels they argue for most
                 more_band=(lambda init, d=delta: _disagreement(init, d(), DISAGREE_BUDGET * init.size))
@@ -501,8 +373,8 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
             state.keep(fg, i)
             say.done()
     if extra.unary is None and extra.fit_labels is None:  # what a local update starts from
-        entry.last = LastCut(cut_key(lam, sigma, iterations, classes, soft), seeds.copy(), fine, deltas, state.fgs,
-                             state.detached, hards[k], state.centres[: k + 1])
+        entry.remember(LastCut(cut_key(lam, sigma, iterations, classes, soft), seeds.copy(), fine, deltas,
+                               state.fgs, state.detached, hards[k], state.centres[: k + 1]))
     say.finish()
     return (~state.fg).view(np.uint8)  # class index: 0 object, 1 background
 
@@ -511,14 +383,14 @@ def prepare(entry: ImageFeatures, lam: float, sigma, progress=None, cancel=None)
     """Build the colour mixture, the coarsest level's n-links and the band edges of every finer level."""
     report(progress, 0, 3, "colour mixture")
     if entry.stride == 1:
-        image_mixture(entry)
+        entry.mixture()
     check(cancel)
     report(progress, 1, 3, "image pyramid")
     levels = levels_of(entry)
     k = len(levels) - 1
     check(cancel)
     report(progress, 2, 3, "edge weights")
-    cached_nlinks(levels[k], lam * 2**k, sigma)
+    levels[k].nlinks_for(lam * 2**k, sigma)
     for i in range(k):
         band_edges(levels[i], lam * 2**i, sigma)
     report(progress, 3, 3, "ready")
@@ -678,6 +550,14 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
         this image with the same parameters, extra evidence (``unary``,
         ``fit_labels``), a window over :data:`UPDATE_MAX_SHARE` of the image, or
         strokes that change the pyramid's depth. The caller then cuts whole.
+
+    Notes
+    -----
+    The levels are walked by this function's own loop, not by
+    :func:`~napari_deepseg.core.cut.bands.refine_levels`: every level (the coarsest
+    too) is a band on a crop, a finer level's band is the boundary only where the
+    coarser label or a stroke changed, bounded by the window, and nothing is
+    written back until every level is solved (a cancelled update leaves the last cut as it was).
     """
     last = entry.last
     if (last is None or extra.unary is not None or extra.fit_labels is not None or seeds.shape != last.seeds.shape
@@ -726,7 +606,7 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
         init = last.fgs[i][crop.rows, crop.cols].copy()
         if i == k:  # the coarsest level: the whole window
             band = inside
-            edges = bands.ArrayEdges(cached_nlinks(level, lam * 2**k, sigma)[1])
+            edges = bands.ArrayEdges(level.nlinks_for(lam * 2**k, sigma)[1])
         else:  # the boundary of the blocks whose coarser label changed, and the changed strokes
             above, labels = results[i + 1]
             ys = np.arange(crop.r0, crop.r0 + crop.shape[0]) // blocks.FACTOR - above.r0
@@ -750,7 +630,7 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
         results[i] = (crop, init)
     for i, (crop, labels) in enumerate(results):  # every level solved: write the windows back
         last.fgs[i][crop.rows, crop.cols] = labels
-    entry.last = replace(last, seeds=seeds.copy(), top_hards=(top_fg, top_bg))
+    entry.remember(replace(last, seeds=seeds.copy(), top_hards=(top_fg, top_bg)))
     report(progress, k + 1, k + 1, "local update")
     return (~last.fgs[0]).view(np.uint8)
 

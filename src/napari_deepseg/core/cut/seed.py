@@ -35,11 +35,8 @@ def _full_res_costs(fm: FeatureMap, model) -> np.ndarray:
 
 def cut_seed(entry: ImageFeatures, seeds, classes, lam, sigma) -> np.ndarray:
     """The original notebook's energy."""
-    key = ("seed", lam, sigma)
-    if key not in entry.nlinks:
-        d = graphcut.feature_sqdiffs(entry.features, graphcut.OFFSETS_4)
-        entry.nlinks[key] = graphcut.contrast_nlinks(d, graphcut.OFFSETS_4, entry.shape, lam, sigma)
+    _, nlinks = entry.nlinks_for(lam, sigma, kind="seed")
     x, y = seed_features(entry.features, seeds)
     model = make_appearance_model("centroid").fit(x, y)
     costs = _full_res_costs(entry.features, model)
-    return _solve(costs, seed_index(seeds, classes), entry.nlinks[key])
+    return _solve(costs, seed_index(seeds, classes), nlinks)

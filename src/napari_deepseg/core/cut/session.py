@@ -19,7 +19,7 @@ from ..utils.progress import CancelToken, ProgressCallback, check, release_memor
 from ..utils.validation import (SCRIBBLE_BACKGROUND, as_float_image, channels_last, check_positive, check_scribbles,
                                 image_layout)
 from . import energy, graphcut, pyramid, seed
-from .image import APPEARANCE_CHANNELS, ImageFeatures, image_key, perceptual_colour
+from .image import APPEARANCE_CHANNELS, ImageFeatures, image_key, oversampling
 from .palette import build_palette
 
 #: default smoothness weight λ per preset (tuned on the GrabCut scribbles, see docs/performance.md)
@@ -109,16 +109,13 @@ class SegmentationSession:
         report(progress, 0, 1, "colour palette")
         palette = build_palette(arr)
         check(cancel)
-        lab = perceptual_colour(palette.colours[:, None, :])[:, 0, :]
-        entry = ImageFeatures(key, palette.shape, None, palette=palette, lab=lab)
         source = arr if channel_axis is None else LazyImage(arr, all_channels=True)
-        entry._features = _feature_source(self.extractor, source, entry, progress, cancel, self.feature_cache)
+        entry = ImageFeatures.from_palette(
+            key, palette, lambda e: _feature_source(self.extractor, source, e, progress, cancel, self.feature_cache),
+            getattr(self.extractor, "appearance_channels", None))
         release_memory()
         if not entry.features_computed:
             report(progress, 1, 1, "colour")
-        channels = getattr(self.extractor, "appearance_channels", None)
-        if channels is not None:
-            entry.appearance_channels = int(channels)
         self._cache[key] = entry
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
@@ -368,13 +365,13 @@ class SegmentationSession:
 
 def default_lambda(entry: ImageFeatures, preset: str, coarse_to_fine: bool) -> float:
     """The λ a cut uses when none is given: the preset's (:data:`DEFAULT_LAMBDA`), times the image's
-    :func:`~napari_deepseg.core.cut.pyramid.oversampling` for the default preset's coarse-to-fine cut.
+    :func:`~napari_deepseg.core.cut.image.oversampling` for the default preset's coarse-to-fine cut.
 
     Native photos read as 1 (all 150 GrabCut and Berkeley photos), so the small-image benchmarks keep their λ.
     """
     lam = DEFAULT_LAMBDA[preset]
     if preset == "default" and coarse_to_fine:
-        lam *= pyramid.oversampling(entry)
+        lam *= oversampling(entry)
     return lam
 
 
