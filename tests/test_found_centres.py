@@ -7,6 +7,7 @@ import pytest
 
 from napari_deepseg.core import SegmentationSession
 from napari_deepseg.core.cut import energy, pyramid
+from napari_deepseg.core.cut.session import DEFER_MAX_PIXELS
 
 
 def hooked_object(seed: int = 0):
@@ -85,3 +86,26 @@ def test_starfish_arm_beyond_the_strokes_is_kept():
     arm = truth[600:, :300]  # the lower-left arm, which no stroke reaches
     assert fg[600:, :300][arm].mean() > 0.8  # 0.86 (0.01 with the strokes as the only centres)
     assert (fg & truth).sum() / (fg | truth).sum() > 0.92  # 0.942 (0.811)
+
+
+def test_a_deferred_cut_leaves_the_found_centres_to_the_next_one():
+    """``defer=True`` answers without the found centres (the hook's end is lost); the cut after it has them."""
+    image, truth, strokes = (np.repeat(np.repeat(a, 3, 0), 3, 1) for a in hooked_object())
+    session = SegmentationSession("classic")
+    session.set_image(image)
+    quick = session.segment(strokes, defer=True) == 1
+    assert session.last_deferred
+    hook_end = np.s_[45:81, 285:375]
+    assert quick[hook_end][truth[hook_end]].mean() < 0.5  # the star alone drops the hook's far end
+    full = session.segment(strokes)
+    assert not session.last_deferred
+    fresh = SegmentationSession("classic")
+    fresh.set_image(image)
+    np.testing.assert_array_equal(full, fresh.segment(strokes))  # the full cut, as if nothing was deferred
+    assert (full == 1)[hook_end][truth[hook_end]].mean() > 0.95
+    big = np.repeat(np.repeat(image, 2, 0), 2, 1)  # above DEFER_MAX_PIXELS: nothing is deferred
+    assert big.shape[0] * big.shape[1] > DEFER_MAX_PIXELS
+    big_session = SegmentationSession("classic")
+    big_session.set_image(big)
+    big_session.segment(np.repeat(np.repeat(strokes, 2, 0), 2, 1), defer=True)
+    assert not big_session.last_deferred

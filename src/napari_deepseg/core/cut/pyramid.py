@@ -286,7 +286,7 @@ def _level_deltas(fine: "_FineCosts", k: int) -> list:
 
 
 def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
-                   extra: Extra = NO_EXTRA, progress=None, preview=None) -> np.ndarray:
+                   extra: Extra = NO_EXTRA, progress=None, preview=None, found_centres: bool = True) -> np.ndarray:
     """The default energy solved coarse-to-fine.
 
     The image is halved until the coarsest level is small (:func:`levels_of`);
@@ -297,7 +297,9 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     its fine pixels', λ doubles per level (a coarse edge stands for two fine ones).
     ``progress`` hears of every level of every round (``done`` of ``total`` level solves);
     ``preview``, if given, receives the last round's coarsest labelling upsampled to
-    full resolution (a bool object mask) before the bands refine it.
+    full resolution (a bool object mask) before the bands refine it. ``found_centres=False``
+    skips the found star centres' recut (:func:`~napari_deepseg.core.cut.energy.recut_found_centres`,
+    two more max-flows on the coarsest level): the quick answer a background cut with them replaces.
     """
     levels = levels_of(entry)
     hards = [(seeds == classes[0], seeds == classes[1])]  # (object, background) seeds per level
@@ -356,7 +358,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
                 continue
         state.keep(c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity)), k)
         state.centres = [h for h, _ in hards]  # star centres of the finer levels: the object strokes...
-        if last and soft is None and top.shape[0] * top.shape[1] <= FOUND_CENTRES_MAX_PIXELS:
+        if last and found_centres and soft is None and top.shape[0] * top.shape[1] <= FOUND_CENTRES_MAX_PIXELS:
             say.found_centres()  # ... and those the cut without the star confirms
             fg, found = recut_found_centres(state.fg, cost_fg, cost_bg, c_nlinks, *hards[k])
             state.keep(fg, k)

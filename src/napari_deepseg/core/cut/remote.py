@@ -78,6 +78,7 @@ class ProcessSession:
         self.session_kwargs = session_kwargs
         #: whether the last :meth:`segment` was a local update, and the λ it used (see :class:`SegmentationSession`)
         self.last_local = False
+        self.last_deferred = False
         self.last_lambda: Optional[float] = None
         self._proc: Optional[subprocess.Popen] = None
         self._conn: Optional[Connection] = None
@@ -194,7 +195,7 @@ class ProcessSession:
                 elif kind == "error":
                     raise payload
                 else:
-                    value, self.last_local, self.last_lambda = payload
+                    value, self.last_local, self.last_deferred, self.last_lambda = payload
                     return value
         except (EOFError, OSError) as exc:
             code = self._proc.poll() if self._proc is not None else None
@@ -298,7 +299,8 @@ def _serve(conn: Connection, cancel_sock: socket.socket) -> None:
                 image = args[0] if args[0] is not None else image
                 args = (image,)
             value = getattr(session, name)(*args, cancel=token, **kwargs)
-            reply = ("result", (value if name == "segment" else None, session.last_local, session.last_lambda))
+            reply = ("result", (value if name == "segment" else None, session.last_local, session.last_deferred,
+                                session.last_lambda))
         except Exception as exc:
             reply = ("error", _picklable(exc))
         _send(conn, reply)

@@ -222,7 +222,7 @@ class SessionPool:
 
 
 def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=None, cancel=None,
-                local: bool = False, preview=None) -> np.ndarray:
+                local: bool = False, preview=None, defer: bool = False) -> np.ndarray:
     """Features (cached by the session) and one cut, holding the slot's lock.
 
     Parameters
@@ -241,6 +241,10 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
         ``last_local`` says whether it was).
     preview : callable, optional
         Receives the coarse result of a whole coarse-to-fine cut before the bands refine it.
+    defer : bool
+        A fast answer on a small image, the found star centres left to a second request
+        (``SegmentationSession.segment(defer=True)``; the session's ``last_deferred`` says
+        whether anything was left).
 
     Returns
     -------
@@ -258,7 +262,7 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
         session.set_image(image, progress=progress, cancel=cancel, channel_axis=options.channel_axis)
         return session.segment(
             scribbles, preset=options.preset, lam=options.lam, sigma=options.sigma,
-            progress=progress, cancel=cancel, local=local, preview=preview,
+            progress=progress, cancel=cancel, local=local, preview=preview, defer=defer,
         )
 
 
