@@ -22,7 +22,6 @@ The widget holds the controls, Live mode and the glue:
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -30,12 +29,12 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinB
 from napari.layers import Image, Labels
 from qtpy.QtCore import QTimer
 
-from ..core import PRESETS, available_backbones, get_extractor
+from ..core import PRESETS, available_backbones
 from ..core.cut import service
 from ..core.cut.service import Options, SessionSlot
 from ..core.cut.session import DEFAULT_LAMBDA
 from ..core.prompts.objects import commit_object, next_free_id
-from ..core.utils.validation import check_rgb_channels, check_scribbles, painted_labels
+from ..core.utils.validation import check_scribbles, painted_labels
 from . import _channels, _layers, _refine
 from ._common import DEVICES, notify, one_line, row, status_line
 from ._results import Job, ResultWriter
@@ -213,7 +212,7 @@ class ScribbleSegmentationWidget(Container):
 
     def _on_backbone_changed(self, _value=None) -> None:
         """Weights and device only matter for backbones with pretrained weights."""
-        needs = self._needs_weights(self.backbone.value)
+        needs = service.needs_weights(self.backbone.value)
         self.weights.enabled = needs
         self.device.enabled = needs
         self.rgb_channels.enabled = needs
@@ -227,13 +226,6 @@ class ScribbleSegmentationWidget(Container):
     def _on_preset_changed(self, preset) -> None:
         if self.lam_auto.value and preset in DEFAULT_LAMBDA:
             self.lam.value = DEFAULT_LAMBDA[preset]
-
-    @staticmethod
-    def _needs_weights(backbone) -> bool:
-        try:
-            return bool(get_extractor(backbone).needs_weights)
-        except (ValueError, TypeError):
-            return False
 
     # -- new scribbles layer -----------------------------------------------------
     def new_scribbles_layer(self) -> Optional[Labels]:
@@ -384,39 +376,22 @@ class ScribbleSegmentationWidget(Container):
 
     # -- requests ----------------------------------------------------------------
     def options(self) -> Options:
-        """The controls' values as :class:`Options`.
+        """The controls' values as :class:`Options` (:func:`~napari_deepseg.core.cut.service.request_options`).
 
         Raises
         ------
-        ValueError
-            If a weights file is given but does not exist.
+        ValueError, TypeError
+            A weights file that does not exist, bad RGB channels, or options a 3-D cut refuses.
         """
-        backbone = self.backbone.value
-        params = ()
-        if self._needs_weights(backbone):
-            weights = self.weights.value
-            if weights is not None and str(weights) not in ("", "."):
-                if not Path(weights).is_file():
-                    raise ValueError(f"weights file not found: {weights}")
-                params += (("weights", str(weights)),)
-            params += (("device", self.device.value),)
-            rgb = check_rgb_channels(self.rgb_channels.value.strip() or None, "RGB channels")
-            params += (("rgb_channels", rgb),) if rgb is not None else ()
-        lam = None if self.lam_auto.value else float(self.lam.value)
-        sigma = None if self.sigma_auto.value else float(self.sigma.value)
-        cache = self.feature_cache.value
-        cache = "" if cache is None or str(cache).strip() in ("", ".") else str(cache)
-        axis = _channels.channel_axis_index(self.channel_axis.value)
-        volume = VOLUME_MODES[self.volume.value]
-        if volume is not None:
-            try:
-                service.check_volume_options(backbone, self.preset.value, axis)
-            except ValueError as exc:
-                raise ValueError(f"{exc}, or segment the current plane") from None
-            image_layer = self.image_combo.value
-            spacing = tuple(float(v) for v in image_layer.scale[-3:]) if image_layer is not None else ()
-            return Options("classic", "default", lam, sigma, (), "", None, volume, spacing)
-        return Options(backbone, self.preset.value, lam, sigma, params, cache, axis)
+        image_layer = self.image_combo.value
+        return service.request_options(
+            self.backbone.value, self.preset.value, lam=None if self.lam_auto.value else float(self.lam.value),
+            sigma=None if self.sigma_auto.value else float(self.sigma.value), weights=self.weights.value,
+            device=self.device.value, feature_cache=self.feature_cache.value,
+            rgb_channels=self.rgb_channels.value.strip(),
+            channel_axis=_channels.channel_axis_index(self.channel_axis.value), volume=VOLUME_MODES[self.volume.value],
+            spacing=() if image_layer is None else tuple(float(v) for v in image_layer.scale[-3:]),
+        )
 
     def _slot(self, options: Options) -> SessionSlot:
         """The pooled session for these options (:meth:`SessionPool.slot <napari_deepseg.core.cut.service.SessionPool.slot>`)."""
