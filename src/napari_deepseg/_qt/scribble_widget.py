@@ -37,6 +37,7 @@ from ..core.prompts.objects import commit_object, next_free_id
 from ..core.utils.validation import check_scribbles, painted_labels
 from . import _channels, _layers, _refine
 from ._common import DEVICES, notify, one_line, row, status_line
+from ._prepare import PlanePreparer
 from ._results import Job, ResultWriter
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
@@ -46,8 +47,6 @@ VOLUME_MODES = {"current plane": None, "3-D cut": "3d", "per plane": "planes"}
 DEFAULT_SIGMA_DISPLAY = 10.0
 #: delay between a finished stroke and the live re-run; strokes within it are merged
 LIVE_DELAY_MS = 30
-#: delay between choosing an image (or backbone, preset, ...) and preparing it in the background
-PREPARE_DELAY_MS = 100
 #: images of at least this many pixels show the coarse result of a whole cut while its bands are solved
 PREVIEW_MIN_PIXELS = 4_000_000
 
@@ -74,7 +73,6 @@ class ScribbleSegmentationWidget(Container):
         self._pool = service.SessionPool(before_new=lambda _options: guard_triton_import())
         #: the segmentation requests (the newest wins) and the background preparation of the chosen image
         self.runner = TaskRunner(self.native, on_progress=self._on_progress, on_preview=self._on_preview)
-        self._preparer = TaskRunner(self.native, on_progress=self._on_prepare_progress)
         self._live_layer: Optional[Labels] = None
         self._results = ResultWriter(self.viewer, on_undone=self._on_result_undone)
         self._refine: Optional[_refine.Refinement] = None  # the label being refined
@@ -85,17 +83,14 @@ class ScribbleSegmentationWidget(Container):
         self._live_timer.setInterval(LIVE_DELAY_MS)
         self._live_timer.timeout.connect(self._run_live)
         self._last_strokes: Optional[tuple] = None  # (plane, scribbles) of the last request
-        self._prepared: Optional[tuple] = None
-        self._prepare_timer = QTimer(self.native)
-        self._prepare_timer.setSingleShot(True)
-        self._prepare_timer.setInterval(PREPARE_DELAY_MS)
-        self._prepare_timer.timeout.connect(self.prepare)
         self._build()
+        self._preparer = PlanePreparer(self.native, self.runner, self.status, on_due=self.prepare,
+                                       on_finished=self._update_buttons)
         self._connect()
         self.native.destroyed.connect(self._on_destroyed)
         self.reset_choices()
         self._on_backbone_changed()
-        self._schedule_prepare()
+        self._preparer.schedule()
 
     # -- construction ------------------------------------------------------------
     def _build(self) -> None:
@@ -169,8 +164,8 @@ class ScribbleSegmentationWidget(Container):
         self.live.changed.connect(self._on_live_toggled)
         for control in (self.image_combo, self.backbone, self.preset, self.weights, self.device, self.channel_axis,
                         self.rgb_channels, self.feature_cache, self.volume, self.lam_auto, self.sigma_auto):
-            control.changed.connect(self._schedule_prepare)
-        self.viewer.dims.events.current_step.connect(self._schedule_prepare)
+            control.changed.connect(self._preparer.schedule)
+        self.viewer.dims.events.current_step.connect(self._preparer.schedule)
 
     def _image_choices(self, _widget=None) -> list:
         return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
@@ -299,23 +294,19 @@ class ScribbleSegmentationWidget(Container):
         self._preparer.cancel()
         self._pool.close()  # child processes end now, or with the worker that holds them
         try:
-            self.viewer.dims.events.current_step.disconnect(self._schedule_prepare)
+            self.viewer.dims.events.current_step.disconnect(self._preparer.schedule)
         except (RuntimeError, TypeError, ValueError):
             pass
 
     # -- preparing the image -------------------------------------------------------
-    def _schedule_prepare(self, *_args) -> None:
-        """Prepare the chosen image shortly (changes within the delay are merged)."""
-        self._prepare_timer.start()
-
     def prepare(self) -> bool:
         """Start the image-level work for the chosen image plane in a worker (cancellable).
 
         Features, palette, colour mixture and edge weights are computed as soon
-        as an image is chosen, so the first *Segment* pays only for the cut. It
-        never notifies: a problem shows in the status line, and *Segment* says
-        it again. Nothing is done for 3-D cuts or when the same plane and
-        options were prepared already.
+        as an image is chosen, so the first *Segment* pays only for the cut
+        (:class:`~napari_deepseg._qt._prepare.PlanePreparer`). It never notifies:
+        a problem shows in the status line, and *Segment* says it again. Nothing
+        is done for 3-D cuts or when the same plane and options were prepared already.
 
         Returns
         -------
@@ -327,44 +318,17 @@ class ScribbleSegmentationWidget(Container):
             return False
         try:
             options = self.options()
-            if options.volume or options.channel_axis is not None:
-                return False
             plane = _layers.current_plane(image_layer, self.viewer.dims.point)
-            key = (id(image_layer), plane, options)
-            if key == self._prepared:
-                return False
-            image = _layers.plane_data(image_layer, plane)
-            slot = self._slot(options)
         except (ValueError, TypeError, RuntimeError):
             return False  # Segment reports it
-        job, latest = Job(image_layer=image_layer), self.runner.latest
-        self._preparer.start(service.prepare_request, slot, image, options, task=job, bar=False,
-                             on_result=lambda _: self._on_prepared(job, key, latest),
-                             on_error=lambda exc: self._on_prepare_failed(job, exc, latest),
-                             on_finished=self._update_buttons)
+        started = self._preparer.start(image_layer, plane, options, self._slot)
         self._update_buttons()
-        return True
+        return started
 
     @property
     def preparing(self) -> bool:
         """Whether the image-level work of the chosen image is still running."""
         return self._preparer.running
-
-    def _on_prepare_progress(self, job: Job, done: int, total: int, message: str) -> None:
-        text = f"{message} ({done}/{total})" if total > 0 and message else message
-        if not self.runner.running and text:
-            self.status.value = f"preparing '{job.image_layer.name}': {text}"
-
-    def _on_prepared(self, job: Job, key: tuple, latest: int) -> None:
-        """Say the image is ready, unless a segmentation started since (its line stays)."""
-        self._prepared = key
-        if not self.runner.running and self.runner.latest == latest:
-            self.status.value = f"'{job.image_layer.name}' ready: paint 1 = object, 2 = background"
-
-    def _on_prepare_failed(self, job: Job, exc: BaseException, latest: int) -> None:
-        """Say why the image could not be prepared, unless a segmentation started since (it says it itself)."""
-        if not self.runner.running and self.runner.latest == latest:
-            self.status.value = f"could not prepare '{job.image_layer.name}': {one_line(exc)}"
 
     def _update_buttons(self) -> None:
         """Segment is disabled while a segmentation runs; Cancel is enabled while anything runs."""
@@ -456,8 +420,7 @@ class ScribbleSegmentationWidget(Container):
             notify(self.status, one_line(exc))
             return False
         self._last_strokes = (inputs.plane, strokes)
-        if options.channel_axis is None:  # this request prepares the plane: a pending preparation has nothing to do
-            self._prepared = (id(image_layer), inputs.plane, options)
+        self._preparer.cut(image_layer, inputs.plane, options)
         job = Job(image_layer=image_layer, scribbles_layer=scribbles_layer, inputs=inputs,
                   local=options.preset == "default" and refine is None)
         if refine is not None:
@@ -594,10 +557,8 @@ class ScribbleSegmentationWidget(Container):
     def cancel(self) -> None:
         """Cancel every running request and the preparation; their results are dropped, no layer changes."""
         running = self.runner.cancel()
-        if self._preparer.cancel() or running:  # the session may hold a half-prepared image
-            self._prepared = None
-            running = True
-        if running:
+        if self._preparer.cancel() or running:
+            self._preparer.forget()  # the session may hold a half-prepared image
             self.status.value = "cancelled: every layer is as it was"
 
     # -- worker callbacks (main thread) --------------------------------------------
@@ -641,6 +602,6 @@ class ScribbleSegmentationWidget(Container):
     def _on_errored(self, job: Job, exc: BaseException) -> None:
         """The newest request failed (not cancelled); the result layer stays as it was."""
         self._results.drop_preview(job)
-        self._prepared = None  # the session may hold a half-prepared image
+        self._preparer.forget()  # the session may hold a half-prepared image
         self.status.value = "failed"
         notify(self.status, one_line(exc))
