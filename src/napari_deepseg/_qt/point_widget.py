@@ -40,10 +40,10 @@ from qtpy.QtCore import QTimer
 from ..core.prompts.base import Click, get_click_method
 from ..core.prompts.box import box_from_mask
 from ..core.prompts.clickcut import click_seeds, keep_pieces_touching
-from ..core.prompts.objects import commit_object, deepest_point, next_free_id, refine_region
+from ..core.prompts.objects import deepest_point, refine_region
 from ..core.features import available_backbones
 from ..core.utils.progress import CancelToken
-from . import _layers, _refine
+from . import _layers, _objects, _refine
 from ._layers import (NEGATIVE_COLOUR, POSITIVE_COLOUR, ROLE_BOX, ROLE_PROMPTS, box_from_shapes,  # noqa: F401
                       plane_clicks)
 from ._common import DEVICES, notify, one_line, status_line
@@ -483,20 +483,15 @@ class PointPromptWidget(Container):
         self.status.value = f"{int(np.count_nonzero(mask))} pixels; C commits, Shift+C clears"
 
     # -- layers -------------------------------------------------------------------------
-    def _role_layer(self, image_layer, role: str, name: str, dtype, colormap=None) -> Labels:
-        """The Labels layer of ``role`` for the image (:func:`_layers.role_layer`), made on demand.
+    def _below_prompts(self) -> int | None:
+        """Where a new mask layer (preview, objects) goes: just below the prompt layers (points and box).
 
-        A new layer goes just below the prompt layers (points and box), so that
-        the prompts stay visible (green/red points, the yellow box outline) on top
-        of the mask.
+        The prompts then stay visible (green/red points, the yellow box outline) on
+        top of the mask. ``None``: there is no prompt layer (on top).
         """
-        existing = _layers.role_layer(self.viewer, image_layer, role, name, dtype, create=False)
-        if existing is not None:
-            return existing
         prompts = [self.viewer.layers.index(p) for p in (self.points_combo.value, self._box_layer)
                    if isinstance(p, (Points, Shapes)) and p in self.viewer.layers]
-        return _layers.role_layer(self.viewer, image_layer, role, name, dtype, colormap,
-                                  index=min(prompts) if prompts else None)
+        return min(prompts) if prompts else None
 
     def _raise_above_masks(self, layer, image_layer) -> None:
         """Move a prompt layer above the image's preview and objects layers (which would tint it)."""
@@ -515,7 +510,8 @@ class PointPromptWidget(Container):
         if mask is None and name not in self.viewer.layers:
             return
         active = self.viewer.layers.selection.active
-        layer = self._role_layer(image_layer, ROLE_PREVIEW, name, np.uint8, _layers.result_colormap())
+        layer = _layers.role_layer(self.viewer, image_layer, ROLE_PREVIEW, name, np.uint8, _layers.result_colormap(),
+                                   index=self._below_prompts())
         layer.data[plane] = 0 if mask is None else mask.astype(np.uint8)
         layer.refresh()
         if active is not None and active in self.viewer.layers:
@@ -533,23 +529,13 @@ class PointPromptWidget(Container):
         if image_layer not in self.viewer.layers:
             notify(self.status, "the image layer was removed")
             return 0
-        active = self.viewer.layers.selection.active
         refine = self._refine
-        if refine is not None and refine.layer in self.viewer.layers:
-            target, label_id = refine.layer, refine.label_id
-        else:
-            target = self._role_layer(image_layer, _layers.ROLE_OBJECTS, _layers.objects_name(image_layer), np.int32)
-            label_id = next_free_id(target.data)
-        old = np.asarray(target.data[plane])
-        labels = commit_object(old, mask, label_id)  # other objects are never changed
-        if labels.dtype != target.data.dtype:
-            target.data = target.data.astype(labels.dtype)
-        _layers.write_plane(target, plane, labels)
-        if active is not None and active in self.viewer.layers:
-            self.viewer.layers.selection.active = active
+        if refine is not None and refine.layer not in self.viewer.layers:
+            refine = None  # a new object instead
+        target, label_id, pixels = _objects.commit(self.viewer, image_layer, plane, mask, refine,
+                                                   index=self._below_prompts())  # other objects are never changed
         self.clear()
-        self.status.value = (f"committed object {label_id} ({int((labels == label_id).sum())} pixels) "
-                             f"to '{target.name}'")
+        self.status.value = f"committed object {label_id} ({pixels} pixels) to '{target.name}'"
         return label_id
 
     def clear(self) -> None:

@@ -33,9 +33,8 @@ from ..core import PRESETS, available_backbones
 from ..core.cut import service
 from ..core.cut.service import Options, SessionSlot
 from ..core.cut.session import DEFAULT_LAMBDA
-from ..core.prompts.objects import commit_object, next_free_id
 from ..core.utils.validation import check_scribbles, painted_labels
-from . import _channels, _layers, _refine
+from . import _channels, _layers, _objects, _refine
 from ._common import DEVICES, notify, one_line, row, status_line
 from ._prepare import PlanePreparer
 from ._results import Job, ResultWriter
@@ -76,8 +75,6 @@ class ScribbleSegmentationWidget(Container):
         self._live_layer: Optional[Labels] = None
         self._results = ResultWriter(self.viewer, on_undone=self._on_result_undone)
         self._refine: Optional[_refine.Refinement] = None  # the label being refined
-        #: the region the refine cut that the result layer holds may change (None: no such cut yet)
-        self._refined: Optional[np.ndarray] = None
         self._live_timer = QTimer(self.native)
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(LIVE_DELAY_MS)
@@ -395,10 +392,10 @@ class ScribbleSegmentationWidget(Container):
             else:
                 inputs = _channels.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point, axis)
             # as painted (Live compares with these): read_inputs' copy, which nothing writes into
-            # (_protect_objects and refine_scribbles return new arrays); a second 16 MB copy paused the GUI
+            # (protect_objects and refine_scribbles return new arrays); a second 16 MB copy paused the GUI
             strokes = inputs.scribbles
             refine = self._refine
-            inputs.scribbles = _refine.protect_objects(self.viewer, image_layer, inputs.plane, inputs.scribbles,
+            inputs.scribbles = _objects.protect_objects(self.viewer, image_layer, inputs.plane, inputs.scribbles,
                                                        keep=None if refine is None else refine.mask)
             if refine is not None:
                 if live and not strokes.any():
@@ -451,7 +448,7 @@ class ScribbleSegmentationWidget(Container):
         except ValueError as exc:
             notify(self.status, one_line(exc))
             return False
-        self._refine, self._refined = refine, None
+        self._refine = refine
         _refine.show_pick(self.refine_layer, self.refine_label, refine)
         bound = _refine.bound(self.refine_bound.value, refine.mask.shape)
         self.status.value = (f"refining label {label_id} of '{layer.name}' ({int(refine.mask.sum())} pixels): "
@@ -494,7 +491,7 @@ class ScribbleSegmentationWidget(Container):
                                            _layers.spatial_shape(image_layer), exclude=(scribbles_layer,))
         plane = _layers.current_plane(image_layer, self.viewer.dims.point)
         refine = self._refine
-        if refine is not None and self._refined is None:
+        if refine is not None and refine.region is None:
             notify(self.status, f"label {refine.label_id} is being refined: paint strokes and Segment first, then commit")
             return 0
         if refine is not None and not refine.alive(self.viewer, plane):
@@ -505,14 +502,11 @@ class ScribbleSegmentationWidget(Container):
         if mask is None or not mask.any():
             notify(self.status, "nothing to commit: segment an object first (paint 1 on it, 2 around it)")
             return 0
-        objects = refine.layer if refine is not None else _refine.objects_layer(self.viewer, image_layer, create=True)
-        old = np.asarray(_layers.layer_array(objects)[plane])
-        label_id = refine.label_id if refine is not None else next_free_id(_layers.layer_array(objects))
         # other objects keep every pixel; a refined label changes only inside its cut's region, whatever was
         # painted on the result layer or the refined layer since
-        labels = commit_object(old, mask, label_id, region=None if refine is None else self._refined)
-        _layers.write_plane(objects, plane, labels.astype(objects.data.dtype, copy=False))
-        self._refine, self._refined = None, None
+        objects, label_id, pixels = _objects.commit(self.viewer, image_layer, plane, mask, refine,
+                                                    region=None if refine is None else refine.region)
+        self._refine = None
         live, self.live.value = self.live.value, False  # clearing the strokes must not start a cut
         try:
             if isinstance(scribbles_layer, Labels) and scribbles_layer in self.viewer.layers:
@@ -521,8 +515,7 @@ class ScribbleSegmentationWidget(Container):
         finally:
             self.live.value = live
         done = "refined label" if refine is not None else "committed object"
-        self.status.value = (f"{done} {label_id} ({int((labels == label_id).sum())} pixels) in "
-                             f"'{objects.name}': paint the next object")
+        self.status.value = f"{done} {label_id} ({pixels} pixels) in '{objects.name}': paint the next object"
         return label_id
 
     def _start(self, job: Job, slot: SessionSlot, options: Options) -> None:
@@ -586,7 +579,7 @@ class ScribbleSegmentationWidget(Container):
         if job.refine is not None:  # the refined object changes only inside its region, never over other labels
             refine, region, others = job.refine
             labels = (np.where(region, labels == 1, refine.mask) & ~others).astype(labels.dtype)
-            self._refined = region if refine is self._refine else None
+            refine.region = region  # where the commit writes it
         self.status.value = self._results.write(job, labels)
         if job.was_local() and job.image_layer in self.viewer.layers:
             # the local update kept the old appearance model: refit it on the whole image, in the background;
