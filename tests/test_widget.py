@@ -20,7 +20,7 @@ pytest.importorskip("pytestqt")
 from napari.layers import Labels  # noqa: E402
 
 from napari_deepseg._qt import _progress_bar, scribble_widget as sw  # noqa: E402
-from napari_deepseg._qt import _common, _prepare, _results  # noqa: E402
+from napari_deepseg._qt import _common, _prepare, _requests, _results  # noqa: E402
 from napari_deepseg._qt.scribble_widget import ScribbleSegmentationWidget  # noqa: E402
 from napari_deepseg.core import SegmentationSession  # noqa: E402
 from napari_deepseg.core.cut import service  # noqa: E402
@@ -294,13 +294,13 @@ def test_stack_current_plane(widget, viewer, qtbot, errors, rgb):
 def starts(widget, monkeypatch):
     """Request numbers of the workers the widget starts."""
     seen = []
-    original = ScribbleSegmentationWidget._start
+    original = _requests.ScribbleRequests.start
 
     def spy(self, job, slot, options):
         seen.append(job.rid)
         original(self, job, slot, options)
 
-    monkeypatch.setattr(ScribbleSegmentationWidget, "_start", spy)
+    monkeypatch.setattr(_requests.ScribbleRequests, "start", spy)
     return seen
 
 
@@ -703,6 +703,30 @@ def test_commit_objects_one_by_one(widget, viewer, qtbot, errors):
     assert errors[1:] == []
 
 
+def test_a_commit_whose_id_does_not_fit_widens_the_objects_layer(widget, viewer, qtbot, errors):
+    """The objects layer holds uint8 ids up to 255 (a restored mask): object 256 widens it, nothing wraps to 0."""
+    from napari_deepseg._qt import _objects
+
+    widget.preset.value = "default"
+    image_layer, scribbles, a, _ = _two_disks(viewer)
+    select(widget, image_layer, scribbles)
+    objects = _objects.objects_layer(viewer, image_layer, create=True)
+    old = np.zeros(objects.data.shape, np.uint8)
+    old[:4, :4] = 255
+    objects.data = old
+    data = np.zeros_like(scribbles.data)
+    data[38:43, 30:40] = 1
+    data[:3, :] = 2
+    data[:, 68:72] = 2
+    data[:, -3:] = 2
+    scribbles.data = data
+    run(widget, qtbot)
+    assert widget.commit() == 256
+    assert objects.data.dtype.itemsize > 1 and iou(objects.data == 256, a) > 0.9
+    assert (objects.data[:4, :4] == 255).all()  # the other object keeps every pixel
+    assert errors == []
+
+
 def test_a_stroke_updates_locally_then_refits_in_the_background(widget, viewer, qtbot, errors, monkeypatch):
     from napari_deepseg.core.cut import pyramid
 
@@ -770,7 +794,7 @@ def test_a_new_stroke_cancels_the_background_refit(widget, viewer, qtbot, errors
 
 
 def test_a_large_image_shows_the_coarse_result_first(widget, viewer, qtbot, errors, monkeypatch):
-    monkeypatch.setattr(sw, "PREVIEW_MIN_PIXELS", 0)  # this 320 x 400 image counts as large
+    monkeypatch.setattr(_requests, "PREVIEW_MIN_PIXELS", 0)  # this 320 x 400 image counts as large
     widget.preset.value = "default"
     image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
     select(widget, image_layer, scribbles)
@@ -896,7 +920,7 @@ def test_the_status_says_when_the_automatic_lambda_followed_the_oversampling(wid
 
 
 def test_cancel_after_the_preview_puts_the_layer_back(widget, viewer, qtbot, errors, monkeypatch):
-    monkeypatch.setattr(sw, "PREVIEW_MIN_PIXELS", 0)
+    monkeypatch.setattr(_requests, "PREVIEW_MIN_PIXELS", 0)
     widget.preset.value = "default"
     image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
     select(widget, image_layer, scribbles)

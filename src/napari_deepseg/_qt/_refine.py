@@ -22,6 +22,10 @@ NO_LAYER = "no labels layer to refine: choose one under 'refine layer'"
 GONE = "the refined label's layer or plane is gone: pick the label again (Refine label, R)"
 
 
+class RefinementGone(ValueError):
+    """The refined label's layer was removed, or the view moved to another plane (the message: :data:`GONE`)."""
+
+
 @dataclass
 class Refinement:
     """An existing object being refined: its layer, id, plane and mask when it was picked."""

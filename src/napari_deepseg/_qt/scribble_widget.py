@@ -7,21 +7,23 @@ current plane of an image layer and of a scribbles Labels layer, runs
 
 The widget holds the controls, Live mode and the glue:
 
-* requests run through :class:`~napari_deepseg._qt._tasks.TaskRunner` (numbers,
-  cancel, the newest wins, progress); layers are only touched on the main thread,
-  for the newest request;
-* the sessions, their locks and the worker bodies are
+* the options, the sessions, their locks and the worker bodies are
   :mod:`napari_deepseg.core.cut.service`'s: one :class:`SegmentationSession` (and a
   lock) per backbone and parameters, so features are cached between requests and
   never computed twice at once; the ``MAX_SESSIONS`` most recently used are kept;
-* the result layer (coarse preview, writing with undo) is
-  :class:`~napari_deepseg._qt._results.ResultWriter`'s; picking and protecting
-  objects is :mod:`napari_deepseg._qt._refine`'s.
+* a request, from its start to its result (progress, the coarse preview, the result
+  written with undo, the refit after a local update), is
+  :class:`~napari_deepseg._qt._requests.ScribbleRequests`' business, through the one
+  :class:`~napari_deepseg._qt._tasks.TaskRunner`: the newest request wins, and layers
+  are only touched on the main thread;
+* the chosen plane is prepared in the background by
+  :class:`~napari_deepseg._qt._prepare.PlanePreparer`;
+* picking a label to refine is :mod:`napari_deepseg._qt._refine`'s, committing
+  objects and protecting them from the next cut :mod:`napari_deepseg._qt._objects`'.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Optional
 
 import numpy as np
@@ -33,12 +35,10 @@ from ..core import PRESETS, available_backbones
 from ..core.cut import service
 from ..core.cut.service import Options, SessionSlot
 from ..core.cut.session import DEFAULT_LAMBDA
-from ..core.utils.validation import check_scribbles, painted_labels
 from . import _channels, _layers, _objects, _refine
 from ._common import DEVICES, notify, one_line, row, status_line
 from ._prepare import PlanePreparer
-from ._results import Job, ResultWriter
-from ._tasks import TaskRunner
+from ._requests import Incomplete, ScribbleRequests, read_request
 from ._torch_guard import guard_triton_import
 
 #: the "3-D image" choice -> VolumeSession mode (None: the current plane, as for any stack)
@@ -46,8 +46,6 @@ VOLUME_MODES = {"current plane": None, "3-D cut": "3d", "per plane": "planes"}
 DEFAULT_SIGMA_DISPLAY = 10.0
 #: delay between a finished stroke and the live re-run; strokes within it are merged
 LIVE_DELAY_MS = 30
-#: images of at least this many pixels show the coarse result of a whole cut while its bands are solved
-PREVIEW_MIN_PIXELS = 4_000_000
 
 
 class ScribbleSegmentationWidget(Container):
@@ -70,10 +68,7 @@ class ScribbleSegmentationWidget(Container):
         super().__init__(labels=True)
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self._pool = service.SessionPool(before_new=lambda _options: guard_triton_import())
-        #: the segmentation requests (the newest wins) and the background preparation of the chosen image
-        self.runner = TaskRunner(self.native, on_progress=self._on_progress, on_preview=self._on_preview)
         self._live_layer: Optional[Labels] = None
-        self._results = ResultWriter(self.viewer, on_undone=self._on_result_undone)
         self._refine: Optional[_refine.Refinement] = None  # the label being refined
         self._live_timer = QTimer(self.native)
         self._live_timer.setSingleShot(True)
@@ -81,6 +76,10 @@ class ScribbleSegmentationWidget(Container):
         self._live_timer.timeout.connect(self._run_live)
         self._last_strokes: Optional[tuple] = None  # (plane, scribbles) of the last request
         self._build()
+        #: the segmentation requests (the newest wins) and the background preparation of the chosen image
+        self.requests = ScribbleRequests(self.native, self.viewer, self.status, on_finished=self._update_buttons,
+                                         on_failed=lambda: self._preparer.forget())
+        self.runner = self.requests.runner
         self._preparer = PlanePreparer(self.native, self.runner, self.status, on_due=self.prepare,
                                        on_finished=self._update_buttons)
         self._connect()
@@ -372,57 +371,26 @@ class ScribbleSegmentationWidget(Container):
         bool
             Whether a worker was started.
         """
+        volume = VOLUME_MODES[self.volume.value]
         try:
-            image_layer, scribbles_layer = self.image_combo.value, self.scribbles_combo.value
-            axis = _channels.channel_axis_index(self.channel_axis.value)
-            if VOLUME_MODES[self.volume.value] is not None:
-                if self._refine is not None:
-                    raise ValueError(f"label {self._refine.label_id} is being refined on the current plane: set "
-                                     "'3-D image' to 'current plane', or commit it first")
-                inputs = _layers.read_volume_inputs(image_layer, scribbles_layer)
-                if live and not ((inputs.scribbles == 1).any() and (inputs.scribbles == 2).any()):
-                    self.status.value = "Live: paint both object (1) and background (2)"
-                    return False
-                options = self.options()
-                self._start(Job(image_layer=image_layer, scribbles_layer=scribbles_layer, inputs=inputs),
-                            self._slot(options), options)
-                return True
-            if axis is None:
-                inputs = _layers.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point)
-            else:
-                inputs = _channels.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point, axis)
-            # as painted (Live compares with these): read_inputs' copy, which nothing writes into
-            # (protect_objects and refine_scribbles return new arrays); a second 16 MB copy paused the GUI
-            strokes = inputs.scribbles
-            refine = self._refine
-            inputs.scribbles = _objects.protect_objects(self.viewer, image_layer, inputs.plane, inputs.scribbles,
-                                                       keep=None if refine is None else refine.mask)
-            if refine is not None:
-                if live and not strokes.any():
-                    self.status.value = "Live: paint 1 where the label should grow, 2 where it should shrink"
-                    return False
-                if not refine.alive(self.viewer, inputs.plane):
-                    self._refine = None
-                    raise ValueError(_refine.GONE)
-                inputs.scribbles, *region_others = _refine.seeds(refine, inputs.scribbles, self.refine_bound.value)
-                job_refine = (refine, *region_others)
-            if live and painted_labels(inputs.scribbles).size < 2:
-                self.status.value = "Live: paint both object (1) and background (2)"
-                return False
-            check_scribbles(inputs.scribbles, inputs.image.shape[:2] if axis is None else inputs.shape[-2:],
-                            name=f"scribbles '{scribbles_layer.name}'", convert=False)
+            job, strokes = read_request(self.viewer, self.image_combo.value, self.scribbles_combo.value,
+                                        _channels.channel_axis_index(self.channel_axis.value), volume,
+                                        self._refine, self.refine_bound.value, live)
             options = self.options()
             slot = self._slot(options)
+        except Incomplete as exc:  # Live mode: not enough strokes yet
+            self.status.value = str(exc)
+            return False
         except (ValueError, TypeError, RuntimeError) as exc:
+            if isinstance(exc, _refine.RefinementGone):
+                self._refine = None
             notify(self.status, one_line(exc))
             return False
-        self._last_strokes = (inputs.plane, strokes)
-        self._preparer.cut(image_layer, inputs.plane, options)
-        job = Job(image_layer=image_layer, scribbles_layer=scribbles_layer, inputs=inputs,
-                  local=options.preset == "default" and refine is None)
-        if refine is not None:
-            job.refine = job_refine
-        self._start(job, slot, options)
+        if volume is None:
+            self._last_strokes = (job.inputs.plane, strokes)
+            self._preparer.cut(job.image_layer, job.inputs.plane, options)
+            job.local = options.preset == "default" and job.refine is None
+        self.requests.start(job, slot, options)
         return True
 
     # -- refining a label ------------------------------------------------------------
@@ -518,34 +486,15 @@ class ScribbleSegmentationWidget(Container):
         self.status.value = f"{done} {label_id} ({pixels} pixels) in '{objects.name}': paint the next object"
         return label_id
 
-    def _start(self, job: Job, slot: SessionSlot, options: Options) -> None:
-        """Start ``job`` as the newest request (a running one is cancelled)."""
-        job.slot, job.options = slot, options
-        said = self.status.value
-        large = int(np.prod(job.inputs.shape[-2:])) >= PREVIEW_MIN_PIXELS
-        self.runner.start(
-            service.run_request, slot, job.inputs.image, job.inputs.scribbles, options, task=job,
-            desc=f"napari-deepseg: {job.image_layer.name}", preview=not job.refit and not options.volume and large,
-            on_result=partial(self._on_returned, job), on_error=partial(self._on_errored, job),
-            on_dropped=partial(self._results.drop_preview, job), on_finished=self._update_buttons,
-            **({"local": True} if job.local else {}),
-        )
-        if job.refit:
-            job.said = said
-            self.status.value = f"{job.said}; refitting the whole image in the background…"
-        else:
-            self.status.value = f"segmenting '{job.image_layer.name}' ({options.backbone}, {options.preset})…"
-        self._update_buttons()
-
     @property
     def busy(self) -> bool:
         """Whether a segmentation is running (a background refit does not count: it yields to the next request)."""
-        return self.runner.busy
+        return self.requests.busy
 
     @property
     def refitting(self) -> bool:
         """Whether the whole cut that follows a local update is running in the background."""
-        return self.runner.background
+        return self.requests.refitting
 
     def cancel(self) -> None:
         """Cancel every running request and the preparation; their results are dropped, no layer changes."""
@@ -553,48 +502,3 @@ class ScribbleSegmentationWidget(Container):
         if self._preparer.cancel() or running:
             self._preparer.forget()  # the session may hold a half-prepared image
             self.status.value = "cancelled: every layer is as it was"
-
-    # -- worker callbacks (main thread) --------------------------------------------
-    def _on_progress(self, job: Job, done: int, total: int, message: str) -> None:
-        """A stage of the newest request: the status line (the runner shows it in the progress bar)."""
-        text = f"{message} ({done}/{total})" if total > 0 and message else message
-        if not text:
-            return
-        if job.refit:  # the update's own line stays: what it did, then the refit's stage
-            self.status.value = f"{job.said}; refitting the whole image in the background: {text}"
-        else:
-            self.status.value = f"segmenting '{job.image_layer.name}': {text}"
-
-    def _on_preview(self, job: Job, labels) -> None:
-        """The coarse result of the newest whole cut: shown while its bands are solved."""
-        if not self._results.preview(job, labels):
-            return
-        if job.pbar is not None:  # the bar's processEvents() would redraw the new layer in this same pause
-            job.pbar.defer()
-        self.status.value = f"'{job.image_layer.name}': coarse result shown, refining it at full resolution…"
-
-    def _on_returned(self, job: Job, labels) -> None:
-        """The newest request's labels: into the result layer (a stale result is dropped by the runner)."""
-        labels = np.asarray(labels)
-        if job.refine is not None:  # the refined object changes only inside its region, never over other labels
-            refine, region, others = job.refine
-            labels = (np.where(region, labels == 1, refine.mask) & ~others).astype(labels.dtype)
-            refine.region = region  # where the commit writes it
-        self.status.value = self._results.write(job, labels)
-        if job.was_local() and job.image_layer in self.viewer.layers:
-            # the local update kept the old appearance model: refit it on the whole image, in the background;
-            # the next request cancels it (the newest request wins)
-            refit = Job(image_layer=job.image_layer, scribbles_layer=job.scribbles_layer, inputs=job.inputs,
-                        background=True)
-            self._start(refit, job.slot, job.options)
-
-    def _on_result_undone(self, layer: Labels) -> None:
-        """Ctrl+Z took back the result the status line reports: it says so instead."""
-        self.status.value = f"'{layer.name}': the last update was undone (Ctrl+Z; Ctrl+Shift+Z redoes it)"
-
-    def _on_errored(self, job: Job, exc: BaseException) -> None:
-        """The newest request failed (not cancelled); the result layer stays as it was."""
-        self._results.drop_preview(job)
-        self._preparer.forget()  # the session may hold a half-prepared image
-        self.status.value = "failed"
-        notify(self.status, one_line(exc))
