@@ -14,12 +14,10 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from qtpy.QtCore import QTimer
-
 from ..core.cut import service
 from ..core.cut.service import Options
 from . import _layers
-from ._common import one_line
+from ._common import one_line, single_shot
 from ._results import Job
 from ._tasks import TaskRunner
 
@@ -51,10 +49,7 @@ class PlanePreparer:
         self.runner = TaskRunner(parent, on_progress=self._on_progress)
         #: ``(id(image layer), plane, Options)`` of the plane prepared (or cut) last
         self.prepared: Optional[tuple] = None
-        self.timer = QTimer(parent)
-        self.timer.setSingleShot(True)
-        self.timer.setInterval(PREPARE_DELAY_MS)
-        self.timer.timeout.connect(on_due)
+        self.timer = single_shot(parent, PREPARE_DELAY_MS, on_due)
 
     def schedule(self, *_args) -> None:
         """Prepare the chosen plane shortly (choices within the delay are merged)."""

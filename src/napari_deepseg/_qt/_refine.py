@@ -104,6 +104,21 @@ def seeds(refine: Refinement, scribbles: np.ndarray, bound_px: int) -> tuple:
     return strokes, region, others
 
 
+def pick_from(viewer, image_layer, layer_box, label_box, layer=None, label_id=None) -> Refinement:
+    """:func:`pick` object ``label_id`` of ``layer``, by default the one a widget's *refine layer* and *label*
+    boxes name, and show the pick in the boxes (:func:`show_pick`).
+
+    Raises
+    ------
+    ValueError
+        As :func:`pick`.
+    """
+    layer = layer_box.value if layer is None else layer
+    refine = pick(viewer, image_layer, layer, int(label_box.value if label_id is None else label_id))
+    show_pick(layer_box, label_box, refine)
+    return refine
+
+
 def show_pick(layer_box, label_box, refine: Refinement) -> None:
     """Show a picked label in a widget's *refine layer* and *label* boxes (the layer only where it is a choice)."""
     label_box.value = refine.label_id

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, PushButton, SpinBox
 from napari.layers import Image, Labels, Points, Shapes
-from qtpy.QtCore import QTimer
 
 from ..core.prompts.base import Click, get_click_method
 from ..core.prompts.box import box_from_mask
@@ -46,7 +45,7 @@ from ..core.utils.progress import CancelToken
 from . import _layers, _objects, _refine
 from ._layers import (NEGATIVE_COLOUR, POSITIVE_COLOUR, ROLE_BOX, ROLE_PROMPTS, box_from_shapes,  # noqa: F401
                       plane_clicks)
-from ._common import DEVICES, notify, one_line, status_line
+from ._common import DEVICES, notify, one_line, single_shot, status_line
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
 
@@ -127,10 +126,7 @@ class PointPromptWidget(Container):
         self._box_layer: Shapes | None = None
         self._refine: _refine.Refinement | None = None
         self._quiet = False
-        self._timer = QTimer(self.native)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(EDIT_DELAY_MS)
-        self._timer.timeout.connect(lambda: self.predict(auto=True))
+        self._timer = single_shot(self.native, EDIT_DELAY_MS, lambda: self.predict(auto=True))
         self._build()
         self.reset_choices()
         self._on_predictor_changed()
@@ -288,19 +284,16 @@ class PointPromptWidget(Container):
 
         Returns whether it was picked; bad input is a one-line notification and changes nothing.
         """
-        layer = self.refine_layer.value if layer is None else layer
-        label_id = int(self.refine_label.value if label_id is None else label_id)
         image_layer = self.image_combo.value
         try:
-            refine = _refine.pick(self.viewer, image_layer, layer, label_id)
+            refine = _refine.pick_from(self.viewer, image_layer, self.refine_layer, self.refine_label, layer, label_id)
         except ValueError as exc:
             notify(self.status, one_line(exc, field=None))
             return False
         self._refine = refine
-        _refine.show_pick(self.refine_layer, self.refine_label, refine)
         self._show(image_layer, refine.plane, refine.mask, self.runner.next_rid())
-        self.status.value = (f"refining label {label_id} of '{layer.name}': clicks or a box change it within "
-                             f"{self._bound(refine.mask.shape)} px; C writes it back")
+        self.status.value = (f"refining label {refine.label_id} of '{refine.layer.name}': clicks or a box change it "
+                             f"within {self._bound(refine.mask.shape)} px; C writes it back")
         return True
 
     def refine_at_cursor(self) -> bool:

@@ -29,14 +29,13 @@ from typing import Optional
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, LineEdit, PushButton, SpinBox
 from napari.layers import Image, Labels
-from qtpy.QtCore import QTimer
 
 from ..core import PRESETS, available_backbones
 from ..core.cut import service
 from ..core.cut.service import Options, SessionSlot
 from ..core.cut.session import DEFAULT_LAMBDA
 from . import _channels, _layers, _objects, _refine
-from ._common import DEVICES, notify, one_line, row, status_line
+from ._common import DEVICES, notify, one_line, row, single_shot, status_line
 from ._prepare import PlanePreparer
 from ._requests import Incomplete, ScribbleRequests, read_request
 from ._torch_guard import guard_triton_import
@@ -70,10 +69,7 @@ class ScribbleSegmentationWidget(Container):
         self._pool = service.SessionPool(before_new=lambda _options: guard_triton_import())
         self._live_layer: Optional[Labels] = None
         self._refine: Optional[_refine.Refinement] = None  # the label being refined
-        self._live_timer = QTimer(self.native)
-        self._live_timer.setSingleShot(True)
-        self._live_timer.setInterval(LIVE_DELAY_MS)
-        self._live_timer.timeout.connect(self._run_live)
+        self._live_timer = single_shot(self.native, LIVE_DELAY_MS, self._run_live)
         self._last_strokes: Optional[tuple] = None  # (plane, scribbles) of the last request
         self._build()
         #: the segmentation requests (the newest wins) and the background preparation of the chosen image
@@ -407,20 +403,19 @@ class ScribbleSegmentationWidget(Container):
         bool
             Whether the label is now being refined (a notification says why not).
         """
-        layer = self.refine_layer.value if layer is None else layer
-        label_id = int(self.refine_label.value if label_id is None else label_id)
         try:
             if VOLUME_MODES[self.volume.value] is not None:
                 raise ValueError("refining works on the current plane: set '3-D image' to 'current plane'")
-            refine = _refine.pick(self.viewer, self.image_combo.value, layer, label_id)
+            refine = _refine.pick_from(self.viewer, self.image_combo.value, self.refine_layer, self.refine_label,
+                                       layer, label_id)
         except ValueError as exc:
             notify(self.status, one_line(exc))
             return False
         self._refine = refine
-        _refine.show_pick(self.refine_layer, self.refine_label, refine)
         bound = _refine.bound(self.refine_bound.value, refine.mask.shape)
-        self.status.value = (f"refining label {label_id} of '{layer.name}' ({int(refine.mask.sum())} pixels): "
-                             f"strokes change it within {bound} px; Segment, then Commit writes it back")
+        self.status.value = (f"refining label {refine.label_id} of '{refine.layer.name}' "
+                             f"({int(refine.mask.sum())} pixels): strokes change it within {bound} px; "
+                             "Segment, then Commit writes it back")
         return True
 
     def refine_at_cursor(self) -> bool:
