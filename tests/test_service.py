@@ -155,3 +155,12 @@ def test_request_options_bad_inputs(kwargs, error, needle):
     with pytest.raises(error) as info:
         service.request_options(**kwargs)
     assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_slot_keeps_more_images_here_and_in_its_child_process():
+    slot = SessionPool().slot(Options("classic", "default", None, None))
+    assert slot.session.cache_size == 2
+    slot.keep_images(3)
+    assert slot.session.cache_size == 3 and slot.session_kwargs["cache_size"] == 3  # the child starts with it
+    slot.keep_images(1)  # never fewer than asked before
+    assert slot.session.cache_size == 3 and slot.session_kwargs["cache_size"] == 3

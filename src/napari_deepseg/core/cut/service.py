@@ -254,6 +254,12 @@ class SessionSlot:
             self.last = self.remote
         return self.last
 
+    def keep_images(self, count: int) -> None:
+        """Keep the features of at least ``count`` images: this process's session, and the child process's
+        when it starts (a folder's current image and its prepared neighbours)."""
+        self.session.cache_size = max(self.session.cache_size, int(count))
+        self.session_kwargs["cache_size"] = max(self.session_kwargs.get("cache_size", 2), int(count))
+
     def close(self) -> bool:
         """Stop the child process unless a thread is using this slot (it then stops when the slot is freed).
 
