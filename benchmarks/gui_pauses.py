@@ -40,9 +40,9 @@ def main(argv=None):
                     help="cut in napari's process, as before issue 24 (PROCESS_MIN_PIXELS = None)")
     args = ap.parse_args(argv)
     if args.in_process:
-        from napari_deepseg._qt import scribble_widget
+        from napari_deepseg.core.cut import service
 
-        scribble_widget.PROCESS_MIN_PIXELS = None
+        service.PROCESS_MIN_PIXELS = None
 
     import napari
     from qtpy.QtCore import QTimer

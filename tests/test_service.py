@@ -131,3 +131,36 @@ def test_a_neighbour_is_prepared_beside_the_session_and_handed_over(monkeypatch)
     fresh = SegmentationSession("classic")
     fresh.set_image(image)
     np.testing.assert_array_equal(labels, fresh.segment(disk_scribbles(truth)))
+
+
+def test_request_options_from_a_form(tmp_path):
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"")
+    options = service.request_options("resnet50", "seed", lam=5.0, weights=weights, device="cpu",
+                                      rgb_channels="3, 0, 1", feature_cache=tmp_path / "f.zarr", channel_axis=-1)
+    assert options == Options("resnet50", "seed", 5.0, None, (("weights", str(weights)), ("device", "cpu"),
+                                                             ("rgb_channels", (3, 0, 1))), str(tmp_path / "f.zarr"), -1)
+    # the weight-free backbones ignore weights, device and RGB channels; empty file boxes are no path
+    assert service.request_options("classic", weights=".", rgb_channels="not read", feature_cache=" ") == \
+        Options("classic", "default", None, None)
+
+
+@pytest.mark.parametrize("kwargs, error, needle", [
+    ({"backbone": "resnet50", "weights": "/no/such.pth"}, ValueError, "weights file not found: /no/such.pth"),
+    ({"backbone": "resnet50", "rgb_channels": "1, 2"}, ValueError, "RGB channels must be three channel indices"),
+    ({"backbone": "clip", "rgb_channels": "r g b"}, TypeError, "RGB channels must be three channel indices"),
+    ({"backbone": "classic", "preset": "seed", "volume": "3d"}, ValueError, "or segment the current plane"),
+])
+def test_request_options_bad_inputs(kwargs, error, needle):
+    with pytest.raises(error) as info:
+        service.request_options(**kwargs)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_slot_keeps_more_images_here_and_in_its_child_process():
+    slot = SessionPool().slot(Options("classic", "default", None, None))
+    assert slot.session.cache_size == 2
+    slot.keep_images(3)
+    assert slot.session.cache_size == 3 and slot.session_kwargs["cache_size"] == 3  # the child starts with it
+    slot.keep_images(1)  # never fewer than asked before
+    assert slot.session.cache_size == 3 and slot.session_kwargs["cache_size"] == 3

@@ -20,7 +20,7 @@ pytest.importorskip("pytestqt")
 from napari.layers import Labels  # noqa: E402
 
 from napari_deepseg._qt import _progress_bar, scribble_widget as sw  # noqa: E402
-from napari_deepseg._qt import _common, _results  # noqa: E402
+from napari_deepseg._qt import _common, _prepare, _requests, _results  # noqa: E402
 from napari_deepseg._qt.scribble_widget import ScribbleSegmentationWidget  # noqa: E402
 from napari_deepseg.core import SegmentationSession  # noqa: E402
 from napari_deepseg.core.cut import service  # noqa: E402
@@ -294,13 +294,13 @@ def test_stack_current_plane(widget, viewer, qtbot, errors, rgb):
 def starts(widget, monkeypatch):
     """Request numbers of the workers the widget starts."""
     seen = []
-    original = ScribbleSegmentationWidget._start
+    original = _requests.ScribbleRequests.start
 
     def spy(self, job, slot, options):
         seen.append(job.rid)
         original(self, job, slot, options)
 
-    monkeypatch.setattr(ScribbleSegmentationWidget, "_start", spy)
+    monkeypatch.setattr(_requests.ScribbleRequests, "start", spy)
     return seen
 
 
@@ -378,7 +378,7 @@ def test_newest_request_wins(widget, viewer, qtbot, errors):
 def test_stale_result_is_ignored(widget, viewer, qtbot, errors, monkeypatch):
     image_layer, scribbles, truth = add_disk(viewer)
     select(widget, image_layer, scribbles)
-    qtbot.waitUntil(lambda: not widget._prepare_timer.isActive() and not widget.preparing, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not widget._preparer.timer.isActive() and not widget.preparing, timeout=WAIT_MS)
     release = __import__("threading").Event()
     original = service.run_request
     first_strokes = np.array(scribbles.data, copy=True)
@@ -548,7 +548,7 @@ def test_choosing_an_image_prepares_it_in_the_background(widget, viewer, qtbot, 
     widget.preset.value = "default"
     image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))  # multilevel size: a pyramid
     select(widget, image_layer, scribbles)
-    qtbot.waitUntil(lambda: widget._prepared is not None and not widget.preparing, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: widget._preparer.prepared is not None and not widget.preparing, timeout=WAIT_MS)
     assert starts == []  # no segmentation was asked for
     slot = widget._pool.slots[("classic", ())]
     entry = slot.session._current
@@ -568,7 +568,7 @@ def test_cancel_stops_a_run_and_leaves_every_layer(widget, viewer, qtbot, errors
     select(widget, image_layer, scribbles)
     # the preparation starts 0.1 s after the choice: wait for it to start and end (a late one would
     # overwrite the status line after the Cancel)
-    qtbot.waitUntil(lambda: not widget._prepare_timer.isActive() and not widget.preparing, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not widget._preparer.timer.isActive() and not widget.preparing, timeout=WAIT_MS)
     before = snapshot(viewer)
     release = __import__("threading").Event()
     original = service.run_request
@@ -703,6 +703,30 @@ def test_commit_objects_one_by_one(widget, viewer, qtbot, errors):
     assert errors[1:] == []
 
 
+def test_a_commit_whose_id_does_not_fit_widens_the_objects_layer(widget, viewer, qtbot, errors):
+    """The objects layer holds uint8 ids up to 255 (a restored mask): object 256 widens it, nothing wraps to 0."""
+    from napari_deepseg._qt import _objects
+
+    widget.preset.value = "default"
+    image_layer, scribbles, a, _ = _two_disks(viewer)
+    select(widget, image_layer, scribbles)
+    objects = _objects.objects_layer(viewer, image_layer, create=True)
+    old = np.zeros(objects.data.shape, np.uint8)
+    old[:4, :4] = 255
+    objects.data = old
+    data = np.zeros_like(scribbles.data)
+    data[38:43, 30:40] = 1
+    data[:3, :] = 2
+    data[:, 68:72] = 2
+    data[:, -3:] = 2
+    scribbles.data = data
+    run(widget, qtbot)
+    assert widget.commit() == 256
+    assert objects.data.dtype.itemsize > 1 and iou(objects.data == 256, a) > 0.9
+    assert (objects.data[:4, :4] == 255).all()  # the other object keeps every pixel
+    assert errors == []
+
+
 def test_a_stroke_updates_locally_then_refits_in_the_background(widget, viewer, qtbot, errors, monkeypatch):
     from napari_deepseg.core.cut import pyramid
 
@@ -770,7 +794,7 @@ def test_a_new_stroke_cancels_the_background_refit(widget, viewer, qtbot, errors
 
 
 def test_a_large_image_shows_the_coarse_result_first(widget, viewer, qtbot, errors, monkeypatch):
-    monkeypatch.setattr(sw, "PREVIEW_MIN_PIXELS", 0)  # this 320 x 400 image counts as large
+    monkeypatch.setattr(_requests, "PREVIEW_MIN_PIXELS", 0)  # this 320 x 400 image counts as large
     widget.preset.value = "default"
     image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
     select(widget, image_layer, scribbles)
@@ -884,19 +908,19 @@ def test_the_status_says_when_the_automatic_lambda_followed_the_oversampling(wid
     scribbles = viewer.add_labels(strokes, name="soft scribbles")
     widget.preset.value = "default"
     select(widget, image_layer, scribbles)
-    qtbot.waitUntil(lambda: widget._prepared is not None and not widget.preparing, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: widget._preparer.prepared is not None and not widget.preparing, timeout=WAIT_MS)
     run(widget, qtbot)
     assert "auto λ 80 (20 × 4: the image looks upsampled)" in widget.status.value, widget.status.value
     widget.lam_auto.value = False  # a λ the user sets is used as it is, and the status says nothing of it
     widget.lam.value = 20.0
-    qtbot.waitUntil(lambda: not widget._prepare_timer.isActive() and not widget.preparing, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not widget._preparer.timer.isActive() and not widget.preparing, timeout=WAIT_MS)
     run(widget, qtbot)
     assert "auto λ" not in widget.status.value and "updated" in widget.status.value
     assert errors == []
 
 
 def test_cancel_after_the_preview_puts_the_layer_back(widget, viewer, qtbot, errors, monkeypatch):
-    monkeypatch.setattr(sw, "PREVIEW_MIN_PIXELS", 0)
+    monkeypatch.setattr(_requests, "PREVIEW_MIN_PIXELS", 0)
     widget.preset.value = "default"
     image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
     select(widget, image_layer, scribbles)
@@ -954,7 +978,7 @@ def test_refused_options_drop_no_session(widget, viewer, qtbot, monkeypatch, tmp
     widget.feature_cache.value = str(tmp_path / "not-a-folder")  # a new session key the session refuses
     assert not widget.segment()
     assert "is a file" in errors[-1]
-    qtbot.wait(3 * sw.PREPARE_DELAY_MS)  # the background preparation tries it too
+    qtbot.wait(3 * _prepare.PREPARE_DELAY_MS)  # the background preparation tries it too
     assert widget._pool.slots == kept  # both sessions kept, the same objects
     assert all(widget._pool.slots[key] is slot for key, slot in kept.items())
 
@@ -1080,7 +1104,7 @@ def test_a_segment_right_after_choosing_an_image_keeps_its_result_line(widget, v
     image_layer, scribbles, _ = add_disk(viewer)
     select(widget, image_layer, scribbles)  # the background preparation is due in PREPARE_DELAY_MS
     assert widget.segment()  # pressed before it starts
-    qtbot.wait(3 * sw.PREPARE_DELAY_MS)
+    qtbot.wait(3 * _prepare.PREPARE_DELAY_MS)
     qtbot.waitUntil(lambda: not widget.busy and not widget.preparing, timeout=WAIT_MS)
     assert "updated" in widget.status.value, widget.status.value
     assert errors == []

@@ -8,7 +8,8 @@
   tooltip, so that no message widens a dock;
 * :class:`ProgressRelay`: progress reports (and coarse previews) from a worker
   thread to the main thread;
-* :func:`row`: a horizontal group of controls under one label.
+* :func:`row`: a horizontal group of controls under one label;
+* :func:`single_shot`: a timer that merges calls arriving within its delay.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Optional
 
 from magicgui.widgets import Container, Label
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QObject, Signal, Slot
+from qtpy.QtCore import QObject, QTimer, Signal, Slot
 from qtpy.QtWidgets import QSizePolicy
 
 from ._messages import error_text
@@ -128,3 +129,16 @@ class ProgressRelay(QObject):
 def row(*widgets, label: str) -> Container:
     """A horizontal, unlabelled group of widgets shown under one label."""
     return Container(widgets=list(widgets), layout="horizontal", labels=False, label=label)
+
+
+def single_shot(parent, delay_ms: int, callback) -> QTimer:
+    """A single-shot timer owned by ``parent`` that calls ``callback`` ``delay_ms`` after its last ``start()``.
+
+    Starting it again before it fired restarts the delay, so a burst of calls
+    (strokes, point edits, choices) makes one call of ``callback``.
+    """
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(delay_ms)
+    timer.timeout.connect(callback)
+    return timer

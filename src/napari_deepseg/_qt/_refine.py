@@ -3,12 +3,13 @@
 The user picks an object (a Labels layer and an id, or ``R`` with the cursor on
 it); its mask becomes the current object, new input may change it only within a
 distance bound (:func:`~napari_deepseg.core.prompts.objects.refine_region`), and
-commit writes it back under the same id.
+commit writes it back under the same id (:func:`napari_deepseg._qt._objects.commit`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 from napari.layers import Labels
@@ -21,6 +22,10 @@ NO_LAYER = "no labels layer to refine: choose one under 'refine layer'"
 GONE = "the refined label's layer or plane is gone: pick the label again (Refine label, R)"
 
 
+class RefinementGone(ValueError):
+    """The refined label's layer was removed, or the view moved to another plane (the message: :data:`GONE`)."""
+
+
 @dataclass
 class Refinement:
     """An existing object being refined: its layer, id, plane and mask when it was picked."""
@@ -29,6 +34,9 @@ class Refinement:
     label_id: int
     plane: tuple
     mask: np.ndarray
+    #: the region the last cut of this object may change, the cut the result layer holds (the Scribble
+    #: widget's commit writes the object only there; ``None``: no cut yet)
+    region: Optional[np.ndarray] = None
 
     def alive(self, viewer, plane: tuple) -> bool:
         """Whether the refined layer is still in the viewer and ``plane`` is the one the label was picked on."""
@@ -81,30 +89,6 @@ def bound(value: int, shape) -> int:
     return value if value > 0 else default_refine_bound(shape)
 
 
-def objects_layer(viewer, image_layer, create: bool = False):
-    """The ``"<image> objects"`` instance layer (shared by both widgets), made on demand; the active layer stays."""
-    active = viewer.layers.selection.active
-    layer = _layers.role_layer(viewer, image_layer, _layers.ROLE_OBJECTS, _layers.objects_name(image_layer),
-                               np.int32, create=create)
-    if active is not None and active in viewer.layers:
-        viewer.layers.selection.active = active
-    return layer
-
-
-def protect_objects(viewer, image_layer, plane: tuple, scribbles: np.ndarray, keep=None) -> np.ndarray:
-    """``scribbles`` with committed objects as background for the next cut, unless painted over on purpose
-    (or in ``keep``, the object being refined); a new array where anything changes."""
-    objects = objects_layer(viewer, image_layer)
-    if objects is None:
-        return scribbles
-    taken = np.asarray(_layers.layer_array(objects)[plane]) > 0
-    if keep is not None:
-        taken &= ~keep
-    if not taken.any():
-        return scribbles
-    return np.where(taken & (scribbles == 0), np.asarray(SCRIBBLE_BACKGROUND, scribbles.dtype), scribbles)
-
-
 def seeds(refine: Refinement, scribbles: np.ndarray, bound_px: int) -> tuple:
     """The strokes of the refine cut and its ``(region it may change in, other objects' pixels)``.
 
@@ -118,6 +102,21 @@ def seeds(refine: Refinement, scribbles: np.ndarray, bound_px: int) -> tuple:
     others = refine.others()
     strokes, region = refine_scribbles(scribbles, refine.mask, bound(bound_px, refine.mask.shape), others)
     return strokes, region, others
+
+
+def pick_from(viewer, image_layer, layer_box, label_box, layer=None, label_id=None) -> Refinement:
+    """:func:`pick` object ``label_id`` of ``layer``, by default the one a widget's *refine layer* and *label*
+    boxes name, and show the pick in the boxes (:func:`show_pick`).
+
+    Raises
+    ------
+    ValueError
+        As :func:`pick`.
+    """
+    layer = layer_box.value if layer is None else layer
+    refine = pick(viewer, image_layer, layer, int(label_box.value if label_id is None else label_id))
+    show_pick(layer_box, label_box, refine)
+    return refine
 
 
 def show_pick(layer_box, label_box, refine: Refinement) -> None:

@@ -549,10 +549,7 @@ class DatasetWidget(Container):
                 options = widget.options()
                 if options.volume is None and options.channel_axis is None:
                     slot = widget._slot(options)
-                    slot.session.cache_size = max(slot.session.cache_size, PREPARED_IMAGES)
-                    # ... and the child process's session for large planes, when it starts
-                    slot.session_kwargs["cache_size"] = max(slot.session_kwargs.get("cache_size", 2),
-                                                            PREPARED_IMAGES)
+                    slot.keep_images(PREPARED_IMAGES)
             except (ValueError, TypeError, RuntimeError):
                 slot = None
         self._preparer.start(_prepare, paths, slot, options, on_result=lambda result: self._on_prepared(i, result),

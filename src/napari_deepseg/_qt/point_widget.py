@@ -35,18 +35,17 @@ from pathlib import Path
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, PushButton, SpinBox
 from napari.layers import Image, Labels, Points, Shapes
-from qtpy.QtCore import QTimer
 
 from ..core.prompts.base import Click, get_click_method
 from ..core.prompts.box import box_from_mask
 from ..core.prompts.clickcut import click_seeds, keep_pieces_touching
-from ..core.prompts.objects import commit_object, deepest_point, next_free_id, refine_region
+from ..core.prompts.objects import deepest_point, refine_region
 from ..core.features import available_backbones
 from ..core.utils.progress import CancelToken
-from . import _layers, _refine
+from . import _layers, _objects, _refine
 from ._layers import (NEGATIVE_COLOUR, POSITIVE_COLOUR, ROLE_BOX, ROLE_PROMPTS, box_from_shapes,  # noqa: F401
                       plane_clicks)
-from ._common import DEVICES, notify, one_line, status_line
+from ._common import DEVICES, notify, one_line, single_shot, status_line
 from ._tasks import TaskRunner
 from ._torch_guard import guard_triton_import
 
@@ -127,10 +126,7 @@ class PointPromptWidget(Container):
         self._box_layer: Shapes | None = None
         self._refine: _refine.Refinement | None = None
         self._quiet = False
-        self._timer = QTimer(self.native)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(EDIT_DELAY_MS)
-        self._timer.timeout.connect(lambda: self.predict(auto=True))
+        self._timer = single_shot(self.native, EDIT_DELAY_MS, lambda: self.predict(auto=True))
         self._build()
         self.reset_choices()
         self._on_predictor_changed()
@@ -288,19 +284,16 @@ class PointPromptWidget(Container):
 
         Returns whether it was picked; bad input is a one-line notification and changes nothing.
         """
-        layer = self.refine_layer.value if layer is None else layer
-        label_id = int(self.refine_label.value if label_id is None else label_id)
         image_layer = self.image_combo.value
         try:
-            refine = _refine.pick(self.viewer, image_layer, layer, label_id)
+            refine = _refine.pick_from(self.viewer, image_layer, self.refine_layer, self.refine_label, layer, label_id)
         except ValueError as exc:
             notify(self.status, one_line(exc, field=None))
             return False
         self._refine = refine
-        _refine.show_pick(self.refine_layer, self.refine_label, refine)
         self._show(image_layer, refine.plane, refine.mask, self.runner.next_rid())
-        self.status.value = (f"refining label {label_id} of '{layer.name}': clicks or a box change it within "
-                             f"{self._bound(refine.mask.shape)} px; C writes it back")
+        self.status.value = (f"refining label {refine.label_id} of '{refine.layer.name}': clicks or a box change it "
+                             f"within {self._bound(refine.mask.shape)} px; C writes it back")
         return True
 
     def refine_at_cursor(self) -> bool:
@@ -483,20 +476,15 @@ class PointPromptWidget(Container):
         self.status.value = f"{int(np.count_nonzero(mask))} pixels; C commits, Shift+C clears"
 
     # -- layers -------------------------------------------------------------------------
-    def _role_layer(self, image_layer, role: str, name: str, dtype, colormap=None) -> Labels:
-        """The Labels layer of ``role`` for the image (:func:`_layers.role_layer`), made on demand.
+    def _below_prompts(self) -> int | None:
+        """Where a new mask layer (preview, objects) goes: just below the prompt layers (points and box).
 
-        A new layer goes just below the prompt layers (points and box), so that
-        the prompts stay visible (green/red points, the yellow box outline) on top
-        of the mask.
+        The prompts then stay visible (green/red points, the yellow box outline) on
+        top of the mask. ``None``: there is no prompt layer (on top).
         """
-        existing = _layers.role_layer(self.viewer, image_layer, role, name, dtype, create=False)
-        if existing is not None:
-            return existing
         prompts = [self.viewer.layers.index(p) for p in (self.points_combo.value, self._box_layer)
                    if isinstance(p, (Points, Shapes)) and p in self.viewer.layers]
-        return _layers.role_layer(self.viewer, image_layer, role, name, dtype, colormap,
-                                  index=min(prompts) if prompts else None)
+        return min(prompts) if prompts else None
 
     def _raise_above_masks(self, layer, image_layer) -> None:
         """Move a prompt layer above the image's preview and objects layers (which would tint it)."""
@@ -515,7 +503,8 @@ class PointPromptWidget(Container):
         if mask is None and name not in self.viewer.layers:
             return
         active = self.viewer.layers.selection.active
-        layer = self._role_layer(image_layer, ROLE_PREVIEW, name, np.uint8, _layers.result_colormap())
+        layer = _layers.role_layer(self.viewer, image_layer, ROLE_PREVIEW, name, np.uint8, _layers.result_colormap(),
+                                   index=self._below_prompts())
         layer.data[plane] = 0 if mask is None else mask.astype(np.uint8)
         layer.refresh()
         if active is not None and active in self.viewer.layers:
@@ -533,23 +522,13 @@ class PointPromptWidget(Container):
         if image_layer not in self.viewer.layers:
             notify(self.status, "the image layer was removed")
             return 0
-        active = self.viewer.layers.selection.active
         refine = self._refine
-        if refine is not None and refine.layer in self.viewer.layers:
-            target, label_id = refine.layer, refine.label_id
-        else:
-            target = self._role_layer(image_layer, _layers.ROLE_OBJECTS, _layers.objects_name(image_layer), np.int32)
-            label_id = next_free_id(target.data)
-        old = np.asarray(target.data[plane])
-        labels = commit_object(old, mask, label_id)  # other objects are never changed
-        if labels.dtype != target.data.dtype:
-            target.data = target.data.astype(labels.dtype)
-        _layers.write_plane(target, plane, labels)
-        if active is not None and active in self.viewer.layers:
-            self.viewer.layers.selection.active = active
+        if refine is not None and refine.layer not in self.viewer.layers:
+            refine = None  # a new object instead
+        target, label_id, pixels = _objects.commit(self.viewer, image_layer, plane, mask, refine,
+                                                   index=self._below_prompts())  # other objects are never changed
         self.clear()
-        self.status.value = (f"committed object {label_id} ({int((labels == label_id).sum())} pixels) "
-                             f"to '{target.name}'")
+        self.status.value = f"committed object {label_id} ({pixels} pixels) to '{target.name}'"
         return label_id
 
     def clear(self) -> None:

@@ -7,39 +7,37 @@ current plane of an image layer and of a scribbles Labels layer, runs
 
 The widget holds the controls, Live mode and the glue:
 
-* requests run through :class:`~napari_deepseg._qt._tasks.TaskRunner` (numbers,
-  cancel, the newest wins, progress); layers are only touched on the main thread,
-  for the newest request;
-* the sessions, their locks and the worker bodies are
+* the options, the sessions, their locks and the worker bodies are
   :mod:`napari_deepseg.core.cut.service`'s: one :class:`SegmentationSession` (and a
   lock) per backbone and parameters, so features are cached between requests and
   never computed twice at once; the ``MAX_SESSIONS`` most recently used are kept;
-* the result layer (coarse preview, writing with undo) is
-  :class:`~napari_deepseg._qt._results.ResultWriter`'s; picking and protecting
-  objects is :mod:`napari_deepseg._qt._refine`'s.
+* a request, from its start to its result (progress, the coarse preview, the result
+  written with undo, the refit after a local update), is
+  :class:`~napari_deepseg._qt._requests.ScribbleRequests`' business, through the one
+  :class:`~napari_deepseg._qt._tasks.TaskRunner`: the newest request wins, and layers
+  are only touched on the main thread;
+* the chosen plane is prepared in the background by
+  :class:`~napari_deepseg._qt._prepare.PlanePreparer`;
+* picking a label to refine is :mod:`napari_deepseg._qt._refine`'s, committing
+  objects and protecting them from the next cut :mod:`napari_deepseg._qt._objects`'.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, LineEdit, PushButton, SpinBox
 from napari.layers import Image, Labels
-from qtpy.QtCore import QTimer
 
-from ..core import PRESETS, available_backbones, get_extractor
+from ..core import PRESETS, available_backbones
 from ..core.cut import service
 from ..core.cut.service import Options, SessionSlot
 from ..core.cut.session import DEFAULT_LAMBDA
-from ..core.prompts.objects import commit_object, next_free_id
-from ..core.utils.validation import check_rgb_channels, check_scribbles, painted_labels
-from . import _channels, _layers, _refine
-from ._common import DEVICES, notify, one_line, row, status_line
-from ._results import Job, ResultWriter
-from ._tasks import TaskRunner
+from . import _channels, _layers, _objects, _refine
+from ._common import DEVICES, notify, one_line, row, single_shot, status_line
+from ._prepare import PlanePreparer
+from ._requests import Incomplete, ScribbleRequests, read_request
 from ._torch_guard import guard_triton_import
 
 #: the "3-D image" choice -> VolumeSession mode (None: the current plane, as for any stack)
@@ -47,10 +45,6 @@ VOLUME_MODES = {"current plane": None, "3-D cut": "3d", "per plane": "planes"}
 DEFAULT_SIGMA_DISPLAY = 10.0
 #: delay between a finished stroke and the live re-run; strokes within it are merged
 LIVE_DELAY_MS = 30
-#: delay between choosing an image (or backbone, preset, ...) and preparing it in the background
-PREPARE_DELAY_MS = 100
-#: images of at least this many pixels show the coarse result of a whole cut while its bands are solved
-PREVIEW_MIN_PIXELS = 4_000_000
 
 
 class ScribbleSegmentationWidget(Container):
@@ -73,30 +67,22 @@ class ScribbleSegmentationWidget(Container):
         super().__init__(labels=True)
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self._pool = service.SessionPool(before_new=lambda _options: guard_triton_import())
-        #: the segmentation requests (the newest wins) and the background preparation of the chosen image
-        self.runner = TaskRunner(self.native, on_progress=self._on_progress, on_preview=self._on_preview)
-        self._preparer = TaskRunner(self.native, on_progress=self._on_prepare_progress)
         self._live_layer: Optional[Labels] = None
-        self._results = ResultWriter(self.viewer, on_undone=self._on_result_undone)
         self._refine: Optional[_refine.Refinement] = None  # the label being refined
-        #: the region the refine cut that the result layer holds may change (None: no such cut yet)
-        self._refined: Optional[np.ndarray] = None
-        self._live_timer = QTimer(self.native)
-        self._live_timer.setSingleShot(True)
-        self._live_timer.setInterval(LIVE_DELAY_MS)
-        self._live_timer.timeout.connect(self._run_live)
+        self._live_timer = single_shot(self.native, LIVE_DELAY_MS, self._run_live)
         self._last_strokes: Optional[tuple] = None  # (plane, scribbles) of the last request
-        self._prepared: Optional[tuple] = None
-        self._prepare_timer = QTimer(self.native)
-        self._prepare_timer.setSingleShot(True)
-        self._prepare_timer.setInterval(PREPARE_DELAY_MS)
-        self._prepare_timer.timeout.connect(self.prepare)
         self._build()
+        #: the segmentation requests (the newest wins) and the background preparation of the chosen image
+        self.requests = ScribbleRequests(self.native, self.viewer, self.status, on_finished=self._update_buttons,
+                                         on_failed=lambda: self._preparer.forget())
+        self.runner = self.requests.runner
+        self._preparer = PlanePreparer(self.native, self.runner, self.status, on_due=self.prepare,
+                                       on_finished=self._update_buttons)
         self._connect()
         self.native.destroyed.connect(self._on_destroyed)
         self.reset_choices()
         self._on_backbone_changed()
-        self._schedule_prepare()
+        self._preparer.schedule()
 
     # -- construction ------------------------------------------------------------
     def _build(self) -> None:
@@ -170,8 +156,8 @@ class ScribbleSegmentationWidget(Container):
         self.live.changed.connect(self._on_live_toggled)
         for control in (self.image_combo, self.backbone, self.preset, self.weights, self.device, self.channel_axis,
                         self.rgb_channels, self.feature_cache, self.volume, self.lam_auto, self.sigma_auto):
-            control.changed.connect(self._schedule_prepare)
-        self.viewer.dims.events.current_step.connect(self._schedule_prepare)
+            control.changed.connect(self._preparer.schedule)
+        self.viewer.dims.events.current_step.connect(self._preparer.schedule)
 
     def _image_choices(self, _widget=None) -> list:
         return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
@@ -213,7 +199,7 @@ class ScribbleSegmentationWidget(Container):
 
     def _on_backbone_changed(self, _value=None) -> None:
         """Weights and device only matter for backbones with pretrained weights."""
-        needs = self._needs_weights(self.backbone.value)
+        needs = service.needs_weights(self.backbone.value)
         self.weights.enabled = needs
         self.device.enabled = needs
         self.rgb_channels.enabled = needs
@@ -227,13 +213,6 @@ class ScribbleSegmentationWidget(Container):
     def _on_preset_changed(self, preset) -> None:
         if self.lam_auto.value and preset in DEFAULT_LAMBDA:
             self.lam.value = DEFAULT_LAMBDA[preset]
-
-    @staticmethod
-    def _needs_weights(backbone) -> bool:
-        try:
-            return bool(get_extractor(backbone).needs_weights)
-        except (ValueError, TypeError):
-            return False
 
     # -- new scribbles layer -----------------------------------------------------
     def new_scribbles_layer(self) -> Optional[Labels]:
@@ -307,23 +286,19 @@ class ScribbleSegmentationWidget(Container):
         self._preparer.cancel()
         self._pool.close()  # child processes end now, or with the worker that holds them
         try:
-            self.viewer.dims.events.current_step.disconnect(self._schedule_prepare)
+            self.viewer.dims.events.current_step.disconnect(self._preparer.schedule)
         except (RuntimeError, TypeError, ValueError):
             pass
 
     # -- preparing the image -------------------------------------------------------
-    def _schedule_prepare(self, *_args) -> None:
-        """Prepare the chosen image shortly (changes within the delay are merged)."""
-        self._prepare_timer.start()
-
     def prepare(self) -> bool:
         """Start the image-level work for the chosen image plane in a worker (cancellable).
 
         Features, palette, colour mixture and edge weights are computed as soon
-        as an image is chosen, so the first *Segment* pays only for the cut. It
-        never notifies: a problem shows in the status line, and *Segment* says
-        it again. Nothing is done for 3-D cuts or when the same plane and
-        options were prepared already.
+        as an image is chosen, so the first *Segment* pays only for the cut
+        (:class:`~napari_deepseg._qt._prepare.PlanePreparer`). It never notifies:
+        a problem shows in the status line, and *Segment* says it again. Nothing
+        is done for 3-D cuts or when the same plane and options were prepared already.
 
         Returns
         -------
@@ -335,44 +310,17 @@ class ScribbleSegmentationWidget(Container):
             return False
         try:
             options = self.options()
-            if options.volume or options.channel_axis is not None:
-                return False
             plane = _layers.current_plane(image_layer, self.viewer.dims.point)
-            key = (id(image_layer), plane, options)
-            if key == self._prepared:
-                return False
-            image = _layers.plane_data(image_layer, plane)
-            slot = self._slot(options)
         except (ValueError, TypeError, RuntimeError):
             return False  # Segment reports it
-        job, latest = Job(image_layer=image_layer), self.runner.latest
-        self._preparer.start(service.prepare_request, slot, image, options, task=job, bar=False,
-                             on_result=lambda _: self._on_prepared(job, key, latest),
-                             on_error=lambda exc: self._on_prepare_failed(job, exc, latest),
-                             on_finished=self._update_buttons)
+        started = self._preparer.start(image_layer, plane, options, self._slot)
         self._update_buttons()
-        return True
+        return started
 
     @property
     def preparing(self) -> bool:
         """Whether the image-level work of the chosen image is still running."""
         return self._preparer.running
-
-    def _on_prepare_progress(self, job: Job, done: int, total: int, message: str) -> None:
-        text = f"{message} ({done}/{total})" if total > 0 and message else message
-        if not self.runner.running and text:
-            self.status.value = f"preparing '{job.image_layer.name}': {text}"
-
-    def _on_prepared(self, job: Job, key: tuple, latest: int) -> None:
-        """Say the image is ready, unless a segmentation started since (its line stays)."""
-        self._prepared = key
-        if not self.runner.running and self.runner.latest == latest:
-            self.status.value = f"'{job.image_layer.name}' ready: paint 1 = object, 2 = background"
-
-    def _on_prepare_failed(self, job: Job, exc: BaseException, latest: int) -> None:
-        """Say why the image could not be prepared, unless a segmentation started since (it says it itself)."""
-        if not self.runner.running and self.runner.latest == latest:
-            self.status.value = f"could not prepare '{job.image_layer.name}': {one_line(exc)}"
 
     def _update_buttons(self) -> None:
         """Segment is disabled while a segmentation runs; Cancel is enabled while anything runs."""
@@ -384,39 +332,22 @@ class ScribbleSegmentationWidget(Container):
 
     # -- requests ----------------------------------------------------------------
     def options(self) -> Options:
-        """The controls' values as :class:`Options`.
+        """The controls' values as :class:`Options` (:func:`~napari_deepseg.core.cut.service.request_options`).
 
         Raises
         ------
-        ValueError
-            If a weights file is given but does not exist.
+        ValueError, TypeError
+            A weights file that does not exist, bad RGB channels, or options a 3-D cut refuses.
         """
-        backbone = self.backbone.value
-        params = ()
-        if self._needs_weights(backbone):
-            weights = self.weights.value
-            if weights is not None and str(weights) not in ("", "."):
-                if not Path(weights).is_file():
-                    raise ValueError(f"weights file not found: {weights}")
-                params += (("weights", str(weights)),)
-            params += (("device", self.device.value),)
-            rgb = check_rgb_channels(self.rgb_channels.value.strip() or None, "RGB channels")
-            params += (("rgb_channels", rgb),) if rgb is not None else ()
-        lam = None if self.lam_auto.value else float(self.lam.value)
-        sigma = None if self.sigma_auto.value else float(self.sigma.value)
-        cache = self.feature_cache.value
-        cache = "" if cache is None or str(cache).strip() in ("", ".") else str(cache)
-        axis = _channels.channel_axis_index(self.channel_axis.value)
-        volume = VOLUME_MODES[self.volume.value]
-        if volume is not None:
-            try:
-                service.check_volume_options(backbone, self.preset.value, axis)
-            except ValueError as exc:
-                raise ValueError(f"{exc}, or segment the current plane") from None
-            image_layer = self.image_combo.value
-            spacing = tuple(float(v) for v in image_layer.scale[-3:]) if image_layer is not None else ()
-            return Options("classic", "default", lam, sigma, (), "", None, volume, spacing)
-        return Options(backbone, self.preset.value, lam, sigma, params, cache, axis)
+        image_layer = self.image_combo.value
+        return service.request_options(
+            self.backbone.value, self.preset.value, lam=None if self.lam_auto.value else float(self.lam.value),
+            sigma=None if self.sigma_auto.value else float(self.sigma.value), weights=self.weights.value,
+            device=self.device.value, feature_cache=self.feature_cache.value,
+            rgb_channels=self.rgb_channels.value.strip(),
+            channel_axis=_channels.channel_axis_index(self.channel_axis.value), volume=VOLUME_MODES[self.volume.value],
+            spacing=() if image_layer is None else tuple(float(v) for v in image_layer.scale[-3:]),
+        )
 
     def _slot(self, options: Options) -> SessionSlot:
         """The pooled session for these options (:meth:`SessionPool.slot <napari_deepseg.core.cut.service.SessionPool.slot>`)."""
@@ -436,58 +367,26 @@ class ScribbleSegmentationWidget(Container):
         bool
             Whether a worker was started.
         """
+        volume = VOLUME_MODES[self.volume.value]
         try:
-            image_layer, scribbles_layer = self.image_combo.value, self.scribbles_combo.value
-            axis = _channels.channel_axis_index(self.channel_axis.value)
-            if VOLUME_MODES[self.volume.value] is not None:
-                if self._refine is not None:
-                    raise ValueError(f"label {self._refine.label_id} is being refined on the current plane: set "
-                                     "'3-D image' to 'current plane', or commit it first")
-                inputs = _layers.read_volume_inputs(image_layer, scribbles_layer)
-                if live and not ((inputs.scribbles == 1).any() and (inputs.scribbles == 2).any()):
-                    self.status.value = "Live: paint both object (1) and background (2)"
-                    return False
-                options = self.options()
-                self._start(Job(image_layer=image_layer, scribbles_layer=scribbles_layer, inputs=inputs),
-                            self._slot(options), options)
-                return True
-            if axis is None:
-                inputs = _layers.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point)
-            else:
-                inputs = _channels.read_inputs(image_layer, scribbles_layer, self.viewer.dims.point, axis)
-            # as painted (Live compares with these): read_inputs' copy, which nothing writes into
-            # (_protect_objects and refine_scribbles return new arrays); a second 16 MB copy paused the GUI
-            strokes = inputs.scribbles
-            refine = self._refine
-            inputs.scribbles = _refine.protect_objects(self.viewer, image_layer, inputs.plane, inputs.scribbles,
-                                                       keep=None if refine is None else refine.mask)
-            if refine is not None:
-                if live and not strokes.any():
-                    self.status.value = "Live: paint 1 where the label should grow, 2 where it should shrink"
-                    return False
-                if not refine.alive(self.viewer, inputs.plane):
-                    self._refine = None
-                    raise ValueError(_refine.GONE)
-                inputs.scribbles, *region_others = _refine.seeds(refine, inputs.scribbles, self.refine_bound.value)
-                job_refine = (refine, *region_others)
-            if live and painted_labels(inputs.scribbles).size < 2:
-                self.status.value = "Live: paint both object (1) and background (2)"
-                return False
-            check_scribbles(inputs.scribbles, inputs.image.shape[:2] if axis is None else inputs.shape[-2:],
-                            name=f"scribbles '{scribbles_layer.name}'", convert=False)
+            job, strokes = read_request(self.viewer, self.image_combo.value, self.scribbles_combo.value,
+                                        _channels.channel_axis_index(self.channel_axis.value), volume,
+                                        self._refine, self.refine_bound.value, live)
             options = self.options()
             slot = self._slot(options)
+        except Incomplete as exc:  # Live mode: not enough strokes yet
+            self.status.value = str(exc)
+            return False
         except (ValueError, TypeError, RuntimeError) as exc:
+            if isinstance(exc, _refine.RefinementGone):
+                self._refine = None
             notify(self.status, one_line(exc))
             return False
-        self._last_strokes = (inputs.plane, strokes)
-        if options.channel_axis is None:  # this request prepares the plane: a pending preparation has nothing to do
-            self._prepared = (id(image_layer), inputs.plane, options)
-        job = Job(image_layer=image_layer, scribbles_layer=scribbles_layer, inputs=inputs,
-                  local=options.preset == "default" and refine is None)
-        if refine is not None:
-            job.refine = job_refine
-        self._start(job, slot, options)
+        if volume is None:
+            self._last_strokes = (job.inputs.plane, strokes)
+            self._preparer.cut(job.image_layer, job.inputs.plane, options)
+            job.local = options.preset == "default" and job.refine is None
+        self.requests.start(job, slot, options)
         return True
 
     # -- refining a label ------------------------------------------------------------
@@ -504,20 +403,19 @@ class ScribbleSegmentationWidget(Container):
         bool
             Whether the label is now being refined (a notification says why not).
         """
-        layer = self.refine_layer.value if layer is None else layer
-        label_id = int(self.refine_label.value if label_id is None else label_id)
         try:
             if VOLUME_MODES[self.volume.value] is not None:
                 raise ValueError("refining works on the current plane: set '3-D image' to 'current plane'")
-            refine = _refine.pick(self.viewer, self.image_combo.value, layer, label_id)
+            refine = _refine.pick_from(self.viewer, self.image_combo.value, self.refine_layer, self.refine_label,
+                                       layer, label_id)
         except ValueError as exc:
             notify(self.status, one_line(exc))
             return False
-        self._refine, self._refined = refine, None
-        _refine.show_pick(self.refine_layer, self.refine_label, refine)
+        self._refine = refine
         bound = _refine.bound(self.refine_bound.value, refine.mask.shape)
-        self.status.value = (f"refining label {label_id} of '{layer.name}' ({int(refine.mask.sum())} pixels): "
-                             f"strokes change it within {bound} px; Segment, then Commit writes it back")
+        self.status.value = (f"refining label {refine.label_id} of '{refine.layer.name}' "
+                             f"({int(refine.mask.sum())} pixels): strokes change it within {bound} px; "
+                             "Segment, then Commit writes it back")
         return True
 
     def refine_at_cursor(self) -> bool:
@@ -556,7 +454,7 @@ class ScribbleSegmentationWidget(Container):
                                            _layers.spatial_shape(image_layer), exclude=(scribbles_layer,))
         plane = _layers.current_plane(image_layer, self.viewer.dims.point)
         refine = self._refine
-        if refine is not None and self._refined is None:
+        if refine is not None and refine.region is None:
             notify(self.status, f"label {refine.label_id} is being refined: paint strokes and Segment first, then commit")
             return 0
         if refine is not None and not refine.alive(self.viewer, plane):
@@ -567,14 +465,11 @@ class ScribbleSegmentationWidget(Container):
         if mask is None or not mask.any():
             notify(self.status, "nothing to commit: segment an object first (paint 1 on it, 2 around it)")
             return 0
-        objects = refine.layer if refine is not None else _refine.objects_layer(self.viewer, image_layer, create=True)
-        old = np.asarray(_layers.layer_array(objects)[plane])
-        label_id = refine.label_id if refine is not None else next_free_id(_layers.layer_array(objects))
         # other objects keep every pixel; a refined label changes only inside its cut's region, whatever was
         # painted on the result layer or the refined layer since
-        labels = commit_object(old, mask, label_id, region=None if refine is None else self._refined)
-        _layers.write_plane(objects, plane, labels.astype(objects.data.dtype, copy=False))
-        self._refine, self._refined = None, None
+        objects, label_id, pixels = _objects.commit(self.viewer, image_layer, plane, mask, refine,
+                                                    region=None if refine is None else refine.region)
+        self._refine = None
         live, self.live.value = self.live.value, False  # clearing the strokes must not start a cut
         try:
             if isinstance(scribbles_layer, Labels) and scribbles_layer in self.viewer.layers:
@@ -583,89 +478,22 @@ class ScribbleSegmentationWidget(Container):
         finally:
             self.live.value = live
         done = "refined label" if refine is not None else "committed object"
-        self.status.value = (f"{done} {label_id} ({int((labels == label_id).sum())} pixels) in "
-                             f"'{objects.name}': paint the next object")
+        self.status.value = f"{done} {label_id} ({pixels} pixels) in '{objects.name}': paint the next object"
         return label_id
-
-    def _start(self, job: Job, slot: SessionSlot, options: Options) -> None:
-        """Start ``job`` as the newest request (a running one is cancelled)."""
-        job.slot, job.options = slot, options
-        said = self.status.value
-        large = int(np.prod(job.inputs.shape[-2:])) >= PREVIEW_MIN_PIXELS
-        self.runner.start(
-            service.run_request, slot, job.inputs.image, job.inputs.scribbles, options, task=job,
-            desc=f"napari-deepseg: {job.image_layer.name}", preview=not job.refit and not options.volume and large,
-            on_result=partial(self._on_returned, job), on_error=partial(self._on_errored, job),
-            on_dropped=partial(self._results.drop_preview, job), on_finished=self._update_buttons,
-            **({"local": True} if job.local else {}),
-        )
-        if job.refit:
-            job.said = said
-            self.status.value = f"{job.said}; refitting the whole image in the background…"
-        else:
-            self.status.value = f"segmenting '{job.image_layer.name}' ({options.backbone}, {options.preset})…"
-        self._update_buttons()
 
     @property
     def busy(self) -> bool:
         """Whether a segmentation is running (a background refit does not count: it yields to the next request)."""
-        return self.runner.busy
+        return self.requests.busy
 
     @property
     def refitting(self) -> bool:
         """Whether the whole cut that follows a local update is running in the background."""
-        return self.runner.background
+        return self.requests.refitting
 
     def cancel(self) -> None:
         """Cancel every running request and the preparation; their results are dropped, no layer changes."""
         running = self.runner.cancel()
-        if self._preparer.cancel() or running:  # the session may hold a half-prepared image
-            self._prepared = None
-            running = True
-        if running:
+        if self._preparer.cancel() or running:
+            self._preparer.forget()  # the session may hold a half-prepared image
             self.status.value = "cancelled: every layer is as it was"
-
-    # -- worker callbacks (main thread) --------------------------------------------
-    def _on_progress(self, job: Job, done: int, total: int, message: str) -> None:
-        """A stage of the newest request: the status line (the runner shows it in the progress bar)."""
-        text = f"{message} ({done}/{total})" if total > 0 and message else message
-        if not text:
-            return
-        if job.refit:  # the update's own line stays: what it did, then the refit's stage
-            self.status.value = f"{job.said}; refitting the whole image in the background: {text}"
-        else:
-            self.status.value = f"segmenting '{job.image_layer.name}': {text}"
-
-    def _on_preview(self, job: Job, labels) -> None:
-        """The coarse result of the newest whole cut: shown while its bands are solved."""
-        if not self._results.preview(job, labels):
-            return
-        if job.pbar is not None:  # the bar's processEvents() would redraw the new layer in this same pause
-            job.pbar.defer()
-        self.status.value = f"'{job.image_layer.name}': coarse result shown, refining it at full resolution…"
-
-    def _on_returned(self, job: Job, labels) -> None:
-        """The newest request's labels: into the result layer (a stale result is dropped by the runner)."""
-        labels = np.asarray(labels)
-        if job.refine is not None:  # the refined object changes only inside its region, never over other labels
-            refine, region, others = job.refine
-            labels = (np.where(region, labels == 1, refine.mask) & ~others).astype(labels.dtype)
-            self._refined = region if refine is self._refine else None
-        self.status.value = self._results.write(job, labels)
-        if job.was_local() and job.image_layer in self.viewer.layers:
-            # the local update kept the old appearance model: refit it on the whole image, in the background;
-            # the next request cancels it (the newest request wins)
-            refit = Job(image_layer=job.image_layer, scribbles_layer=job.scribbles_layer, inputs=job.inputs,
-                        background=True)
-            self._start(refit, job.slot, job.options)
-
-    def _on_result_undone(self, layer: Labels) -> None:
-        """Ctrl+Z took back the result the status line reports: it says so instead."""
-        self.status.value = f"'{layer.name}': the last update was undone (Ctrl+Z; Ctrl+Shift+Z redoes it)"
-
-    def _on_errored(self, job: Job, exc: BaseException) -> None:
-        """The newest request failed (not cancelled); the result layer stays as it was."""
-        self._results.drop_preview(job)
-        self._prepared = None  # the session may hold a half-prepared image
-        self.status.value = "failed"
-        notify(self.status, one_line(exc))

@@ -3,7 +3,8 @@
 What the *Scribble segmentation* widget runs in its worker threads, usable from a
 script without napari:
 
-* :class:`Options`, what one request asks for (backbone, preset, λ, σ, ...);
+* :class:`Options`, what one request asks for (backbone, preset, λ, σ, ...), and
+  :func:`request_options`, which builds one from a form's values, validated;
 * :class:`SessionPool`, the :data:`MAX_SESSIONS` most recently used sessions,
   one per backbone and parameters, so that features are cached between requests;
 * :class:`SessionSlot`, a session and the lock that keeps two threads from using it
@@ -36,10 +37,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
+from ..features import get_extractor
+from ..utils.validation import check_rgb_channels
 from .remote import ProcessSession
 from .session import SegmentationSession
 from .volume import VolumeSession
@@ -118,6 +122,103 @@ class Options:
         return (self.backbone, self.params, self.feature_cache) if self.feature_cache else (self.backbone, self.params)
 
 
+def needs_weights(backbone: str) -> bool:
+    """Whether ``backbone`` has pretrained weights (and so takes a weights file, a device and RGB channels).
+
+    Examples
+    --------
+    >>> needs_weights("resnet50"), needs_weights("classic"), needs_weights("no such backbone")
+    (True, False, False)
+    """
+    try:
+        return bool(get_extractor(backbone).needs_weights)
+    except (ValueError, TypeError):
+        return False
+
+
+def _blank(path) -> bool:
+    """Whether a path field is empty (``None``, ``""``, or ``"."``: what an empty file box holds)."""
+    return path is None or str(path).strip() in ("", ".")
+
+
+def request_options(backbone: str, preset: str = "default", *, lam: Optional[float] = None,
+                    sigma: Optional[float] = None, weights=None, device: str = "auto", rgb_channels=None,
+                    feature_cache=None, channel_axis: Optional[int] = None, volume: Optional[str] = None,
+                    spacing: tuple = ()) -> Options:
+    """The :class:`Options` of a request from a form's values (the Scribble widget's controls), validated.
+
+    Parameters
+    ----------
+    backbone, preset : str
+        The backbone and preset.
+    lam, sigma : float, optional
+        λ and σ (``None``: automatic).
+    weights : str or path, optional
+        A local weights file for a backbone with pretrained weights (:func:`needs_weights`);
+        empty: the backbone's own (downloaded and cached). Ignored by other backbones, as are
+        ``device`` and ``rgb_channels``.
+    device : str
+        Where the backbone's network runs (``auto``, ``cpu``, ``cuda``, ``mps``).
+    rgb_channels : sequence of 3 int or str, optional
+        The bands the network reads as red, green and blue, e.g. ``(3, 0, 1)`` or ``"3, 0, 1"``
+        (``None`` or ``""``: the first three).
+    feature_cache : str or path, optional
+        A zarr store for features across sessions (empty: none).
+    channel_axis : int, optional
+        The axis of the data that holds the bands (``None``: RGB(A) or grayscale as napari shows it).
+    volume : {"3d", "planes"}, optional
+        Cut a 3-D image whole (:class:`~napari_deepseg.core.cut.volume.VolumeSession`): with the
+        weight-free colour model, the other options are refused (:func:`check_volume_options`)
+        and the feature cache is not used.
+    spacing : tuple of float
+        A volume's voxel size ``(z, y, x)``.
+
+    Returns
+    -------
+    Options
+
+    Raises
+    ------
+    ValueError, TypeError
+        A weights file that does not exist, bad RGB channels, or options a volume refuses.
+
+    Examples
+    --------
+    >>> request_options("classic", lam=30.0).session_key
+    ('classic', ())
+    >>> request_options("resnet50", device="cpu", rgb_channels="3, 0, 1").params
+    (('device', 'cpu'), ('rgb_channels', (3, 0, 1)))
+    >>> volume = request_options("rgb", volume="3d", spacing=(2.0, 1.0, 1.0))
+    >>> volume.backbone, volume.volume, volume.spacing, volume.session_key
+    ('classic', '3d', (2.0, 1.0, 1.0), ('volume',))
+    >>> request_options("resnet50", volume="3d")
+    Traceback (most recent call last):
+    ...
+    ValueError: the 3-D cut uses the weight-free colour model: backbone 'resnet50' is for 2-D images (use classic or rgb), or segment the current plane
+    >>> request_options("resnet50", weights="/no/such/file.pth")
+    Traceback (most recent call last):
+    ...
+    ValueError: weights file not found: /no/such/file.pth
+    """
+    params = ()
+    if needs_weights(backbone):
+        if not _blank(weights):
+            if not Path(weights).is_file():
+                raise ValueError(f"weights file not found: {weights}")
+            params += (("weights", str(weights)),)
+        params += (("device", device),)
+        rgb = check_rgb_channels(rgb_channels or None, "RGB channels")
+        params += (("rgb_channels", rgb),) if rgb is not None else ()
+    if volume is not None:
+        try:
+            check_volume_options(backbone, preset, channel_axis)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, or segment the current plane") from None
+        return Options("classic", "default", lam, sigma, (), "", None, volume, tuple(spacing))
+    cache = "" if _blank(feature_cache) else str(feature_cache)
+    return Options(backbone, preset, lam, sigma, params, cache, channel_axis)
+
+
 @dataclass
 class SessionSlot:
     """A session and the lock that keeps two threads from using it at once.
@@ -152,6 +253,12 @@ class SessionSlot:
                 self.remote = ProcessSession(self.backbone, **self.session_kwargs)
             self.last = self.remote
         return self.last
+
+    def keep_images(self, count: int) -> None:
+        """Keep the features of at least ``count`` images: this process's session, and the child process's
+        when it starts (a folder's current image and its prepared neighbours)."""
+        self.session.cache_size = max(self.session.cache_size, int(count))
+        self.session_kwargs["cache_size"] = max(self.session_kwargs.get("cache_size", 2), int(count))
 
     def close(self) -> bool:
         """Stop the child process unless a thread is using this slot (it then stops when the slot is freed).

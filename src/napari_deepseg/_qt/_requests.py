@@ -1,0 +1,211 @@
+"""The Scribble widget's segmentation requests, from their start to their result.
+
+:func:`read_request` reads a request from the layers on the main thread: the
+current plane (or the whole volume) of the image and its strokes, committed
+objects as background, a refined label's seeds, validated; Live mode's
+incomplete strokes raise :class:`Incomplete`, which only the status line shows.
+
+:class:`ScribbleRequests` runs each :class:`~napari_deepseg._qt._results.Job` through
+the widget's :class:`~napari_deepseg._qt._tasks.TaskRunner`
+(:func:`~napari_deepseg.core.cut.service.run_request`: the newest request wins) and,
+on the main thread, for the newest request only:
+
+* says what runs in the status line (a background refit keeps the line of the update
+  it follows, then its stages);
+* shows the coarse result of a large plane's whole cut while its bands are solved
+  (:data:`PREVIEW_MIN_PIXELS`);
+* writes the result (:class:`~napari_deepseg._qt._results.ResultWriter`); a refined
+  label changes only inside its region and never over other labels, and the region
+  is kept on the :class:`~napari_deepseg._qt._refine.Refinement` for the commit;
+* after a local update, starts the refit of the whole image in the background;
+* on an error, puts the result layer back and notifies.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..core.cut import service
+from ..core.cut.service import Options, SessionSlot
+from ..core.utils.validation import check_scribbles, painted_labels
+from . import _channels, _layers, _objects, _refine
+from ._common import notify, one_line
+from ._results import Job, ResultWriter
+from ._tasks import TaskRunner
+
+#: images of at least this many pixels show the coarse result of a whole cut while its bands are solved
+PREVIEW_MIN_PIXELS = 4_000_000
+#: Live mode's line while the strokes hold fewer than two labels
+PAINT_BOTH = "Live: paint both object (1) and background (2)"
+
+
+class Incomplete(Exception):
+    """Live mode's strokes are not enough for a cut yet: the message is for the status line, not a notification."""
+
+
+def read_request(viewer, image_layer, scribbles_layer, axis: Optional[int], volume: Optional[str],
+                 refine: Optional[_refine.Refinement], bound_px: int, live: bool = False) -> tuple:
+    """A request's :class:`~napari_deepseg._qt._results.Job`, read from the layers (main thread).
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        Its dims say the current plane.
+    image_layer, scribbles_layer : napari.layers.Layer
+        The image and its strokes.
+    axis : int, optional
+        The image data's channel axis (``None``: napari's RGB / grayscale layout).
+    volume : str, optional
+        ``"3d"`` or ``"planes"``: the whole volume (``None``: the current plane).
+    refine : Refinement, optional
+        The label being refined: the cut changes it only within ``bound_px`` of the strokes.
+    live : bool
+        Live mode: strokes that are not enough for a cut raise :class:`Incomplete`.
+
+    Returns
+    -------
+    tuple
+        ``(job, strokes)``: the job (committed objects are background in its strokes,
+        a refined label's seeds and region in ``job.refine``) and the strokes as painted
+        (``None`` for a volume).
+
+    Raises
+    ------
+    Incomplete
+        In Live mode, strokes that are not enough for a cut yet.
+    napari_deepseg._qt._refine.RefinementGone
+        The refined label's layer or plane is gone.
+    ValueError, TypeError
+        Missing or mismatched layers, strokes the cut refuses.
+    """
+    if volume is not None:
+        if refine is not None:
+            raise ValueError(f"label {refine.label_id} is being refined on the current plane: set "
+                             "'3-D image' to 'current plane', or commit it first")
+        inputs = _layers.read_volume_inputs(image_layer, scribbles_layer)
+        if live and not ((inputs.scribbles == 1).any() and (inputs.scribbles == 2).any()):
+            raise Incomplete(PAINT_BOTH)
+        return Job(image_layer=image_layer, scribbles_layer=scribbles_layer, inputs=inputs), None
+    if axis is None:
+        inputs = _layers.read_inputs(image_layer, scribbles_layer, viewer.dims.point)
+    else:
+        inputs = _channels.read_inputs(image_layer, scribbles_layer, viewer.dims.point, axis)
+    # as painted (Live compares with these): read_inputs' copy, which nothing writes into
+    # (protect_objects and refine_scribbles return new arrays); a second 16 MB copy paused the GUI
+    strokes = inputs.scribbles
+    inputs.scribbles = _objects.protect_objects(viewer, image_layer, inputs.plane, inputs.scribbles,
+                                                keep=None if refine is None else refine.mask)
+    job = Job(image_layer=image_layer, scribbles_layer=scribbles_layer, inputs=inputs)
+    if refine is not None:
+        if live and not strokes.any():
+            raise Incomplete("Live: paint 1 where the label should grow, 2 where it should shrink")
+        if not refine.alive(viewer, inputs.plane):
+            raise _refine.RefinementGone(_refine.GONE)
+        inputs.scribbles, region, others = _refine.seeds(refine, inputs.scribbles, bound_px)
+        job.refine = (refine, region, others)
+    if live and painted_labels(inputs.scribbles).size < 2:
+        raise Incomplete(PAINT_BOTH)
+    check_scribbles(inputs.scribbles, inputs.image.shape[:2] if axis is None else inputs.shape[-2:],
+                    name=f"scribbles '{scribbles_layer.name}'", convert=False)
+    return job, strokes
+
+
+class ScribbleRequests:
+    """Starts the Scribble widget's requests and handles what comes back.
+
+    Parameters
+    ----------
+    parent : QObject
+        The widget's ``native``: owner of the runner's progress relay and bars.
+    viewer : napari.Viewer
+    status : StatusLine
+        The widget's status line.
+    on_finished : callable
+        ``on_finished()`` after a request's worker ended, and after a request started
+        (the widget updates its buttons).
+    on_failed : callable
+        ``on_failed()`` when the newest request failed (the session may hold a half-prepared image).
+    """
+
+    def __init__(self, parent, viewer, status, on_finished: Callable, on_failed: Callable):
+        self.viewer, self.status = viewer, status
+        self._on_finished, self._on_failed = on_finished, on_failed
+        self.runner = TaskRunner(parent, on_progress=self._on_progress, on_preview=self._on_preview)
+        self.results = ResultWriter(viewer, on_undone=self._on_result_undone)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a segmentation is running (a background refit does not count: it yields to the next request)."""
+        return self.runner.busy
+
+    @property
+    def refitting(self) -> bool:
+        """Whether the whole cut that follows a local update is running in the background."""
+        return self.runner.background
+
+    def start(self, job: Job, slot: SessionSlot, options: Options) -> None:
+        """Start ``job`` as the newest request (a running one is cancelled)."""
+        job.slot, job.options = slot, options
+        said = self.status.value
+        large = int(np.prod(job.inputs.shape[-2:])) >= PREVIEW_MIN_PIXELS
+        self.runner.start(
+            service.run_request, slot, job.inputs.image, job.inputs.scribbles, options, task=job,
+            desc=f"napari-deepseg: {job.image_layer.name}", preview=not job.refit and not options.volume and large,
+            on_result=partial(self._on_returned, job), on_error=partial(self._on_errored, job),
+            on_dropped=partial(self.results.drop_preview, job), on_finished=self._on_finished,
+            **({"local": True} if job.local else {}),
+        )
+        if job.refit:
+            job.said = said
+            self.status.value = f"{job.said}; refitting the whole image in the background…"
+        else:
+            self.status.value = f"segmenting '{job.image_layer.name}' ({options.backbone}, {options.preset})…"
+        self._on_finished()
+
+    # -- worker callbacks (main thread) --------------------------------------------
+    def _on_progress(self, job: Job, done: int, total: int, message: str) -> None:
+        """A stage of the newest request: the status line (the runner shows it in the progress bar)."""
+        text = f"{message} ({done}/{total})" if total > 0 and message else message
+        if not text:
+            return
+        if job.refit:  # the update's own line stays: what it did, then the refit's stage
+            self.status.value = f"{job.said}; refitting the whole image in the background: {text}"
+        else:
+            self.status.value = f"segmenting '{job.image_layer.name}': {text}"
+
+    def _on_preview(self, job: Job, labels) -> None:
+        """The coarse result of the newest whole cut: shown while its bands are solved."""
+        if not self.results.preview(job, labels):
+            return
+        if job.pbar is not None:  # the bar's processEvents() would redraw the new layer in this same pause
+            job.pbar.defer()
+        self.status.value = f"'{job.image_layer.name}': coarse result shown, refining it at full resolution…"
+
+    def _on_returned(self, job: Job, labels) -> None:
+        """The newest request's labels: into the result layer (a stale result is dropped by the runner)."""
+        labels = np.asarray(labels)
+        if job.refine is not None:  # the refined object changes only inside its region, never over other labels
+            refine, region, others = job.refine
+            labels = (np.where(region, labels == 1, refine.mask) & ~others).astype(labels.dtype)
+            refine.region = region
+        self.status.value = self.results.write(job, labels)
+        if job.was_local() and job.image_layer in self.viewer.layers:
+            # the local update kept the old appearance model: refit it on the whole image, in the background;
+            # the next request cancels it (the newest request wins)
+            refit = Job(image_layer=job.image_layer, scribbles_layer=job.scribbles_layer, inputs=job.inputs,
+                        background=True)
+            self.start(refit, job.slot, job.options)
+
+    def _on_result_undone(self, layer) -> None:
+        """Ctrl+Z took back the result the status line reports: it says so instead."""
+        self.status.value = f"'{layer.name}': the last update was undone (Ctrl+Z; Ctrl+Shift+Z redoes it)"
+
+    def _on_errored(self, job: Job, exc: BaseException) -> None:
+        """The newest request failed (not cancelled); the result layer stays as it was."""
+        self.results.drop_preview(job)
+        self._on_failed()
+        self.status.value = "failed"
+        notify(self.status, one_line(exc))
