@@ -71,10 +71,11 @@ def select(widget, image_layer, scribbles_layer):
     widget.scribbles_combo.value = scribbles_layer
 
 
-def run(widget, qtbot) -> None:
-    """Start a request and wait for its worker to finish."""
+def run(widget, qtbot, background: bool = True) -> None:
+    """Start a request and wait for its worker to finish (and for the full cut that follows a deferred or local one,
+    unless ``background=False``)."""
     assert widget.segment()
-    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not widget.busy and not (background and widget.refitting), timeout=WAIT_MS)
 
 
 def snapshot(viewer) -> dict:
@@ -737,11 +738,11 @@ def test_a_stroke_updates_locally_then_refits_in_the_background(widget, viewer, 
     run(widget, qtbot)
     result = viewer.layers["disk segmentation"]
     first = result.data.copy()
-    assert "locally" not in widget.status.value and not widget.refitting  # the first cut is whole
+    assert "locally" not in widget.status.value, widget.status.value  # the first cut is whole
     more = np.array(scribbles.data)
     more[100:121, 200:221] = 2  # a background square on the disk, away from the object strokes
     scribbles.data = more
-    run(widget, qtbot)
+    run(widget, qtbot, background=False)
     if widget.refitting:  # the refit's stages follow what the update did, they do not replace it
         widget.runner._on_progress(widget.runner.latest, 0, 1, "graph cut")
         assert "refitting the whole image in the background: graph cut" in widget.status.value
@@ -772,16 +773,17 @@ def test_a_new_stroke_cancels_the_background_refit(widget, viewer, qtbot, errors
     release = __import__("threading").Event()
     original = service.run_request
 
-    def slow(slot, image, scribbles_, options, progress=None, cancel=None, local=False):
-        if not local:  # the background refit waits until the next stroke arrives
+    def slow(slot, image, scribbles_, options, progress=None, cancel=None, local=False, defer=False):
+        if not local and not defer:  # the background refit waits until the next stroke arrives
             release.wait(10)
-        return original(slot, image, scribbles_, options, progress=progress, cancel=cancel, local=local)
+        return original(slot, image, scribbles_, options, progress=progress, cancel=cancel, local=local,
+                        defer=defer)
 
     monkeypatch.setattr(service, "run_request", slow)
     more = np.array(scribbles.data)
     more[100:121, 200:221] = 2
     scribbles.data = more
-    run(widget, qtbot)
+    run(widget, qtbot, background=False)
     qtbot.waitUntil(lambda: widget.refitting, timeout=WAIT_MS)
     assert widget.segment_button.enabled  # painting and Segment go on while the refit runs
     more[200:211, 150:161] = 2
@@ -794,7 +796,10 @@ def test_a_new_stroke_cancels_the_background_refit(widget, viewer, qtbot, errors
 
 
 def test_a_large_image_shows_the_coarse_result_first(widget, viewer, qtbot, errors, monkeypatch):
+    from napari_deepseg.core.cut import session
+
     monkeypatch.setattr(_requests, "PREVIEW_MIN_PIXELS", 0)  # this 320 x 400 image counts as large
+    monkeypatch.setattr(session, "DEFER_MAX_PIXELS", 0)  # ... and is not answered in two cuts
     widget.preset.value = "default"
     image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
     select(widget, image_layer, scribbles)
@@ -929,7 +934,7 @@ def test_cancel_after_the_preview_puts_the_layer_back(widget, viewer, qtbot, err
     history = len(viewer.layers["disk segmentation"]._undo_history)
     release = __import__("threading").Event()
 
-    def slow(slot, image, scribbles_, options, progress=None, cancel=None, local=False, preview=None):
+    def slow(slot, image, scribbles_, options, progress=None, cancel=None, local=False, preview=None, defer=False):
         preview(np.ones(image.shape[:2], np.uint8))  # a coarse result arrives, then the bands take long
         release.wait(10)
         cancel.raise_if_cancelled()
@@ -1119,4 +1124,25 @@ def test_r_shows_the_picked_label_in_the_label_box(widget, viewer, qtbot, errors
     viewer.cursor.position = (32, 40)  # the disk's centre
     assert widget.refine_at_cursor()
     assert widget.refine_label.value == 1 and widget.refine_layer.value is labels
+    assert errors == []
+
+
+def test_a_small_image_is_answered_fast_then_completed_in_the_background(widget, viewer, qtbot, errors):
+    """The update leaves the found star centres to a background cut, which brings the hook's far end back."""
+    from test_found_centres import hooked_object
+
+    image, truth, strokes = (np.repeat(np.repeat(a, 3, 0), 3, 1) for a in hooked_object())
+    image_layer = viewer.add_image(image, name="hook", rgb=True)
+    scribbles = viewer.add_labels(strokes, name="hook scribbles")
+    widget.preset.value = "default"
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot, background=False)
+    hook_end = np.s_[45:81, 285:375]
+    result = viewer.layers["hook segmentation"]
+    assert widget.refitting and "finding more star centres in the background" in widget.status.value
+    assert (result.data[hook_end] == 1)[truth[hook_end]].mean() < 0.5  # the quick cut: the star drops it
+    qtbot.waitUntil(lambda: not widget.refitting, timeout=WAIT_MS)
+    assert (result.data[hook_end] == 1)[truth[hook_end]].mean() > 0.95
+    status = widget.status.value
+    assert status.startswith("'hook segmentation' updated in") and "the found star centres changed" in status
     assert errors == []

@@ -17,7 +17,9 @@ on the main thread, for the newest request only:
 * writes the result (:class:`~napari_deepseg._qt._results.ResultWriter`); a refined
   label changes only inside its region and never over other labels, and the region
   is kept on the :class:`~napari_deepseg._qt._refine.Refinement` for the commit;
-* after a local update, starts the refit of the whole image in the background;
+* after a local update, starts the refit of the whole image in the background, and
+  after a deferred whole cut (a small plane answered without its found star centres:
+  :data:`~napari_deepseg.core.cut.session.DEFER_MAX_PIXELS`) the full cut;
 * on an error, puts the result layer back and notifies.
 """
 
@@ -33,7 +35,7 @@ from ..core.cut.service import Options, SessionSlot
 from ..core.utils.validation import check_scribbles, painted_labels
 from . import _channels, _layers, _objects, _refine
 from ._common import notify, one_line
-from ._results import Job, ResultWriter
+from ._results import FINDING_CENTRES, REFITTING, Job, ResultWriter
 from ._tasks import TaskRunner
 
 #: images of at least this many pixels show the coarse result of a whole cut while its bands are solved
@@ -156,11 +158,11 @@ class ScribbleRequests:
             desc=f"napari-deepseg: {job.image_layer.name}", preview=not job.refit and not options.volume and large,
             on_result=partial(self._on_returned, job), on_error=partial(self._on_errored, job),
             on_dropped=partial(self.results.drop_preview, job), on_finished=self._on_finished,
-            **({"local": True} if job.local else {}),
+            **({"local": True} if job.local else {}), **({"defer": True} if job.defer else {}),
         )
         if job.refit:
             job.said = said
-            self.status.value = f"{job.said}; refitting the whole image in the background…"
+            self.status.value = f"{job.said}; {job.doing} in the background…"
         else:
             self.status.value = f"segmenting '{job.image_layer.name}' ({options.backbone}, {options.preset})…"
         self._on_finished()
@@ -172,7 +174,7 @@ class ScribbleRequests:
         if not text:
             return
         if job.refit:  # the update's own line stays: what it did, then the refit's stage
-            self.status.value = f"{job.said}; refitting the whole image in the background: {text}"
+            self.status.value = f"{job.said}; {job.doing} in the background: {text}"
         else:
             self.status.value = f"segmenting '{job.image_layer.name}': {text}"
 
@@ -192,11 +194,12 @@ class ScribbleRequests:
             labels = (np.where(region, labels == 1, refine.mask) & ~others).astype(labels.dtype)
             refine.region = region
         self.status.value = self.results.write(job, labels)
-        if job.was_local() and job.image_layer in self.viewer.layers:
-            # the local update kept the old appearance model: refit it on the whole image, in the background;
-            # the next request cancels it (the newest request wins)
+        local, deferred = job.was_local(), job.was_deferred()
+        if (local or deferred) and job.image_layer in self.viewer.layers:
+            # the local update kept the old appearance model (refit it on the whole image), or the fast cut left
+            # its found star centres: the full cut, in the background; the next request cancels it
             refit = Job(image_layer=job.image_layer, scribbles_layer=job.scribbles_layer, inputs=job.inputs,
-                        background=True)
+                        background=True, doing=REFITTING if local else FINDING_CENTRES)
             self.start(refit, job.slot, job.options)
 
     def _on_result_undone(self, layer) -> None:

@@ -29,11 +29,18 @@ SHOW_LATER_MIN_PIXELS = 4_000_000
 SHOW_DELAY_MS = 25
 
 
+#: what the background request after a local update does (:attr:`Job.doing`)
+REFITTING = "refitting the whole image"
+#: ... and the one after a deferred whole cut
+FINDING_CENTRES = "finding more star centres"
+
+
 @dataclass
 class Job(Task):
     """One request (its number, cancel token and progress bar: :class:`~._tasks.Task`), its layers and inputs.
 
-    A background request (``background=True``) is the :attr:`refit` that follows a local update.
+    A background request (``background=True``) is the :attr:`refit` that follows a local update,
+    or the full cut that follows a deferred one (:meth:`was_deferred`).
     """
 
     image_layer: Optional[Image] = None
@@ -41,6 +48,10 @@ class Job(Task):
     inputs: Optional[_layers.PlaneInputs] = None
     #: ask the session for a local update (the strokes changed since its last cut of this plane)
     local: bool = False
+    #: ask the session for a fast whole cut of a small plane, its found star centres left to a background cut
+    defer: bool = False
+    #: what a background request does, for the status line
+    doing: str = REFITTING
     slot: Optional[SessionSlot] = None
     options: Optional[Options] = None
     #: the result plane as it was before this job's coarse preview was shown (``None``: no preview shown)
@@ -60,6 +71,10 @@ class Job(Task):
     def was_local(self) -> bool:
         """Whether the job's session answered it with a local update (read on the main thread, job still newest)."""
         return bool(self.local and self.slot is not None and getattr(self.slot.last, "last_local", False))
+
+    def was_deferred(self) -> bool:
+        """Whether the job's session left the found star centres to a second cut (read as :meth:`was_local`)."""
+        return bool(self.defer and self.slot is not None and getattr(self.slot.last, "last_deferred", False))
 
     def auto_lambda_note(self) -> str:
         """``"; auto λ 160 (20 × 8: the image looks upsampled)"`` where the automatic λ followed the image's
@@ -159,6 +174,8 @@ class ResultWriter:
             changed = _layers.write_plane(layer, plane, labels)
         self._watch(layer)
         seconds = time.perf_counter() - job.started
+        if job.refit and job.doing != REFITTING:  # the full cut after a deferred one: the update's line stays
+            return f"{job.said}; the found star centres changed {changed} more pixels" if changed else job.said
         if job.refit:
             return (f"'{name}' refitted on the whole image in {seconds:.1f} s ({changed} pixels changed)" if changed
                     else f"'{name}': the refit on the whole image changed nothing ({seconds:.1f} s)")

@@ -385,7 +385,7 @@ class ScribbleSegmentationWidget(Container):
         if volume is None:
             self._last_strokes = (job.inputs.plane, strokes)
             self._preparer.cut(job.image_layer, job.inputs.plane, options)
-            job.local = options.preset == "default" and job.refine is None
+            job.local = job.defer = options.preset == "default" and job.refine is None
         self.requests.start(job, slot, options)
         return True
 

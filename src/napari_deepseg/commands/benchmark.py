@@ -127,9 +127,11 @@ def live_cut(slot, options, image):
     preset per backbone (:class:`~napari_deepseg.core.cut.service.SessionPool`; ``slot``
     is its slot for ``options``), every request a
     :func:`~napari_deepseg.core.cut.service.run_request` with ``local=True`` and all
-    strokes so far. Where the local update applied, the widget shows it and then
-    refits the whole image in the background (``local=False``), which replaces it on
-    screen: that last mask is the one returned. ``cut.local`` lists, per call,
+    strokes so far (and ``defer=True``: a small image's whole cut leaves its found star
+    centres to a second cut). Where the local update applied or the cut was deferred,
+    the widget shows it and then cuts the whole image in the background
+    (``local=False``, ``defer=False``), which replaces it on screen: that last mask is
+    the one returned. ``cut.local`` lists, per call,
     whether the local update applied (never on GrabCut's photos: the update's
     window, the strokes' box grown by ``UPDATE_BOUND`` = 512 px, covers more than a
     quarter of a 640 x 480 photo, so every request is a whole cut).
@@ -137,10 +139,10 @@ def live_cut(slot, options, image):
     from ..core.cut import service
 
     def cut(scribbles):
-        labels = service.run_request(slot, image, scribbles, options, local=True)
+        labels = service.run_request(slot, image, scribbles, options, local=True, defer=True)
         local = bool(getattr(slot.last, "last_local", False))
         cut.local.append(local)
-        if local:  # the widget's background refit of the whole image
+        if local or getattr(slot.last, "last_deferred", False):  # the widget's background cut of the whole image
             labels = service.run_request(slot, image, scribbles, options)
         return labels
 
