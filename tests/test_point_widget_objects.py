@@ -270,9 +270,15 @@ def test_a_box_thinner_than_a_pixel_is_one_line_and_commits_nothing(viewer, widg
     qtbot.wait(100)
     qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
     assert len(errors) == 1 and "pixels high" in errors[0] and "\n" not in errors[0], errors
+    assert "the box was removed" in errors[0] and len(shapes.data) == 0  # issue 32 item 5: not met again
     assert widget._mask is None and "pixels high" in widget.status.value
     assert widget.commit() == 0 and "nothing to commit" in errors[-1]
     assert [layer.name for layer in viewer.layers] == before + ["cat box"]
+    points = widget.new_points_layer()  # the next click answers, without the refused box's message
+    points.add([[120, 180]])
+    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not widget.busy and widget._mask is not None, timeout=WAIT_MS)
+    assert len(errors) == 2 and "pixels high" not in widget.status.value
 
 
 def test_the_box_outline_stays_above_the_mask(viewer, widget, qtbot, errors):

@@ -358,7 +358,11 @@ def write_plane(layer: Labels, plane: tuple, labels: np.ndarray) -> int:
     return int(where[0].size)
 
 
-def box_from_shapes(layer, shape, plane: tuple = ()) -> Box | None:
+class RefusedBox(ValueError):
+    """A box with no area in the image (zero width or height, off the image): it was taken off its layer."""
+
+
+def box_from_shapes(layer, shape, plane: tuple = (), remove_refused: bool = False) -> Box | None:
     """The last rectangle of a Shapes layer on ``plane`` as a box inside an image of spatial ``shape``.
 
     On a stack every rectangle must lie on one plane (constant leading
@@ -371,6 +375,10 @@ def box_from_shapes(layer, shape, plane: tuple = ()) -> Box | None:
         Spatial shape of the image, ``(..., rows, cols)``.
     plane : tuple of int
         The current plane (``()`` for a 2-D image).
+    remove_refused : bool
+        Take a rectangle without area in the image off the layer and raise
+        :class:`RefusedBox`: the message is then said once, and the next click
+        or box does not meet it again.
 
     Returns
     -------
@@ -397,7 +405,15 @@ def box_from_shapes(layer, shape, plane: tuple = ()) -> Box | None:
     on_plane = [i for i, p in enumerate(planes) if p == tuple(plane)]
     if not on_plane:
         return None
-    return box_on_plane(layer.data[on_plane[-1]], shape)[1]
+    try:
+        return box_on_plane(layer.data[on_plane[-1]], shape)[1]
+    except ValueError as exc:
+        if not remove_refused:
+            raise
+        layer.selected_data = {on_plane[-1]}
+        with layer.events.data.blocker():  # the layer's listeners (a new prediction) would say it again
+            layer.remove_selected()
+        raise RefusedBox(f"{exc} (the box was removed)") from None
 
 
 def plane_clicks(points: np.ndarray, positive: np.ndarray, plane: tuple) -> list:

@@ -381,7 +381,7 @@ class PointPromptWidget(Container):
                              f"{rows}x{cols} image: move or delete it")
         box = None
         if self._box_layer is not None and self._box_layer in self.viewer.layers:
-            box = box_from_shapes(self._box_layer, shape, plane)
+            box = box_from_shapes(self._box_layer, shape, plane, remove_refused=True)
         return image_layer, plane, image, clicks, box
 
     def predict(self, auto: bool = False) -> bool:
@@ -412,7 +412,7 @@ class PointPromptWidget(Container):
             return False
         plane = _layers.current_plane(image_layer, self.viewer.dims.point)
         try:
-            box = box_from_shapes(self._box_layer, _layers.spatial_shape(image_layer), plane)
+            box = box_from_shapes(self._box_layer, _layers.spatial_shape(image_layer), plane, remove_refused=True)
         except ValueError as exc:
             self._fail(one_line(exc, field=None))
             return False
