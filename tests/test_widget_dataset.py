@@ -295,3 +295,38 @@ def test_a_broken_record_is_one_line_and_the_image_still_opens(make_napari_viewe
     assert dock.image_layer.name == "im0" and dock.folder.status(0) != "unreadable"
     assert len(errors) == 1 and "im0.png" in errors[0] and "\n" not in errors[0]
     dock.close_folder()
+
+
+def test_a_large_planes_cut_stops_the_neighbours_preparation_until_idle(make_napari_viewer, qtbot, folders,
+                                                                        monkeypatch):
+    """Large planes are prepared and cut by one child process: the preparation yields to the cut, then resumes."""
+    import threading
+    import time
+
+    from napari_deepseg.core.cut import service
+
+    images, out = folders
+    monkeypatch.setattr(service, "PROCESS_MIN_PIXELS", 1)  # every plane counts as large (cut in this process here)
+    monkeypatch.setattr(service.SessionSlot, "in_child", staticmethod(lambda image, options: False))
+    started, stopped = [], threading.Event()
+
+    def slow(paths, slot, options, progress=None, cancel=None):  # a preparation that runs until cancelled
+        started.append(sorted(paths))
+        while not cancel.cancelled:
+            time.sleep(0.01)
+        stopped.set()
+        return {}
+
+    monkeypatch.setattr(dw, "_prepare", slow)
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    qtbot.waitUntil(lambda: bool(started) and dock._preparer.running, timeout=WAIT_MS)
+    paint_and_segment(dock, scribble, qtbot)
+    assert stopped.is_set() and dock._prepare_pending  # the cut did not wait for the preparation
+    qtbot.waitUntil(lambda: not scribble.busy and not scribble.refitting, timeout=WAIT_MS)
+    dock._autosave()  # the next tick, the widget idle: the preparation starts again
+    assert not dock._prepare_pending
+    qtbot.waitUntil(lambda: len(started) == 2, timeout=WAIT_MS)
+    assert started[1] == started[0]
+    dock.close_folder()

@@ -32,6 +32,7 @@ from napari.layers import Image, Labels, Points, Shapes
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QListWidget, QListWidgetItem
 
+from ..core.cut import service
 from ..core.dataset.folder import (DONE, IN_PROGRESS, NEEDS_REVIEW, SKIPPED, UNREADABLE, DatasetFolder,
                                    ReadOnlyError)
 from ..core.dataset.record import ImageState, Step, click_engine, scribble_engine
@@ -75,6 +76,7 @@ class DatasetWidget(Container):
         self._saver = TaskRunner(self.native, announce=False)
         self._preparer = TaskRunner(self.native, announce=False)  # the neighbours' preparation (a move cancels it)
         self._watched: list = []
+        self._prepare_pending = False  # the neighbours' preparation yielded to a cut: start it again when idle
         self._build()
         self._timer = QTimer(self.native)
         self._timer.setInterval(AUTOSAVE_MS)
@@ -505,9 +507,12 @@ class DatasetWidget(Container):
         (strokes and record: milliseconds on a photo, about 0.1 s on 25 MP); the
         mask follows with the next autosave.
         """
+        if runner in (self._saver, self._preparer):
+            return
+        self._yield_preparation()
         if not self._dirty or self.folder is None or self.index is None or self.folder.read_only:
             return
-        if self.image_layer is None or runner in (self._saver, self._preparer):
+        if self.image_layer is None:
             return
         state = self.current_state(mask=False)
         with self._saving:
@@ -516,9 +521,30 @@ class DatasetWidget(Container):
             except (ReadOnlyError, ValueError, TypeError, OSError) as exc:
                 notify(self.status, f"could not save {self.folder.items[self.index].name}: {one_line(exc, None)}")
 
+    def _yield_preparation(self) -> None:
+        """A cut of a large plane is about to start: stop the neighbours' preparation, which holds the child process.
+
+        Planes of at least :data:`~napari_deepseg.core.cut.service.PROCESS_MIN_PIXELS` are
+        prepared and cut by one session in a child process, one call at a time: the
+        first cut of a tile otherwise waited for the next tile's preparation (seconds).
+        The autosave tick starts the preparation again once the widget is idle.
+        """
+        if not self._preparer.running or self.image_layer is None:
+            return
+        limit = service.PROCESS_MIN_PIXELS
+        if limit is None or int(np.prod(_layers.spatial_shape(self.image_layer)[-2:])) < limit:
+            return  # photos are prepared beside the session (prepare_aside): nothing waits for them
+        self._preparer.cancel()
+        self._prepare_pending = True
+
     def _autosave(self) -> None:
         if self._dirty:
             self.save()
+        widget = self.scribble_widget(create=False)
+        idle = widget is None or not (widget.busy or widget.refitting)
+        if self._prepare_pending and idle and self.folder is not None and self.index is not None:
+            self._prepare_pending = False
+            self._prepare_neighbours(self.index)
 
     # -- preparing the neighbours -------------------------------------------------------------------
     def scribble_widget(self, create: bool = True):
@@ -537,6 +563,7 @@ class DatasetWidget(Container):
     def _prepare_neighbours(self, i: int) -> None:
         """Read the next and previous image and prepare the Scribble widget's session for them, in a worker."""
         self._cancel_prepare()
+        self._prepare_pending = False
         widget = self.scribble_widget(create=False)
         wanted = [j for j in self._neighbours(i) if j is not None]
         if not wanted:
