@@ -66,13 +66,19 @@ def settle(dock, scribble, qtbot):
     qtbot.wait(50)
 
 
-def paint_and_segment(dock, scribble, qtbot):
-    """Paint the disk's strokes on the image's scribbles layer and cut."""
+def paint(dock, scribble):
+    """Paint the disk's strokes on the image's scribbles layer and select both in the Scribble widget."""
     layer = dock._layer_of(_layers.ROLE_SCRIBBLES)
     _, truth = disk_image(SHAPE, channels=3, seed=0)
     layer.data = disk_scribbles(truth)
     scribble.image_combo.value = dock.image_layer
     scribble.scribbles_combo.value = layer
+    return layer
+
+
+def paint_and_segment(dock, scribble, qtbot):
+    """Paint the disk's strokes on the image's scribbles layer and cut."""
+    layer = paint(dock, scribble)
     assert scribble.segment()
     qtbot.waitUntil(lambda: not scribble.busy and dock._layer_of(_layers.ROLE_SEGMENTATION) is not None,
                     timeout=WAIT_MS)
@@ -216,11 +222,7 @@ def test_the_strokes_are_on_disk_before_the_cut_starts(make_napari_viewer, qtbot
 
     real = dw._tasks.create_worker
     monkeypatch.setattr(dw._tasks, "create_worker", body)
-    layer = dock._layer_of(_layers.ROLE_SCRIBBLES)
-    _, truth = disk_image(SHAPE, channels=3, seed=0)
-    layer.data = disk_scribbles(truth)
-    scribble.image_combo.value = dock.image_layer
-    scribble.scribbles_combo.value = layer
+    layer = paint(dock, scribble)
     assert scribble.segment()
     assert on_disk and on_disk[0] == ["im0.json", "im0.strokes-1.png"]
     np.testing.assert_array_equal(read_labels(out / "records" / "im0.strokes-1.png"), layer.data)
