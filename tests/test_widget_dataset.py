@@ -320,6 +320,7 @@ def test_a_large_planes_cut_stops_the_neighbours_preparation_until_idle(make_nap
         return {}
 
     monkeypatch.setattr(dw, "_prepare", slow)
+    monkeypatch.setattr(dw, "AUTOSAVE_MS", 10 ** 7)  # the tick is called below, not by the timer during the cut
     viewer = make_napari_viewer()
     dock, scribble = make_dock(viewer, qtbot)
     assert dock.open_folder(images, out)
