@@ -329,3 +329,33 @@ def test_deep_features_update_within_the_bound(deep_scene):
     back = session.segment(strokes, local=True)  # an update from the refitted cut: bounded again
     assert session.last_local
     np.testing.assert_array_equal(back[outside], whole[outside])
+
+
+def test_a_cut_cancelled_in_its_last_band_stops_there(scene, monkeypatch):
+    # the widget's refit after a local update is cancelled by the next stroke: it stops inside the
+    # full-resolution band (before: that band was solved, and grown, to the end)
+    from napari_deepseg.core.cut import maxflow
+    from napari_deepseg.core.utils.progress import CancelToken, Cancelled
+
+    session, truth, strokes, first = scene
+    more = _cut_through(strokes)
+    local = session.segment(more, local=True)
+    last = session._current.last
+    token, solved = CancelToken(), []
+    original = maxflow.min_cut
+    monkeypatch.setattr(maxflow, "min_cut", lambda *a, **k: solved.append(1) or original(*a, **k))
+
+    def cancel_at_full_resolution(step, total, message):
+        if "full resolution, band" in message:
+            solved.clear()
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        session.segment(more, progress=cancel_at_full_resolution, cancel=token)
+    assert not solved  # no max-flow of the full-resolution band after the cancel
+    assert session._current.last is last  # the last cut is the local update's, as it was
+    np.testing.assert_array_equal(session.segment(more, local=True), local)
+    other = SegmentationSession("classic")  # and the whole cut afterwards is the one a session never cancelled gives
+    other.set_image(disk_image(SHAPE, radius=120, seed=4)[0])
+    other.segment(strokes)
+    np.testing.assert_array_equal(session.segment(more), other.segment(more))
