@@ -291,3 +291,71 @@ def test_a_cancelled_local_update_leaves_the_last_cut(scene):
     other.set_image(disk_image(SHAPE, radius=120, seed=4)[0])
     other.segment(strokes)
     np.testing.assert_array_equal(again, other.segment(more, local=True))
+
+
+# =========================================================================== deep features (issue 33)
+@pytest.fixture
+def deep_scene(monkeypatch, tmp_path):
+    """The disk photo of :func:`scene` with ResNet-50 features (random weights, ``layer1``: stride 4)."""
+    import torch
+    import torchvision
+
+    weights = tmp_path / "resnet50.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), weights)
+    monkeypatch.setattr(pyramid, "COARSEST_PIXELS", 20_000)
+    monkeypatch.setattr(pyramid, "UPDATE_BOUND", 60)
+    image, truth = disk_image(SHAPE, radius=120, seed=4)
+    strokes = disk_scribbles(truth, width=3, margin=6)
+    session = SegmentationSession("resnet50", weights=str(weights), device="cpu", layers="layer1", n_components=8)
+    session.set_image(image)
+    first = session.segment(strokes)
+    assert session._current.stride > 1 and len(session._current.last.fgs) == 3 and not session.last_local
+    return session, truth, strokes, first
+
+
+def test_deep_features_update_within_the_bound(deep_scene):
+    session, truth, strokes, first = deep_scene
+    more = _cut_through(strokes)
+    out = session.segment(more, local=True)
+    assert session.last_local
+    window = pyramid.update_window(np.array([115, 165]), np.array([355, 405]), SHAPE, 60)
+    outside = _outside(window)
+    np.testing.assert_array_equal(out[outside], first[outside])  # bit for bit beyond the bound
+    assert not out[more == 2].any() and out[more == 1].all()  # the strokes hold
+    assert (out[~outside] != first[~outside]).sum() > 500  # the square left the object
+    whole = session.segment(more)  # the refit of the whole image, as the widget runs it afterwards
+    assert not session.last_local and iou(out == 1, whole == 1) > 0.95
+    back = session.segment(strokes, local=True)  # an update from the refitted cut: bounded again
+    assert session.last_local
+    np.testing.assert_array_equal(back[outside], whole[outside])
+
+
+def test_a_cut_cancelled_in_its_last_band_stops_there(scene, monkeypatch):
+    # the widget's refit after a local update is cancelled by the next stroke: it stops inside the
+    # full-resolution band (before: that band was solved, and grown, to the end)
+    from napari_deepseg.core.cut import maxflow
+    from napari_deepseg.core.utils.progress import CancelToken, Cancelled
+
+    session, truth, strokes, first = scene
+    more = _cut_through(strokes)
+    local = session.segment(more, local=True)
+    last = session._current.last
+    token, solved = CancelToken(), []
+    original = maxflow.min_cut
+    monkeypatch.setattr(maxflow, "min_cut", lambda *a, **k: solved.append(1) or original(*a, **k))
+
+    def cancel_at_full_resolution(step, total, message):
+        if "full resolution, band" in message:
+            solved.clear()
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        session.segment(more, progress=cancel_at_full_resolution, cancel=token)
+    assert not solved  # no max-flow of the full-resolution band after the cancel
+    assert session._current.last is last  # the last cut is the local update's, as it was
+    np.testing.assert_array_equal(session.segment(more, local=True), local)
+    other = SegmentationSession("classic")  # and the whole cut afterwards is the one a session never cancelled gives
+    other.set_image(disk_image(SHAPE, radius=120, seed=4)[0])
+    other.segment(strokes)
+    np.testing.assert_array_equal(session.segment(more), other.segment(more))

@@ -277,6 +277,33 @@ class _CutState:
             self.detached[i] = found
 
 
+def _checked(step, cancel):
+    """``step`` (``None`` too), called only while ``cancel`` is not set: a band's cost look-up, its extra
+    pixels and its growth rounds stop a cancelled cut between two max-flows, not at the next level (a deep
+    feature band of a 25 MP image is solved for 10 s and more; the widget's next stroke waits for its refit).
+
+    Examples
+    --------
+    >>> from napari_deepseg.core.utils.progress import CancelToken
+    >>> token = CancelToken()
+    >>> step = _checked(lambda x: x + 1, token)
+    >>> step(1)
+    2
+    >>> token.cancel(); step(1)
+    Traceback (most recent call last):
+    ...
+    napari_deepseg.core.utils.progress.Cancelled: computation cancelled
+    """
+    if cancel is None:
+        return step
+
+    def checked(*args):
+        check(cancel)
+        return None if step is None else step(*args)
+
+    return checked
+
+
 def _level_deltas(fine: "_FineCosts", k: int) -> list:
     """Block sums of the cost difference per level: ``[None, half, quarter, ...]`` down to level ``k``."""
     deltas = [None, fine.coarse()]
@@ -327,17 +354,17 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     def band_problems(fine, deltas, rounds):  # each finer level's band, built when it is reached
         for i in range(k - 1, -1, -1):
             check(cancel)
-            on_round = say.band(i)
+            on_round = _checked(say.band(i), cancel)  # growth rounds stop a cancelled cut too
             level, (h_fg, h_bg) = levels[i], hards[i]
             delta = fine.full if i == 0 else (lambda d=deltas[i]: d)
             yield bands.BandProblem(
                 lambda fg, shape=level.shape: blocks.upsample_labels(fg, shape),
-                fine.at if i == 0 else (lambda flat, d=deltas[i].ravel(): _split(d[flat])),
+                _checked(fine.at if i == 0 else (lambda flat, d=deltas[i].ravel(): _split(d[flat])), cancel),
                 band_edges(level, lam * 2**i, sigma), h_fg, h_bg, level.star_for(state.centres[i]),
                 star_weight(i), rounds=rounds, on_round=on_round,
                 # deep costs vary cell by cell: also re-solve the pixels they argue for most
-                more_band=(lambda init, d=delta: _disagreement(init, d(), DISAGREE_BUDGET * init.size))
-                if entry.stride > 1 else None)
+                more_band=_checked(lambda init, d=delta: _disagreement(init, d(), DISAGREE_BUDGET * init.size),
+                                   cancel) if entry.stride > 1 else None)
 
     for it in range(iterations + 1):
         last = it == iterations
@@ -348,7 +375,9 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
                                                                          blocks.FACTOR**state.depth)
             model = refit(entry, model, seeds, classes, fg)
         fine = _FineCosts(entry, model, extra)
+        check(cancel)
         deltas = _level_deltas(fine, k)
+        check(cancel)
         cost_fg, cost_bg = _split(deltas[k])
         if not last and coarse_refit:  # the refit needs a sample, not a boundary: no bands, one level lower
             fg = _fit_round(levels[k], hards[k], deltas[k], lam * 2 ** (k + 1), sigma, star_weight(k + 1), k + 1)
@@ -359,6 +388,7 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
         state.keep(c_cut.solve(*graphcut.tlinks(cost_fg, cost_bg, *hards[k], c_cut.infinity)), k)
         state.centres = [h for h, _ in hards]  # star centres of the finer levels: the object strokes...
         if last and found_centres and soft is None and top.shape[0] * top.shape[1] <= FOUND_CENTRES_MAX_PIXELS:
+            check(cancel)
             say.found_centres()  # ... and those the cut without the star confirms
             fg, found = recut_found_centres(state.fg, cost_fg, cost_bg, c_nlinks, *hards[k])
             state.keep(fg, k)
