@@ -47,8 +47,12 @@ def _outside(window, shape=SHAPE) -> np.ndarray:
     return out
 
 
-def test_pixels_beyond_the_bound_keep_their_labels(scene):
-    session, truth, strokes, first = scene
+def _square_update(session, strokes, first):
+    """The background square of :func:`_cut_through` as a local update: ``(strokes, result, outside the bound)``.
+
+    Checks the contract: a local update, every pixel beyond the bound bit for bit
+    as ``first``, the strokes held, the square (and its shadow) out of the object.
+    """
     more = _cut_through(strokes)
     out = session.segment(more, local=True)
     assert session.last_local
@@ -56,7 +60,13 @@ def test_pixels_beyond_the_bound_keep_their_labels(scene):
     outside = _outside(window)
     np.testing.assert_array_equal(out[outside], first[outside])  # bit for bit beyond the bound
     assert not out[more == 2].any() and out[more == 1].all()  # the strokes hold
-    assert (out[~outside] != first[~outside]).sum() > 500  # the square and its shadow left the object
+    assert (out[~outside] != first[~outside]).sum() > 500  # the square (and its shadow) left the object
+    return more, out, outside
+
+
+def test_pixels_beyond_the_bound_keep_their_labels(scene):
+    session, truth, strokes, first = scene
+    _, _, outside = _square_update(session, strokes, first)
     # erasing the square is a local update too, and gives the first result back
     back = session.segment(strokes, local=True)
     assert session.last_local
@@ -316,14 +326,7 @@ def deep_scene(monkeypatch, tmp_path):
 
 def test_deep_features_update_within_the_bound(deep_scene):
     session, truth, strokes, first = deep_scene
-    more = _cut_through(strokes)
-    out = session.segment(more, local=True)
-    assert session.last_local
-    window = pyramid.update_window(np.array([115, 165]), np.array([355, 405]), SHAPE, 60)
-    outside = _outside(window)
-    np.testing.assert_array_equal(out[outside], first[outside])  # bit for bit beyond the bound
-    assert not out[more == 2].any() and out[more == 1].all()  # the strokes hold
-    assert (out[~outside] != first[~outside]).sum() > 500  # the square left the object
+    more, out, outside = _square_update(session, strokes, first)
     whole = session.segment(more)  # the refit of the whole image, as the widget runs it afterwards
     assert not session.last_local and iou(out == 1, whole == 1) > 0.95
     back = session.segment(strokes, local=True)  # an update from the refitted cut: bounded again

@@ -145,7 +145,7 @@ class ScribbleRequests:
 
     @property
     def refitting(self) -> bool:
-        """Whether the whole cut that follows a local update is running in the background."""
+        """Whether the whole cut that follows a local update or a deferred cut is running in the background."""
         return self.runner.background
 
     def start(self, job: Job, slot: SessionSlot, options: Options) -> None:

@@ -65,7 +65,8 @@ class Job(Task):
 
     @property
     def refit(self) -> bool:
-        """The whole cut that follows a local update in the background (the model refitted on the whole image)."""
+        """The whole cut that follows a local update (the model refitted on the whole image) or a deferred cut
+        (the found star centres added), in the background."""
         return self.background
 
     def was_local(self) -> bool:

@@ -458,8 +458,11 @@ class DatasetWidget(Container):
             return None
         return Step("box" if box is not None else "clicks", engine=click_engine("graphcut"), clicks=clicks, box=box)
 
-    def save(self, wait: bool = False) -> bool:
+    def save(self, wait: bool = False, mask: bool = True) -> bool:
         """Save the current image's state now (in a worker unless ``wait``).
+
+        ``mask=False`` saves the prompts alone (the image stays marked changed, so
+        the next autosave writes the mask).
 
         Returns
         -------
@@ -468,8 +471,9 @@ class DatasetWidget(Container):
         """
         if self.folder is None or self.index is None or self.folder.read_only or self.image_layer is None:
             return True
-        state, i = self.current_state(), self.index
-        self._dirty = False
+        state, i = self.current_state(mask=mask), self.index
+        if mask:
+            self._dirty = False
         if wait:
             message = self._save(i, state)
             if message:
@@ -501,25 +505,17 @@ class DatasetWidget(Container):
     def _before_request(self, runner=None) -> None:
         """A widget starts a request (a cut): save the prompts now, before the cut holds Python's lock.
 
+        (The dock's own runners do not announce their requests: ``announce=False``.)
+
         A worker's autosave can wait seconds for a cut's C extensions to let it
         run (a first cut after a restart); a kill then lost the strokes painted
         before it. The prompts alone are written here, on the main thread
         (strokes and record: milliseconds on a photo, about 0.1 s on 25 MP); the
         mask follows with the next autosave.
         """
-        if runner in (self._saver, self._preparer):
-            return
         self._yield_preparation()
-        if not self._dirty or self.folder is None or self.index is None or self.folder.read_only:
-            return
-        if self.image_layer is None:
-            return
-        state = self.current_state(mask=False)
-        with self._saving:
-            try:
-                self.folder.save(self.index, state)
-            except (ReadOnlyError, ValueError, TypeError, OSError) as exc:
-                notify(self.status, f"could not save {self.folder.items[self.index].name}: {one_line(exc, None)}")
+        if self._dirty:
+            self.save(wait=True, mask=False)
 
     def _yield_preparation(self) -> None:
         """A cut of a large plane is about to start: stop the neighbours' preparation, which holds the child process.

@@ -488,7 +488,7 @@ class ScribbleSegmentationWidget(Container):
 
     @property
     def refitting(self) -> bool:
-        """Whether the whole cut that follows a local update is running in the background."""
+        """Whether the whole cut that follows a local update or a deferred cut is running in the background."""
         return self.requests.refitting
 
     def cancel(self) -> None:
