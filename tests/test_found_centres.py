@@ -97,6 +97,8 @@ def test_a_deferred_cut_leaves_the_found_centres_to_the_next_one():
     assert session.last_deferred
     hook_end = np.s_[45:81, 285:375]
     assert quick[hook_end][truth[hook_end]].mean() < 0.5  # the star alone drops the hook's far end
+    session.segment(strokes, defer=True, star_weight=60.0)  # a soft star finds no centres: nothing is deferred
+    assert not session.last_deferred
     full = session.segment(strokes)
     assert not session.last_deferred
     fresh = SegmentationSession("classic")

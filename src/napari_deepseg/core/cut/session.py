@@ -25,8 +25,9 @@ from .palette import build_palette
 #: default smoothness weight λ per preset (tuned on the GrabCut scribbles, see docs/performance.md)
 DEFAULT_LAMBDA = {"seed": 1.0, "default": 20.0}
 #: images up to this many pixels answer ``segment(defer=True)`` without the found star centres, which a second
-#: cut adds (481×321 classic update: 57 ms instead of 82-99 ms, the full cut following in the background); on
-#: larger images the recut is a small share of a whole cut the user waits for anyway, and a second one is not
+#: cut adds (481×321 classic update: 68-70 ms instead of 108-110 ms in one sitting, the full cut following in
+#: the background; docs/performance.md); on larger images the recut is a small share of a whole cut the user
+#: waits for anyway, and a second one is not
 DEFER_MAX_PIXELS = 1_000_000
 #: GrabCut-style refits of the appearance models in the default preset
 DEFAULT_ITERATIONS = 1
@@ -373,7 +374,9 @@ class SegmentationSession:
             if index is None:
                 coarse = {} if preview is None or not coarse_to_fine else {
                     "preview": lambda fg: preview(labels_from_index((~fg).view(np.uint8), classes))}
-                if coarse_to_fine and defer and entry.shape[0] * entry.shape[1] <= DEFER_MAX_PIXELS:
+                # a soft star (star_weight) has no found centres to leave out: nothing to defer
+                if (coarse_to_fine and defer and extra.star_weight is None
+                        and entry.shape[0] * entry.shape[1] <= DEFER_MAX_PIXELS):
                     coarse["found_centres"] = False
                     self.last_deferred = True
                 index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress, **coarse)
