@@ -773,11 +773,11 @@ def test_a_new_stroke_cancels_the_background_refit(widget, viewer, qtbot, errors
     release = __import__("threading").Event()
     original = service.run_request
 
-    def slow(slot, image, scribbles_, options, progress=None, cancel=None, local=False, defer=False):
+    def slow(slot, image, scribbles_, options, progress=None, cancel=None, local=False, defer=False, **kwargs):
         if not local and not defer:  # the background refit waits until the next stroke arrives
             release.wait(10)
         return original(slot, image, scribbles_, options, progress=progress, cancel=cancel, local=local,
-                        defer=defer)
+                        defer=defer, **kwargs)
 
     monkeypatch.setattr(service, "run_request", slow)
     more = np.array(scribbles.data)
@@ -934,7 +934,8 @@ def test_cancel_after_the_preview_puts_the_layer_back(widget, viewer, qtbot, err
     history = len(viewer.layers["disk segmentation"]._undo_history)
     release = __import__("threading").Event()
 
-    def slow(slot, image, scribbles_, options, progress=None, cancel=None, local=False, preview=None, defer=False):
+    def slow(slot, image, scribbles_, options, progress=None, cancel=None, local=False, preview=None, defer=False,
+             **kwargs):
         preview(np.ones(image.shape[:2], np.uint8))  # a coarse result arrives, then the bands take long
         release.wait(10)
         cancel.raise_if_cancelled()

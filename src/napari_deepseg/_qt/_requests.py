@@ -159,6 +159,7 @@ class ScribbleRequests:
             on_result=partial(self._on_returned, job), on_error=partial(self._on_errored, job),
             on_dropped=partial(self.results.drop_preview, job), on_finished=self._on_finished,
             **({"local": True} if job.local else {}), **({"defer": True} if job.defer else {}),
+            local_corrections=True,  # a stroke added to the last answer changes only what it touches
         )
         if job.refit:
             job.said = said

@@ -127,7 +127,8 @@ def live_cut(slot, options, image):
     preset per backbone (:class:`~napari_deepseg.core.cut.service.SessionPool`; ``slot``
     is its slot for ``options``), every request a
     :func:`~napari_deepseg.core.cut.service.run_request` with ``local=True`` and all
-    strokes so far (and ``defer=True``: a small image's whole cut leaves its found star
+    strokes so far (``local_corrections=True``: strokes added to the last answer change
+    only the regions they touch; and ``defer=True``: a small image's whole cut leaves its found star
     centres to a second cut). Where the local update applied or the cut was deferred,
     the widget shows it and then cuts the whole image in the background
     (``local=False``, ``defer=False``), which replaces it on screen: that last mask is
@@ -139,11 +140,12 @@ def live_cut(slot, options, image):
     from ..core.cut import service
 
     def cut(scribbles):
-        labels = service.run_request(slot, image, scribbles, options, local=True, defer=True)
+        labels = service.run_request(slot, image, scribbles, options, local=True, defer=True,
+                                     local_corrections=True)
         local = bool(getattr(slot.last, "last_local", False))
         cut.local.append(local)
         if local or getattr(slot.last, "last_deferred", False):  # the widget's background cut of the whole image
-            labels = service.run_request(slot, image, scribbles, options)
+            labels = service.run_request(slot, image, scribbles, options, local_corrections=True)
         return labels
 
     cut.local = []

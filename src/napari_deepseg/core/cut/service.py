@@ -329,7 +329,8 @@ class SessionPool:
 
 
 def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=None, cancel=None,
-                local: bool = False, preview=None, defer: bool = False) -> np.ndarray:
+                local: bool = False, preview=None, defer: bool = False,
+                local_corrections: bool = False) -> np.ndarray:
     """Features (cached by the session) and one cut, holding the slot's lock.
 
     Parameters
@@ -352,6 +353,9 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
         A fast answer on a small image, the found star centres left to a second request
         (``SegmentationSession.segment(defer=True)``; the session's ``last_deferred`` says
         whether anything was left).
+    local_corrections : bool
+        Strokes added to the last answered ones change only the regions they touch
+        (``SegmentationSession.segment(local_corrections=True)``, a plane's cut only).
 
     Returns
     -------
@@ -370,6 +374,7 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
         return session.segment(
             scribbles, preset=options.preset, lam=options.lam, sigma=options.sigma,
             progress=progress, cancel=cancel, local=local, preview=preview, defer=defer,
+            **({"local_corrections": True} if local_corrections else {}),
         )
 
 

@@ -18,7 +18,7 @@ from ..utils import memory
 from ..utils.progress import CancelToken, ProgressCallback, check, release_memory, report
 from ..utils.validation import (SCRIBBLE_BACKGROUND, as_float_image, channels_last, check_positive, check_scribbles,
                                 image_layout)
-from . import energy, graphcut, pyramid, seed
+from . import corrections, energy, graphcut, pyramid, seed
 from .image import APPEARANCE_CHANNELS, ImageFeatures, image_key, oversampling
 from .palette import build_palette
 
@@ -77,6 +77,7 @@ class SegmentationSession:
         self.last_deferred = False
         #: the λ the last :meth:`segment` used (the default one when none was given, see :func:`default_lambda`)
         self.last_lambda: Optional[float] = None
+        self._trail: Optional[corrections.Trail] = None  # the last answer local_corrections keeps near
 
     # -- expensive step -------------------------------------------------------
     def set_image(
@@ -263,6 +264,7 @@ class SegmentationSession:
         local: bool = False,
         preview=None,
         defer: bool = False,
+        local_corrections: bool = False,
     ) -> np.ndarray:
         """Cut the current image for the given scribbles.
 
@@ -330,6 +332,14 @@ class SegmentationSession:
             481×321 photo). :attr:`last_deferred` says whether something was left;
             cut again with ``defer=False`` for the full result (the Scribble widget
             does, in the background, as after a local update).
+        local_corrections : bool
+            Strokes that only add to the last ones this session answered on this
+            image (same parameters, nothing erased) correct that answer: of the
+            regions where the new cut differs from it, only those touching a new
+            stroke change (:mod:`~napari_deepseg.core.cut.corrections`); a second
+            answer to the same strokes (the background refit) corrects the same
+            answer. The Scribble widget asks for it; without it every answer is
+            the cut of the strokes alone.
 
         Returns
         -------
@@ -381,7 +391,11 @@ class SegmentationSession:
                     self.last_deferred = True
                 index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress, **coarse)
         report(progress, 1, 1, "graph cut")
-        return labels_from_index(index, classes)
+        labels = labels_from_index(index, classes)
+        if local_corrections and unary is None and fit_labels is None:
+            key = (preset, float(lam), sigma, it, multilevel, star_weight)
+            labels, self._trail = corrections.answer(self._trail, entry.key, key, seeds, labels)
+        return labels
 
 
 def default_lambda(entry: ImageFeatures, preset: str, coarse_to_fine: bool) -> float:
