@@ -411,7 +411,7 @@ def test_committed_objects_are_replayable_steps_and_a_reopen_appends(make_napari
     dock.close_folder()
 
 
-def test_a_hand_edit_of_the_objects_keeps_the_mask_in_a_replay(make_napari_viewer, qtbot, folders):
+def test_a_hand_edit_of_the_objects_keeps_the_mask_in_a_replay_and_undo_drops_a_commit(make_napari_viewer, qtbot, folders):
     from napari_deepseg.core.dataset.replay import replay_folder
 
     images, out = folders
@@ -430,6 +430,17 @@ def test_a_hand_edit_of_the_objects_keeps_the_mask_in_a_replay(make_napari_viewe
     painted = objects.data.copy()
     assert [o.outcome for o in replay_folder(dock.folder, indices=[0], write=True)] == ["kept"]
     np.testing.assert_array_equal(read_labels(out / "masks" / "im0.png"), painted)
+    objects.undo()  # the hand edit undone: the step makes the mask again
+    assert dock.save(wait=True)
+    assert json.loads((out / "records" / "im0.json").read_text())["edited"] is False
+    objects.undo()  # the commit undone: its step goes too
+    assert not objects.data.any()
+    assert dock.save(wait=True)
+    record = json.loads((out / "records" / "im0.json").read_text())
+    assert record["edited"] is False and record["steps"] == []
+    objects.redo()  # back, but no step makes it any more
+    assert dock.save(wait=True)
+    assert json.loads((out / "records" / "im0.json").read_text())["edited"] is True
     dock.close_folder()
 
 

@@ -90,6 +90,7 @@ class DatasetWidget(Container):
         # digest of the objects layer as the committed steps make it (NO_OBJECTS: none yet; None: unknown,
         # the layer holds what no step makes: hand edits, a mask from elsewhere)
         self._objects_made: Optional[str] = NO_OBJECTS
+        self._made_before: list = []  # per committed step, _objects_made before it (an undo of it goes back there)
         self._build()
         self._timer = QTimer(self.native)
         self._timer.setInterval(AUTOSAVE_MS)
@@ -328,6 +329,7 @@ class DatasetWidget(Container):
             _layers.add_result_layer(self.viewer, _layers.result_name(self.image_layer), self.image_layer,
                                      _layers.spatial_shape(self.image_layer), (), np.array(state.mask))
         self._committed = [step for step in state.steps if _is_commit(step)]
+        self._made_before = [None] * len(self._committed)  # napari's undo history starts with the image
         self._objects_made = self._made_at_start(state)
         current = [step for step in state.steps if not _is_commit(step)]  # the prompts being edited
         scribbles = _layers.new_scribbles_layer(self.viewer, self.image_layer)
@@ -378,11 +380,12 @@ class DatasetWidget(Container):
         if made is None or made != (NO_OBJECTS if not np.any(before) else array_digest(before)):
             made = None  # the layer was changed by hand before this commit: no step makes it any more
         step = self._commit_step(commit)
+        if step is not None:
+            self._committed.append(step)
+            self._made_before.append(made)
         if step is None or not commit.exact:
             made = None  # the object is not what the recorded prompts give: the mask stays as it is in a replay
         self._objects_made = None if made is None else array_digest(objects.data)
-        if step is not None:
-            self._committed.append(step)
         self._dirty = True
 
     def _commit_step(self, commit) -> Optional[Step]:
@@ -449,7 +452,7 @@ class DatasetWidget(Container):
 
     def _remove_image_layers(self) -> None:
         self._unwatch()
-        self._committed, self._objects_made = [], NO_OBJECTS
+        self._committed, self._made_before, self._objects_made = [], [], NO_OBJECTS
         for layer in self._image_layers():
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
@@ -491,7 +494,7 @@ class DatasetWidget(Container):
         are the committed objects' steps in commit order, then the prompts being
         edited (``pending`` when the mask is the objects layer: their result is
         not in it). ``edited``: the mask is the objects layer and the committed
-        steps do not make it.
+        steps do not make it. A commit undone (Ctrl+Z on the objects layer) drops its step.
         """
         objects, result = self._layer_of(_layers.ROLE_OBJECTS), self._layer_of(_layers.ROLE_SEGMENTATION)
         use_objects = objects is not None and np.any(objects.data)
@@ -505,14 +508,27 @@ class DatasetWidget(Container):
         if clicks is not None:
             clicks.pending = use_objects
             current.append(clicks)
+        made = self._undo_commits(array_digest(objects.data) if use_objects else NO_OBJECTS)
         if use_objects:
-            edited = self._objects_made is None or array_digest(objects.data) != self._objects_made
+            edited = made is None
         else:  # the mask is the result: the last current step makes it (after the commits, it replaces them)
             edited = bool(self._committed) and not current
         source = objects if use_objects else result
         mask = None if source is None or not mask else np.array(source.data)
         start = "existing" if self.folder.items[self.index].existing is not None else None
         return ImageState(mask=mask, steps=list(self._committed) + current, start=start, edited=edited)
+
+    def _undo_commits(self, now: str) -> Optional[str]:
+        """Drop the committed steps that Ctrl+Z undid (the objects layer is back to before them).
+
+        ``now``: the objects layer's digest (:data:`NO_OBJECTS` when it holds none).
+        Returns what the remaining steps make of the layer if that is ``now``, else ``None``.
+        """
+        while (self._committed and self._objects_made is not None and now != self._objects_made
+               and self._made_before[-1] is not None and now == self._made_before[-1]):
+            self._committed.pop()
+            self._objects_made = self._made_before.pop()
+        return self._objects_made if now == self._objects_made else None
 
     @staticmethod
     def _scribble_engine(widget) -> dict:
