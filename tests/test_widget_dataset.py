@@ -176,6 +176,13 @@ def test_existing_masks_are_the_starting_result_and_only_strokes_change_them(mak
     assert not (changed & ~near).any()
     dock.save(wait=True)
     np.testing.assert_array_equal(read_labels(out / "masks" / "im0.png"), objects.data)
+    # the refinement is a step on the existing mask: a replay re-creates it bit for bit
+    from napari_deepseg.core.dataset.replay import replay_folder
+
+    record = json.loads((out / "records" / "im0.json").read_text())
+    assert record["edited"] is False and record["start"] is not None
+    assert [(s["target"], s["refine"] is not None) for s in record["steps"]] == [(1, True)]
+    assert [o.outcome for o in replay_folder(dock.folder, indices=[0], write=False)] == ["same"]
     dock.close_folder()
 
 
@@ -332,4 +339,156 @@ def test_a_large_planes_cut_stops_the_neighbours_preparation_until_idle(make_nap
     assert not dock._prepare_pending
     qtbot.waitUntil(lambda: len(started) == 2, timeout=WAIT_MS)
     assert started[1] == started[0]
+    dock.close_folder()
+
+
+def commit_with(dock, scribble, qtbot, strokes) -> int:
+    """Paint ``strokes`` on the image's scribbles layer, cut (the whole cut, refit included) and commit."""
+    layer = paint(dock, scribble)
+    layer.data = strokes.copy()
+    assert scribble.segment()
+    qtbot.waitUntil(lambda: not scribble.busy and not scribble.refitting, timeout=WAIT_MS)
+    return scribble.commit()
+
+
+def two_objects_strokes():
+    """Strokes of the disk (object 1), then of a patch of the background (object 2; the disk is not painted)."""
+    _, truth = disk_image(SHAPE, channels=3, seed=0)
+    second = np.zeros(SHAPE, np.uint8)
+    second[3:9, 3:12] = 1
+    second[16:, 44:] = 2
+    return disk_scribbles(truth), second
+
+
+def test_committed_objects_are_replayable_steps_and_a_reopen_appends(make_napari_viewer, qtbot, folders, errors):
+    from napari_deepseg.core.dataset.replay import replay_folder
+
+    images, out = folders
+    first, second = two_objects_strokes()
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    assert commit_with(dock, scribble, qtbot, first) == 1
+    assert commit_with(dock, scribble, qtbot, second) == 2
+    objects = dock._layer_of(_layers.ROLE_OBJECTS)
+    assert set(np.unique(objects.data)) == {0, 1, 2}
+    pending = np.zeros(SHAPE, np.uint8)
+    pending[20:23, 20:23] = 1  # strokes of a third object, not cut: saved as the prompts being edited
+    dock._layer_of(_layers.ROLE_SCRIBBLES).data = pending.copy()
+    assert dock.save(wait=True)
+    record = json.loads((out / "records" / "im0.json").read_text())
+    assert record["version"] == 2 and record["edited"] is False
+    steps = record["steps"]
+    assert [(s["kind"], s["target"], s["pending"]) for s in steps] == [("scribbles", 1, False),
+                                                                       ("scribbles", 2, False),
+                                                                       ("scribbles", 0, True)]
+    assert len({s["strokes"] for s in steps}) == 3  # each step its own strokes file
+    np.testing.assert_array_equal(read_labels(out / "records" / steps[0]["strokes"]), first)
+    np.testing.assert_array_equal(read_labels(out / "masks" / "im0.png"), objects.data)
+    outcome = replay_folder(dock.folder, indices=[0], write=False)
+    assert [(o.outcome, o.reason) for o in outcome] == [("same", "")]  # re-created bit for bit
+    saved = objects.data.copy()
+    dock.close_folder()
+    viewer.close()
+
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    assert dock.index == 0
+    np.testing.assert_array_equal(dock._layer_of(_layers.ROLE_OBJECTS).data, saved)
+    np.testing.assert_array_equal(dock._layer_of(_layers.ROLE_SCRIBBLES).data, pending)  # the pending strokes
+    third = np.zeros(SHAPE, np.uint8)
+    third[40:46, 3:12] = 1
+    third[:30, 30:] = 2
+    assert commit_with(dock, scribble, qtbot, third) == 3
+    assert dock.save(wait=True)
+    record = json.loads((out / "records" / "im0.json").read_text())
+    assert [(s["target"], s["pending"]) for s in record["steps"]] == [(1, False), (2, False), (3, False)]
+    assert record["edited"] is False
+    outcome = replay_folder(dock.folder, indices=[0], write=False)
+    assert [o.outcome for o in outcome] == ["same"]
+    assert not errors
+    dock.close_folder()
+
+
+def test_a_hand_edit_of_the_objects_keeps_the_mask_in_a_replay_and_undo_drops_a_commit(make_napari_viewer, qtbot, folders):
+    from napari_deepseg.core.dataset.replay import replay_folder
+
+    images, out = folders
+    first, _ = two_objects_strokes()
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    assert commit_with(dock, scribble, qtbot, first) == 1
+    assert dock.save(wait=True)
+    assert json.loads((out / "records" / "im0.json").read_text())["edited"] is False
+    objects = dock._layer_of(_layers.ROLE_OBJECTS)
+    objects.paint((2, 2), 1)  # a stroke of napari's brush on the objects layer, as a hand edit
+    assert dock.save(wait=True)
+    record = json.loads((out / "records" / "im0.json").read_text())
+    assert record["edited"] is True and [s["target"] for s in record["steps"]] == [1]
+    painted = objects.data.copy()
+    assert [o.outcome for o in replay_folder(dock.folder, indices=[0], write=True)] == ["kept"]
+    np.testing.assert_array_equal(read_labels(out / "masks" / "im0.png"), painted)
+    objects.undo()  # the hand edit undone: the step makes the mask again
+    assert dock.save(wait=True)
+    assert json.loads((out / "records" / "im0.json").read_text())["edited"] is False
+    objects.undo()  # the commit undone: its step goes too
+    assert not objects.data.any()
+    assert dock.save(wait=True)
+    record = json.loads((out / "records" / "im0.json").read_text())
+    assert record["edited"] is False and record["steps"] == []
+    objects.redo()  # back, but no step makes it any more
+    assert dock.save(wait=True)
+    assert json.loads((out / "records" / "im0.json").read_text())["edited"] is True
+    dock.close_folder()
+
+
+def test_a_point_prompts_commit_is_a_clicks_step(make_napari_viewer, qtbot, folders, errors):
+    from napari_deepseg.core.dataset.replay import replay_folder
+
+    images, out = folders
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    _, points_widget = viewer.window.add_plugin_dock_widget("napari-deepseg", "Point prompts")
+    points_widget.features.value = "classic"
+    assert dock.open_folder(images, out)
+    points_widget.reset_choices()
+    points_widget.image_combo.value = dock.image_layer
+    points = points_widget.new_points_layer()
+    _, truth = disk_image(SHAPE, channels=3, seed=0)
+    r, c = np.argwhere(truth).mean(0).round().astype(int)
+    points.add([[r, c]])
+    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not points_widget.busy and points_widget._mask is not None, timeout=WAIT_MS)
+    assert points_widget.commit() == 1
+    assert dock.save(wait=True)
+    record = json.loads((out / "records" / "im0.json").read_text())
+    assert record["edited"] is False
+    assert [(s["kind"], s["target"], s["clicks"]) for s in record["steps"]] == [
+        ("clicks", 1, [{"row": int(r), "col": int(c), "positive": True}])]
+    assert record["steps"][0]["engine"] == {"method": "graphcut", "params": {"features": "classic"}}
+    assert [o.outcome for o in replay_folder(dock.folder, indices=[0], write=False)] == ["same"]
+    assert not errors
+    dock.close_folder()
+
+
+def test_strokes_painted_after_the_cut_leave_the_committed_mask_edited(make_napari_viewer, qtbot, folders):
+    """The object committed is the last cut's, not what the strokes now give: no step re-creates the mask."""
+    images, out = folders
+    first, _ = two_objects_strokes()
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    layer = paint(dock, scribble)
+    layer.data = first.copy()
+    assert scribble.segment()
+    qtbot.waitUntil(lambda: not scribble.busy and not scribble.refitting, timeout=WAIT_MS)
+    more = first.copy()
+    more[2:5, 2:5] = 1  # painted after the cut, then committed without a new cut
+    layer.data = more
+    assert scribble.commit() == 1
+    assert dock.save(wait=True)
+    record = json.loads((out / "records" / "im0.json").read_text())
+    assert record["edited"] is True and [s["target"] for s in record["steps"]] == [1]
     dock.close_folder()

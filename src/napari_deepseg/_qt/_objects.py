@@ -7,18 +7,66 @@
 * :func:`commit`: one object written as one undoable edit, either under the next
   free id into the objects layer or, for a refined label, back into its own layer
   under its id; no other object's pixel changes
-  (:func:`~napari_deepseg.core.prompts.objects.commit_object`).
+  (:func:`~napari_deepseg.core.prompts.objects.commit_object`);
+* :data:`committed`: emitted after every commit with a :class:`Commit` (the
+  Dataset dock records the commit's prompts as a step of the image's record);
+  the widgets do not know who listens.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+from psygnal import SignalInstance
 
-from ..core.prompts.objects import commit_object, next_free_id
+from ..core.prompts.objects import commit_object, next_free_id, protect_committed
 from ..core.utils.validation import SCRIBBLE_BACKGROUND
 from . import _layers
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What one commit did (the payload of :data:`committed`).
+
+    Attributes
+    ----------
+    viewer : napari.Viewer
+    image_layer : napari.layers.Image
+    layer : napari.layers.Labels
+        The layer written (the objects layer, or a refined label's own layer).
+    plane : tuple of int
+    label_id : int
+    before : numpy.ndarray
+        The plane's labels before the commit (a copy).
+    source : str, optional
+        Which prompts made the object: ``"scribbles"`` (the Scribble widget) or
+        ``"clicks"`` (the Point prompts widget: its clicks and box).
+    bound : float, optional
+        The refine bound in pixels when the commit refined label ``label_id`` (``None``: a new object).
+    engine : dict, optional
+        The engine that answered the prompts as a record's engine dict, where the widget names it.
+    exact : bool
+        The object is what the prompts now on the layers give (``False``: the widget
+        knows it is not, e.g. a quick answer committed before its whole cut came
+        back, or strokes painted since the last cut).
+    """
+
+    viewer: object
+    image_layer: object
+    layer: object
+    plane: tuple
+    label_id: int
+    before: np.ndarray
+    source: Optional[str] = None
+    bound: Optional[float] = None
+    engine: Optional[dict] = None
+    exact: bool = True
+
+
+#: emitted on the main thread after every :func:`commit`, with its :class:`Commit`
+committed = SignalInstance((object,))
 
 
 def objects_layer(viewer, image_layer, create: bool = False, index: Optional[int] = None):
@@ -43,13 +91,12 @@ def protect_objects(viewer, image_layer, plane: tuple, scribbles: np.ndarray, ke
     taken = np.asarray(_layers.layer_array(objects)[plane]) > 0
     if keep is not None:
         taken &= ~keep
-    if not taken.any():
-        return scribbles
-    return np.where(taken & (scribbles == 0), np.asarray(SCRIBBLE_BACKGROUND, scribbles.dtype), scribbles)
+    return protect_committed(scribbles, taken, SCRIBBLE_BACKGROUND)
 
 
 def commit(viewer, image_layer, plane: tuple, mask: np.ndarray, refine=None, region: Optional[np.ndarray] = None,
-           index: Optional[int] = None) -> tuple:
+           index: Optional[int] = None, source: Optional[str] = None, bound: Optional[float] = None,
+           engine: Optional[dict] = None, exact: bool = True) -> tuple:
     """Write object ``mask`` (one plane) as one undoable edit; the active layer stays active.
 
     Parameters
@@ -66,6 +113,12 @@ def commit(viewer, image_layer, plane: tuple, mask: np.ndarray, refine=None, reg
         object goes back into its layer under its id instead.
     region : numpy.ndarray of bool, optional
         Where a refined label may change (everywhere when ``None``).
+    index : int, optional
+        Where a missing objects layer is made (``None``: on top).
+    source, bound, engine, exact
+        Passed on in :data:`committed`'s :class:`Commit`: which prompts made the
+        object, the refine bound used (with ``refine``), the engine, and whether
+        the object is what those prompts give.
 
     Returns
     -------
@@ -78,8 +131,11 @@ def commit(viewer, image_layer, plane: tuple, mask: np.ndarray, refine=None, reg
     else:
         layer = objects_layer(viewer, image_layer, create=True, index=index)
         label_id = next_free_id(_layers.layer_array(layer))
-    labels = commit_object(np.asarray(_layers.layer_array(layer)[plane]), mask, label_id, region=region)
+    before = np.array(_layers.layer_array(layer)[plane])  # a copy: the write below changes the layer's array
+    labels = commit_object(before, mask, label_id, region=region)
     _layers.write_plane(layer, plane, labels)  # widens the layer's dtype where the id does not fit it
     if active is not None and active in viewer.layers:
         viewer.layers.selection.active = active
+    committed.emit(Commit(viewer, image_layer, layer, tuple(plane), int(label_id), before, source,
+                          None if refine is None or bound is None else float(bound), engine, bool(exact)))
     return layer, label_id, int((labels == label_id).sum())

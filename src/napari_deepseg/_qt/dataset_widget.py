@@ -13,6 +13,12 @@ works, and prepares the neighbouring images in the background.
   business (atomic writes, ``.history/``, the lock that makes a second session read-only);
 * saving: every :data:`AUTOSAVE_MS` when anything of the image changed, and on every
   move, in a worker (a 25 MP PNG takes seconds to encode);
+* committed objects: every commit of the Scribble or Point prompts widget into the
+  image's objects layer (:data:`~napari_deepseg._qt._objects.committed`) is recorded
+  as a step that re-creates it (``target`` = its id, ``refine`` when it refined one),
+  in commit order before the prompts being edited; the record says ``edited`` only
+  when the objects layer changed some other way (painted by hand, or a mask no
+  step makes), so that a replay re-creates the mask otherwise;
 * preparing: after an image opens, its next and previous neighbours are read and
   their features, colour model and edge weights computed in a worker
   (:func:`~napari_deepseg.core.cut.service.prepare_neighbour`: beside the Scribble
@@ -35,10 +41,11 @@ from qtpy.QtWidgets import QLabel, QListWidget, QListWidgetItem
 from ..core.cut import service
 from ..core.dataset.folder import (DONE, IN_PROGRESS, NEEDS_REVIEW, SKIPPED, UNREADABLE, DatasetFolder,
                                    ReadOnlyError)
-from ..core.dataset.record import ImageState, Step, click_engine, scribble_engine
+from ..core.dataset.record import ImageState, Step, array_digest, click_engine, scribble_engine
 from ..core.io.files import read_image
+from ..core.prompts.objects import protect_committed
 from ..core.utils.progress import Cancelled
-from . import _layers, _tasks
+from . import _layers, _objects, _tasks
 from ._common import StatusLine, notify, one_line
 from ._tasks import TaskRunner
 
@@ -49,6 +56,8 @@ PREPARED_IMAGES = 3
 #: status marks in the list
 MARKS = {"not-started": "·", IN_PROGRESS: "…", DONE: "✓", SKIPPED: "–", NEEDS_REVIEW: "?", UNREADABLE: "✗"}
 KEY_NEXT, KEY_PREVIOUS = "n", "Shift-n"
+#: what the recorded steps make of an image whose objects layer is missing or empty
+NO_OBJECTS = "no objects"
 
 
 class DatasetWidget(Container):
@@ -77,12 +86,18 @@ class DatasetWidget(Container):
         self._preparer = TaskRunner(self.native, announce=False)  # the neighbours' preparation (a move cancels it)
         self._watched: list = []
         self._prepare_pending = False  # the neighbours' preparation yielded to a cut: start it again when idle
+        self._committed: list = []  # the current image's committed objects as record steps, in commit order
+        # digest of the objects layer as the committed steps make it (NO_OBJECTS: none yet; None: unknown,
+        # the layer holds what no step makes: hand edits, a mask from elsewhere)
+        self._objects_made: Optional[str] = NO_OBJECTS
+        self._made_before: list = []  # per committed step, _objects_made before it (an undo of it goes back there)
         self._build()
         self._timer = QTimer(self.native)
         self._timer.setInterval(AUTOSAVE_MS)
         self._timer.timeout.connect(self._autosave)
         self._timer.start()
         _tasks.starting.connect(self._before_request)
+        _objects.committed.connect(self._on_committed)
         self.viewer.bind_key(KEY_NEXT, lambda _v: self.next(), overwrite=True)
         self.viewer.bind_key(KEY_PREVIOUS, lambda _v: self.previous(), overwrite=True)
         self.native.destroyed.connect(self._on_destroyed)
@@ -304,7 +319,7 @@ class DatasetWidget(Container):
         self._keep_images(i)
         name = self.folder.items[i].stem
         self.image_layer = self.viewer.add_image(image, name=name, rgb=image.ndim == 3 and image.shape[-1] in (3, 4))
-        objects = any(step.target > 0 for step in state.steps) or state.start == "existing" or (
+        objects = any(step.target > 0 or step.pending for step in state.steps) or state.start == "existing" or (
             state.mask is not None and int(np.max(state.mask, initial=0)) > 2)
         if state.mask is not None and objects:
             layer = _layers.role_layer(self.viewer, self.image_layer, _layers.ROLE_OBJECTS,
@@ -313,11 +328,15 @@ class DatasetWidget(Container):
         elif state.mask is not None:
             _layers.add_result_layer(self.viewer, _layers.result_name(self.image_layer), self.image_layer,
                                      _layers.spatial_shape(self.image_layer), (), np.array(state.mask))
+        self._committed = [step for step in state.steps if _is_commit(step)]
+        self._made_before = [None] * len(self._committed)  # napari's undo history starts with the image
+        self._objects_made = self._made_at_start(state)
+        current = [step for step in state.steps if not _is_commit(step)]  # the prompts being edited
         scribbles = _layers.new_scribbles_layer(self.viewer, self.image_layer)
-        strokes = next((s.strokes for s in reversed(state.steps) if s.kind == "scribbles"), None)
+        strokes = next((s.strokes for s in reversed(current) if s.kind == "scribbles"), None)
         if strokes is not None and strokes.shape == scribbles.data.shape:
             scribbles.data = np.array(strokes, scribbles.data.dtype)
-        clicks = next((s for s in reversed(state.steps) if s.kind in ("clicks", "box")), None)
+        clicks = next((s for s in reversed(current) if s.kind in ("clicks", "box")), None)
         if clicks is not None:
             self._restore_prompts(clicks)
         self._point_scribble_widget(scribbles, state)
@@ -330,6 +349,66 @@ class DatasetWidget(Container):
         self.status.value = (f"{item.name}: image {i + 1} of {len(self.folder)}"
                              + (" (read-only)" if self.folder.read_only else ""))
         self._prepare_neighbours(i)
+
+    def _made_at_start(self, state: ImageState) -> Optional[str]:
+        """What the record's committed steps make of the objects layer as restored (see ``_objects_made``)."""
+        layer = self._layer_of(_layers.ROLE_OBJECTS)
+        if layer is None or not np.any(layer.data):
+            return None if state.edited else NO_OBJECTS
+        if state.edited or not (self._committed or state.start == "existing"):
+            return None  # painted by hand, or a mask from elsewhere (no record, or a result of classes)
+        return array_digest(layer.data)
+
+    def _on_committed(self, commit) -> None:
+        """A widget committed an object: remember the prompts that made it as a step of the record.
+
+        Only commits into this image's objects layer count. The step's strokes
+        are the ones its cut saw (the objects committed before as background
+        where nothing is painted), its clicks and box those on the commit's plane.
+        A commit that no step re-creates (prompts not found, or not what made
+        the object: ``commit.exact``) leaves the mask edited.
+        """
+        objects = self._layer_of(_layers.ROLE_OBJECTS)
+        if self.folder is None or self.image_layer is None or commit.image_layer is not self.image_layer \
+                or objects is None or commit.layer is not objects:
+            return
+        before = commit.before
+        if commit.plane:
+            before = np.array(objects.data)
+            before[commit.plane] = commit.before
+        made = self._objects_made
+        if made is None or made != (NO_OBJECTS if not np.any(before) else array_digest(before)):
+            made = None  # the layer was changed by hand before this commit: no step makes it any more
+        step = self._commit_step(commit)
+        if step is not None:
+            self._committed.append(step)
+            self._made_before.append(made)
+        if step is None or not commit.exact:
+            made = None  # the object is not what the recorded prompts give: the mask stays as it is in a replay
+        self._objects_made = None if made is None else array_digest(objects.data)
+        self._dirty = True
+
+    def _commit_step(self, commit) -> Optional[Step]:
+        """The step that made ``commit``'s object (``None`` when its prompts are not found)."""
+        refine = commit.bound if commit.bound is not None and commit.bound > 0 else None
+        if commit.source == "scribbles":
+            scribbles, widget = self._layer_of(_layers.ROLE_SCRIBBLES), self.scribble_widget(create=False)
+            if scribbles is None or (widget is not None and widget.scribbles_combo.value is not scribbles):
+                return None
+            strokes = np.array(scribbles.data[commit.plane] if commit.plane else scribbles.data)
+            taken = commit.before != 0
+            if refine is not None:
+                taken &= commit.before != commit.label_id
+            return Step("scribbles", engine=self._scribble_engine(widget),
+                        strokes=np.array(protect_committed(strokes, taken)), target=commit.label_id, refine=refine,
+                        plane=commit.plane)
+        if commit.source == "clicks":
+            step = self._clicks_step(commit.plane)
+            if step is None:
+                return None
+            return Step(step.kind, engine=commit.engine or step.engine, clicks=step.clicks, box=step.box,
+                        target=commit.label_id, refine=refine, plane=commit.plane)
+        return None
 
     def _restore_prompts(self, step: Step) -> None:
         """The clicks (and box) of a step as the Point prompts widget's layers (as File > Open gives them)."""
@@ -373,6 +452,7 @@ class DatasetWidget(Container):
 
     def _remove_image_layers(self) -> None:
         self._unwatch()
+        self._committed, self._made_before, self._objects_made = [], [], NO_OBJECTS
         for layer in self._image_layers():
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
@@ -410,23 +490,45 @@ class DatasetWidget(Container):
 
         The mask is the objects layer when it holds any object (committed
         objects, or the existing mask being refined), else the result layer;
-        ``mask=False`` leaves it out (the prompts alone are saved).
+        ``mask=False`` leaves it out (the prompts alone are saved). The steps
+        are the committed objects' steps in commit order, then the prompts being
+        edited (``pending`` when the mask is the objects layer: their result is
+        not in it). ``edited``: the mask is the objects layer and the committed
+        steps do not make it. A commit undone (Ctrl+Z on the objects layer) drops its step.
         """
         objects, result = self._layer_of(_layers.ROLE_OBJECTS), self._layer_of(_layers.ROLE_SEGMENTATION)
-        steps = []
+        use_objects = objects is not None and np.any(objects.data)
+        current = []
         scribbles = self._layer_of(_layers.ROLE_SCRIBBLES)
         widget = self.scribble_widget(create=False)
         if scribbles is not None and np.any(scribbles.data):
             engine = self._scribble_engine(widget)
-            steps.append(Step("scribbles", engine=engine, strokes=np.array(scribbles.data)))
+            current.append(Step("scribbles", engine=engine, strokes=np.array(scribbles.data), pending=use_objects))
         clicks = self._clicks_step()
         if clicks is not None:
-            steps.append(clicks)
-        use_objects = objects is not None and np.any(objects.data)
+            clicks.pending = use_objects
+            current.append(clicks)
+        made = self._undo_commits(array_digest(objects.data) if use_objects else NO_OBJECTS)
+        if use_objects:
+            edited = made is None
+        else:  # the mask is the result: the last current step makes it (after the commits, it replaces them)
+            edited = bool(self._committed) and not current
         source = objects if use_objects else result
         mask = None if source is None or not mask else np.array(source.data)
         start = "existing" if self.folder.items[self.index].existing is not None else None
-        return ImageState(mask=mask, steps=steps, start=start, edited=bool(use_objects))
+        return ImageState(mask=mask, steps=list(self._committed) + current, start=start, edited=edited)
+
+    def _undo_commits(self, now: str) -> Optional[str]:
+        """Drop the committed steps that Ctrl+Z undid (the objects layer is back to before them).
+
+        ``now``: the objects layer's digest (:data:`NO_OBJECTS` when it holds none).
+        Returns what the remaining steps make of the layer if that is ``now``, else ``None``.
+        """
+        while (self._committed and self._objects_made is not None and now != self._objects_made
+               and self._made_before[-1] is not None and now == self._made_before[-1]):
+            self._committed.pop()
+            self._objects_made = self._made_before.pop()
+        return self._objects_made if now == self._objects_made else None
 
     @staticmethod
     def _scribble_engine(widget) -> dict:
@@ -439,7 +541,8 @@ class DatasetWidget(Container):
         return scribble_engine(backbone=options.backbone, backbone_params=dict(options.params),
                                preset=options.preset, lam=options.lam, sigma=options.sigma)
 
-    def _clicks_step(self) -> Optional[Step]:
+    def _clicks_step(self, plane: tuple = ()) -> Optional[Step]:
+        """The Point prompts widget's clicks and box (on ``plane`` of a stack) as a step, or ``None``."""
         from ._layers import ROLE_BOX, ROLE_PROMPTS, box_from_shapes, plane_clicks
 
         points, shapes = self._layer_of(ROLE_PROMPTS), self._layer_of(ROLE_BOX)
@@ -447,11 +550,11 @@ class DatasetWidget(Container):
         if isinstance(points, Points) and len(points.data):
             positive = (np.asarray(points.features["positive"], bool) if "positive" in points.features
                         else np.ones(len(points.data), bool))
-            clicks = tuple(plane_clicks(np.asarray(points.data), positive, ()))
+            clicks = tuple(plane_clicks(np.asarray(points.data), positive, plane))
         box = None
         if isinstance(shapes, Shapes) and len(shapes.data):
             try:
-                box = box_from_shapes(shapes, _layers.spatial_shape(self.image_layer))
+                box = box_from_shapes(shapes, _layers.spatial_shape(self.image_layer), plane)
             except ValueError:
                 box = None
         if not clicks and box is None:
@@ -600,11 +703,17 @@ class DatasetWidget(Container):
     # -- the end ------------------------------------------------------------------------------
     def _on_destroyed(self, *_args) -> None:
         _tasks.starting.disconnect(self._before_request)
+        _objects.committed.disconnect(self._on_committed)
         self._timer.stop()
         self._cancel_prepare()
         if self.folder is not None:
             self.folder.close()
 
+
+
+def _is_commit(step: Step) -> bool:
+    """Whether a record's step committed an object (else it holds the prompts being edited)."""
+    return step.target > 0 and not step.pending
 
 
 def _prepare(sources: dict, slot, options, progress=None, cancel=None) -> dict:

@@ -36,6 +36,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, PushButton, SpinBox
 from napari.layers import Image, Labels, Points, Shapes
 
+from ..core.dataset.record import click_engine
 from ..core.prompts.base import Click, get_click_method
 from ..core.prompts.box import box_from_mask
 from ..core.prompts.clickcut import click_seeds, keep_pieces_touching
@@ -336,6 +337,21 @@ class PointPromptWidget(Container):
 
     # -- prediction -----------------------------------------------------------------
     def _slot(self) -> PredictorSlot:
+        name, params = self._method()
+        key = (name, tuple(sorted(params.items())))
+        if key not in self._slots:
+            guard_triton_import()  # torch may load next: keep triton's LLVM away from Mesa's
+            self._slots[key] = PredictorSlot(get_click_method(name, **params))
+        return self._slots[key]
+
+    def _method(self) -> tuple:
+        """``(name, params)`` of the chosen click method (its registry name and constructor parameters).
+
+        Raises
+        ------
+        ValueError
+            For ``pointclip`` without a checkpoint folder.
+        """
         name = self.predictor.value
         if name == "pointclip":
             ckpt = self.checkpoint.value
@@ -352,11 +368,7 @@ class PointPromptWidget(Container):
                 params["device"] = self.device.value
         else:
             params = {"features": self.features.value, "device": self.device.value}
-        key = (name, tuple(sorted(params.items())))
-        if key not in self._slots:
-            guard_triton_import()  # torch may load next: keep triton's LLVM away from Mesa's
-            self._slots[key] = PredictorSlot(get_click_method(name, **params))
-        return self._slots[key]
+        return name, params
 
     def _inputs(self):
         """``(image layer, plane, image plane, clicks)`` of the current plane."""
@@ -526,10 +538,23 @@ class PointPromptWidget(Container):
         if refine is not None and refine.layer not in self.viewer.layers:
             refine = None  # a new object instead
         target, label_id, pixels = _objects.commit(self.viewer, image_layer, plane, mask, refine,
-                                                   index=self._below_prompts())  # other objects are never changed
+                                                   index=self._below_prompts(),  # other objects are never changed
+                                                   source="clicks", bound=self._bound(mask.shape[:2]),
+                                                   engine=self._engine())
         self.clear()
         self.status.value = f"committed object {label_id} ({pixels} pixels) to '{target.name}'"
         return label_id
+
+    def _engine(self) -> dict | None:
+        """The chosen click method as a record's engine dict (``None`` when it cannot be named)."""
+        try:
+            name, params = self._method()
+        except ValueError:
+            return None
+        try:
+            return click_engine(name, **params)
+        except ValueError:
+            return None
 
     def clear(self) -> None:
         """Remove every prompt and the preview (committed objects stay)."""

@@ -445,7 +445,8 @@ class ScribbleSegmentationWidget(Container):
         if self.busy:
             notify(self.status, "a segmentation is running: wait for it (or Cancel), then commit")
             return 0
-        if self.refitting:  # the object as shown is committed; the background refit is dropped
+        refitting = self.refitting
+        if refitting:  # the object as shown is committed; the background refit is dropped
             self.runner.cancel()
         if not isinstance(image_layer, Image):
             notify(self.status, "no image layer selected: open an image first")
@@ -467,8 +468,11 @@ class ScribbleSegmentationWidget(Container):
             return 0
         # other objects keep every pixel; a refined label changes only inside its cut's region, whatever was
         # painted on the result layer or the refined layer since
+        bound = None if refine is None else _refine.bound(self.refine_bound.value, refine.mask.shape)
+        exact = not refitting and self._cut_from(plane, scribbles_layer)
         objects, label_id, pixels = _objects.commit(self.viewer, image_layer, plane, mask, refine,
-                                                    region=None if refine is None else refine.region)
+                                                    region=None if refine is None else refine.region,
+                                                    source="scribbles", bound=bound, exact=exact)
         self._refine = None
         live, self.live.value = self.live.value, False  # clearing the strokes must not start a cut
         try:
@@ -480,6 +484,15 @@ class ScribbleSegmentationWidget(Container):
         done = "refined label" if refine is not None else "committed object"
         self.status.value = f"{done} {label_id} ({pixels} pixels) in '{objects.name}': paint the next object"
         return label_id
+
+    def _cut_from(self, plane: tuple, scribbles_layer) -> bool:
+        """Whether the last cut was of ``plane``'s strokes as they are now (a whole cut, not a 3-D run)."""
+        if self._last_strokes is None or not isinstance(scribbles_layer, Labels):
+            return False
+        last_plane, last = self._last_strokes
+        if last is None or tuple(last_plane) != tuple(plane):
+            return False
+        return bool(np.array_equal(np.asarray(scribbles_layer.data[plane]), last))
 
     @property
     def busy(self) -> bool:

@@ -17,8 +17,12 @@ scribble widget's result layer, classes kept); ``k > 0`` = its object is
 committed as instance ``k``
 (:func:`~napari_deepseg.core.prompts.objects.commit_object`: other objects
 untouched), within ``refine`` pixels of the step's prompts when
-``refine`` is set (refining object ``k``). The on-disk format is described in
-the user guide's "Dataset records" section and by :func:`record_to_json`.
+``refine`` is set (refining object ``k``). A ``pending`` step holds prompts
+that were not committed (the Dataset dock's current strokes or clicks while the
+mask is the committed objects): its result is not in the mask, a replay passes
+over it, and a reader restores it as the prompts being edited. The on-disk
+format is described in the user guide's "Dataset records" section and by
+:func:`record_to_json`.
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ import numpy as np
 from ..prompts.base import Click
 from ..prompts.box import Box
 
-#: the record format's name and version (a reader refuses a newer major version)
+#: the record format's name and version (a reader refuses a newer version); version 2 added ``pending``
+#: (version-1 records read as they did: no step pending)
 RECORD_FORMAT = "napari-deepseg record"
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 #: step kinds
 STEP_KINDS = ("scribbles", "clicks", "box")
 
@@ -67,6 +72,9 @@ class Step:
         Clicks were added one at a time (each answered before the next): a
         replay answers the prefixes in order, as the click engines' adaptive
         radii depend on it.
+    pending : bool
+        Prompts not committed yet: their result is not in the mask (which is the
+        committed objects); a replay passes over the step.
     """
 
     kind: str
@@ -78,6 +86,7 @@ class Step:
     refine: Optional[float] = None
     plane: tuple = ()
     incremental: bool = True
+    pending: bool = False
 
     def __post_init__(self):
         if self.kind not in STEP_KINDS:
@@ -91,6 +100,7 @@ class Step:
         self.clicks = tuple(self.clicks)
         self.plane = tuple(int(p) for p in self.plane)
         self.target = int(self.target)
+        self.pending = bool(self.pending)
 
 
 @dataclass
@@ -232,6 +242,7 @@ def step_to_json(step: Step, strokes_file: Optional[str]) -> dict:
         "refine": None if step.refine is None else float(step.refine),
         "plane": list(step.plane),
         "incremental": bool(step.incremental),
+        "pending": bool(step.pending),
     }
 
 
@@ -252,7 +263,8 @@ def step_from_json(obj: dict, strokes: Optional[np.ndarray]) -> Step:
         return Step(kind=str(obj["kind"]), engine=dict(obj.get("engine") or {}), strokes=strokes, clicks=clicks,
                     box=None if box is None else Box(*(int(v) for v in box)), target=int(obj.get("target", 0)),
                     refine=None if obj.get("refine") is None else float(obj["refine"]),
-                    plane=tuple(obj.get("plane") or ()), incremental=bool(obj.get("incremental", True)))
+                    plane=tuple(obj.get("plane") or ()), incremental=bool(obj.get("incremental", True)),
+                    pending=bool(obj.get("pending", False)))
     except (KeyError, TypeError) as exc:
         raise ValueError(f"a record step is incomplete or malformed ({type(exc).__name__}: {exc})") from None
 
@@ -277,7 +289,7 @@ def record_to_json(state: ImageState, image: dict, mask_file: Optional[str], str
     --------
     >>> rec = record_to_json(ImageState(), {"name": "a.png"}, None, [])
     >>> rec["format"], rec["version"], rec["steps"]
-    ('napari-deepseg record', 1, [])
+    ('napari-deepseg record', 2, [])
     """
     from ... import __version__
 
@@ -303,6 +315,8 @@ def check_record(obj) -> dict:
 
     Examples
     --------
+    >>> check_record({"format": "napari-deepseg record", "version": 1})["version"]  # older versions read as ever
+    1
     >>> check_record({"format": "other"})
     Traceback (most recent call last):
     ...

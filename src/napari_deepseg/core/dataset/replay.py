@@ -10,7 +10,10 @@ from):
     ``segment(strokes, preset, lambda, sigma, iterations)``; 3-D strokes with an
     engine ``"volume": {"mode", "spacing"}`` go to
     :class:`~napari_deepseg.core.cut.volume.VolumeSession`.
-    With ``refine`` the strokes are first made by
+    With ``target`` and no ``refine`` (a new object) the objects already in the
+    mask are background where nothing is painted
+    (:func:`~napari_deepseg.core.prompts.objects.protect_committed`, as the Scribble
+    widget cuts the next object); with ``refine`` the strokes are first made by
     :func:`~napari_deepseg.core.prompts.objects.refine_scribbles` around object ``target``.
 ``clicks``
     A new click method (``engine["method"]``, ``engine["params"]``) set on the
@@ -25,7 +28,8 @@ A step with ``target=0`` replaces the mask (of its ``plane``) with its result;
 ``target=k`` commits its object as ``k``
 (:func:`~napari_deepseg.core.prompts.objects.commit_object`: other objects keep
 every pixel), only within ``refine`` pixels of the step's prompts when refining.
-The steps are deterministic, so the same engines give the saved mask bit for bit.
+A ``pending`` step (prompts not committed: their result is not in the mask) is
+passed over. The steps are deterministic, so the same engines give the saved mask bit for bit.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from ..cut.session import SegmentationSession
 from ..prompts.base import Click, get_click_method
 from ..prompts.box import box_from_mask
 from ..prompts.clickcut import click_seeds, keep_pieces_touching
-from ..prompts.objects import commit_object, deepest_point, refine_region, refine_scribbles
+from ..prompts.objects import commit_object, deepest_point, protect_committed, refine_region, refine_scribbles
 from .record import ImageState, Step
 
 #: outcomes of replaying one image of a folder
@@ -104,7 +108,8 @@ def rescale_step(step: Step, old_shape, new_shape) -> Step:
                   min(int(np.ceil(box.c1 * sx)), new_shape[1]))
     strokes = None if step.strokes is None else resize_labels(step.strokes, new_shape)
     refine = None if step.refine is None else float(step.refine) * float(np.sqrt(sy * sx))
-    return Step(step.kind, dict(step.engine), strokes, clicks, box, step.target, refine, (), step.incremental)
+    return Step(step.kind, dict(step.engine), strokes, clicks, box, step.target, refine, (), step.incremental,
+                step.pending)
 
 
 def replay_state(image, state: ImageState, start=None, cancel=None) -> np.ndarray:
@@ -128,10 +133,11 @@ def replay_state(image, state: ImageState, start=None, cancel=None) -> np.ndarra
     Raises
     ------
     ValueError
-        For a state with no steps, a missing start mask, or a step that does
-        not fit the image.
+        For a state with no steps (but pending ones), a missing start mask, or a
+        step that does not fit the image.
     """
-    if not state.steps:
+    steps = replayed_steps(state)
+    if not steps:
         raise ValueError("the record has no steps to replay")
     shape = spatial_shape(image)
     if state.start:
@@ -143,7 +149,7 @@ def replay_state(image, state: ImageState, start=None, cancel=None) -> np.ndarra
     else:
         labels = np.zeros(shape, np.uint8)
     sessions: dict = {}
-    for k, step in enumerate(state.steps):
+    for k, step in enumerate(steps):
         plane = tuple(step.plane)
         if len(plane) > max(0, len(shape) - 2):
             raise ValueError(f"step {k + 1} is on plane {plane} but the image has shape {shape}")
@@ -155,6 +161,18 @@ def replay_state(image, state: ImageState, start=None, cancel=None) -> np.ndarra
         else:
             labels = result
     return labels
+
+
+def replayed_steps(state: ImageState) -> list:
+    """The steps a replay runs: all but the pending ones.
+
+    Examples
+    --------
+    >>> s = [Step("clicks", target=1), Step("clicks", pending=True)]
+    >>> [step.target for step in replayed_steps(ImageState(steps=s))]
+    [1]
+    """
+    return [step for step in state.steps if not step.pending]
 
 
 def _run_step(image, step: Step, labels: np.ndarray, sessions: dict, cancel) -> np.ndarray:
@@ -186,6 +204,8 @@ def _scribbles(image, step: Step, labels: np.ndarray, sessions: dict, cancel) ->
     if step.target and step.refine is not None:
         old = labels == step.target
         seeds, region = refine_scribbles(strokes, old, step.refine, others=(labels != 0) & ~old)
+    elif step.target:
+        seeds = protect_committed(strokes, labels != 0)
     cut = dict(lam=engine.get("lambda"), sigma=engine.get("sigma"), iterations=int(engine.get("iterations", 1)))
     if strokes.ndim == 3:
         result = _volume(image, seeds, engine, cut, cancel)
@@ -291,7 +311,7 @@ def replay_folder(folder, indices=None, write: bool = True, progress=None, cance
         item = folder.items[i]
         try:
             state = folder.load(i)
-            if state.edited or not state.steps:
+            if state.edited or not replayed_steps(state):
                 why = "edited by hand" if state.edited else "no prompts recorded"
                 out.append(ReplayOutcome(i, item.name, "kept", why))
                 continue

@@ -7,6 +7,8 @@ Pure functions on label arrays shared by the widgets (no napari, no Qt):
 * :func:`commit_object` - write an object into an instance label image without
   touching any other object's pixels (new objects take free pixels only; a
   refined object may also only change inside a region);
+* :func:`protect_committed` - strokes with the committed objects as background
+  for the next object's cut (unless painted over on purpose);
 * :func:`refine_region` / :func:`default_refine_bound` - the pixels within a
   distance bound of new input (clicks, a box, strokes) where a refinement may act;
 * :func:`refine_scribbles` - the strokes of a scribble cut that refines one
@@ -115,6 +117,26 @@ def commit_object(labels, mask, label_id: int, region: Optional[np.ndarray] = No
     out[where & mine & ~mask] = 0
     out[where & mask & ((labels == 0) | mine)] = label_id
     return out
+
+
+def protect_committed(scribbles, taken, background: int = 2) -> np.ndarray:
+    """``scribbles`` with the ``taken`` pixels (committed objects) as ``background`` where nothing is painted.
+
+    What the next object's scribble cut sees (the Scribble widget's cut and a
+    replayed commit alike); ``scribbles`` itself when nothing is taken, else a new array.
+
+    Examples
+    --------
+    >>> protect_committed(np.array([[1, 0, 0]]), np.array([[True, True, False]])).tolist()
+    [[1, 2, 0]]
+    """
+    scribbles = np.asarray(scribbles)
+    taken = np.asarray(taken, bool)
+    if taken.shape != scribbles.shape:
+        raise ValueError(f"committed pixels have shape {taken.shape} but the scribbles have {scribbles.shape}")
+    if not taken.any():
+        return scribbles
+    return np.where(taken & (scribbles == 0), np.asarray(background, scribbles.dtype), scribbles)
 
 
 def default_refine_bound(shape) -> int:
