@@ -77,7 +77,8 @@ def test_the_base_is_kept_for_a_refit_and_dropped_for_other_parameters():
 def test_answer_keeps_a_copy_the_caller_cannot_change():
     s = np.array([[1, 0, 2]])
     labels = np.array([[1, 1, 0]], np.uint8)
-    out, trail = answer(None, "img", (), s, labels)
+    out, trail, kept = answer(None, "img", (), s, labels)
+    assert kept == 0
     out[0, 0] = 7
     s[0, 1] = 2
     assert trail.labels[0, 0] == 1 and trail.strokes[0, 1] == 0
@@ -130,6 +131,7 @@ def test_session_keeps_a_far_change_out_of_a_correction(monkeypatch):
     assert (cut[far] == 0).all()                    # the cut alone loses the far block
     kept = session.segment(s2, local_corrections=True)
     assert (kept[far] == 1).all()                   # the correction keeps it
+    assert session.last_kept == int((kept != cut).sum()) > 0
     assert (kept[dab] == 0).all()
     assert np.array_equal(kept, keep_touching(first, cut, s2 != s1))
     assert np.array_equal(session.segment(s2, local_corrections=True), kept)   # the refit corrects the same answer
@@ -138,7 +140,7 @@ def test_session_keeps_a_far_change_out_of_a_correction(monkeypatch):
     erased[s1 == 1] = 0
     erased[36, 48] = 1                              # the object strokes replaced: a fresh answer
     fresh = session.segment(erased, local_corrections=True)
-    assert np.array_equal(fresh, plain.segment(erased))
+    assert np.array_equal(fresh, plain.segment(erased)) and session.last_kept == 0
 
 
 def test_run_request_passes_local_corrections_and_another_image_starts_fresh():

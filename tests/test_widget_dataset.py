@@ -492,3 +492,50 @@ def test_strokes_painted_after_the_cut_leave_the_committed_mask_edited(make_napa
     record = json.loads((out / "records" / "im0.json").read_text())
     assert record["edited"] is True and [s["target"] for s in record["steps"]] == [1]
     dock.close_folder()
+
+
+def test_a_correction_that_kept_far_pixels_is_saved_as_edited(make_napari_viewer, qtbot, folders, monkeypatch):
+    """Replay cuts a step's strokes alone: a result that kept far pixels of an earlier one is kept as it is."""
+    from napari_deepseg.core.cut import energy, pyramid
+    from napari_deepseg.core.dataset.replay import replay_folder
+
+    dab, far = (slice(22, 25), slice(40, 43)), (slice(20, 28), slice(23, 27))
+
+    def wrap(original):  # the cut's colour model tipped by the dab: a far block of the disk turns background
+        def cut(entry, seeds, classes, *args, **kwargs):
+            index = original(entry, seeds, classes, *args, **kwargs)
+            if np.all(seeds[dab] == 2):
+                index = index.copy()
+                index[far] = 1
+            return index
+        return cut
+
+    monkeypatch.setattr(pyramid, "cut_multilevel", wrap(pyramid.cut_multilevel))
+    monkeypatch.setattr(energy, "cut_default", wrap(energy.cut_default))
+    images, out = folders
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    scribble.preset.value = "default"
+    assert dock.open_folder(images, out)
+    strokes = paint(dock, scribble)
+    strokes.data[far] = 0
+    assert scribble.segment()
+    settle(dock, scribble, qtbot)
+    result = dock._layer_of(_layers.ROLE_SEGMENTATION)
+    assert (result.data[far] == 1).all()
+    assert dock.save(wait=True)
+    assert json.loads((out / "records" / "im0.json").read_text())["edited"] is False
+    more = np.array(strokes.data)
+    more[dab] = 2  # a background dab on the disk's edge
+    strokes.data = more
+    assert scribble.segment()
+    qtbot.waitUntil(lambda: not scribble.busy and not scribble.refitting, timeout=WAIT_MS)
+    assert (result.data[far] == 1).all() and (result.data[dab] == 0).all()  # the far block stayed
+    assert scribble.result_kept_far(dock.image_layer)
+    assert dock.save(wait=True)
+    assert json.loads((out / "records" / "im0.json").read_text())["edited"] is True
+    outcome = replay_folder(dock.folder, indices=[0], write=False)
+    assert [o.outcome for o in outcome] == ["kept"]
+    assert dock.next()
+    assert not scribble.result_kept_far(dock.image_layer)  # another image: its own result
+    dock.close_folder()

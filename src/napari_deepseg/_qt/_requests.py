@@ -137,6 +137,9 @@ class ScribbleRequests:
         self._on_finished, self._on_failed = on_finished, on_failed
         self.runner = TaskRunner(parent, on_progress=self._on_progress, on_preview=self._on_preview)
         self.results = ResultWriter(viewer, on_undone=self._on_result_undone)
+        #: the image layer whose result, last written, kept pixels of an earlier one against its cut (a
+        #: correction kept near its strokes: the strokes alone do not give it back); ``None``: no such result
+        self.kept_far = None
 
     @property
     def busy(self) -> bool:
@@ -195,6 +198,7 @@ class ScribbleRequests:
             labels = (np.where(region, labels == 1, refine.mask) & ~others).astype(labels.dtype)
             refine.region = region
         self.status.value = self.results.write(job, labels)
+        self.kept_far = job.image_layer if job.kept_far() else None
         local, deferred = job.was_local(), job.was_deferred()
         if (local or deferred) and job.image_layer in self.viewer.layers:
             # the local update kept the old appearance model (refit it on the whole image), or the fast cut left

@@ -77,6 +77,11 @@ class Job(Task):
         """Whether the job's session left the found star centres to a second cut (read as :meth:`was_local`)."""
         return bool(self.defer and self.slot is not None and getattr(self.slot.last, "last_deferred", False))
 
+    def kept_far(self) -> bool:
+        """Whether the job's answer kept pixels of an earlier answer that the cut of its strokes alone changes
+        (a correction kept near its strokes: ``SegmentationSession.last_kept``; read as :meth:`was_local`)."""
+        return bool(self.slot is not None and getattr(self.slot.last, "last_kept", 0))
+
     def auto_lambda_note(self) -> str:
         """``"; auto λ 160 (20 × 8: the image looks upsampled)"`` where the automatic λ followed the image's
         oversampling (:func:`~napari_deepseg.core.cut.session.default_lambda`), else ``""``."""

@@ -512,7 +512,9 @@ class DatasetWidget(Container):
         if use_objects:
             edited = made is None
         else:  # the mask is the result: the last current step makes it (after the commits, it replaces them)
-            edited = bool(self._committed) and not current
+            # ... unless it is a correction that kept far pixels of an earlier result (replay cuts the strokes alone)
+            edited = (bool(self._committed) and not current) or bool(
+                current and widget is not None and widget.result_kept_far(self.image_layer))
         source = objects if use_objects else result
         mask = None if source is None or not mask else np.array(source.data)
         start = "existing" if self.folder.items[self.index].existing is not None else None

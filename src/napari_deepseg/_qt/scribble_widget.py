@@ -486,8 +486,9 @@ class ScribbleSegmentationWidget(Container):
         return label_id
 
     def _cut_from(self, plane: tuple, scribbles_layer) -> bool:
-        """Whether the last cut was of ``plane``'s strokes as they are now (a whole cut, not a 3-D run)."""
-        if self._last_strokes is None or not isinstance(scribbles_layer, Labels):
+        """Whether the last cut was of ``plane``'s strokes as they are now (a whole cut, not a 3-D run) and its
+        result is what they give alone (not a correction that kept far pixels of an earlier result)."""
+        if self._last_strokes is None or not isinstance(scribbles_layer, Labels) or self.requests.kept_far is not None:
             return False
         last_plane, last = self._last_strokes
         if last is None or tuple(last_plane) != tuple(plane):
@@ -498,6 +499,12 @@ class ScribbleSegmentationWidget(Container):
     def busy(self) -> bool:
         """Whether a segmentation is running (a background refit does not count: it yields to the next request)."""
         return self.requests.busy
+
+    def result_kept_far(self, image_layer) -> bool:
+        """Whether the result last written for ``image_layer`` keeps pixels of an earlier result that the cut of
+        its strokes alone changes (a correction kept near its strokes,
+        :mod:`~napari_deepseg.core.cut.corrections`): replaying the strokes does not give it back."""
+        return image_layer is not None and self.requests.kept_far is image_layer
 
     @property
     def refitting(self) -> bool:

@@ -166,23 +166,28 @@ def correction_base(trail: Optional[Trail], image: str, key: tuple, strokes: np.
 
 def answer(trail: Optional[Trail], image: str, key: tuple, strokes: np.ndarray, labels: np.ndarray,
            ) -> tuple:
-    """``(labels, Trail)``: the new answer kept near its new strokes when it corrects the last one.
+    """``(labels, Trail, kept)``: the new answer kept near its new strokes when it corrects the last one.
+
+    ``kept`` counts the pixels where the answer keeps the last one's label against
+    the cut (0: the answer is the cut of the strokes alone).
 
     Examples
     --------
     >>> s1 = np.array([[1, 0, 0, 0, 0, 0, 0, 2]])
-    >>> labels, trail = answer(None, "img", (), s1, np.array([[1, 1, 1, 0, 0, 0, 1, 0]]))
+    >>> labels, trail, kept = answer(None, "img", (), s1, np.array([[1, 1, 1, 0, 0, 0, 1, 0]]))
     >>> s2 = s1.copy(); s2[0, 2] = 2          # a background dab on the leak at column 2
-    >>> labels, trail = answer(trail, "img", (), s2, np.array([[1, 1, 0, 0, 0, 0, 0, 0]]))
-    >>> labels.tolist()                        # column 6 is far from the dab: it keeps its label
-    [[1, 1, 0, 0, 0, 0, 1, 0]]
+    >>> labels, trail, kept = answer(trail, "img", (), s2, np.array([[1, 1, 0, 0, 0, 0, 0, 0]]))
+    >>> labels.tolist(), kept                  # column 6 is far from the dab: it keeps its label
+    ([[1, 1, 0, 0, 0, 0, 1, 0]], 1)
     >>> answer(trail, "img", (), s2, np.array([[1, 1, 0, 0, 0, 0, 0, 0]]))[0].tolist()  # the refit: same
     [[1, 1, 0, 0, 0, 0, 1, 0]]
     """
     strokes = np.array(strokes, copy=True)
     base = correction_base(trail, image, key, strokes)
+    kept = 0
     if base is not None:
         added = added_strokes(base[0], strokes)
         if added is not None:
-            labels = keep_touching(base[1], labels, added)
-    return labels, Trail(image, key, strokes, np.array(labels, copy=True), base)
+            cut, labels = labels, keep_touching(base[1], labels, added)
+            kept = int(np.count_nonzero(labels != cut))
+    return labels, Trail(image, key, strokes, np.array(labels, copy=True), base), kept

@@ -79,6 +79,7 @@ class ProcessSession:
         #: whether the last :meth:`segment` was a local update, and the λ it used (see :class:`SegmentationSession`)
         self.last_local = False
         self.last_deferred = False
+        self.last_kept = 0
         self.last_lambda: Optional[float] = None
         self._proc: Optional[subprocess.Popen] = None
         self._conn: Optional[Connection] = None
@@ -195,7 +196,7 @@ class ProcessSession:
                 elif kind == "error":
                     raise payload
                 else:
-                    value, self.last_local, self.last_deferred, self.last_lambda = payload
+                    value, self.last_local, self.last_deferred, self.last_lambda, self.last_kept = payload
                     return value
         except (EOFError, OSError) as exc:
             code = self._proc.poll() if self._proc is not None else None
@@ -300,7 +301,7 @@ def _serve(conn: Connection, cancel_sock: socket.socket) -> None:
                 args = (image,)
             value = getattr(session, name)(*args, cancel=token, **kwargs)
             reply = ("result", (value if name == "segment" else None, session.last_local, session.last_deferred,
-                                session.last_lambda))
+                                session.last_lambda, session.last_kept))
         except Exception as exc:
             reply = ("error", _picklable(exc))
         _send(conn, reply)

@@ -78,6 +78,9 @@ class SegmentationSession:
         #: the λ the last :meth:`segment` used (the default one when none was given, see :func:`default_lambda`)
         self.last_lambda: Optional[float] = None
         self._trail: Optional[corrections.Trail] = None  # the last answer local_corrections keeps near
+        #: pixels where the last :meth:`segment` kept an earlier answer's label against its cut
+        #: (``local_corrections``; 0: the answer is the cut of its strokes alone)
+        self.last_kept = 0
 
     # -- expensive step -------------------------------------------------------
     def set_image(
@@ -370,6 +373,7 @@ class SegmentationSession:
         if lam is None:
             lam = default_lambda(entry, preset, coarse_to_fine)
         self.last_local, self.last_deferred, self.last_lambda, index = False, False, float(lam), None
+        self.last_kept = 0
         report(progress, 0, 1, "graph cut")
         check(cancel)
         _check_cut_fits(entry, preset, classes.size, multilevel)
@@ -394,7 +398,7 @@ class SegmentationSession:
         labels = labels_from_index(index, classes)
         if local_corrections and unary is None and fit_labels is None:
             key = (preset, float(lam), sigma, it, multilevel, star_weight)
-            labels, self._trail = corrections.answer(self._trail, entry.key, key, seeds, labels)
+            labels, self._trail, self.last_kept = corrections.answer(self._trail, entry.key, key, seeds, labels)
         return labels
 
 
