@@ -16,7 +16,9 @@ Each update is timed as the Scribble widget answers a stroke: ``segment(defer=Tr
 (a small image's whole cut without the found star centres: what the user sees
 first), then the full cut the widget runs in the background (``follow-up``,
 timed apart and not counted as the update). ``--no-defer`` times the full cut as
-the update (the widget before the deferral).
+the update (the widget before the deferral). Every cut asks for
+``local_corrections=True`` as the widget does (strokes added to the last answer take
+only the changed regions they touch, issue 32); ``--no-local-corrections`` leaves it out.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def random_resnet50_weights(folder: Path) -> Path:
     return path
 
 
-def measure(backbone: str, n_images: int, params: dict, defer: bool = True) -> dict:
+def measure(backbone: str, n_images: int, params: dict, defer: bool = True, corrections: bool = True) -> dict:
     """Median/percentile update and feature times over the first ``n_images`` images."""
     updates, first, feats, sizes, follow = [], [], [], [], []
     for k, (stem, image, _mask, scribbles) in enumerate(grabcut_scribble_items("scribbles-set-2")):
@@ -78,12 +80,12 @@ def measure(backbone: str, n_images: int, params: dict, defer: bool = True) -> d
             if not ((painted == 1).any() and (painted == 2).any()):
                 continue
             t0 = time.perf_counter()
-            session.segment(painted, defer=defer and calls > 0)
+            session.segment(painted, defer=defer and calls > 0, local_corrections=corrections)
             dt = time.perf_counter() - t0
             (first if calls == 0 else updates).append(dt)
             if session.last_deferred:  # the widget's background cut with the found centres
                 t0 = time.perf_counter()
-                session.segment(painted)
+                session.segment(painted, local_corrections=corrections)
                 follow.append(time.perf_counter() - t0)
             calls += 1
     return {
@@ -106,12 +108,15 @@ def main(argv=None):
     ap.add_argument("--images", type=int, default=10)
     ap.add_argument("--json", default=None)
     ap.add_argument("--no-defer", action="store_true", help="time the full cut as the update (no deferral)")
+    ap.add_argument("--no-local-corrections", action="store_true",
+                    help="cut the strokes alone (no local_corrections, as before issue 32's corrections)")
     args = ap.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.backbones:
             params = {"weights": random_resnet50_weights(Path(tmp)), "device": "cpu"} if name == "resnet50" else {}
-            r = measure(name, args.images, params, defer=not args.no_defer)
+            r = measure(name, args.images, params, defer=not args.no_defer,
+                        corrections=not args.no_local_corrections)
             results.append(r)
             print(f"{name:9s} update median {r['update_median_ms']:.0f} ms (p90 {r['update_p90_ms']:.0f} ms, "
                   f"n={r['updates']}), first cut {r['first_cut_median_ms']:.0f} ms, "
