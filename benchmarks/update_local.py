@@ -20,6 +20,10 @@ thread, as the Scribble widget does, and the next stroke, ``S`` seconds later,
 cancels it: ``refit_waits_s`` is how long that stroke waits for the cut to stop,
 before its own update (``updates_s``).
 
+``--local-corrections`` asks every cut for ``local_corrections=True``, as the Scribble
+widget does (issue 32: strokes added to the last answer take only the changed
+regions they touch), to time what that adds.
+
 ``--backbone resnet50`` or ``clip`` run with randomly initialised weights
 saved to a temporary folder (as ``size_scaling.py`` does: no download, the
 compute of pretrained weights).
@@ -81,12 +85,13 @@ class _BackgroundCut:
     ``result`` is then the whole cut's object mask (the widget shows it), else ``None``.
     """
 
-    def __init__(self, session, strokes, gap: float):
+    def __init__(self, session, strokes, gap: float, **kwargs):
         import threading
 
         from napari_deepseg.core.utils.progress import CancelToken
 
         self.token, self.gap, self.started, self.result = CancelToken(), gap, time.perf_counter(), None
+        self.kwargs = kwargs
         self.thread = threading.Thread(target=self._run, args=(session, strokes), daemon=True)
         self.thread.start()
 
@@ -94,7 +99,7 @@ class _BackgroundCut:
         from napari_deepseg.core.utils.progress import Cancelled
 
         try:
-            self.result = session.segment(strokes, cancel=self.token) == 1
+            self.result = session.segment(strokes, cancel=self.token, **self.kwargs) == 1
         except Cancelled:
             pass
 
@@ -115,7 +120,8 @@ def _child(args) -> None:
     t0 = time.perf_counter()
     session.set_image(image)
     session.prepare_default()
-    first = session.segment(strokes) == 1
+    kw = {"local_corrections": True} if args.local_corrections else {}
+    first = session.segment(strokes, **kw) == 1
     t1 = time.perf_counter()
     plan = corrective_strokes(first, truth, args.strokes_count)
     rr, cc = np.ogrid[-RADIUS : RADIUS + 1, -RADIUS : RADIUS + 1]
@@ -132,7 +138,7 @@ def _child(args) -> None:
             waits.append(refit.stop())
             before = before if refit.result is None else refit.result
         t = time.perf_counter()
-        pred = session.segment(current, local=args.mode == "local") == 1
+        pred = session.segment(current, local=args.mode == "local", **kw) == 1
         times.append(time.perf_counter() - t)
         local.append(bool(session.last_local))
         ious.append(_iou(pred, truth))
@@ -144,11 +150,11 @@ def _child(args) -> None:
                     max(0, c - RADIUS - UPDATE_BOUND) : c + RADIUS + 1 + UPDATE_BOUND] = False
             assert np.array_equal(pred[outside], before[outside]), "a local update changed pixels outside its window"
         if args.refit_gap is not None and session.last_local:  # the widget's refit of the whole image
-            refit = _BackgroundCut(session, current.copy(), args.refit_gap)
+            refit = _BackgroundCut(session, current.copy(), args.refit_gap, **kw)
     if refit is not None:
         waits.append(refit.stop())
     t2 = time.perf_counter()
-    full = session.segment(current) == 1
+    full = session.segment(current, **kw) == 1
     t3 = time.perf_counter()
     print(json.dumps({
         "first_s": t1 - t0, "first_iou": _iou(first, truth), "updates_s": times, "local": local,
@@ -172,6 +178,8 @@ def main(argv=None):
                     help="after each local update, cut the whole image in a thread (the widget's background "
                          "refit) and cancel it this many seconds later, at the next stroke; the update's time "
                          "then includes the wait for the cut to stop")
+    ap.add_argument("--local-corrections", action="store_true",
+                    help="every cut with local_corrections=True, as the Scribble widget asks")
     ap.add_argument("--json", default=None)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for name in ("image", "mask", "strokes"):
@@ -196,6 +204,7 @@ def main(argv=None):
                    str(args.strokes_count), "--mode", args.mode, "--backbone", args.backbone]
             cmd += ["--refit-gap", str(args.refit_gap)] if args.refit_gap is not None else []
             cmd += (["--check-bound"] if args.check_bound else []) + (["--weights", weights] if weights else [])
+            cmd += ["--local-corrections"] if args.local_corrections else []
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode:
                 print(f"{run}: failed: {proc.stderr.strip().splitlines()[-1:]}", flush=True)

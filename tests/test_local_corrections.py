@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_deepseg.core.cut import energy, pyramid, service
-from napari_deepseg.core.cut.corrections import Trail, added_strokes, answer, correction_base, keep_touching
+from napari_deepseg.core.cut.corrections import Strokes, Trail, added_strokes, answer, correction_base, keep_touching
 from napari_deepseg.core.cut.session import SegmentationSession
 from _synthetic import disk_image, disk_mask, disk_scribbles
 
@@ -53,6 +53,26 @@ def test_nothing_changed_and_regions_at_the_image_edge():
     assert out[0, :3].all() and out[9, 9] == 0
 
 
+def test_sparse_strokes_compare_and_add_as_the_dense_ones():
+    rng = np.random.default_rng(1)
+    before = np.where(rng.random((30, 40)) < 0.05, rng.integers(1, 4, (30, 40)), 0)
+    after = before.copy()
+    after[rng.random((30, 40)) < 0.03] = 2              # new strokes and some painted over
+    dense = (after > 0) & (after != before)
+    added = Strokes.of(after).added_to(Strokes.of(before))
+    assert np.array_equal(added, np.flatnonzero(dense))
+    assert Strokes.of(after) == Strokes.of(after.copy()) and Strokes.of(after) != Strokes.of(before)
+    erased = after.copy()
+    erased.ravel()[np.flatnonzero(before)[0]] = 0
+    assert Strokes.of(erased).added_to(Strokes.of(before)) is None
+    assert Strokes.of(before).added_to(Strokes.of(before)) is None
+    assert Strokes.of(after).added_to(Strokes.of(np.zeros((30, 41), int))) is None
+    changed = np.zeros((30, 40), np.uint8)
+    changed[20:25, 30:35] = 1
+    assert np.array_equal(keep_touching(np.zeros_like(changed), changed, added),
+                          keep_touching(np.zeros_like(changed), changed, dense))
+
+
 def test_added_strokes_are_additions_only():
     before = np.array([[1, 0, 2, 0]])
     assert added_strokes(before, np.array([[1, 1, 1, 0]])).tolist() == [[False, True, True, False]]  # over a 2 too
@@ -63,10 +83,10 @@ def test_added_strokes_are_additions_only():
 
 def test_the_base_is_kept_for_a_refit_and_dropped_for_other_parameters():
     s1, s2 = np.array([[1, 0, 0, 2]]), np.array([[1, 2, 0, 2]])
-    first = Trail("img", ("a",), s1, np.array([[1, 1, 0, 0]]))
+    first = Trail("img", ("a",), Strokes.of(s1), np.array([[1, 1, 0, 0]]))
     base = correction_base(first, "img", ("a",), s2)
-    assert base[0] is s1
-    second = Trail("img", ("a",), s2, np.array([[1, 0, 0, 0]]), base)
+    assert base[0] is first.strokes
+    second = Trail("img", ("a",), Strokes.of(s2), np.array([[1, 0, 0, 0]]), base)
     assert correction_base(second, "img", ("a",), s2.copy()) is base        # the background refit
     assert correction_base(second, "other", ("a",), s2) is None
     assert correction_base(second, "img", ("b",), s2) is None
@@ -81,7 +101,7 @@ def test_answer_keeps_a_copy_the_caller_cannot_change():
     assert kept == 0
     out[0, 0] = 7
     s[0, 1] = 2
-    assert trail.labels[0, 0] == 1 and trail.strokes[0, 1] == 0
+    assert trail.labels[0, 0] == 1 and trail.strokes == Strokes.of(np.array([[1, 0, 2]]))
 
 
 # -- through the session and the widget's request ---------------------------------------

@@ -34,12 +34,61 @@ from scipy import ndimage as ndi
 TOUCH = 2
 
 
+class Strokes:
+    """Strokes kept sparse: the flat indices of the labelled pixels and their labels.
+
+    A trail keeps strokes this way: they cover a few per cent of an image at most,
+    so a 25 MP image's strokes take kilobytes, and comparing two sets of strokes
+    costs one pass over the new ones.
+
+    Examples
+    --------
+    >>> s = Strokes.of(np.array([[0, 1], [2, 0]]))
+    >>> s.index.tolist(), s.label.tolist(), s.shape
+    ([1, 2], [1, 2], (2, 2))
+    """
+
+    def __init__(self, shape: tuple, index: np.ndarray, label: np.ndarray):
+        self.shape, self.index, self.label = tuple(shape), index, label
+
+    @classmethod
+    def of(cls, strokes) -> "Strokes":
+        strokes = np.asarray(strokes)
+        index = np.flatnonzero(strokes)
+        return cls(strokes.shape, index, strokes.ravel()[index])
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, Strokes) and self.shape == other.shape
+                and np.array_equal(self.index, other.index) and np.array_equal(self.label, other.label))
+
+    __hash__ = None
+
+    def added_to(self, before: "Strokes") -> Optional[np.ndarray]:
+        """Flat indices of the pixels these strokes add to ``before`` (sorted), or ``None`` when it is not a
+        correction: a pixel of ``before`` erased, another shape, or nothing added.
+
+        A pixel is added where it is labelled here and ``before`` left it free or gave it
+        another label (painting over).
+        """
+        if self.shape != before.shape:
+            return None
+        at = np.searchsorted(self.index, before.index)
+        found = at < self.index.size
+        found[found] = self.index[at[found]] == before.index[found]
+        if not found.all():  # a stroke pixel was erased
+            return None
+        repainted = before.index[self.label[at] != before.label]
+        new = np.setdiff1d(self.index, before.index, assume_unique=True)
+        added = np.union1d(new, repainted)
+        return added if added.size else None
+
+
 def added_strokes(before: np.ndarray, after: np.ndarray) -> Optional[np.ndarray]:
     """The stroke pixels ``after`` adds to ``before``, or ``None`` when it is not a correction.
 
     A pixel is added where ``after`` labels it and ``before`` left it free or gave
     it another label (painting over). ``None`` when a stroke pixel was erased, the
-    shapes differ, or nothing was added.
+    shapes differ, or nothing was added (:meth:`Strokes.added_to` on dense arrays).
 
     Examples
     --------
@@ -49,10 +98,12 @@ def added_strokes(before: np.ndarray, after: np.ndarray) -> Optional[np.ndarray]
     >>> added_strokes(before, np.array([[0, 2, 0, 2]])) is None   # the object stroke was erased
     True
     """
-    if before.shape != after.shape or np.any((before > 0) & (after == 0)):
+    added = Strokes.of(after).added_to(Strokes.of(before))
+    if added is None:
         return None
-    added = (after > 0) & (after != before)
-    return added if added.any() else None
+    mask = np.zeros(np.shape(after), bool)
+    mask.ravel()[added] = True
+    return mask
 
 
 def _changed_box(changed: np.ndarray):
@@ -64,28 +115,66 @@ def _changed_box(changed: np.ndarray):
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
+def _added_in(added: np.ndarray, shape: tuple, box: tuple) -> np.ndarray:
+    """A bool crop of ``box`` holding the ``added`` pixels (a bool image, or sorted flat indices of one)."""
+    if added.dtype == bool:
+        return added[box]
+    rows, cols = np.divmod(added, shape[1])
+    inside = (rows >= box[0].start) & (rows < box[0].stop) & (cols >= box[1].start) & (cols < box[1].stop)
+    crop = np.zeros((box[0].stop - box[0].start, box[1].stop - box[1].start), bool)
+    crop[rows[inside] - box[0].start, cols[inside] - box[1].start] = True
+    return crop
+
+
+def _keep_touching(before, after, added, touch: int) -> tuple:
+    """:func:`keep_touching` and the number of pixels it gave back their ``before`` label."""
+    changed = np.not_equal(before, after)
+    box = _changed_box(changed)
+    if box is None:
+        return after, 0
+    shape = np.shape(after)
+    grown = tuple(slice(max(0, s.start - touch), min(n, s.stop + touch)) for s, n in zip(box, shape))
+    regions, n = ndi.label(changed[box], structure=np.ones((3, 3), bool))
+    near = _added_in(added, shape, grown)
+    if touch > 0 and near.any():
+        near = ndi.binary_dilation(near, structure=np.ones((3, 3), bool), iterations=touch)
+    offset = (box[0].start - grown[0].start, box[1].start - grown[1].start)
+    near = near[offset[0]: offset[0] + regions.shape[0], offset[1]: offset[1] + regions.shape[1]]
+    taken = np.zeros(n + 1, bool)
+    taken[np.unique(regions[near])] = True
+    taken[0] = True  # unchanged pixels: after == before there
+    if taken.all():
+        return after, 0
+    far = ~taken[regions]
+    out = np.array(after, copy=True)
+    out[box][far] = np.asarray(before)[box][far]
+    return out, int(np.count_nonzero(far))
+
+
 def keep_touching(before: np.ndarray, after: np.ndarray, added: np.ndarray, touch: int = TOUCH) -> np.ndarray:
     """``after`` where its change from ``before`` touches the new strokes, ``before`` everywhere else.
 
     The pixels whose label differs between the two answers are split into
     8-connected regions; a region with a pixel within ``touch`` pixels (8-connected
     steps) of an ``added`` stroke pixel takes its new labels, every other region
-    keeps the labels of ``before``. The work is confined to the box of the
-    changed pixels (a local update's window on a large image).
+    keeps the labels of ``before``. The work past one comparison of the two answers
+    is confined to the box of the changed pixels (a local update's window on a large image).
 
     Parameters
     ----------
     before, after : numpy.ndarray of int
         The last answer and the new one, same shape.
-    added : numpy.ndarray of bool
-        The new stroke pixels (:func:`added_strokes`).
+    added : numpy.ndarray
+        The new stroke pixels: a bool image (:func:`added_strokes`), or the sorted
+        flat indices of them (:meth:`Strokes.added_to`).
     touch : int
         How near a region must come to a new stroke pixel.
 
     Returns
     -------
     numpy.ndarray
-        A new label image (``after``'s dtype).
+        ``after`` itself when every changed region touches a new stroke, else a new
+        label image (``after``'s dtype).
 
     Examples
     --------
@@ -96,25 +185,10 @@ def keep_touching(before: np.ndarray, after: np.ndarray, added: np.ndarray, touc
     >>> after = np.array([[0, 0, 1, 0, 0, 0]])
     >>> keep_touching(before, after, np.array([[1, 0, 0, 0, 0, 0]], bool)).tolist()
     [[0, 0, 1, 0, 1, 1]]
+    >>> keep_touching(before, after, np.array([0])).tolist()   # the same dab as a flat index
+    [[0, 0, 1, 0, 1, 1]]
     """
-    changed = before != after
-    box = _changed_box(changed)
-    out = np.array(after, copy=True)
-    if box is None:
-        return out
-    grown = tuple(slice(max(0, s.start - touch), s.stop + touch) for s in box)
-    regions, n = ndi.label(changed[box], structure=np.ones((3, 3), bool))
-    near = added[grown]
-    if touch > 0 and near.any():
-        near = ndi.binary_dilation(near, structure=np.ones((3, 3), bool), iterations=touch)
-    offset = (box[0].start - grown[0].start, box[1].start - grown[1].start)
-    near = near[offset[0]: offset[0] + regions.shape[0], offset[1]: offset[1] + regions.shape[1]]
-    taken = np.zeros(n + 1, bool)
-    taken[np.unique(regions[near])] = True
-    taken[0] = True  # unchanged pixels: after == before there
-    far = ~taken[regions]
-    out[box][far] = np.asarray(before)[box][far]
-    return out
+    return _keep_touching(before, after, added, touch)[0]
 
 
 @dataclass
@@ -125,21 +199,23 @@ class Trail:
     ----------
     image, key
         The image's key and the request's parameters (preset, λ, σ, iterations).
-    strokes, labels : numpy.ndarray
-        The strokes answered and the labels given (after :func:`keep_touching`).
+    strokes : Strokes
+        The strokes answered (sparse).
+    labels : numpy.ndarray
+        The labels given (after :func:`keep_touching`).
     base : tuple or None
-        ``(strokes, labels)`` the answer was kept near (``None``: a fresh answer).
+        ``(Strokes, labels)`` the answer was kept near (``None``: a fresh answer).
     """
 
     image: str
     key: tuple
-    strokes: np.ndarray
+    strokes: Strokes
     labels: np.ndarray
     base: Optional[tuple] = None
 
 
-def correction_base(trail: Optional[Trail], image: str, key: tuple, strokes: np.ndarray) -> Optional[tuple]:
-    """``(strokes, labels)`` of the answer a request corrects, or ``None`` for a fresh answer.
+def correction_base(trail: Optional[Trail], image: str, key: tuple, strokes) -> Optional[tuple]:
+    """``(Strokes, labels)`` of the answer a request corrects, or ``None`` for a fresh answer.
 
     The same strokes as the last answer (a refit of it) correct what it corrected;
     strokes that only add to the last answer's correct that answer; anything else
@@ -148,18 +224,19 @@ def correction_base(trail: Optional[Trail], image: str, key: tuple, strokes: np.
     Examples
     --------
     >>> first = np.array([[1, 0, 2]])
-    >>> trail = Trail("img", ("default",), first, np.array([[1, 1, 0]]))
+    >>> trail = Trail("img", ("default",), Strokes.of(first), np.array([[1, 1, 0]]))
     >>> base = correction_base(trail, "img", ("default",), np.array([[1, 2, 2]]))
     >>> base[1].tolist()
     [[1, 1, 0]]
     >>> correction_base(trail, "img", ("seed",), np.array([[1, 2, 2]])) is None
     True
     """
-    if trail is None or trail.image != image or trail.key != key or trail.strokes.shape != strokes.shape:
+    if trail is None or trail.image != image or trail.key != key:
         return None
-    if np.array_equal(trail.strokes, strokes):
+    strokes = strokes if isinstance(strokes, Strokes) else Strokes.of(strokes)
+    if strokes == trail.strokes:
         return trail.base
-    if added_strokes(trail.strokes, strokes) is None:
+    if strokes.added_to(trail.strokes) is None:
         return None
     return trail.strokes, trail.labels
 
@@ -169,7 +246,9 @@ def answer(trail: Optional[Trail], image: str, key: tuple, strokes: np.ndarray, 
     """``(labels, Trail, kept)``: the new answer kept near its new strokes when it corrects the last one.
 
     ``kept`` counts the pixels where the answer keeps the last one's label against
-    the cut (0: the answer is the cut of the strokes alone).
+    the cut (0: the answer is the cut of the strokes alone). The trail holds a copy
+    of the labels (the caller may write into the ones it gets) and the strokes as
+    :class:`Strokes`.
 
     Examples
     --------
@@ -182,12 +261,11 @@ def answer(trail: Optional[Trail], image: str, key: tuple, strokes: np.ndarray, 
     >>> answer(trail, "img", (), s2, np.array([[1, 1, 0, 0, 0, 0, 0, 0]]))[0].tolist()  # the refit: same
     [[1, 1, 0, 0, 0, 0, 1, 0]]
     """
-    strokes = np.array(strokes, copy=True)
-    base = correction_base(trail, image, key, strokes)
+    sparse = Strokes.of(strokes)
+    base = correction_base(trail, image, key, sparse)
     kept = 0
     if base is not None:
-        added = added_strokes(base[0], strokes)
+        added = sparse.added_to(base[0])
         if added is not None:
-            cut, labels = labels, keep_touching(base[1], labels, added)
-            kept = int(np.count_nonzero(labels != cut))
-    return labels, Trail(image, key, strokes, np.array(labels, copy=True), base), kept
+            labels, kept = _keep_touching(base[1], labels, added, TOUCH)
+    return labels, Trail(image, key, sparse, np.array(labels, copy=True), base), kept
