@@ -96,7 +96,8 @@ def draw(rows: list, path: Path) -> None:
                 ax.add_patch(Circle((stroke.col, stroke.row), stroke.radius, fill=True, color=colour, alpha=0.9))
             ax.set_title(title, fontsize=9)
             ax.set_axis_off()
-    fig.suptitle("One corrective stroke where the mask is most wrong (GrabCut, scribble set 1): the 4 worst photos\n"
+    fig.suptitle("One corrective stroke where the mask is most wrong (GrabCut, scribble set 1): "
+                 f"the {len(rows)} photos it hurt most\n"
                  "green object, magenta taken in wrongly, cyan missed, orange hatched: correct pixels turned wrong "
                  "far from the stroke", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.18 / len(rows)))
