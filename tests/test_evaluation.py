@@ -206,3 +206,19 @@ def test_cli_evaluate_nothing_to_score(tmp_path, capsys):
     assert "no pair of files could be evaluated" in err and "Traceback" not in err
     assert main(["evaluate", str(tmp_path / "missing"), str(tmp_path / "g")]) == 2
     assert "prediction folder not found" in capsys.readouterr().err
+
+
+def test_a_failed_report_write_leaves_the_old_file_whole(tmp_path):
+    from napari_deepseg.core.evaluation.folders import write_csv
+
+    class Unprintable:
+        def __str__(self):
+            raise RuntimeError("cannot format")
+
+    path = tmp_path / "report.csv"
+    write_csv(path, [{"file": "a.png", "status": "ok"}])
+    old = path.read_bytes()
+    with pytest.raises(RuntimeError):
+        write_csv(path, [{"file": "b.png", "status": "ok"}, {"file": Unprintable(), "status": "ok"}])
+    assert path.read_bytes() == old                       # written to a temporary name, never renamed
+    assert [p.name for p in tmp_path.iterdir()] == ["report.csv"]

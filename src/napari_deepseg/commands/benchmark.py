@@ -274,8 +274,10 @@ def run(args) -> int:
     if not args.quiet:
         _print_summary(args, result)
     if args.json:
+        from ..core.io.atomic import atomic_write_json
+
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        atomic_write_json(args.json, result)
     if args.plot:
         curves = {f"{args.method}/{args.features}": result}
         for other in args.compare or ():

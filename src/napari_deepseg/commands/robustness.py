@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -58,9 +57,11 @@ def run(args) -> int:
         bar.close()
     print(result.table())
     if args.json:
+        from ..core.io.atomic import atomic_write_json
+
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"checkpoint": str(args.checkpoint), "dataset": str(args.dataset),
-                                               "images": len(samples), "rows": result.rows}, indent=2))
+        atomic_write_json(args.json, {"checkpoint": str(args.checkpoint), "dataset": str(args.dataset),
+                                      "images": len(samples), "rows": result.rows})
     if args.plot:
         Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
         plot_robustness(result, args.plot, title=f"{model.config['model']} on {Path(args.dataset).name}")

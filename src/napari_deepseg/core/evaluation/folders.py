@@ -18,7 +18,6 @@ Examples
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.atomic import atomic_write, atomic_write_json
 from ..io.files import read_labels
 from .metrics import SCORE_NAMES, binary_scores, multiclass_scores
 from ..utils.progress import CancelToken, ProgressCallback, check, report
@@ -149,11 +149,15 @@ def write_csv(path, rows: list, columns: Sequence[str] | None = None) -> Path:
         raise ValueError(f"cannot write a table to {p}: use a file name ending in .csv")
     columns = list(columns) if columns is not None else (list(rows[0]) if rows else [])
     p.parent.mkdir(parents=True, exist_ok=True)
-    with p.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _cell(row.get(k, "")) for k in columns})
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: _cell(row.get(k, "")) for k in columns})
+
+    atomic_write(p, write)  # a temporary name renamed into place: a killed process leaves no half table
     return p
 
 
@@ -309,7 +313,7 @@ def write_json(path, evaluation: FolderEvaluation) -> Path:
     if p.suffix.lower() != ".json":
         raise ValueError(f"cannot write a report to {p}: use a file name ending in .json")
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(evaluation.to_json(), indent=1))
+    atomic_write_json(p, evaluation.to_json())
     return p
 
 
