@@ -84,10 +84,11 @@ def test_added_strokes_are_additions_only():
 def test_the_base_is_kept_for_a_refit_and_dropped_for_other_parameters():
     s1, s2 = np.array([[1, 0, 0, 2]]), np.array([[1, 2, 0, 2]])
     first = Trail("img", ("a",), Strokes.of(s1), np.array([[1, 1, 0, 0]]))
-    base = correction_base(first, "img", ("a",), s2)
-    assert base[0] is first.strokes
+    base, added = correction_base(first, "img", ("a",), s2)
+    assert base[0] is first.strokes and added.tolist() == [1]
     second = Trail("img", ("a",), Strokes.of(s2), np.array([[1, 0, 0, 0]]), base)
-    assert correction_base(second, "img", ("a",), s2.copy()) is base        # the background refit
+    refit, added = correction_base(second, "img", ("a",), s2.copy())
+    assert refit is base and added.tolist() == [1]                         # the background refit
     assert correction_base(second, "other", ("a",), s2) is None
     assert correction_base(second, "img", ("b",), s2) is None
     assert correction_base(second, "img", ("a",), np.array([[1, 2, 0, 0]])) is None   # a stroke erased

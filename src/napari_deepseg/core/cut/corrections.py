@@ -106,15 +106,6 @@ def added_strokes(before: np.ndarray, after: np.ndarray) -> Optional[np.ndarray]
     return mask
 
 
-def _changed_box(changed: np.ndarray):
-    """The smallest ``(row slice, col slice)`` holding every changed pixel (``None`` when none changed)."""
-    rows = np.flatnonzero(changed.any(axis=1))
-    if not rows.size:
-        return None
-    cols = np.flatnonzero(changed[rows[0]: rows[-1] + 1].any(axis=0))
-    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-
-
 def _added_in(added: np.ndarray, shape: tuple, box: tuple) -> np.ndarray:
     """A bool crop of ``box`` holding the ``added`` pixels (a bool image, or sorted flat indices of one)."""
     if added.dtype == bool:
@@ -129,9 +120,10 @@ def _added_in(added: np.ndarray, shape: tuple, box: tuple) -> np.ndarray:
 def _keep_touching(before, after, added, touch: int) -> tuple:
     """:func:`keep_touching` and the number of pixels it gave back their ``before`` label."""
     changed = np.not_equal(before, after)
-    box = _changed_box(changed)
-    if box is None:
+    boxes = ndi.find_objects(changed.view(np.uint8))  # the box of the changed pixels, if any
+    if not boxes:
         return after, 0
+    box = boxes[0]
     shape = np.shape(after)
     grown = tuple(slice(max(0, s.start - touch), min(n, s.stop + touch)) for s, n in zip(box, shape))
     regions, n = ndi.label(changed[box], structure=np.ones((3, 3), bool))
@@ -215,7 +207,8 @@ class Trail:
 
 
 def correction_base(trail: Optional[Trail], image: str, key: tuple, strokes) -> Optional[tuple]:
-    """``(Strokes, labels)`` of the answer a request corrects, or ``None`` for a fresh answer.
+    """``(base, added)``: the answer a request corrects, ``(Strokes, labels)``, and the flat indices of the
+    stroke pixels added to its strokes (:meth:`Strokes.added_to`); ``None`` for a fresh answer.
 
     The same strokes as the last answer (a refit of it) correct what it corrected;
     strokes that only add to the last answer's correct that answer; anything else
@@ -225,20 +218,18 @@ def correction_base(trail: Optional[Trail], image: str, key: tuple, strokes) -> 
     --------
     >>> first = np.array([[1, 0, 2]])
     >>> trail = Trail("img", ("default",), Strokes.of(first), np.array([[1, 1, 0]]))
-    >>> base = correction_base(trail, "img", ("default",), np.array([[1, 2, 2]]))
-    >>> base[1].tolist()
-    [[1, 1, 0]]
+    >>> base, added = correction_base(trail, "img", ("default",), np.array([[1, 2, 2]]))
+    >>> base[1].tolist(), added.tolist()
+    ([[1, 1, 0]], [1])
     >>> correction_base(trail, "img", ("seed",), np.array([[1, 2, 2]])) is None
     True
     """
     if trail is None or trail.image != image or trail.key != key:
         return None
     strokes = strokes if isinstance(strokes, Strokes) else Strokes.of(strokes)
-    if strokes == trail.strokes:
-        return trail.base
-    if strokes.added_to(trail.strokes) is None:
-        return None
-    return trail.strokes, trail.labels
+    base = trail.base if strokes == trail.strokes else (trail.strokes, trail.labels)
+    added = None if base is None else strokes.added_to(base[0])
+    return None if added is None else (base, added)
 
 
 def answer(trail: Optional[Trail], image: str, key: tuple, strokes: np.ndarray, labels: np.ndarray,
@@ -262,10 +253,9 @@ def answer(trail: Optional[Trail], image: str, key: tuple, strokes: np.ndarray, 
     [[1, 1, 0, 0, 0, 0, 1, 0]]
     """
     sparse = Strokes.of(strokes)
-    base = correction_base(trail, image, key, sparse)
-    kept = 0
-    if base is not None:
-        added = sparse.added_to(base[0])
-        if added is not None:
-            labels, kept = _keep_touching(base[1], labels, added, TOUCH)
+    found = correction_base(trail, image, key, sparse)
+    base, kept = None, 0
+    if found is not None:
+        base, added = found
+        labels, kept = _keep_touching(base[1], labels, added, TOUCH)
     return labels, Trail(image, key, sparse, np.array(labels, copy=True), base), kept

@@ -374,7 +374,7 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
         return session.segment(
             scribbles, preset=options.preset, lam=options.lam, sigma=options.sigma,
             progress=progress, cancel=cancel, local=local, preview=preview, defer=defer,
-            **({"local_corrections": True} if local_corrections else {}),
+            local_corrections=local_corrections,
         )
 
 

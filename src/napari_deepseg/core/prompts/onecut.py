@@ -134,8 +134,7 @@ def onecut(image: np.ndarray, box: Box, potts: float = POTTS, bin_size: int = BI
     edges = maxflow.EdgeList()
     i, j, w = nlinks.flat(cache=False)
     edges.add_edges(i, j, w, w)
-    inside = np.zeros(shape, bool)
-    inside[box.r0:box.r1, box.c0:box.c1] = True
+    inside = box.mask(shape)
     bins = colour_bins(img, bin_size).ravel()
     link = np.full(n, overlap_weight(bins.reshape(shape), inside, beta))
     edges.add_edges(np.arange(n), n + bins, link, link)
@@ -198,9 +197,7 @@ def onecut_fit(image: np.ndarray, box: Box, scale: int = SCALE, seeds=None, **pa
         small_seeds[~small_box.mask(small_seeds.shape)] = 0  # the box's outside is background anyway
     mask = onecut(small, small_box, seeds=small_seeds, **params)
     full = np.repeat(np.repeat(mask, scale, axis=0), scale, axis=1)[: img.shape[0], : img.shape[1]]
-    inside = np.zeros(full.shape, bool)
-    inside[box.r0:box.r1, box.c0:box.c1] = True
-    return full & inside
+    return full & box.mask(full.shape)
 
 
 def onecut_first_fit(image: np.ndarray, box: Box, seeds: np.ndarray, fit: np.ndarray, **params) -> np.ndarray:
