@@ -18,7 +18,8 @@ first), then the full cut the widget runs in the background (``follow-up``,
 timed apart and not counted as the update). ``--no-defer`` times the full cut as
 the update (the widget before the deferral). Every cut asks for
 ``local_corrections=True`` as the widget does (strokes added to the last answer take
-only the changed regions they touch, issue 32); ``--no-local-corrections`` leaves it out.
+only the changed regions they touch, issue 32); ``--no-local-corrections`` leaves it out. ``--scribbles scribbles-set-1`` splits the other
+stroke set. Each deferred answer is compared with its follow-up (IoU), and both with the truth.
 """
 
 from __future__ import annotations
@@ -62,10 +63,12 @@ def random_resnet50_weights(folder: Path) -> Path:
     return path
 
 
-def measure(backbone: str, n_images: int, params: dict, defer: bool = True, corrections: bool = True) -> dict:
+def measure(backbone: str, n_images: int, params: dict, defer: bool = True, corrections: bool = True,
+            scribble_set: str = "scribbles-set-2") -> dict:
     """Median/percentile update and feature times over the first ``n_images`` images."""
     updates, first, feats, sizes, follow = [], [], [], [], []
-    for k, (stem, image, _mask, scribbles) in enumerate(grabcut_scribble_items("scribbles-set-2")):
+    agree, quick_iou, full_iou = [], [], []  # the quick answer against the follow-up, both against the truth
+    for k, (stem, image, mask, scribbles) in enumerate(grabcut_scribble_items(scribble_set)):
         if k >= n_images:
             break
         session = SegmentationSession(backbone, **params)
@@ -80,13 +83,16 @@ def measure(backbone: str, n_images: int, params: dict, defer: bool = True, corr
             if not ((painted == 1).any() and (painted == 2).any()):
                 continue
             t0 = time.perf_counter()
-            session.segment(painted, defer=defer and calls > 0, local_corrections=corrections)
+            quick = session.segment(painted, defer=defer and calls > 0, local_corrections=corrections) == 1
             dt = time.perf_counter() - t0
             (first if calls == 0 else updates).append(dt)
             if session.last_deferred:  # the widget's background cut with the found centres
                 t0 = time.perf_counter()
-                session.segment(painted, local_corrections=corrections)
+                full = session.segment(painted, local_corrections=corrections) == 1
                 follow.append(time.perf_counter() - t0)
+                agree.append(iou(quick, full))
+                quick_iou.append(iou(quick, mask > 0))
+                full_iou.append(iou(full, mask > 0))
             calls += 1
     return {
         "backbone": backbone,
@@ -99,7 +105,18 @@ def measure(backbone: str, n_images: int, params: dict, defer: bool = True, corr
         "deferred": len(follow),
         "follow_up_median_ms": 1000 * float(np.median(follow)) if follow else None,
         "features_median_s": float(np.median(feats)),
+        "quick_vs_follow_up_iou_mean": float(np.mean(agree)) if agree else None,
+        "quick_vs_follow_up_iou_min": float(np.min(agree)) if agree else None,
+        "quick_equal_follow_up": int(sum(a == 1.0 for a in agree)),
+        "quick_iou_truth_mean": float(np.mean(quick_iou)) if agree else None,
+        "follow_up_iou_truth_mean": float(np.mean(full_iou)) if agree else None,
     }
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two masks (1.0 for two empty ones)."""
+    union = np.count_nonzero(a | b)
+    return 1.0 if not union else np.count_nonzero(a & b) / union
 
 
 def main(argv=None):
@@ -110,18 +127,23 @@ def main(argv=None):
     ap.add_argument("--no-defer", action="store_true", help="time the full cut as the update (no deferral)")
     ap.add_argument("--no-local-corrections", action="store_true",
                     help="cut the strokes alone (no local_corrections, as before issue 32's corrections)")
+    ap.add_argument("--scribbles", default="scribbles-set-2", choices=["scribbles-set-1", "scribbles-set-2"],
+                    help="the stroke set split into strokes (default: set 2, the denser one)")
     args = ap.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.backbones:
             params = {"weights": random_resnet50_weights(Path(tmp)), "device": "cpu"} if name == "resnet50" else {}
             r = measure(name, args.images, params, defer=not args.no_defer,
-                        corrections=not args.no_local_corrections)
+                        corrections=not args.no_local_corrections, scribble_set=args.scribbles)
             results.append(r)
             print(f"{name:9s} update median {r['update_median_ms']:.0f} ms (p90 {r['update_p90_ms']:.0f} ms, "
                   f"n={r['updates']}), first cut {r['first_cut_median_ms']:.0f} ms, "
                   f"features {r['features_median_s']:.2f} s, images {', '.join(r['image_sizes'])}"
-                  + (f"; {r['deferred']} deferred, follow-up median {r['follow_up_median_ms']:.0f} ms"
+                  + (f"; {r['deferred']} deferred, follow-up median {r['follow_up_median_ms']:.0f} ms; quick answer"
+                     f" vs follow-up IoU mean {r['quick_vs_follow_up_iou_mean']:.4f} (min "
+                     f"{r['quick_vs_follow_up_iou_min']:.4f}, equal {r['quick_equal_follow_up']}), against the truth "
+                     f"{r['quick_iou_truth_mean']:.4f} / {r['follow_up_iou_truth_mean']:.4f}"
                      if r["deferred"] else ""), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

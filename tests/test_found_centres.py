@@ -111,3 +111,28 @@ def test_a_deferred_cut_leaves_the_found_centres_to_the_next_one():
     big_session.set_image(big)
     big_session.segment(np.repeat(np.repeat(strokes, 2, 0), 2, 1), defer=True)
     assert not big_session.last_deferred
+
+
+def test_a_deferred_cut_refits_on_a_coarse_labelling_and_solves_the_coarsest_level_once(monkeypatch):
+    """``defer=True`` samples its refit from a labelling below the coarsest level (no bands, one coarsest
+    max-flow instead of two); the quick answer stays close to the full cut that replaces it."""
+    from napari_deepseg.core.cut import maxflow
+
+    image, truth, strokes = (np.repeat(np.repeat(a, 3, 0), 3, 1) for a in hooked_object())
+    session = SegmentationSession("classic")
+    session.set_image(image)
+    solves, fits = [], []
+    solve, fit_round = maxflow.IncrementalCut.solve, pyramid._fit_round
+    monkeypatch.setattr(maxflow.IncrementalCut, "solve", lambda self, *a: solves.append(self.shape) or solve(self, *a))
+    monkeypatch.setattr(pyramid, "_fit_round", lambda *a: fits.append(a[0].shape) or fit_round(*a))
+    quick = session.segment(strokes, defer=True) == 1
+    top = fits[0]  # the coarsest level: the fit round is solved on the level below it
+    assert session.last_deferred and len(fits) == 1
+    assert solves.count(top) == 1 and len(solves) == 2 and min(solves) < top
+    solves.clear(), fits.clear()
+    full = session.segment(strokes) == 1
+    assert solves == [top] * 4 and not fits  # two rounds (the colour model's banded refit) and the found centres' two
+    away = np.ones(truth.shape, bool)
+    away[45:81, 190:375] = False  # the hook's upper arm, which only the found centres give back whole
+    assert (quick & truth)[away].sum() / (quick | truth)[away].sum() > 0.95
+    assert (quick != full)[away].mean() < 0.001

@@ -313,7 +313,8 @@ def _level_deltas(fine: "_FineCosts", k: int) -> list:
 
 
 def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
-                   extra: Extra = NO_EXTRA, progress=None, preview=None, found_centres: bool = True) -> np.ndarray:
+                   extra: Extra = NO_EXTRA, progress=None, preview=None, found_centres: bool = True,
+                   coarse_fit: bool = False) -> np.ndarray:
     """The default energy solved coarse-to-fine.
 
     The image is halved until the coarsest level is small (:func:`levels_of`);
@@ -327,6 +328,10 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     full resolution (a bool object mask) before the bands refine it. ``found_centres=False``
     skips the found star centres' recut (:func:`~napari_deepseg.core.cut.energy.recut_found_centres`,
     two more max-flows on the coarsest level): the quick answer a background cut with them replaces.
+    ``coarse_fit=True`` samples the refit from a labelling solved one level below the coarsest, without
+    bands (:func:`_fit_round`), as deep-feature images of :data:`REFIT_FROM_COARSE_PIXELS` do: one max-flow
+    of the coarsest level and one band pass fewer, for that quick answer (its model is the full cut's only
+    approximately; the colour mixture keeps the banded refit in the cut that replaces it).
     """
     levels = levels_of(entry)
     hards = [(seeds == classes[0], seeds == classes[1])]  # (object, background) seeds per level
@@ -349,7 +354,8 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     model = fit_appearance(entry, extra.first_fit(seeds))
     state = _CutState(None, 0, [None] * (k + 1), [None] * (k + 1), [])
     n_pixels = entry.shape[0] * entry.shape[1]
-    coarse_refit = REFIT_FROM_COARSE_PIXELS is not None and n_pixels >= REFIT_FROM_COARSE_PIXELS and entry.stride > 1
+    coarse_refit = coarse_fit or (REFIT_FROM_COARSE_PIXELS is not None and n_pixels >= REFIT_FROM_COARSE_PIXELS
+                                  and entry.stride > 1)
 
     def band_problems(fine, deltas, rounds):  # each finer level's band, built when it is reached
         for i in range(k - 1, -1, -1):

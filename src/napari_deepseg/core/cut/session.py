@@ -25,9 +25,11 @@ from .palette import build_palette
 #: default smoothness weight λ per preset (tuned on the GrabCut scribbles, see docs/performance.md)
 DEFAULT_LAMBDA = {"seed": 1.0, "default": 20.0}
 #: images up to this many pixels answer ``segment(defer=True)`` without the found star centres, which a second
-#: cut adds (481×321 classic update: 68-70 ms instead of 108-110 ms in one sitting, the full cut following in
-#: the background; docs/performance.md); on larger images the recut is a small share of a whole cut the user
-#: waits for anyway, and a second one is not
+#: cut adds, and with the refit sampled from a coarse labelling solved below the coarsest level
+#: (481×321 classic update: 68-70 ms instead of 108-110 ms in one sitting without the centres, 51-55 ms
+#: instead of 64-67 ms with the coarse refit too, the full cut following in the background;
+#: docs/performance.md); on larger images the recut is a small share of a whole cut the user waits for
+#: anyway, and a second one is not
 DEFER_MAX_PIXELS = 1_000_000
 #: GrabCut-style refits of the appearance models in the default preset
 DEFAULT_ITERATIONS = 1
@@ -332,7 +334,9 @@ class SegmentationSession:
             a whole coarse-to-fine cut of a small image (up to
             :data:`DEFER_MAX_PIXELS`) skips the found star centres' recut (two
             max-flows of its coarsest level, about 40 % of an update on a
-            481×321 photo). :attr:`last_deferred` says whether something was left;
+            481×321 photo) and refits its appearance model on a labelling solved
+            one level below the coarsest, without bands (one max-flow of the
+            coarsest level fewer; ``cut_multilevel(coarse_fit=True)``). :attr:`last_deferred` says whether something was left;
             cut again with ``defer=False`` for the full result (the Scribble widget
             does, in the background, as after a local update).
         local_corrections : bool
@@ -391,7 +395,7 @@ class SegmentationSession:
                 # a soft star (star_weight) has no found centres to leave out: nothing to defer
                 if (coarse_to_fine and defer and extra.star_weight is None
                         and entry.shape[0] * entry.shape[1] <= DEFER_MAX_PIXELS):
-                    coarse["found_centres"] = False
+                    coarse.update(found_centres=False, coarse_fit=True)
                     self.last_deferred = True
                 index = cut(entry, seeds, classes, lam, sigma, it, cancel, extra, progress, **coarse)
         report(progress, 1, 1, "graph cut")
