@@ -795,6 +795,77 @@ def test_a_new_stroke_cancels_the_background_refit(widget, viewer, qtbot, errors
     assert errors == []
 
 
+def test_write_plane_uses_changes_found_beforehand_only_on_the_array_they_were_found_on():
+    from napari_deepseg._qt import _layers
+
+    layer = Labels(np.zeros((2, 6, 8), np.uint8))
+    labels = np.zeros((6, 8), np.uint8)
+    labels[1:3, 2:5] = 1
+    changes = _layers.plane_changes(layer.data, (1,), labels)
+    layer.data_setitem((np.array([1, 1]), np.array([0, 5]), np.array([0, 7])), 3)  # painted by hand since
+    assert _layers.write_plane(layer, (1,), labels, changes) == 6
+    expected = labels.copy()
+    expected[0, 0] = expected[5, 7] = 3  # where the new labels equal the old ones, the hand's paint stays
+    np.testing.assert_array_equal(layer.data[1], expected)
+    assert not layer.data[0].any()
+    layer.undo()  # one undo step
+    assert layer.data[1].sum() == 6
+    big = labels.astype(np.uint16) * 300  # over uint8: the layer widens, the changes are found again
+    stale = _layers.plane_changes(layer.data, (1,), big)
+    layer.data = np.array(layer.data)  # another array: the changes found on the old one are not used
+    assert _layers.write_plane(layer, (1,), big, stale) == 8  # the two painted pixels and the six labels
+    np.testing.assert_array_equal(layer.data[1], big)
+    assert layer.data.dtype == np.uint16
+
+
+def test_a_large_planes_update_finds_its_changes_in_the_worker(widget, viewer, qtbot, errors, monkeypatch):
+    """A large plane's local update and refit: the changes are found off the GUI thread (the 12 MP compare
+    paused it 104 ms), written as one undo step each; a whole cut that showed a preview finds them after it."""
+    import threading
+
+    from napari_deepseg._qt import _layers
+    from napari_deepseg.core.cut import pyramid, session
+
+    monkeypatch.setattr(_requests, "PREVIEW_MIN_PIXELS", 0)  # this 320 x 400 image counts as large
+    monkeypatch.setattr(session, "DEFER_MAX_PIXELS", 0)
+    monkeypatch.setattr(pyramid, "UPDATE_BOUND", 40)
+    found = []  # (thread, pixels) of every search for changes
+    original = _layers.plane_changes
+
+    def record(data, plane, labels):
+        changes = original(data, plane, labels)
+        found.append((threading.current_thread() is threading.main_thread(), changes.values.size))
+        return changes
+
+    monkeypatch.setattr(_layers, "plane_changes", record)
+    widget.preset.value = "default"
+    image_layer, scribbles, truth = add_disk(viewer, shape=(320, 400))
+    select(widget, image_layer, scribbles)
+    run(widget, qtbot)  # the first result makes the layer: nothing to compare with
+    result = viewer.layers["disk segmentation"]
+    first = result.data.copy()
+    assert found == []
+    more = np.array(scribbles.data)
+    more[100:121, 200:221] = 2
+    scribbles.data = more
+    run(widget, qtbot)  # the local update, then the refit in the background
+    assert "locally" in widget.status.value or "refit" in widget.status.value, widget.status.value
+    assert found and not any(main for main, _ in found), found  # in the worker, never on the GUI thread
+    assert not result.data[100:121, 200:221].any() and iou(result.data == 1, truth) > 0.9
+    assert len(result._undo_history) == sum(n > 0 for _, n in found)  # one undo step per write that changed
+    while result._undo_history:
+        result.undo()
+    np.testing.assert_array_equal(result.data, first)
+    found.clear()
+    monkeypatch.setattr(pyramid, "UPDATE_BOUND", 10_000)  # a whole cut: previewed, then compared after it
+    more[200:211, 150:161] = 2
+    scribbles.data = more
+    run(widget, qtbot, background=False)
+    assert found and found[0][0], found  # the preview wrote into the layer: its changes, on the GUI thread
+    assert not result.data[200:211, 150:161].any()
+    assert errors == []
+
+
 def test_a_large_image_shows_the_coarse_result_first(widget, viewer, qtbot, errors, monkeypatch):
     from napari_deepseg.core.cut import session
 

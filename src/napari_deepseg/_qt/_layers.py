@@ -323,7 +323,39 @@ def insert_layer(viewer, layer, index: Optional[int] = None, activate: bool = Tr
     return layer
 
 
-def write_plane(layer: Labels, plane: tuple, labels: np.ndarray) -> int:
+@dataclass
+class PlaneChanges:
+    """Where new labels differ from one plane of an array, as :meth:`napari.layers.Labels.data_setitem` takes them.
+
+    Found by :func:`plane_changes` (in a worker thread, off the GUI thread) and
+    written by :func:`write_plane` while the layer still holds ``data``.
+    """
+
+    data: np.ndarray  # the array the changes were found against
+    plane: tuple
+    index: tuple
+    values: np.ndarray
+    peak: int  # the largest new label (0 for none)
+
+
+def plane_changes(data, plane: tuple, labels: np.ndarray) -> PlaneChanges:
+    """The pixels of ``data[plane]`` that ``labels`` change, with their new values.
+
+    Examples
+    --------
+    >>> c = plane_changes(np.zeros((2, 2, 3), np.uint8), (1,), np.array([[0, 2, 0], [0, 0, 0]], np.uint8))
+    >>> [i.tolist() for i in c.index], c.values.tolist(), c.peak
+    ([[1], [0], [1]], [2], 2)
+    """
+    changed = np.asarray(data[plane]) != labels
+    where = np.nonzero(changed)  # (rows, cols) of a plane, (planes, rows, cols) of a whole volume
+    index_dtype = np.int32 if max(data.shape) < 2**31 else np.intp
+    lead = tuple(np.full(where[0].size, i, index_dtype) for i in plane)
+    return PlaneChanges(data, tuple(plane), lead + tuple(w.astype(index_dtype) for w in where), labels[changed],
+                        int(labels.max()) if labels.size else 0)
+
+
+def write_plane(layer: Labels, plane: tuple, labels: np.ndarray, changes: Optional[PlaneChanges] = None) -> int:
     """Write ``labels`` into one plane of ``layer`` as a single undoable edit.
 
     Only the pixels that change are written, through
@@ -338,6 +370,11 @@ def write_plane(layer: Labels, plane: tuple, labels: np.ndarray) -> int:
         Indices of the leading axes.
     labels : numpy.ndarray
         ``(rows, cols)`` new labels of the plane (or, with ``plane == ()``, of the whole layer).
+    changes : PlaneChanges, optional
+        The changes found beforehand (:func:`plane_changes`, in a worker thread), used
+        where the layer still holds the array they were found against and its dtype
+        holds the new labels; otherwise found here. A pixel painted by hand since
+        they were found, where the old labels equalled the new ones, keeps its paint.
 
     Returns
     -------
@@ -345,17 +382,15 @@ def write_plane(layer: Labels, plane: tuple, labels: np.ndarray) -> int:
         Number of pixels changed.
     """
     data = layer.data
-    if labels.size and int(labels.max()) > np.iinfo(data.dtype).max:
+    peak = changes.peak if changes is not None else (int(labels.max()) if labels.size else 0)
+    if peak > np.iinfo(data.dtype).max:
         layer.data = data = data.astype(labels.dtype)
-    changed = np.asarray(data[plane]) != labels
-    where = np.nonzero(changed)  # (rows, cols) of a plane, (planes, rows, cols) of a whole volume
-    if where[0].size == 0:
+    if changes is None or changes.data is not data or changes.plane != tuple(plane):
+        changes = plane_changes(data, plane, labels)
+    if changes.values.size == 0:
         return 0
-    index_dtype = np.int32 if max(data.shape) < 2**31 else np.intp
-    lead = tuple(np.full(where[0].size, i, index_dtype) for i in plane)
-    index = lead + tuple(w.astype(index_dtype) for w in where)
-    layer.data_setitem(index, labels[changed])
-    return int(where[0].size)
+    layer.data_setitem(changes.index, changes.values)
+    return int(changes.values.size)
 
 
 class RefusedBox(ValueError):

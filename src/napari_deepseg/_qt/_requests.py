@@ -115,6 +115,33 @@ def read_request(viewer, image_layer, scribbles_layer, axis: Optional[int], volu
     return job, strokes
 
 
+def answer(target, plane: tuple, refine, *args, **kwargs):
+    """:func:`~napari_deepseg.core.cut.service.run_request` and what writing its labels needs, in the worker thread.
+
+    A refined label changes only inside its region and never over other labels
+    (``refine``: the job's ``(Refinement, region, others)``). Where ``target`` (the
+    result layer's array when the request started) is given, the changes of its
+    ``plane`` are found here too (:func:`~napari_deepseg._qt._layers.plane_changes`),
+    not on the GUI thread: comparing a 12 MP plane paused the GUI 104 ms
+    (``benchmarks/gui_pauses.py --as-user``); not after a coarse preview, which writes
+    into that array while the cut runs.
+
+    Returns
+    -------
+    tuple
+        ``(labels, changes)``; ``changes`` is ``None`` without a ``target``.
+    """
+    shown = []  # a coarse preview written into the target: its changes are found on the GUI thread, after it
+    if target is not None and kwargs.get("preview") is not None:
+        show = kwargs["preview"]
+        kwargs["preview"] = lambda value: (shown.append(True), show(value))
+    labels = np.asarray(service.run_request(*args, **kwargs))
+    if refine is not None:
+        mask, region, others = refine[0].mask, refine[1], refine[2]
+        labels = (np.where(region, labels == 1, mask) & ~others).astype(labels.dtype)
+    return labels, None if target is None or shown else _layers.plane_changes(target, plane, labels)
+
+
 class ScribbleRequests:
     """Starts the Scribble widget's requests and handles what comes back.
 
@@ -156,9 +183,13 @@ class ScribbleRequests:
         job.slot, job.options = slot, options
         said = self.status.value
         large = int(np.prod(job.inputs.shape[-2:])) >= PREVIEW_MIN_PIXELS
+        preview = not job.refit and not options.volume and large
+        # a large plane's changes are found in the worker, against the result layer's array as it is now
+        target = self.results.layer(job) if large else None
         self.runner.start(
-            service.run_request, slot, job.inputs.image, job.inputs.scribbles, options, task=job,
-            desc=f"napari-deepseg: {job.image_layer.name}", preview=not job.refit and not options.volume and large,
+            answer, None if target is None else target.data, job.inputs.plane, job.refine,
+            slot, job.inputs.image, job.inputs.scribbles, options, task=job,
+            desc=f"napari-deepseg: {job.image_layer.name}", preview=preview,
             on_result=partial(self._on_returned, job), on_error=partial(self._on_errored, job),
             on_dropped=partial(self.results.drop_preview, job), on_finished=self._on_finished,
             **({"local": True} if job.local else {}), **({"defer": True} if job.defer else {}),
@@ -190,14 +221,14 @@ class ScribbleRequests:
             job.pbar.defer()
         self.status.value = f"'{job.image_layer.name}': coarse result shown, refining it at full resolution…"
 
-    def _on_returned(self, job: Job, labels) -> None:
-        """The newest request's labels: into the result layer (a stale result is dropped by the runner)."""
-        labels = np.asarray(labels)
-        if job.refine is not None:  # the refined object changes only inside its region, never over other labels
-            refine, region, others = job.refine
-            labels = (np.where(region, labels == 1, refine.mask) & ~others).astype(labels.dtype)
+    def _on_returned(self, job: Job, answer) -> None:
+        """The newest request's labels (and their changes, found by :func:`answer`): into the result layer (a
+        stale result is dropped by the runner)."""
+        labels, changes = answer
+        if job.refine is not None:  # the region the refined object may change in, kept for the commit
+            refine, region, _ = job.refine
             refine.region = region
-        self.status.value = self.results.write(job, labels)
+        self.status.value = self.results.write(job, labels, changes)
         self.kept_far = job.image_layer if job.kept_far() else None
         local, deferred = job.was_local(), job.was_deferred()
         if (local or deferred) and job.image_layer in self.viewer.layers:

@@ -160,8 +160,12 @@ class ResultWriter:
             self.show_plane(layer, job.inputs.plane, job.before)
 
     # -- writing the result --------------------------------------------------------
-    def write(self, job: Job, labels: np.ndarray) -> str:
-        """Create the result layer once, afterwards write the plane with undo; returns what it did, in words."""
+    def write(self, job: Job, labels: np.ndarray, changes: Optional[_layers.PlaneChanges] = None) -> str:
+        """Create the result layer once, afterwards write the plane with undo; returns what it did, in words.
+
+        ``changes``: the plane's changes found in the worker (:func:`~napari_deepseg._qt._layers.write_plane`)."""
+        if self.previewing is job:  # changes found against the preview are not those of the plane as it was
+            changes = None
         if job.created is None:
             self.drop_preview(job)  # the result is written over the plane as it was: one undo step
         self.previewing = None
@@ -177,7 +181,7 @@ class ResultWriter:
             self.show_plane(layer, plane, labels)
             changed = int(np.count_nonzero(labels))
         else:
-            changed = _layers.write_plane(layer, plane, labels)
+            changed = _layers.write_plane(layer, plane, labels, changes)
         self._watch(layer)
         seconds = time.perf_counter() - job.started
         if job.refit and job.doing != REFITTING:  # the full cut after a deferred one: the update's line stays
