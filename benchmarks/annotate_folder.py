@@ -5,6 +5,7 @@ Usage (under a display, e.g. ``xvfb-run -a``)::
     python benchmarks/annotate_folder.py [--limit 50] [--json OUT] [--no-prefetch]
     python benchmarks/annotate_folder.py --kills 20 [--limit 12]        # SIGKILL at random moments
     python benchmarks/annotate_folder.py --tiles 3 --tile-mp 25         # a folder of large photo tiles
+    python benchmarks/annotate_folder.py --tiles 3 --first-object      # ... stroking one photo of each first
 
 **Timing run.** Opens napari with the Scribble segmentation and Dataset docks, opens the folder
 of GrabCut photos (``../shared/datasets/grabcut/images``) with an output folder in a temporary
@@ -41,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +214,19 @@ def make_tiles(folder: Path, count: int, mp: int):
     return folder, strokes.get
 
 
+def first_photo(strokes_of, stem: str, tile: int = 1000):
+    """The strokes of a mosaic's first photo (``tile`` px squares in reading order) with strokes of both labels."""
+    strokes = strokes_of(stem)
+    out = np.zeros_like(strokes)
+    for r in range(0, strokes.shape[0], tile):
+        for c in range(0, strokes.shape[1], tile):
+            cell = strokes[r : r + tile, c : c + tile]
+            if (cell == 1).any() and (cell == 2).any():
+                out[r : r + tile, c : c + tile] = cell
+                return out
+    return strokes
+
+
 def check_folder(out: Path) -> list:
     """Every file the dock wrote reads; the names of those that do not.
 
@@ -296,6 +311,9 @@ def main(argv=None):
     ap.add_argument("--kills", type=int, default=0)
     ap.add_argument("--tiles", type=int, default=0, help="a folder of this many large photo mosaics instead")
     ap.add_argument("--tile-mp", type=int, default=25, help="megapixels of each tile (a square number)")
+    ap.add_argument("--first-object", action="store_true",
+                    help="with --tiles: the robot strokes the mosaic's first photo only (its object and background), "
+                         "as a user strokes one object of a tile first")
     ap.add_argument("--json", default=None)
     ap.add_argument("--child", nargs=3, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -308,6 +326,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         if args.tiles:
             images, strokes_of = make_tiles(Path(tmp) / "tiles", args.tiles, args.tile_mp)
+            if args.first_object:
+                strokes_of = partial(first_photo, strokes_of)
         out = Path(tmp) / "out"
         if args.kills:
             result = kill_run(images, out, args.kills, args.limit)
@@ -327,7 +347,7 @@ def main(argv=None):
             update = [r["update_s"] for r in rows if "update_s" in r]
             shown = [r["first_shown_s"] for r in rows if "first_shown_s" in r]
             result = {"images": len(rows), "prefetch": not args.no_prefetch, "think_s": args.think,
-                      "tiles_mp": args.tile_mp if args.tiles else None,
+                      "tiles_mp": args.tile_mp if args.tiles else None, "first_object": args.first_object,
                       "first_shown_median_s": float(np.median(shown)),
                       "first_median_s": float(np.median(first)), "update_median_s": float(np.median(update)),
                       "ratio": float(np.median(first) / np.median(update)),

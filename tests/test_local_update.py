@@ -362,3 +362,41 @@ def test_a_cut_cancelled_in_its_last_band_stops_there(scene, monkeypatch):
     other.set_image(disk_image(SHAPE, radius=120, seed=4)[0])
     other.segment(strokes)
     np.testing.assert_array_equal(session.segment(more), other.segment(more))
+
+
+def test_strokes_in_a_small_window_of_a_large_image_show_that_window_first(monkeypatch):
+    """A first cut whose strokes lie in a small window previews that window cut alone (full resolution,
+    background elsewhere); the whole cut that follows is the one a session without a preview gives."""
+    monkeypatch.setattr(pyramid, "COARSEST_PIXELS", 20_000)
+    monkeypatch.setattr(pyramid, "UPDATE_BOUND", 40)
+    monkeypatch.setattr(pyramid, "WINDOW_FIRST_MIN_PIXELS", 0)  # this 400 x 1200 image counts as large
+    left, truth = disk_image(SHAPE, radius=100, seed=4)
+    right, _ = disk_image(SHAPE, radius=100, seed=5)
+    image = np.concatenate([left, right], axis=1)
+    strokes = np.zeros(image.shape[:2], np.uint8)
+    strokes[195:206, 240:361] = strokes[140:261, 295:306] = 1  # a cross on the left disk
+    r0, r1, c0, c1 = 200 - 125, 200 + 126, 300 - 125, 300 + 126  # a square around it, 25 px off the disk
+    strokes[r0:r1, c0 : c0 + 3] = strokes[r0:r1, c1 - 3 : c1] = 2
+    strokes[r0 : r0 + 3, c0:c1] = strokes[r1 - 3 : r1, c0:c1] = 2
+    session = SegmentationSession("classic")
+    session.set_image(image)
+    seen = []
+    out = session.segment(strokes, preview=seen.append)
+    assert len(seen) == 1 and seen[0].shape == strokes.shape and seen[0].dtype == out.dtype
+    first = seen[0] == 1
+    window = pyramid.update_window(*np.nonzero(strokes), strokes.shape, 40)
+    assert not first[_outside(window, strokes.shape)].any()  # background beyond the window
+    object_truth = np.zeros(strokes.shape, bool)
+    object_truth[:, :600] = truth
+    assert iou(first, object_truth) > 0.9  # the stroked disk, at full resolution
+    assert not (first.reshape(100, 4, 300, 4) == first.reshape(100, 4, 300, 4)[:, :1, :, :1]).all()
+    fresh = SegmentationSession("classic")
+    fresh.set_image(image)
+    np.testing.assert_array_equal(out, fresh.segment(strokes))  # the whole cut, as without the preview
+    np.testing.assert_array_equal(session._current.last.fgs[0], out == 1)  # what a local update starts from
+    spread = strokes.copy()
+    spread[195:206, 840:961] = 1  # strokes on both disks: no small window, the coarse preview
+    seen.clear()
+    session.segment(spread, preview=seen.append)
+    blocks = seen[0].reshape(100, 4, 300, 4)
+    assert len(seen) == 1 and (blocks == blocks[:, :1, :, :1]).all()

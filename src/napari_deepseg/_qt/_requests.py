@@ -214,12 +214,14 @@ class ScribbleRequests:
             self.status.value = f"segmenting '{job.image_layer.name}': {text}"
 
     def _on_preview(self, job: Job, labels) -> None:
-        """The coarse result of the newest whole cut: shown while its bands are solved."""
+        """The first result of the newest whole cut (its strokes' window, or its coarsest level): shown while the
+        whole image is cut."""
         if not self.results.preview(job, labels):
             return
         if job.pbar is not None:  # the bar's processEvents() would redraw the new layer in this same pause
             job.pbar.defer()
-        self.status.value = f"'{job.image_layer.name}': coarse result shown, refining it at full resolution…"
+        # the strokes' window cut alone (strokes in a small part of the image), or the coarsest level's result
+        self.status.value = f"'{job.image_layer.name}': a first result shown, cutting the whole image…"
 
     def _on_returned(self, job: Job, answer) -> None:
         """The newest request's labels (and their changes, found by :func:`answer`): into the result layer (a

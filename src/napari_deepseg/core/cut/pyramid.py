@@ -565,6 +565,59 @@ def _star_centres(last: LastCut, i: int, crop: _Crop, centres: np.ndarray):
     return steps
 
 
+#: a whole cut of an image of at least this many pixels whose strokes lie in a small window first answers
+#: the window alone (:func:`window_first`), shown as the cut's preview while the whole image is cut
+WINDOW_FIRST_MIN_PIXELS = 4_000_000
+
+
+def window_first(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
+                 extra: Extra = NO_EXTRA, progress=None) -> Optional[np.ndarray]:
+    """The first answer to strokes that lie in a small window of a large image: that window, cut alone.
+
+    A local update (:func:`update_multilevel`) from an empty labelling, with the
+    appearance model a whole cut starts from (fitted on the strokes): every level
+    is solved inside the window of :data:`UPDATE_BOUND` px around the strokes,
+    everything outside it is background. In about the time of a local update the
+    user sees the object the strokes are on, at full resolution; the whole cut
+    (its refits, the rest of the image) follows and replaces it. The image's last
+    cut (``entry.last``) is left as it was.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Class indices (0 object, 1 background) of the whole image, or ``None``
+        where it does not apply: a small image, other evidence (``unary``,
+        ``fit_labels``, a soft star), strokes of one label only, or a window over
+        :data:`UPDATE_MAX_SHARE` of the image (or where :func:`update_multilevel` finds
+        the strokes no seeds of both labels on the coarsest level).
+    """
+    rows, cols = entry.shape
+    if (rows * cols < WINDOW_FIRST_MIN_PIXELS or extra.unary is not None or extra.fit_labels is not None
+            or extra.star_weight is not None or len(classes) != 2):
+        return None
+    rr, cc = np.nonzero(seeds)
+    if not rr.size:
+        return None
+    window = update_window(rr, cc, entry.shape, UPDATE_BOUND)
+    if (window[1] - window[0]) * (window[3] - window[2]) > UPDATE_MAX_SHARE * rows * cols:
+        return None
+    levels = levels_of(entry)
+    k = len(levels) - 1
+    fine = _FineCosts(entry, fit_appearance(entry, extra.first_fit(seeds)), extra)
+    check(cancel)
+    # zeros (calloc'd: no page is written until a window is): the empty labelling and centres of every level
+    empty = [np.zeros(level.shape, bool) for level in levels]
+    saved = entry.last
+    entry.remember(LastCut(cut_key(lam, sigma, iterations, classes, None), np.zeros(seeds.shape, seeds.dtype), fine,
+                           _level_deltas(fine, k), empty, [None] * (k + 1),
+                           (np.zeros(levels[k].shape, bool), np.zeros(levels[k].shape, bool)),
+                           [np.zeros(level.shape, bool) for level in levels]))
+    try:
+        return update_multilevel(entry, seeds, classes, lam, sigma, iterations, cancel, extra, progress)
+    finally:
+        entry.remember(saved)
+
+
 def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
                       extra: Extra = NO_EXTRA, progress=None, bound: Optional[int] = None) -> Optional[np.ndarray]:
     """Answer changed strokes by re-solving only a window around them, from the last cut of this image.

@@ -326,9 +326,14 @@ class SegmentationSession:
             the whole image.
         preview : callable, optional
             Coarse-to-fine cuts of the whole image: called once, from the thread
-            that cuts, with the coarsest level's result as labels of the image's
-            size (the same dtype as the result), before the full-resolution
-            bands refine it; a widget can show it while the bands are solved.
+            that cuts, with a first result as labels of the image's size (the same
+            dtype as the result) while the whole image is cut; a widget can show
+            it. Strokes within a small window of an image of at least
+            :data:`~napari_deepseg.core.cut.pyramid.WINDOW_FIRST_MIN_PIXELS` get that
+            window cut alone, at full resolution, background elsewhere
+            (:func:`~napari_deepseg.core.cut.pyramid.window_first`, about a local
+            update's time); others the coarsest level's result, before the
+            full-resolution bands refine it.
         defer : bool
             Answer fast and leave what only polishes the result to a second cut:
             a whole coarse-to-fine cut of a small image (up to
@@ -389,6 +394,12 @@ class SegmentationSession:
             if local and coarse_to_fine:
                 index = pyramid.update_multilevel(entry, seeds, classes, lam, sigma, it, cancel, extra, progress)
                 self.last_local = index is not None
+            if index is None and preview is not None and coarse_to_fine:
+                # strokes in a small window of a large image: that window first, shown while the whole is cut
+                first = pyramid.window_first(entry, seeds, classes, lam, sigma, it, cancel, extra)
+                if first is not None:
+                    preview(labels_from_index(first, classes))
+                    preview = None  # no coarse preview over it
             if index is None:
                 coarse = {} if preview is None or not coarse_to_fine else {
                     "preview": lambda fg: preview(labels_from_index((~fg).view(np.uint8), classes))}

@@ -321,7 +321,7 @@ def painted_labels(scribbles) -> np.ndarray:
 
 
 def check_scribbles(scribbles, shape: tuple[int, int], name: str = "scribbles", convert: bool = True) -> np.ndarray:
-    """Validate a scribble label image and return it as ``int32``.
+    """Validate a scribble label image and return it as ``uint8`` (every allowed label fits).
 
     Parameters
     ----------
@@ -340,7 +340,10 @@ def check_scribbles(scribbles, shape: tuple[int, int], name: str = "scribbles", 
     Returns
     -------
     numpy.ndarray
-        The scribbles as an int32 array (as given, with ``convert=False``).
+        The scribbles as a new uint8 array (as given, with ``convert=False``). Labels
+        are at most :data:`MAX_SCRIBBLE_LABEL`; uint8 rather than int32 is a quarter of
+        the memory (25 MB for a 25 MP plane, whose int32 copy took 1.5 s of a first
+        cut on the development machine, most of it the first touch of 100 MB).
 
     Raises
     ------
@@ -361,7 +364,7 @@ def check_scribbles(scribbles, shape: tuple[int, int], name: str = "scribbles", 
     --------
     >>> s = np.zeros((4, 4), int); s[0, 0] = 1; s[3, 3] = 2
     >>> check_scribbles(s, (4, 4)).dtype
-    dtype('int32')
+    dtype('uint8')
     """
     arr = np.asarray(scribbles)
     if arr.shape != tuple(shape):
@@ -388,7 +391,7 @@ def check_scribbles(scribbles, shape: tuple[int, int], name: str = "scribbles", 
             f"{name} hold only label {int(present[0])}: paint at least one object (1) "
             "and one background (2) stroke"
         )
-    return arr.astype(np.int32) if convert else arr
+    return arr.astype(np.uint8) if convert else arr
 
 
 def grey_mask_advice(name: str, present) -> str:
