@@ -314,7 +314,7 @@ def _level_deltas(fine: "_FineCosts", k: int) -> list:
 
 def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
                    extra: Extra = NO_EXTRA, progress=None, preview=None, found_centres: bool = True,
-                   coarse_fit: bool = False) -> np.ndarray:
+                   coarse_fit: bool = False, first_costs=None) -> np.ndarray:
     """The default energy solved coarse-to-fine.
 
     The image is halved until the coarsest level is small (:func:`levels_of`);
@@ -332,6 +332,8 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
     bands (:func:`_fit_round`), as deep-feature images of :data:`REFIT_FROM_COARSE_PIXELS` do: one max-flow
     of the coarsest level and one band pass fewer, for that quick answer (its model is the full cut's only
     approximately; the colour mixture keeps the banded refit in the cut that replaces it).
+    ``first_costs``: the first round's ``(fine costs, level sums)`` already computed for the same
+    strokes and parameters (:func:`window_first` returns them); used where their depth is this cut's.
     """
     levels = levels_of(entry)
     hards = [(seeds == classes[0], seeds == classes[1])]  # (object, background) seeds per level
@@ -380,9 +382,12 @@ def cut_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations,
             fg = state.fg if not state.depth else blocks.upsample_labels(state.fg, entry.shape,
                                                                          blocks.FACTOR**state.depth)
             model = refit(entry, model, seeds, classes, fg)
-        fine = _FineCosts(entry, model, extra)
-        check(cancel)
-        deltas = _level_deltas(fine, k)
+        if it == 0 and first_costs is not None and len(first_costs[1]) == k + 1:
+            fine, deltas = first_costs  # the same model's, computed by the window's cut
+        else:
+            fine = _FineCosts(entry, model, extra)
+            check(cancel)
+            deltas = _level_deltas(fine, k)
         check(cancel)
         cost_fg, cost_bg = _split(deltas[k])
         if not last and coarse_refit:  # the refit needs a sample, not a boundary: no bands, one level lower
@@ -584,8 +589,10 @@ def window_first(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, c
 
     Returns
     -------
-    numpy.ndarray or None
-        Class indices (0 object, 1 background) of the whole image, or ``None``
+    tuple or None
+        ``(index, costs)``: class indices (0 object, 1 background) of the whole
+        image, and the costs of the model it used (what :func:`cut_multilevel`'s
+        first round computes again: pass them as its ``first_costs``); or ``None``
         where it does not apply: a small image, other evidence (``unary``,
         ``fit_labels``, a soft star), strokes of one label only, or a window over
         :data:`UPDATE_MAX_SHARE` of the image (or where :func:`update_multilevel` finds
@@ -605,17 +612,19 @@ def window_first(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, c
     k = len(levels) - 1
     fine = _FineCosts(entry, fit_appearance(entry, extra.first_fit(seeds)), extra)
     check(cancel)
+    deltas = _level_deltas(fine, k)
     # zeros (calloc'd: no page is written until a window is): the empty labelling and centres of every level
     empty = [np.zeros(level.shape, bool) for level in levels]
     saved = entry.last
     entry.remember(LastCut(cut_key(lam, sigma, iterations, classes, None), np.zeros(seeds.shape, seeds.dtype), fine,
-                           _level_deltas(fine, k), empty, [None] * (k + 1),
+                           deltas, empty, [None] * (k + 1),
                            (np.zeros(levels[k].shape, bool), np.zeros(levels[k].shape, bool)),
                            [np.zeros(level.shape, bool) for level in levels]))
     try:
-        return update_multilevel(entry, seeds, classes, lam, sigma, iterations, cancel, extra, progress)
+        index = update_multilevel(entry, seeds, classes, lam, sigma, iterations, cancel, extra, progress)
     finally:
         entry.remember(saved)
+    return None if index is None else (index, (fine, deltas))
 
 
 def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,

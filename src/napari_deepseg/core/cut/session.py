@@ -383,6 +383,7 @@ class SegmentationSession:
             lam = default_lambda(entry, preset, coarse_to_fine)
         self.last_local, self.last_deferred, self.last_lambda, index = False, False, float(lam), None
         self.last_kept = 0
+        first_costs = None  # the first round's costs, when the strokes' window was cut first
         report(progress, 0, 1, "graph cut")
         check(cancel)
         _check_cut_fits(entry, preset, classes.size, multilevel)
@@ -398,11 +399,13 @@ class SegmentationSession:
                 # strokes in a small window of a large image: that window first, shown while the whole is cut
                 first = pyramid.window_first(entry, seeds, classes, lam, sigma, it, cancel, extra)
                 if first is not None:
-                    preview(labels_from_index(first, classes))
-                    preview = None  # no coarse preview over it
+                    preview(labels_from_index(first[0], classes))
+                    preview, first_costs = None, first[1]  # no coarse preview over it; its costs reused
             if index is None:
                 coarse = {} if preview is None or not coarse_to_fine else {
                     "preview": lambda fg: preview(labels_from_index((~fg).view(np.uint8), classes))}
+                if first_costs is not None:
+                    coarse["first_costs"] = first_costs
                 # a soft star (star_weight) has no found centres to leave out: nothing to defer
                 if (coarse_to_fine and defer and extra.star_weight is None
                         and entry.shape[0] * entry.shape[1] <= DEFER_MAX_PIXELS):
