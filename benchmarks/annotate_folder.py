@@ -42,7 +42,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -214,19 +213,6 @@ def make_tiles(folder: Path, count: int, mp: int):
     return folder, strokes.get
 
 
-def first_photo(strokes_of, stem: str, tile: int = 1000):
-    """The strokes of a mosaic's first photo (``tile`` px squares in reading order) with strokes of both labels."""
-    strokes = strokes_of(stem)
-    out = np.zeros_like(strokes)
-    for r in range(0, strokes.shape[0], tile):
-        for c in range(0, strokes.shape[1], tile):
-            cell = strokes[r : r + tile, c : c + tile]
-            if (cell == 1).any() and (cell == 2).any():
-                out[r : r + tile, c : c + tile] = cell
-                return out
-    return strokes
-
-
 def check_folder(out: Path) -> list:
     """Every file the dock wrote reads; the names of those that do not.
 
@@ -327,7 +313,10 @@ def main(argv=None):
         if args.tiles:
             images, strokes_of = make_tiles(Path(tmp) / "tiles", args.tiles, args.tile_mp)
             if args.first_object:
-                strokes_of = partial(first_photo, strokes_of)
+                from window_first import first_photo
+
+                every = strokes_of
+                strokes_of = lambda stem: first_photo(every(stem))[0]  # noqa: E731
         out = Path(tmp) / "out"
         if args.kills:
             result = kill_run(images, out, args.kills, args.limit)
