@@ -153,8 +153,10 @@ def robot(images: Path, out: Path, limit: int, think: float, prefetch: bool, log
             scribble.image_combo.value = dock.image_layer
             scribble.scribbles_combo.value = layer
             row["first_s"], row["first_shown_s"] = segment_and_wait()
+            row["first_status"] = scribble.status.value  # what the widget said (an error is said there too)
             layer.data = extra_stroke(strokes)
             row["update_s"], _ = segment_and_wait()
+            row["update_status"] = scribble.status.value
             wait(lambda: not scribble.busy and not scribble.refitting)  # the refit after a local update
             if check:
                 row["mask"] = np.array(dock._layer_of(_layers.ROLE_SEGMENTATION).data)
