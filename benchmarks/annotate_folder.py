@@ -154,6 +154,12 @@ def robot(images: Path, out: Path, limit: int, think: float, prefetch: bool, log
             scribble.scribbles_combo.value = layer
             row["first_s"], row["first_shown_s"] = segment_and_wait()
             row["first_status"] = scribble.status.value  # what the widget said (an error is said there too)
+            first_layer = dock._layer_of(_layers.ROLE_SEGMENTATION)
+            if first_layer is not None:  # object pixels beyond the first strokes' window (a local update's bound)
+                rr, cc = np.nonzero(strokes)
+                r0, r1, c0, c1 = rr.min() - 512, rr.max() + 513, cc.min() - 512, cc.max() + 513
+                fg = np.asarray(first_layer.data) > 0
+                row["first_objects_outside_window"] = int(fg.sum() - fg[max(0, r0):r1, max(0, c0):c1].sum())
             layer.data = extra_stroke(strokes)
             row["update_s"], _ = segment_and_wait()
             row["update_status"] = scribble.status.value

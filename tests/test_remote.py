@@ -88,6 +88,29 @@ def test_cancel_stops_the_child_and_it_answers_the_next_call(proc_session):
     assert proc_session.segment(strokes)[450, 450] == 1
 
 
+def test_a_cancelled_set_image_does_not_leave_the_child_on_another_image(proc_session, monkeypatch):
+    """The child keeps an image as soon as it arrives: after a ``set_image(B)`` cancelled once B was there, a
+    request for A sends A again (it was cut on B: a cancelled neighbour preparation in the Dataset dock)."""
+    a, truth_a = disk_image((200, 240), radius=60, seed=6)
+    strokes = disk_scribbles(truth_a, width=3, margin=8)
+    b = np.ascontiguousarray(np.roll(a, 70, axis=1))  # the disk moved right: another image of the same shape
+    proc_session.set_image(a)
+    expected = proc_session.segment(strokes)
+    original = remote.ProcessSession._call
+
+    def cancelled_after_sending(self, name, args, *rest, **kwargs):
+        value = original(self, name, args, *rest, **kwargs)
+        if name == "set_image" and args[0] is not None and args[0].shape == b.shape and np.array_equal(args[0], b):
+            raise Cancelled("cancelled")  # the child holds B, the call did not end
+        return value
+
+    monkeypatch.setattr(remote.ProcessSession, "_call", cancelled_after_sending)
+    with pytest.raises(Cancelled):
+        proc_session.set_image(b)
+    proc_session.set_image(a)
+    np.testing.assert_array_equal(proc_session.segment(strokes), expected)
+
+
 def test_a_dead_child_is_one_error_and_the_next_call_starts_a_new_one(proc_session):
     image, truth = disk_image((60, 60), radius=15, seed=3)
     strokes = disk_scribbles(truth, width=2, margin=4)

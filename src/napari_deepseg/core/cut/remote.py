@@ -95,6 +95,11 @@ class ProcessSession:
         key = (_digest(arr), arr.shape, arr.dtype.str)
         if key == self._sent_image and self._proc is not None and self._proc.poll() is None:
             arr = None  # the child has it already
+        else:
+            # the child keeps an image as soon as it arrives: until this call ends, which one it holds is unknown
+            # (a cancelled call left it with this image while the parent still named the one before, and the
+            # next request for that one was cut on this one: a Dataset dock's neighbour preparation, cancelled)
+            self._sent_image = None
         self._call("set_image", (arr,), {"channel_axis": channel_axis}, progress, cancel)
         self._sent_image = key
 
