@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import grabcut_scribble_items  # noqa: E402
 
 from napari_deepseg.core import SegmentationSession  # noqa: E402
+from napari_deepseg.core.evaluation.metrics import iou  # noqa: E402
 
 
 def strokes_in_order(scribbles: np.ndarray) -> list:
@@ -112,11 +113,6 @@ def measure(backbone: str, n_images: int, params: dict, defer: bool = True, corr
         "follow_up_iou_truth_mean": float(np.mean(full_iou)) if agree else None,
     }
 
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two masks (1.0 for two empty ones)."""
-    union = np.count_nonzero(a | b)
-    return 1.0 if not union else np.count_nonzero(a & b) / union
 
 
 def main(argv=None):

@@ -39,13 +39,10 @@ def first_photo(strokes: np.ndarray, tile: int = 1000):
     raise ValueError("no photo has strokes of both labels")
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max(1, (a | b).sum()))
-
-
 def main(argv=None):
     from napari_deepseg.core import SegmentationSession
     from napari_deepseg.core.cut import pyramid
+    from napari_deepseg.core.evaluation.metrics import iou
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default="mosaic:25")

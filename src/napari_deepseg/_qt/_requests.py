@@ -137,8 +137,8 @@ def answer(target, plane: tuple, refine, *args, **kwargs):
         kwargs["preview"] = lambda value: (shown.append(True), show(value))
     labels = np.asarray(service.run_request(*args, **kwargs))
     if refine is not None:
-        mask, region, others = refine[0].mask, refine[1], refine[2]
-        labels = (np.where(region, labels == 1, mask) & ~others).astype(labels.dtype)
+        refinement, region, others = refine
+        labels = (np.where(region, labels == 1, refinement.mask) & ~others).astype(labels.dtype)
     return labels, None if target is None or shown else _layers.plane_changes(target, plane, labels)
 
 

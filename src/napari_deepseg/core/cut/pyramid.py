@@ -576,7 +576,7 @@ WINDOW_FIRST_MIN_PIXELS = 4_000_000
 
 
 def window_first(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
-                 extra: Extra = NO_EXTRA, progress=None) -> Optional[np.ndarray]:
+                 extra: Extra = NO_EXTRA, progress=None) -> Optional[tuple]:
     """The first answer to strokes that lie in a small window of a large image: that window, cut alone.
 
     A local update (:func:`update_multilevel`) from an empty labelling, with the
