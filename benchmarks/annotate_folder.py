@@ -116,10 +116,10 @@ def robot(images: Path, out: Path, limit: int, think: float, prefetch: bool, log
 
     def segment_and_wait():
         """Seconds to the first thing shown (a large image's coarse preview) and to the result."""
-        t0 = time.perf_counter()
         result = dock._layer_of(_layers.ROLE_SEGMENTATION)
-        before = None if result is None else np.array(result.data)
+        before = None if result is None else np.array(result.data)  # the robot's copy: before the clock starts
         shown = []
+        t0 = time.perf_counter()
 
         def done():
             if not shown:

@@ -579,13 +579,15 @@ def window_first(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, c
                  extra: Extra = NO_EXTRA, progress=None) -> Optional[tuple]:
     """The first answer to strokes that lie in a small window of a large image: that window, cut alone.
 
-    A local update (:func:`update_multilevel`) from an empty labelling, with the
-    appearance model a whole cut starts from (fitted on the strokes): every level
-    is solved inside the window of :data:`UPDATE_BOUND` px around the strokes,
-    everything outside it is background. In about the time of a local update the
-    user sees the object the strokes are on, at full resolution; the whole cut
-    (its refits, the rest of the image) follows and replaces it. The image's last
-    cut (``entry.last``) is left as it was.
+    A local update (:func:`update_multilevel`'s levels) from an empty labelling,
+    with the appearance model a whole cut starts from (fitted on the strokes):
+    every level is solved inside the window of :data:`UPDATE_BOUND` px around the
+    strokes, everything outside it is background. In about the time of a local
+    update the user sees the object the strokes are on, at full resolution; the
+    whole cut (its refits, the rest of the image) follows and replaces it. The
+    image's last cut (``entry.last``) is left as it was. Nothing of the image's
+    size is built but the answer itself: the empty labelling is read through
+    zero-strided views, the star centres are those of the window's crop.
 
     Returns
     -------
@@ -595,8 +597,8 @@ def window_first(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, c
         first round computes again: pass them as its ``first_costs``); or ``None``
         where it does not apply: a small image, other evidence (``unary``,
         ``fit_labels``, a soft star), strokes of one label only, or a window over
-        :data:`UPDATE_MAX_SHARE` of the image (or where :func:`update_multilevel` finds
-        the strokes no seeds of both labels on the coarsest level).
+        :data:`UPDATE_MAX_SHARE` of the image (or where the strokes give no seeds
+        of both labels on the coarsest level).
     """
     rows, cols = entry.shape
     if (rows * cols < WINDOW_FIRST_MIN_PIXELS or extra.unary is not None or extra.fit_labels is not None
@@ -613,18 +615,20 @@ def window_first(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, c
     fine = _FineCosts(entry, fit_appearance(entry, extra.first_fit(seeds)), extra)
     check(cancel)
     deltas = _level_deltas(fine, k)
-    # zeros (calloc'd: no page is written until a window is): the empty labelling and centres of every level
-    empty = [np.zeros(level.shape, bool) for level in levels]
-    saved = entry.last
-    entry.remember(LastCut(cut_key(lam, sigma, iterations, classes, None), np.zeros(seeds.shape, seeds.dtype), fine,
-                           deltas, empty, [None] * (k + 1),
-                           (np.zeros(levels[k].shape, bool), np.zeros(levels[k].shape, bool)),
-                           [np.zeros(level.shape, bool) for level in levels]))
-    try:
-        index = update_multilevel(entry, seeds, classes, lam, sigma, iterations, cancel, extra, progress)
-    finally:
-        entry.remember(saved)
-    return None if index is None else (index, (fine, deltas))
+    empty = [np.broadcast_to(np.False_, level.shape) for level in levels]  # no memory: read only
+
+    def star(i, crop, centres):  # no centres outside the window: the crop's own
+        return star_steps.StarSteps.from_points(star_steps._edge_points(centres, border=False), centres)
+
+    empty_cut = LastCut(None, None, fine, deltas, empty, [None] * (k + 1), (empty[k], empty[k]), None)
+    solved = _solve_window(levels, empty_cut, seeds, classes, lam, sigma, cancel, extra, progress,
+                           window, rr, cc, star)
+    if solved is None:
+        return None
+    index = np.ones(entry.shape, np.uint8)  # background outside the window
+    crop, labels = solved[0][0]
+    index[crop.rows, crop.cols] = ~labels
+    return index, (fine, deltas)
 
 
 def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iterations, cancel,
@@ -653,7 +657,7 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
 
     Notes
     -----
-    The levels are walked by this function's own loop, not by
+    The levels are walked by :func:`_solve_window`, not by
     :func:`~napari_deepseg.core.cut.bands.refine_levels`: every level (the coarsest
     too) is a band on a crop, a finer level's band is the boundary only where the
     coarser label or a stroke changed, bounded by the window, and nothing is
@@ -671,6 +675,45 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
     if (window[1] - window[0]) * (window[3] - window[2]) > UPDATE_MAX_SHARE * rows * cols:
         return None
     levels = levels_of(entry)
+
+    def star(i, crop, centres):
+        return crop.star(_star_centres(last, i, crop, centres))
+
+    solved = _solve_window(levels, last, seeds, classes, lam, sigma, cancel, extra, progress, window, rr, cc, star)
+    if solved is None:
+        return None
+    results, top_hards = solved
+    for i, (crop, labels) in enumerate(results):  # every level solved: write the windows back
+        last.fgs[i][crop.rows, crop.cols] = labels
+    entry.remember(replace(last, seeds=seeds.copy(), top_hards=top_hards))
+    report(progress, len(results), len(results), "local update")
+    return (~last.fgs[0]).view(np.uint8)
+
+
+def _solve_window(levels: list, last: LastCut, seeds, classes, lam, sigma, cancel, extra: Extra, progress,
+                  window: tuple, rr: np.ndarray, cc: np.ndarray, star) -> Optional[tuple]:
+    """Every level of ``last``'s pyramid re-solved inside ``window`` (:func:`update_multilevel`'s walk).
+
+    Parameters
+    ----------
+    levels : list
+        :func:`levels_of` the image.
+    last : LastCut
+        The cut to start from: its ``fgs``, ``detached``, ``top_hards``, ``fine`` and ``deltas`` are read, nothing is written.
+    rr, cc : numpy.ndarray
+        The pixels whose stroke changed (their box and ``bound`` make ``window``).
+    star : callable
+        ``star(i, crop, centres)``: the star steps of level ``i`` in ``crop``'s
+        coordinates, its centres inside the crop replaced by ``centres``.
+
+    Returns
+    -------
+    tuple or None
+        ``(results, top_hards)``: ``(crop, labels)`` per level, full resolution first,
+        and the coarsest level's object and background seeds; ``None`` where the
+        coarsest level has no seeds of both labels or the strokes reach a coarser level.
+    """
+    rows, cols = seeds.shape
     k = len(last.fgs) - 1
     f = blocks.FACTOR**k
     # the strokes of a region covering every level's window and its ring, aligned to the coarsest blocks
@@ -681,7 +724,7 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
     hards = [(region == classes[0], region == classes[1])]
     for _ in range(k):
         hards.append(blocks.coarse_seeds(*hards[-1]))
-    top_fg, top_bg = (h.copy() for h in last.top_hards)
+    top_fg, top_bg = (np.array(h) for h in last.top_hards)
     kr, kc = r0 // f, c0 // f
     top_fg[kr : kr + hards[k][0].shape[0], kc : kc + hards[k][0].shape[1]] = hards[k][0]
     top_bg[kr : kr + hards[k][1].shape[0], kc : kc + hards[k][1].shape[1]] = hards[k][1]
@@ -703,7 +746,7 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
         inside[win[0].start - crop.r0 : win[0].stop - crop.r0, win[1].start - crop.c0 : win[1].stop - crop.c0] = True
         hr, hc = crop.r0 - (r0 >> i), crop.c0 - (c0 >> i)  # the crop within the region's level-i seeds
         h_fg, h_bg = (h[hr : hr + crop.shape[0], hc : hc + crop.shape[1]] for h in hards[i])
-        init = last.fgs[i][crop.rows, crop.cols].copy()
+        init = np.array(last.fgs[i][crop.rows, crop.cols])
         if i == k:  # the coarsest level: the whole window
             band = inside
             edges = bands.ArrayEdges(level.nlinks_for(lam * 2**k, sigma)[1])
@@ -725,12 +768,7 @@ def update_multilevel(entry: ImageFeatures, seeds, classes, lam, sigma, iteratio
             centres = h_fg if detached is None else h_fg | detached[crop.rows, crop.cols]
             costs = last.fine.at if i == 0 else (lambda flat, d=last.deltas[i].ravel(): _split(d[flat]))
             init, _ = bands.refine_band(crop.costs(costs), None, crop.edges(edges), init, band, h_fg, h_bg,
-                                             crop.star(_star_centres(last, i, crop, centres)), radius=BAND_RADIUS,
+                                             star(i, crop, centres), radius=BAND_RADIUS,
                                              star_weight=None if soft is None else soft * 2**i, limit=inside)
         results[i] = (crop, init)
-    for i, (crop, labels) in enumerate(results):  # every level solved: write the windows back
-        last.fgs[i][crop.rows, crop.cols] = labels
-    entry.remember(replace(last, seeds=seeds.copy(), top_hards=(top_fg, top_bg)))
-    report(progress, k + 1, k + 1, "local update")
-    return (~last.fgs[0]).view(np.uint8)
-
+    return results, (top_fg, top_bg)

@@ -26,13 +26,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections import OrderedDict
 from multiprocessing.connection import Connection
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
-from ..utils.progress import CancelToken, ProgressCallback
+from ..utils.progress import Cancelled, CancelToken, ProgressCallback
 
 #: seconds between two looks at the caller's cancel token while the child works
 POLL_SECONDS = 0.05
@@ -56,8 +57,11 @@ class ProcessSession:
     Notes
     -----
     One call at a time (the widget holds a lock per session). An image is sent to
-    the child only when it differs from the last one sent (a hash of its bytes);
-    the child keeps the last image. Errors raised in the child are raised again
+    the child only when the child does not hold it already: the child keeps the
+    pixels of the images its session keeps features of (``cache_size``, the
+    least recently used dropped first), named by a hash of their bytes, so going
+    back to a folder's image after its neighbour was prepared sends a name, not
+    75 MB (a 25 MP photo). Errors raised in the child are raised again
     here, with their type where it pickles (:class:`Cancelled` included). If the
     child dies, the call raises ``RuntimeError`` and the next call starts a new one.
 
@@ -84,7 +88,8 @@ class ProcessSession:
         self._proc: Optional[subprocess.Popen] = None
         self._conn: Optional[Connection] = None
         self._cancel_sock: Optional[socket.socket] = None
-        self._sent_image: Optional[tuple] = None
+        #: the images the child was sent, least recently used first (it may have dropped some since)
+        self._held: "OrderedDict[tuple, None]" = OrderedDict()
         self._request = 0
 
     # -- the session's methods ---------------------------------------------------
@@ -92,16 +97,23 @@ class ProcessSession:
                   channel_axis: Optional[int] = None) -> None:
         """:meth:`SegmentationSession.set_image` in the child (features cached there; returns nothing)."""
         arr = np.ascontiguousarray(np.asarray(image))
+        # every image is named by its hash: the one the child works on is never taken from the order of
+        # calls (a set_image cancelled once its image had arrived left the child on it while this side still
+        # named the one before: a Dataset dock's neighbour preparation, cancelled by a cut)
         key = (_digest(arr), arr.shape, arr.dtype.str)
-        if key == self._sent_image and self._proc is not None and self._proc.poll() is None:
-            arr = None  # the child has it already
-        else:
-            # the child keeps an image as soon as it arrives: until this call ends, which one it holds is unknown
-            # (a cancelled call left it with this image while the parent still named the one before, and the
-            # next request for that one was cut on this one: a Dataset dock's neighbour preparation, cancelled)
-            self._sent_image = None
-        self._call("set_image", (arr,), {"channel_axis": channel_axis}, progress, cancel)
-        self._sent_image = key
+        kwargs = {"channel_axis": channel_axis}
+        if key in self._held and self._proc is not None and self._proc.poll() is None:
+            try:
+                self._call("set_image", (None, key), kwargs, progress, cancel)  # the child has it: its name only
+                self._held.move_to_end(key)
+                return
+            except ImageNotHeld:
+                pass  # dropped by the child since: sent again
+        self._held.pop(key, None)
+        self._held[key] = None  # the child keeps it as soon as it arrives, even if the call is cancelled
+        while len(self._held) > _held_count(self.session_kwargs):
+            self._held.popitem(last=False)
+        self._call("set_image", (arr, key), kwargs, progress, cancel)
 
     def prepare_default(self, lam=None, sigma=None, progress: Optional[ProgressCallback] = None,
                         cancel: Optional[CancelToken] = None) -> None:
@@ -115,7 +127,8 @@ class ProcessSession:
 
     def close(self) -> None:
         """Stop the child process (a later call starts a new one)."""
-        proc, self._proc, self._sent_image = self._proc, None, None
+        proc, self._proc = self._proc, None
+        self._held.clear()
         for end in (self._conn, self._cancel_sock):
             if end is not None:
                 try:
@@ -172,7 +185,6 @@ class ProcessSession:
             server.close()
         self._conn = Connection(ends[b"m"].detach())
         self._cancel_sock = ends[b"c"]
-        self._sent_image = None
         self._conn.send((self.backbone, self.session_kwargs))
 
     def _call(self, name: str, args: tuple, kwargs: dict, progress=None, cancel=None, preview=None):
@@ -208,6 +220,15 @@ class ProcessSession:
             self.close()
             raise RuntimeError(f"the segmentation process stopped unexpectedly (exit code {code}); "
                                "the next try starts a new one") from exc
+
+
+class ImageNotHeld(LookupError):
+    """The child was asked for an image by name that it no longer keeps (the parent sends it again)."""
+
+
+def _held_count(session_kwargs: dict) -> int:
+    """How many images the child keeps the pixels of: as many as its session keeps the features of."""
+    return max(1, int(session_kwargs.get("cache_size", 2)))
 
 
 @dataclass(frozen=True)
@@ -282,7 +303,8 @@ def _serve(conn: Connection, cancel_sock: socket.socket) -> None:
 
     threading.Thread(target=listen, daemon=True).start()
     backbone, session_kwargs = conn.recv()
-    session, error, image = None, None, None
+    session, error = None, None
+    held: "OrderedDict[tuple, tuple]" = OrderedDict()  # the images sent, by name: (pixels, the session's key)
     try:
         session = SegmentationSession(backbone, **session_kwargs)
     except Exception as exc:  # reported on every call
@@ -302,14 +324,41 @@ def _serve(conn: Connection, cancel_sock: socket.socket) -> None:
             if error is not None:
                 raise error
             if name == "set_image":
-                image = args[0] if args[0] is not None else image
-                args = (image,)
-            value = getattr(session, name)(*args, cancel=token, **kwargs)
+                value = _set_held(session, held, *args, cancel=token, **kwargs)
+            else:
+                value = getattr(session, name)(*args, cancel=token, **kwargs)
             reply = ("result", (value if name == "segment" else None, session.last_local, session.last_deferred,
                                 session.last_lambda, session.last_kept))
         except Exception as exc:
             reply = ("error", _picklable(exc))
         _send(conn, reply)
+
+
+def _set_held(session, held: OrderedDict, image, key: tuple, cancel=None, **kwargs) -> None:
+    """The child's ``set_image``: ``image`` kept under ``key`` as it arrives, or the one kept under ``key``.
+
+    Images are kept as long as the session keeps features (its ``cache_size``);
+    one whose features are still cached becomes the session's image without
+    being hashed again.
+    """
+    if image is not None:
+        held.pop(key, None)
+        held[key] = (image, None)
+        while len(held) > max(1, session.cache_size):
+            held.popitem(last=False)
+    elif key not in held:
+        raise ImageNotHeld("the segmentation process no longer holds this image")
+    held.move_to_end(key)
+    image, features = held[key]
+    axis = kwargs.get("channel_axis")
+    if features is None or features[0] != axis or not session.use_cached(features[1]):
+        try:
+            held[key] = (image, (axis, session.set_image(image, cancel=cancel, **kwargs).key))
+        except Cancelled:
+            raise  # the pixels are good: kept for the next try
+        except Exception:
+            held.pop(key, None)  # an image the session refuses is not kept
+            raise
 
 
 def _picklable(exc: Exception) -> Exception:

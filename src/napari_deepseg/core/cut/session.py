@@ -242,6 +242,21 @@ class SegmentationSession:
             if self._cache[key] is not self._current and key != entry.key:
                 del self._cache[key]
 
+    def use_cached(self, key: str) -> bool:
+        """Make the cached image ``key`` (its ``ImageFeatures.key``) the current one, without its pixels.
+
+        Returns
+        -------
+        bool
+            Whether it was cached (``False``: call :meth:`set_image` with the pixels).
+        """
+        entry = self._cache.get(key)
+        if entry is None:
+            return False
+        self._cache.move_to_end(key)
+        self._current = entry
+        return True
+
     def reset_image(self) -> None:
         """Forget the current image and every cached feature."""
         self._cache.clear()
