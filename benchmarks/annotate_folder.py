@@ -346,6 +346,9 @@ def main(argv=None):
             result = {"images": len(rows), "prefetch": not args.no_prefetch, "think_s": args.think,
                       "tiles_mp": args.tile_mp if args.tiles else None, "first_object": args.first_object,
                       "first_shown_median_s": float(np.median(shown)),
+                      # reached by Next: every image but the folder's first (opened with the folder, nothing
+                      # prepared before it)
+                      "first_shown_after_next_median_s": float(np.median(shown[1:])) if len(shown) > 1 else None,
                       "first_median_s": float(np.median(first)), "update_median_s": float(np.median(update)),
                       "ratio": float(np.median(first) / np.median(update)),
                       "masks_checked": checked, "disk_equals_layer": same_disk, "disk_equals_session": same_session,

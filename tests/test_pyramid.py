@@ -66,7 +66,7 @@ def test_palette_rejects_nan():
 
 
 def test_strips_cover_every_row_once():
-    parts = strips(101, 7, pixels=70, multiple=2)
+    parts = list(strips(101, 7, pixels=70, multiple=2))
     rows = np.concatenate([np.arange(s.start, s.stop) for s in parts])
     np.testing.assert_array_equal(rows, np.arange(101))
     assert all((s.stop - s.start) % 2 == 0 for s in parts[:-1])

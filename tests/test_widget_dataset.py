@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -240,6 +241,36 @@ def test_the_strokes_are_on_disk_before_the_cut_starts(make_napari_viewer, qtbot
     dock.close_folder()
 
 
+def test_a_save_being_written_does_not_hold_the_segment_press(make_napari_viewer, qtbot, folders, monkeypatch):
+    """An autosave writing a large mask when the user presses Segment: the press does not wait for it (about a
+    second at 25 MP, on the GUI thread); the prompts are written right after it, in a worker."""
+    images, out = folders
+    monkeypatch.setattr(dw, "AUTOSAVE_MS", 10 ** 7)
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    settle(dock, scribble, qtbot)
+    layer = paint(dock, scribble)
+    held, pressed, waited = threading.Event(), threading.Event(), []
+
+    def writing():  # a save holding the lock until the press returned (or 5 s: the press waited for it)
+        with dock._saving:
+            held.set()
+            waited.append(not pressed.wait(5))
+
+    saver = threading.Thread(target=writing)
+    saver.start()
+    assert held.wait(5)
+    assert scribble.segment()
+    pressed.set()
+    saver.join()
+    assert waited == [False]
+    qtbot.waitUntil(lambda: (out / "records" / "im0.strokes-1.png").is_file(), timeout=WAIT_MS)
+    np.testing.assert_array_equal(read_labels(out / "records" / "im0.strokes-1.png"), layer.data)
+    qtbot.waitUntil(lambda: not scribble.busy, timeout=WAIT_MS)
+    dock.close_folder()
+
+
 def _saved_with_prompts(images, out):
     """im0 saved with strokes, then clicks and a box (a record of two steps)."""
     from napari_deepseg.core.dataset.record import ImageState, Step, click_engine, scribble_engine
@@ -309,7 +340,6 @@ def test_a_broken_record_is_one_line_and_the_image_still_opens(make_napari_viewe
 def test_a_large_planes_cut_stops_the_neighbours_preparation_until_idle(make_napari_viewer, qtbot, folders,
                                                                         monkeypatch):
     """Large planes are prepared and cut by one child process: the preparation yields to the cut, then resumes."""
-    import threading
     import time
 
     from napari_deepseg.core.cut import service

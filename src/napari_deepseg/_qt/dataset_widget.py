@@ -616,11 +616,19 @@ class DatasetWidget(Container):
         run (a first cut after a restart); a kill then lost the strokes painted
         before it. The prompts alone are written here, on the main thread
         (strokes and record: milliseconds on a photo, about 0.1 s on 25 MP); the
-        mask follows with the next autosave.
+        mask follows with the next autosave. Where an autosave is writing already
+        (a 25 MP mask: about a second, which the press waited for), the prompts
+        are written in a worker right after it: a large plane is cut in the child
+        process, which leaves Python's lock to the worker.
         """
         self._yield_preparation()
-        if self._dirty:
+        if not self._dirty:
+            return
+        if self._saving.acquire(blocking=False):  # nothing being written: the prompts now, on this thread
+            self._saving.release()
             self.save(wait=True, mask=False)
+        else:
+            self.save(mask=False)
 
     def _yield_preparation(self) -> None:
         """A cut of a large plane is about to start: stop the neighbours' preparation, which holds the child process.

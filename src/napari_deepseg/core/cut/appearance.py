@@ -13,6 +13,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..utils.progress import check_scope
 from ..utils.threads import single_threaded_blas
 
 MAX_SAMPLES_PER_CLASS = 3000
@@ -192,6 +193,7 @@ def fit_gaussian_mixture(x: np.ndarray, n_components: int, reg_covar: float = 1e
     weights, means, chols = _gaussian_parameters(xc, outer, resp, reg_covar)
     lower, steps = -np.inf, 0
     for steps in range(1, max_iter + 1):
+        check_scope()
         model = FittedMixture(weights, means + centre, chols)
         logp = terms @ _quadratic_weights(model, centre, np.float64)
         top = logp.max(axis=1, keepdims=True)
@@ -265,6 +267,7 @@ class ImageMixture:
         self.codes = np.empty((x.shape[0], k), np.uint16)
         with single_threaded_blas():
             for a in range(0, x.shape[0], CHUNK):
+                check_scope()
                 logp = _quadratic_terms(x[a : a + CHUNK], centre) @ weights
                 logp -= logp.max(axis=1, keepdims=True)
                 lik = np.exp(logp, out=logp)

@@ -21,6 +21,7 @@ from typing import Optional
 import numpy as np
 
 from ..io.lazy import row_strips, value_range
+from ..utils.progress import check_scope
 
 #: quantisation levels per channel for images that are not uint8
 LEVELS = 256
@@ -69,7 +70,9 @@ class Palette:
 def strips(n_rows: int, n_cols: int, pixels: Optional[int] = None, multiple: int = 1):
     """``slice`` objects covering ``n_rows`` rows about ``pixels`` pixels (:data:`STRIP_PIXELS`) at a time.
 
-    ``multiple`` makes every strip but the last a multiple of that many rows.
+    ``multiple`` makes every strip but the last a multiple of that many rows. A
+    generator: inside a :func:`~napari_deepseg.core.utils.progress.cancel_scope`
+    every strip checks its token first.
 
     Examples
     --------
@@ -77,7 +80,9 @@ def strips(n_rows: int, n_cols: int, pixels: Optional[int] = None, multiple: int
     [(0, 2), (2, 4), (4, 5)]
     """
     pixels = STRIP_PIXELS if pixels is None else pixels
-    return [slice(a, b) for a, b in row_strips(n_rows, n_cols, pixels, multiple)]
+    for a, b in row_strips(n_rows, n_cols, pixels, multiple):
+        check_scope()
+        yield slice(a, b)
 
 
 def _quantise(strip: np.ndarray, lo, hi, levels: int) -> np.ndarray:

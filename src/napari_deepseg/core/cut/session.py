@@ -15,7 +15,7 @@ import numpy as np
 from ..features import get_extractor
 from ..io.lazy import LazyImage
 from ..utils import memory
-from ..utils.progress import CancelToken, ProgressCallback, check, release_memory, report
+from ..utils.progress import CancelToken, ProgressCallback, cancel_scope, check, release_memory, report
 from ..utils.validation import (SCRIBBLE_BACKGROUND, as_float_image, channels_last, check_positive, check_scribbles,
                                 image_layout)
 from . import corrections, energy, graphcut, pyramid, seed
@@ -108,7 +108,16 @@ class SegmentationSession:
         Returns
         -------
         ImageFeatures
+
+        Notes
+        -----
+        The palette's strips check ``cancel`` too (:func:`~napari_deepseg.core.utils.progress.cancel_scope`):
+        a cancelled preparation of a 25 MP image stops within a strip, not after its palette.
         """
+        with cancel_scope(cancel):
+            return self._set_image(image, progress, cancel, channel_axis)
+
+    def _set_image(self, image, progress, cancel, channel_axis) -> ImageFeatures:
         arr, params, key = self._keyed(image, channel_axis)
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -163,17 +172,23 @@ class SegmentationSession:
         ------
         RuntimeError
             If no image was set.
+
+        Notes
+        -----
+        Its long loops (the pyramid's strips, the mixture's EM steps) check ``cancel`` too
+        (:func:`~napari_deepseg.core.utils.progress.cancel_scope`).
         """
         if self._current is None:
             raise RuntimeError("no image set: call set_image(image) first")
         entry = self._current
-        coarse_to_fine = pyramid.applies(entry.shape, None)
-        lam = default_lambda(entry, "default", coarse_to_fine) if lam is None else check_positive(lam, "lambda")
-        sigma = check_positive(sigma, "sigma", minimum=1e-6)
-        if coarse_to_fine:
-            pyramid.prepare(entry, lam, sigma, progress, cancel)
-        else:
-            energy.prepare(entry, lam, sigma, progress, cancel)
+        with cancel_scope(cancel):
+            coarse_to_fine = pyramid.applies(entry.shape, None)
+            lam = default_lambda(entry, "default", coarse_to_fine) if lam is None else check_positive(lam, "lambda")
+            sigma = check_positive(sigma, "sigma", minimum=1e-6)
+            if coarse_to_fine:
+                pyramid.prepare(entry, lam, sigma, progress, cancel)
+            else:
+                energy.prepare(entry, lam, sigma, progress, cancel)
 
     def prepare(self, image, lam: Optional[float] = None, sigma: Optional[float] = None,
                 progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
