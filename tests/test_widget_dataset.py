@@ -271,6 +271,39 @@ def test_a_save_being_written_does_not_hold_the_segment_press(make_napari_viewer
     dock.close_folder()
 
 
+def test_a_large_planes_strokes_are_written_in_a_worker_before_its_cut(make_napari_viewer, qtbot, folders,
+                                                                       monkeypatch):
+    """A plane cut in the child process leaves Python's lock free: its strokes are written by a worker (a 25 MP
+    strokes PNG paused the press 0.4-0.5 s), and they are on disk while the cut has not ended."""
+    from napari_deepseg.core.cut import service
+
+    images, out = folders
+    monkeypatch.setattr(service, "PROCESS_MIN_PIXELS", 1)  # every plane counts as large (cut in this process here)
+    monkeypatch.setattr(service.SessionSlot, "in_child", staticmethod(lambda image, options: False))
+    monkeypatch.setattr(dw, "AUTOSAVE_MS", 10 ** 7)  # no autosave: only the save before the request
+    viewer = make_napari_viewer()
+    dock, scribble = make_dock(viewer, qtbot)
+    assert dock.open_folder(images, out)
+    settle(dock, scribble, qtbot)
+    release, written_by = threading.Event(), []
+    real_save = dock.folder.save
+
+    def save(i, state):  # which thread writes the prompts; held until the press has returned
+        written_by.append(threading.current_thread() is threading.main_thread())
+        release.wait(10)
+        return real_save(i, state)
+
+    monkeypatch.setattr(dock.folder, "save", save)
+    layer = paint(dock, scribble)
+    assert scribble.segment()
+    release.set()
+    qtbot.waitUntil(lambda: (out / "records" / "im0.strokes-1.png").is_file(), timeout=WAIT_MS)
+    assert written_by and written_by[0] is False
+    np.testing.assert_array_equal(read_labels(out / "records" / "im0.strokes-1.png"), layer.data)
+    qtbot.waitUntil(lambda: not scribble.busy and not scribble.refitting, timeout=WAIT_MS)
+    dock.close_folder()
+
+
 def _saved_with_prompts(images, out):
     """im0 saved with strokes, then clicks and a box (a record of two steps)."""
     from napari_deepseg.core.dataset.record import ImageState, Step, click_engine, scribble_engine

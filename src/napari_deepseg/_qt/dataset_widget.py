@@ -615,20 +615,27 @@ class DatasetWidget(Container):
         A worker's autosave can wait seconds for a cut's C extensions to let it
         run (a first cut after a restart); a kill then lost the strokes painted
         before it. The prompts alone are written here, on the main thread
-        (strokes and record: milliseconds on a photo, about 0.1 s on 25 MP); the
-        mask follows with the next autosave. Where an autosave is writing already
-        (a 25 MP mask: about a second, which the press waited for), the prompts
-        are written in a worker right after it: a large plane is cut in the child
-        process, which leaves Python's lock to the worker.
+        (strokes and record: milliseconds on a photo); the mask follows with the
+        next autosave. A large plane is cut in the child process, which leaves
+        Python's lock to a worker: its prompts are written in one (the strokes
+        PNG of a 25 MP plane paused the press 0.4-0.5 s), as they are where an
+        autosave is writing already (a 25 MP mask: about a second the press waited for).
         """
         self._yield_preparation()
         if not self._dirty:
             return
-        if self._saving.acquire(blocking=False):  # nothing being written: the prompts now, on this thread
+        if not self._cut_in_child() and self._saving.acquire(blocking=False):  # the prompts now, on this thread
             self._saving.release()
             self.save(wait=True, mask=False)
         else:
             self.save(mask=False)
+
+    def _cut_in_child(self) -> bool:
+        """Whether the current image is cut in the Scribble widget's child process (a plane of at least
+        :data:`~napari_deepseg.core.cut.service.PROCESS_MIN_PIXELS`)."""
+        limit = service.PROCESS_MIN_PIXELS
+        return (self.image_layer is not None and limit is not None
+                and int(np.prod(_layers.spatial_shape(self.image_layer)[-2:])) >= limit)
 
     def _yield_preparation(self) -> None:
         """A cut of a large plane is about to start: stop the neighbours' preparation, which holds the child process.
@@ -638,10 +645,7 @@ class DatasetWidget(Container):
         first cut of a tile otherwise waited for the next tile's preparation (seconds).
         The autosave tick starts the preparation again once the widget is idle.
         """
-        if not self._preparer.running or self.image_layer is None:
-            return
-        limit = service.PROCESS_MIN_PIXELS
-        if limit is None or int(np.prod(_layers.spatial_shape(self.image_layer)[-2:])) < limit:
+        if not self._preparer.running or not self._cut_in_child():
             return  # photos are prepared beside the session (prepare_aside): nothing waits for them
         self._preparer.cancel()
         self._prepare_pending = True

@@ -145,8 +145,9 @@ def write_labels(path, labels: np.ndarray) -> Path:
 
     if arr.ndim != 2:
         raise ValueError(f"{arr.ndim}-D labels cannot be a PNG; write {p.with_suffix('.tif')} instead")
-    if arr.max(initial=0) > 65535:
+    top = arr.max(initial=0)
+    if top > 65535:
         raise ValueError(f"labels above 65535 do not fit a PNG; write {p.with_suffix('.tif')} instead")
-    arr = arr.astype(np.uint8 if arr.max(initial=0) < 256 else np.uint16)
+    arr = arr.astype(np.uint8 if top < 256 else np.uint16, copy=False)  # uint8 strokes: no copy
     Image.fromarray(arr).save(p)
     return p
