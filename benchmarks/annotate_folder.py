@@ -60,12 +60,26 @@ from _data import datasets_dir  # noqa: E402
 LOST_S = 4.0
 
 
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as f:
+def peak_rss_mb(pid="self") -> float:
+    """Peak resident memory (VmHWM) of a process, this one by default."""
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def children_peak_rss_mb() -> float:
+    """The largest peak resident memory of this process's children (the Scribble widget's cutting process)."""
+    import psutil
+
+    peaks = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            peaks.append(peak_rss_mb(child.pid))
+        except OSError:  # gone meanwhile
+            pass
+    return max(peaks, default=0.0)
 
 
 def scribbles_for(stem: str, base: Path):
@@ -167,6 +181,7 @@ def robot(images: Path, out: Path, limit: int, think: float, prefetch: bool, log
             if check:
                 row["mask"] = np.array(dock._layer_of(_layers.ROLE_SEGMENTATION).data)
                 row["strokes"] = extra_stroke(strokes)
+        row["child_peak_rss_mb"] = round(children_peak_rss_mb())
         rows.append(row)
         if not dock.mark("done"):
             break
@@ -354,6 +369,7 @@ def main(argv=None):
                       "masks_checked": checked, "disk_equals_layer": same_disk, "disk_equals_session": same_session,
                       "replay": {k: outcomes.count(k) for k in sorted(set(outcomes))},
                       "peak_rss_mb": round(peak_rss_mb()),
+                      "child_peak_rss_mb": max((r.get("child_peak_rss_mb", 0) for r in rows), default=0),
                       "per_image": [{k: v for k, v in r.items() if k not in ("mask", "strokes")} for r in rows]}
             print(json.dumps({k: v for k, v in result.items() if k != "per_image"}, indent=1))
     if args.json:

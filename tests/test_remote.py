@@ -85,6 +85,34 @@ def test_going_back_to_an_image_the_child_holds_sends_its_name_only(monkeypatch)
         session.close()
 
 
+def test_an_image_prepared_beside_is_ready_when_it_is_opened(proc_session):
+    """A folder's next image is prepared by a thread of the child while the child cuts the current one; opening
+    it then finds its features (no palette computed again), and its masks are a fresh session's."""
+    a, truth_a = disk_image((160, 200), radius=50, seed=8)
+    b, truth_b = disk_image((160, 200), radius=40, seed=9)
+    c, truth_c = disk_image((160, 200), radius=45, seed=10)
+    expected = {}
+    for name, image, truth in (("a", a, truth_a), ("b", b, truth_b), ("c", c, truth_c)):
+        local = SegmentationSession("classic")
+        local.set_image(image)
+        expected[name] = local.segment(disk_scribbles(truth, width=3, margin=6))
+    proc_session.set_image(a)
+    proc_session.prepare_beside(b)
+    np.testing.assert_array_equal(proc_session.segment(disk_scribbles(truth_a, width=3, margin=6)), expected["a"])
+    name_b = (remote._digest(b), b.shape, b.dtype.str)
+    deadline = time.monotonic() + 60
+    while proc_session.prepared().get(name_b) != "ready" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc_session.prepared()[name_b] == "ready"
+    steps = []
+    proc_session.set_image(b, progress=lambda done, total, message: steps.append(message))
+    assert "colour palette" not in steps  # found prepared: sent by name, not computed again
+    np.testing.assert_array_equal(proc_session.segment(disk_scribbles(truth_b, width=3, margin=6)), expected["b"])
+    proc_session.prepare_beside(c)
+    proc_session.set_image(c)  # at once: the preparation under way is waited for, or not begun and done here
+    np.testing.assert_array_equal(proc_session.segment(disk_scribbles(truth_c, width=3, margin=6)), expected["c"])
+
+
 def test_errors_come_back_with_their_type_and_the_child_keeps_serving(proc_session):
     with pytest.raises(ValueError):
         proc_session.set_image(np.zeros((4, 5, 6, 7)))

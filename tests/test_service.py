@@ -164,3 +164,37 @@ def test_a_slot_keeps_more_images_here_and_in_its_child_process():
     assert slot.session.cache_size == 3 and slot.session_kwargs["cache_size"] == 3  # the child starts with it
     slot.keep_images(1)  # never fewer than asked before
     assert slot.session.cache_size == 3 and slot.session_kwargs["cache_size"] == 3
+
+
+def test_a_large_plane_is_prepared_in_the_child_without_holding_the_lock(monkeypatch):
+    """Planes cut in the child process: the opened image is prepared by the child's preparation thread, the
+    neighbours' wishes reach the child while it does (the lock is free), a cut finds it ready; an image the
+    child cannot prepare is done again holding the lock, its error raised."""
+    import threading
+
+    monkeypatch.setattr(service, "PROCESS_MIN_PIXELS", 0)  # every plane is cut in the child
+    image, truth = disk_image((120, 150), seed=5)
+    nxt, _ = disk_image((120, 150), seed=6)
+    options = Options("classic", "default", None, None)
+    slot = SessionPool().slot(options)
+    slot.keep_images(3)
+    try:
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (service.prepare_request(slot, image, options), done.set()))
+        worker.start()
+        service.prepare_neighbour(slot, nxt, options)  # not held up by the opened image's preparation
+        worker.join(timeout=120)
+        assert done.is_set()
+        from napari_deepseg.core.cut import remote
+
+        states = slot.remote.prepared()
+        assert states[(remote._digest(np.ascontiguousarray(image)), image.shape, image.dtype.str)] == "ready"
+        assert states[(remote._digest(np.ascontiguousarray(nxt)), nxt.shape, nxt.dtype.str)] in ("pending", "ready")
+        labels = run_request(slot, image, disk_scribbles(truth), options)
+        fresh = SegmentationSession("classic")
+        fresh.set_image(image)
+        np.testing.assert_array_equal(labels, fresh.segment(disk_scribbles(truth)))
+        with pytest.raises(ValueError):
+            service.prepare_request(slot, np.zeros((4, 5, 6, 7)), options)
+    finally:
+        slot.close()

@@ -33,7 +33,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..utils.progress import Cancelled, CancelToken, ProgressCallback
+from ..utils.progress import Cancelled, CancelToken, ProgressCallback, check
 
 #: seconds between two looks at the caller's cancel token while the child works
 POLL_SECONDS = 0.05
@@ -96,24 +96,54 @@ class ProcessSession:
     def set_image(self, image, progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
                   channel_axis: Optional[int] = None) -> None:
         """:meth:`SegmentationSession.set_image` in the child (features cached there; returns nothing)."""
+        self._named("set_image", image, (), {"channel_axis": channel_axis}, progress, cancel)
+
+    def prepare_beside(self, image, lam=None, sigma=None, channel_axis: Optional[int] = None, default: bool = True,
+                       first: bool = False, cancel: Optional[CancelToken] = None) -> tuple:
+        """Prepare ``image`` in the child beside the calls on its current image; returns once it is queued.
+
+        A thread of the child prepares it on a sibling session (features, and with
+        ``default`` the default preset's colour mixture and edge weights,
+        :meth:`SegmentationSession.prepare_aside`) while the child answers the calls on
+        the current image, on the other core; a later :meth:`set_image` of it finds it
+        prepared (or waits for the preparation under way). ``first`` puts it before the
+        other wishes (the image the user opened); the newest wishes are kept, as many
+        as the images the child holds.
+
+        Returns
+        -------
+        tuple
+            The image's name in the child (for :meth:`prepared`).
+        """
+        return self._named("prepare_beside", image, (lam, sigma),
+                           {"channel_axis": channel_axis, "default": default, "first": first}, None, cancel)
+
+    def prepared(self) -> dict:
+        """``{name: "ready" | "pending" | "none"}`` of the images the child holds (a name is ``(hash, shape,
+        dtype)``, as :meth:`prepare_beside` returns it): features cached, wished or being prepared beside, or neither."""
+        return {} if self._proc is None else self._call("prepared", (), {})
+
+    def _named(self, name: str, image, args: tuple, kwargs: dict, progress, cancel):
+        """Call ``name`` with ``image`` sent only where the child does not hold it; the image's name (the hash
+        of its bytes, shape and dtype)."""
         arr = np.ascontiguousarray(np.asarray(image))
         # every image is named by its hash: the one the child works on is never taken from the order of
         # calls (a set_image cancelled once its image had arrived left the child on it while this side still
         # named the one before: a Dataset dock's neighbour preparation, cancelled by a cut)
         key = (_digest(arr), arr.shape, arr.dtype.str)
-        kwargs = {"channel_axis": channel_axis}
         if key in self._held and self._proc is not None and self._proc.poll() is None:
             try:
-                self._call("set_image", (None, key), kwargs, progress, cancel)  # the child has it: its name only
+                self._call(name, (None, key, *args), kwargs, progress, cancel)  # the child has it: its name only
                 self._held.move_to_end(key)
-                return
+                return key
             except ImageNotHeld:
                 pass  # dropped by the child since: sent again
         self._held.pop(key, None)
         self._held[key] = None  # the child keeps it as soon as it arrives, even if the call is cancelled
         while len(self._held) > _held_count(self.session_kwargs):
             self._held.popitem(last=False)
-        self._call("set_image", (arr, key), kwargs, progress, cancel)
+        self._call(name, (arr, key, *args), kwargs, progress, cancel)
+        return key
 
     def prepare_default(self, lam=None, sigma=None, progress: Optional[ProgressCallback] = None,
                         cancel: Optional[CancelToken] = None) -> None:
@@ -222,6 +252,10 @@ class ProcessSession:
                                "the next try starts a new one") from exc
 
 
+#: the calls the child answers from its images (:class:`_Images`), not from the session
+_IMAGES_CALLS = ("set_image", "prepare_beside", "prepared")
+
+
 class ImageNotHeld(LookupError):
     """The child was asked for an image by name that it no longer keeps (the parent sends it again)."""
 
@@ -304,11 +338,11 @@ def _serve(conn: Connection, cancel_sock: socket.socket) -> None:
     threading.Thread(target=listen, daemon=True).start()
     backbone, session_kwargs = conn.recv()
     session, error = None, None
-    held: "OrderedDict[tuple, tuple]" = OrderedDict()  # the images sent, by name: (pixels, the session's key)
     try:
         session = SegmentationSession(backbone, **session_kwargs)
     except Exception as exc:  # reported on every call
         error = exc
+    images = _Images(session)
     while True:
         try:
             request, name, args, kwargs, want_progress, want_preview = _receive(conn)
@@ -323,42 +357,133 @@ def _serve(conn: Connection, cancel_sock: socket.socket) -> None:
         try:
             if error is not None:
                 raise error
-            if name == "set_image":
-                value = _set_held(session, held, *args, cancel=token, **kwargs)
+            if name in _IMAGES_CALLS:
+                value = getattr(images, name)(*args, **kwargs, **({"cancel": token} if name == "set_image" else {}))
             else:
                 value = getattr(session, name)(*args, cancel=token, **kwargs)
-            reply = ("result", (value if name == "segment" else None, session.last_local, session.last_deferred,
-                                session.last_lambda, session.last_kept))
+            reply = ("result", (value if name in ("segment", "prepared") else None, session.last_local,
+                                session.last_deferred, session.last_lambda, session.last_kept))
         except Exception as exc:
             reply = ("error", _picklable(exc))
         _send(conn, reply)
 
 
-def _set_held(session, held: OrderedDict, image, key: tuple, cancel=None, **kwargs) -> None:
-    """The child's ``set_image``: ``image`` kept under ``key`` as it arrives, or the one kept under ``key``.
+class _Images:
+    """The child's images: their pixels by name, and the preparation of other images beside the calls.
 
-    Images are kept as long as the session keeps features (its ``cache_size``);
-    one whose features are still cached becomes the session's image without
-    being hashed again.
+    The pixels of as many images as the session keeps features of are kept
+    (the least recently used dropped first). :meth:`prepare_beside` queues an
+    image whose features, colour mixture and edge weights a thread prepares on a
+    sibling session (:meth:`SegmentationSession.prepare_aside`) while the main
+    loop answers the calls on the current image, on the other core: a folder's
+    next tile is ready when the user opens it, however busy the current one kept
+    the process. The lock guards the held images, the wishes and the session's
+    cache; the calls themselves run without it.
     """
-    if image is not None:
-        held.pop(key, None)
-        held[key] = (image, None)
-        while len(held) > max(1, session.cache_size):
-            held.popitem(last=False)
-    elif key not in held:
-        raise ImageNotHeld("the segmentation process no longer holds this image")
-    held.move_to_end(key)
-    image, features = held[key]
-    axis = kwargs.get("channel_axis")
-    if features is None or features[0] != axis or not session.use_cached(features[1]):
-        try:
-            held[key] = (image, (axis, session.set_image(image, cancel=cancel, **kwargs).key))
-        except Cancelled:
-            raise  # the pixels are good: kept for the next try
-        except Exception:
-            held.pop(key, None)  # an image the session refuses is not kept
-            raise
+
+    def __init__(self, session):
+        self.session = session
+        #: name -> (pixels, (channel_axis, the session's key) once its features were made)
+        self.held: "OrderedDict[tuple, tuple]" = OrderedDict()
+        self.cond = threading.Condition()
+        self.wishes: list = []  # (name, lam, sigma, channel_axis, default) to prepare beside, oldest first
+        self.preparing: Optional[tuple] = None  # the name being prepared beside
+        self._running: Optional[tuple] = None  # (its wish, its cancel token)
+        self._thread: Optional[threading.Thread] = None
+
+    def _keep(self, image, key: tuple) -> None:
+        """Hold ``image`` under ``key`` (``None``: held already, or :class:`ImageNotHeld`). Lock held."""
+        if image is not None:
+            self.held.pop(key, None)
+            self.held[key] = (image, None)
+            while len(self.held) > max(1, self.session.cache_size):
+                self.held.popitem(last=False)
+        elif key not in self.held:
+            raise ImageNotHeld("the segmentation process no longer holds this image")
+        self.held.move_to_end(key)
+
+    def set_image(self, image, key: tuple, cancel=None, **kwargs) -> None:
+        """The child's ``set_image``: ``image`` kept under ``key`` as it arrives, or the one kept under ``key``.
+
+        One whose features are still cached becomes the session's image without being
+        hashed again; one being prepared beside is waited for (its work is not done twice).
+        """
+        axis = kwargs.get("channel_axis")
+        with self.cond:
+            self._keep(image, key)
+            self.wishes = [w for w in self.wishes if w[0] != key]
+            while self.preparing == key:
+                self.cond.wait(POLL_SECONDS)
+                check(cancel)
+            pixels, features = self.held.get(key, (image, None))
+            if features is not None and features[0] == axis and self.session.use_cached(features[1]):
+                return
+            try:
+                features = (axis, self.session.set_image(pixels, cancel=cancel, **kwargs).key)
+            except Cancelled:
+                raise  # the pixels are good: kept for the next try
+            except Exception:
+                self.held.pop(key, None)  # an image the session refuses is not kept
+                raise
+            if key in self.held:
+                self.held[key] = (pixels, features)
+
+    def prepare_beside(self, image, key: tuple, lam=None, sigma=None, channel_axis=None, default=True,
+                       first=False) -> None:
+        """Queue ``image`` (or the one held under ``key``) for preparation beside the calls; returns at once.
+
+        ``first``: before the other wishes (the image the user opened); the preparation
+        of another image under way stops and is wished again after it. The newest
+        wishes are kept, as many as the images held.
+        """
+        with self.cond:
+            self._keep(image, key)
+            wish = (key, lam, sigma, channel_axis, default)
+            others = [w for w in self.wishes if w[0] != key]
+            if first and self._running is not None and self._running[0][0] != key:
+                self._running[1].cancel()  # a neighbour's preparation gives way to the opened image
+                others.insert(0, self._running[0])
+            self.wishes = [wish, *others] if first else [*others, wish]
+            del self.wishes[max(1, self.session.cache_size):]  # the oldest wishes go (the first stays)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._prepare_wishes, daemon=True)
+                self._thread.start()
+            self.cond.notify_all()
+
+    def prepared(self) -> dict:
+        """``{name: state}`` of the images held: ``"ready"`` (features cached), ``"pending"`` (wished or being
+        prepared beside) or ``"none"`` (neither: a preparation failed or was never asked for)."""
+        with self.cond:
+            pending = {w[0] for w in self.wishes} | {self.preparing}
+            return {key: "pending" if key in pending else (
+                "ready" if features is not None and features[1] in self.session._cache else "none")
+                for key, (_, features) in self.held.items()}
+
+    def _prepare_wishes(self) -> None:
+        """The thread: prepare each wished image on a sibling session, then hand it to the session."""
+        while True:
+            with self.cond:
+                while not self.wishes:
+                    self.cond.wait()
+                key, lam, sigma, axis, default = self.wishes.pop(0)
+                pixels, features = self.held.get(key, (None, None))
+                if pixels is None or (features is not None and features[0] == axis
+                                      and features[1] in self.session._cache):
+                    continue  # dropped since, or prepared already
+                self.preparing, token = key, CancelToken()
+                self._running = ((key, lam, sigma, axis, default), token)
+            entry = None
+            try:
+                entry = self.session.prepare_aside(pixels, lam, sigma, channel_axis=axis, default=default,
+                                                   cancel=token)
+            except Exception:  # cancelled (wished again), or reported by the call that opens the image
+                pass
+            with self.cond:
+                self.preparing, self._running = None, None
+                if entry is not None and key in self.held:
+                    self.session.adopt(entry)
+                    self.held[key] = (pixels, (axis, entry.key))
+                self.cond.notify_all()
 
 
 def _picklable(exc: Exception) -> Exception:

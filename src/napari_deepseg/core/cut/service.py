@@ -35,6 +35,7 @@ True
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -378,11 +379,37 @@ def run_request(slot: SessionSlot, image, scribbles, options: Options, progress=
         )
 
 
+#: seconds between two looks at a preparation under way in the child process
+PREPARED_POLL_SECONDS = 0.1
+
+
 def prepare_request(slot: SessionSlot, image, options: Options, progress=None, cancel=None) -> None:
     """The image-level work before any stroke (features, palette, colour mixture, n-links), holding the lock.
 
-    The first :func:`run_request` for this image then pays only for the cut.
+    The first :func:`run_request` for this image then pays only for the cut. A plane
+    cut in the child process is prepared by the child's preparation thread, before the
+    neighbours (:meth:`~napari_deepseg.core.cut.remote.ProcessSession.prepare_beside`):
+    the lock is held only to hand it over and to look at it, so the neighbours' wishes
+    reach the child meanwhile and a cut of the image waits in the child for what is left.
+    Where that preparation failed, the work is done again holding the lock (its error raised).
     """
+    if not options.volume and SessionSlot.in_child(image, options):
+        with slot.lock:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            remote = slot.for_image(image, options)
+            name = remote.prepare_beside(image, options.lam, options.sigma, channel_axis=options.channel_axis,
+                                         default=options.preset == "default", first=True, cancel=cancel)
+        while True:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            with slot.lock:
+                state = remote.prepared().get(name, "none") if slot.remote is remote else "none"
+            if state == "ready":
+                return
+            if state == "none":
+                break  # failed (or the child restarted): done here, its error raised
+            time.sleep(PREPARED_POLL_SECONDS)
     with slot.lock:
         if cancel is not None:
             cancel.raise_if_cancelled()
@@ -398,11 +425,21 @@ def prepare_neighbour(slot: SessionSlot, image, options: Options, progress=None,
     In this process the work runs beside the slot's session
     (:meth:`~napari_deepseg.core.cut.session.SegmentationSession.prepare_aside`) and takes
     the lock only to hand the result over, so a request on the current image never waits
-    for it. Planes cut in the child process are prepared there, holding the lock
-    (:func:`prepare_request`).
+    for it. Planes cut in the child process are prepared there the same way, by a thread of
+    the child (:meth:`~napari_deepseg.core.cut.remote.ProcessSession.prepare_beside`): the lock
+    is held only while the image is handed over (its name, where the child holds it already).
+    Volumes are prepared holding the lock (:func:`prepare_request`).
     """
-    if options.volume or SessionSlot.in_child(image, options):
+    if options.volume:
         return prepare_request(slot, image, options, progress=progress, cancel=cancel)
+    if SessionSlot.in_child(image, options):
+        with slot.lock:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            slot.for_image(image, options).prepare_beside(image, options.lam, options.sigma,
+                                                          channel_axis=options.channel_axis,
+                                                          default=options.preset == "default", cancel=cancel)
+        return
     entry = slot.session.prepare_aside(image, options.lam, options.sigma, progress=progress, cancel=cancel,
                                        channel_axis=options.channel_axis, default=options.preset == "default")
     with slot.lock:
