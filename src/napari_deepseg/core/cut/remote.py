@@ -416,6 +416,8 @@ class _Images:
                 self.cond.wait(POLL_SECONDS)
                 check(cancel)
             pixels, features = self.held.get(key, (image, None))
+            if pixels is None:  # dropped while its preparation was waited for: the parent sends it again
+                raise ImageNotHeld("the segmentation process no longer holds this image")
             if features is not None and features[0] == axis and self.session.use_cached(features[1]):
                 return
             try:
